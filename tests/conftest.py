@@ -1,0 +1,31 @@
+"""Shared fixtures: every test gets its own APIFLAG_HOME; Hypothesis has a fast ci profile."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FIXTURES = REPO / "tests" / "data"
+
+
+@pytest.fixture(autouse=True)
+def apiflag_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Give each test a fresh $APIFLAG_HOME and keep MLflow out of the working directory."""
+    home = tmp_path / "apiflag-home"
+    home.mkdir()
+    monkeypatch.setenv("APIFLAG_HOME", str(home))
+    monkeypatch.delenv("APIFLAG_DB_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield home
