@@ -1,0 +1,688 @@
+"""Combine a night's evidence into one score, one track and a ranked, capped queue.
+
+Decides, per arriving traveller:
+
+* **the score**: one total on the natural log-odds scale, ``prior + case match + rules + model``.
+  With a champion model its baseline (log-odds minus its feature contributions) is the prior;
+  without one the configured base rate is. Case-match field weights arrive as log2 Bayes
+  factors (Splink style) and are converted to natural log-odds (times ln 2). The probability
+  is the logistic sigmoid of the total.
+* **the track**: ``case_match`` for a match at or above the threshold; ``protection`` when the
+  matched record is a victim's (or the matcher says protection only); otherwise the rule track
+  with the largest summed weight (ties: protection, document_integrity, examination). A minor
+  (under 18 on the night) is only ever on the protection track, whatever fired.
+* **who is flagged**: only travellers with at least one rule hit or a case match at or above
+  the threshold. The model refines the order; it never flags anyone alone.
+* **who is queued**: every case match at or above the threshold (protection tracks included),
+  plus the highest totals among the rest up to the nightly capacity. The rest of the flagged
+  travellers are the overflow; their number is recorded, never hidden.
+
+Guarantees: for every flagged traveller the contribution rows (prior, each case-match field,
+each rule, each model feature) sum *exactly* to the total row, because the total is defined as
+their :func:`math.fsum`. ``flag_id`` is deterministic (night, traveller key, track), so a rerun
+of the same night yields the same ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from apiflag.config import MATCHER_VERSION, PARSER_VERSION
+from apiflag.errors import ApiflagError
+from apiflag.records import Flag
+
+__all__ = [
+    "TRACKS",
+    "CombineResult",
+    "CombineSettings",
+    "RuleInfo",
+    "age_band",
+    "combine",
+    "flag_id_for",
+    "sigmoid",
+]
+
+TRACKS: tuple[str, ...] = ("case_match", "protection", "document_integrity", "examination")
+RULE_TRACK_ORDER: tuple[str, ...] = ("protection", "document_integrity", "examination")
+LN2 = math.log(2.0)
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "travellers": ("traveller_id", "flight_id", "surname", "given_names", "date_of_birth"),
+    "flights": ("flight_id", "carrier", "number"),
+    "matches": ("traveller_id", "person_id", "case_id", "role", "probability", "protection_only"),
+    "match_fields": ("traveller_id", "person_id", "field", "weight", "sentence", "observed"),
+    "rule_hits": ("traveller_id", "rule_id", "rule_version", "track", "weight", "observed"),
+    "scores": ("traveller_id", "log_odds", "model_uri", "model_version"),
+    "model_contributions": ("traveller_id", "feature", "observed", "weight"),
+}
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+@dataclass(frozen=True)
+class CombineSettings:
+    """Knobs of the combine stage.
+
+    Attributes:
+        capacity: how many items (besides case matches) analysts can review per night.
+        case_match_threshold: match probability at or above which a case match is queued
+            regardless of capacity. Lower it when analysts would rather see weak matches too.
+        base_rate: prior probability of a flag-worthy arrival, used when no model scored the
+            traveller (its log-odds is the ``prior`` row).
+        match_weight_base: the base of the matcher's field weights (2 for log2 Bayes factors,
+            ``math.e`` when they are already natural log-odds).
+        minor_age: under this age on the night a traveller is a minor (protection only).
+    """
+
+    capacity: int = 50
+    case_match_threshold: float = 0.8
+    base_rate: float = 0.002
+    match_weight_base: float = 2.0
+    minor_age: int = 18
+
+    def __post_init__(self) -> None:
+        if self.capacity < 0:
+            raise ApiflagError(f"combine: capacity must be >= 0, got {self.capacity}")
+        if not 0.0 < self.base_rate < 1.0:
+            raise ApiflagError(f"combine: base_rate must be in (0, 1), got {self.base_rate}")
+        if not 0.0 <= self.case_match_threshold <= 1.0:
+            raise ApiflagError(
+                f"combine: case_match_threshold must be in [0, 1], got {self.case_match_threshold}"
+            )
+        if self.match_weight_base <= 1.0:
+            raise ApiflagError(
+                f"combine: match_weight_base must be > 1, got {self.match_weight_base}"
+            )
+
+    @property
+    def prior_log_odds(self) -> float:
+        """The base rate on the log-odds scale."""
+        return _logit(self.base_rate)
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What an explanation says about a rule: its title, rationale and exonerating conditions."""
+
+    title: str
+    rationale: str = ""
+    exonerating: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CombineResult:
+    """A combined night.
+
+    Attributes:
+        night: the arrival night.
+        travellers: one row per arriving traveller (``combined.parquet``): traveller_id,
+            flag_id (None when not flagged), track, total, probability, flagged, queued,
+            priority (None when not flagged), minor, case_match_probability.
+        flags: the queued flags, priority order.
+        contributions: explanation rows of every flagged traveller (queued and overflow): the
+            :class:`~apiflag.records.Contribution` columns plus ``rationale`` and ``against``
+            (JSON list of exonerating conditions that did not apply).
+        people: personal data of every flagged traveller, keyed by flag_id (surname,
+            given_names, date_of_birth, document_number) plus flight and monitoring columns.
+        overflow: flagged travellers that capacity kept out of the queue.
+        capacity: the capacity used.
+        flagged_by_track: flagged travellers per track (queued or not).
+    """
+
+    night: dt.date
+    travellers: pd.DataFrame
+    flags: tuple[Flag, ...]
+    contributions: pd.DataFrame
+    people: pd.DataFrame
+    overflow: int
+    capacity: int
+    rules_digest: str
+    model_uri: str | None
+    model_version: str | None
+    flagged_by_track: dict[str, int] = field(default_factory=dict)
+
+
+def sigmoid(x: float) -> float:
+    """Return the logistic sigmoid of ``x`` without overflow."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def age_band(age: float | None) -> str:
+    """Return the monitoring age band (``<18``, ``18-29``, ``30-44``, ``45-59``, ``60+``, ``unknown``)."""
+    if age is None or (isinstance(age, float) and math.isnan(age)):
+        return "unknown"
+    if age < 18:
+        return "<18"
+    if age < 30:
+        return "18-29"
+    if age < 45:
+        return "30-44"
+    if age < 60:
+        return "45-59"
+    return "60+"
+
+
+def _norm(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return " ".join(str(value).upper().split())
+
+
+def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
+    """Return the deterministic flag id of a traveller key on a night and track.
+
+    Args:
+        night: the arrival night.
+        key: the traveller key after the night: carrier, number, surname, given_names,
+            date_of_birth, document_number (as written in the PAXLST; case and spacing ignored).
+        track: the flag's track.
+
+    Returns:
+        ``F<YYYYMMDD>-<16 hex>``: 64 bits of SHA-256 over the normalised key and track.
+    """
+    material = "\x1f".join([night.isoformat(), *(_norm(v) for v in key), track])
+    digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+    return f"F{night:%Y%m%d}-{digest}"
+
+
+def _check(name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    missing = [c for c in REQUIRED[name] if c not in frame.columns]
+    if missing:
+        raise ApiflagError(f"combine: {name} lacks column(s) {', '.join(missing)}")
+    return frame
+
+
+def _empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in REQUIRED[name]})
+
+
+def _fmt_observed(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _to_date(night: dt.date | str) -> dt.date:
+    if isinstance(night, dt.datetime):
+        return night.date()
+    if isinstance(night, dt.date):
+        return night
+    try:
+        return dt.date.fromisoformat(str(night))
+    except ValueError as exc:
+        raise ApiflagError(f"combine: night {night!r} is not YYYY-MM-DD") from exc
+
+
+def combine(
+    night: dt.date | str,
+    travellers: pd.DataFrame,
+    flights: pd.DataFrame,
+    *,
+    documents: pd.DataFrame | None = None,
+    bookings: pd.DataFrame | None = None,
+    matches: pd.DataFrame | None = None,
+    match_fields: pd.DataFrame | None = None,
+    rule_hits: pd.DataFrame | None = None,
+    scores: pd.DataFrame | None = None,
+    model_contributions: pd.DataFrame | None = None,
+    rules_digest: str,
+    rule_info: Mapping[str, RuleInfo] | None = None,
+    settings: CombineSettings | None = None,
+) -> CombineResult:
+    """Score, track, rank and cap one night.
+
+    Args:
+        night: the arrival night.
+        travellers: the warehouse ``travellers`` table (``message_sha256`` and ``booking_id``
+            are used for the input hashes when present; ``sex``, ``nationality`` for monitoring).
+        flights: the warehouse ``flights`` table (carrier and number complete the key).
+        documents: the warehouse ``documents`` table; the first API document is the key's
+            document number.
+        bookings: the warehouse ``bookings`` table (current pushes), for the PNR message hashes.
+        matches: case matches (best match per traveller is used); None when none.
+        match_fields: per-field case-match weights (log base ``settings.match_weight_base``).
+        rule_hits: rule hits (weights in log-odds points).
+        scores: champion model scores, or None when there is no champion.
+        model_contributions: per-feature model weights, or None when there is no champion.
+        rules_digest: the digest of the rule catalogue that produced ``rule_hits``.
+        rule_info: titles, rationales and exonerating conditions per rule id, for explanations.
+        settings: capacity, thresholds and prior.
+
+    Returns:
+        The :class:`CombineResult`.
+
+    Raises:
+        ApiflagError: a frame lacks a required column, or a setting is out of range.
+    """
+    settings = settings or CombineSettings()
+    night_d = _to_date(night)
+    travellers = _check("travellers", travellers)
+    flights = _check("flights", flights)
+    matches = _check("matches", matches)
+    match_fields = _check("match_fields", match_fields)
+    rule_hits = _check("rule_hits", rule_hits)
+    scores = _check("scores", scores)
+    model_contributions = _check("model_contributions", model_contributions)
+    if travellers["traveller_id"].duplicated().any():
+        dup = travellers.loc[travellers["traveller_id"].duplicated(), "traveller_id"].iloc[0]
+        raise ApiflagError(f"combine: travellers: traveller_id {dup!r} appears twice")
+    rule_info = rule_info or {}
+
+    tv = travellers.reset_index(drop=True)
+    ids = tv["traveller_id"].astype(str)
+    known = set(ids)
+    for name, frame in (
+        ("matches", matches),
+        ("match_fields", match_fields),
+        ("rule_hits", rule_hits),
+        ("scores", scores),
+    ):
+        if frame is not None and len(frame):
+            stray = set(frame["traveller_id"].astype(str)) - known
+            if stray:
+                raise ApiflagError(
+                    f"combine: {name}: traveller_id {sorted(stray)[0]!r} is not an arrival of "
+                    f"night {night_d} ({len(stray)} unknown)"
+                )
+
+    # ---- the traveller key: flight and first API document
+    fl = flights.drop_duplicates("flight_id").set_index("flight_id")
+    carrier = tv["flight_id"].map(fl["carrier"]).fillna("")
+    number = tv["flight_id"].map(fl["number"]).fillna("").astype(str)
+    doc_number = pd.Series([""] * len(tv), dtype=object)
+    if documents is not None and len(documents):
+        api_docs = documents
+        if "owner_kind" in documents.columns:
+            api_docs = documents.loc[documents["owner_kind"] == "api"]
+        first = api_docs.drop_duplicates("owner_id").set_index("owner_id")["number"]
+        doc_number = ids.map(first).fillna("")
+    dob = pd.to_datetime(tv["date_of_birth"], errors="coerce")
+    night_ts = pd.Timestamp(night_d)
+    age = (night_ts.year - dob.dt.year) - (
+        (night_ts.month < dob.dt.month)
+        | ((night_ts.month == dob.dt.month) & (night_ts.day < dob.dt.day))
+    ).astype(float)
+    minor = (age < settings.minor_age).fillna(False).astype(bool)
+
+    # ---- per-traveller sums (vectorised, all arrivals)
+    prior = settings.prior_log_odds
+    model_uri: str | None = None
+    model_version: str | None = None
+    log_odds = pd.Series(np.nan, index=ids.values)
+    if scores is not None and len(scores):
+        sc = scores.drop_duplicates("traveller_id").set_index(scores["traveller_id"].astype(str))
+        log_odds = ids.map(sc["log_odds"].astype(float))
+        log_odds.index = ids.values
+        uris = sc["model_uri"].dropna().unique()
+        versions = sc["model_version"].dropna().astype(str).unique()
+        if len(uris) > 1 or len(versions) > 1:
+            raise ApiflagError(
+                f"combine: scores come from more than one model ({', '.join(map(str, uris))})"
+            )
+        model_uri = str(uris[0]) if len(uris) else None
+        model_version = str(versions[0]) if len(versions) else None
+    base = log_odds.fillna(prior).to_numpy(dtype=float)
+
+    rh = rule_hits if rule_hits is not None else _empty("rule_hits")
+    rh = rh.assign(traveller_id=rh["traveller_id"].astype(str), weight=rh["weight"].astype(float))
+    rule_sum = ids.map(rh.groupby("traveller_id")["weight"].sum()).fillna(0.0).to_numpy()
+    rule_count = ids.map(rh.groupby("traveller_id").size()).fillna(0).to_numpy()
+    track_sums = (
+        rh.pivot_table(index="traveller_id", columns="track", values="weight", aggfunc="sum")
+        if len(rh)
+        else pd.DataFrame()
+    )
+    unknown_tracks = set(track_sums.columns) - set(RULE_TRACK_ORDER)
+    if unknown_tracks:
+        raise ApiflagError(
+            f"combine: rule_hits: track {sorted(unknown_tracks)[0]!r} is not one of "
+            f"{', '.join(RULE_TRACK_ORDER)}"
+        )
+
+    mt = matches if matches is not None else _empty("matches")
+    mf = match_fields if match_fields is not None else _empty("match_fields")
+    mt = mt.assign(
+        traveller_id=mt["traveller_id"].astype(str),
+        person_id=mt["person_id"].astype(str),
+        probability=mt["probability"].astype(float),
+    )
+    best = mt.sort_values(
+        ["traveller_id", "probability", "person_id"], ascending=[True, False, True]
+    ).drop_duplicates("traveller_id")
+    best = best.set_index("traveller_id")
+    convert = math.log(settings.match_weight_base)
+    mf = mf.assign(
+        traveller_id=mf["traveller_id"].astype(str),
+        person_id=mf["person_id"].astype(str),
+        weight=mf["weight"].astype(float) * convert,
+    )
+    if not len(best):
+        mf = mf.iloc[0:0]
+    else:
+        key = pd.MultiIndex.from_arrays([best.index, best["person_id"]])
+        mf = mf.loc[pd.MultiIndex.from_arrays([mf["traveller_id"], mf["person_id"]]).isin(key)]
+    match_sum = ids.map(mf.groupby("traveller_id")["weight"].sum()).fillna(0.0).to_numpy()
+    match_p = ids.map(best["probability"]) if len(best) else pd.Series(np.nan, index=ids.index)
+    strong = (match_p >= settings.case_match_threshold).fillna(False).to_numpy(dtype=bool)
+
+    total = base + rule_sum + match_sum
+    flagged = (rule_count > 0) | strong
+
+    # ---- tracks
+    track = np.full(len(tv), None, dtype=object)
+    for i in np.flatnonzero(flagged):
+        tid = ids.iat[i]
+        if strong[i]:
+            m = best.loc[tid]
+            victim = str(m["role"]) == "victim" or bool(m["protection_only"])
+            track[i] = "protection" if victim else "case_match"
+        else:
+            sums = track_sums.loc[tid]
+            track[i] = max(
+                RULE_TRACK_ORDER,
+                key=lambda t: (
+                    float(sums.get(t, 0.0)) if pd.notna(sums.get(t, np.nan)) else -math.inf,
+                    -RULE_TRACK_ORDER.index(t),
+                ),
+            )
+        if minor.iat[i]:
+            track[i] = "protection"
+
+    # ---- explanation rows for the flagged travellers (exact totals)
+    flagged_ids = set(ids[flagged])
+    mf_by = {k: g for k, g in mf.loc[mf["traveller_id"].isin(flagged_ids)].groupby("traveller_id")}
+    rh_by = {
+        k: g.sort_values(["weight", "rule_id"], ascending=[False, True])
+        for k, g in rh.loc[rh["traveller_id"].isin(flagged_ids)].groupby("traveller_id")
+    }
+    mc_by: dict[str, pd.DataFrame] = {}
+    if model_contributions is not None and len(model_contributions):
+        mc = model_contributions.loc[
+            model_contributions["traveller_id"].astype(str).isin(flagged_ids)
+        ]
+        mc = mc.assign(
+            traveller_id=mc["traveller_id"].astype(str), weight=mc["weight"].astype(float)
+        )
+        mc = mc.assign(_abs=mc["weight"].abs())
+        mc_by = {
+            k: g.sort_values(["_abs", "feature"], ascending=[False, True])
+            for k, g in mc.groupby("traveller_id")
+        }
+
+    msg = tv["message_sha256"] if "message_sha256" in tv.columns else None
+    booking_msgs: dict[str, str] = {}
+    if bookings is not None and len(bookings) and "message_sha256" in bookings.columns:
+        cur = bookings
+        if "superseded" in cur.columns:
+            cur = cur.loc[~cur["superseded"].astype(bool)]
+        booking_msgs = dict(zip(cur["booking_id"].astype(str), cur["message_sha256"], strict=False))
+
+    exact_total = total.copy()
+    flag_ids = np.full(len(tv), None, dtype=object)
+    rows: list[dict[str, Any]] = []
+    inputs: dict[str, tuple[str, ...]] = {}
+    for i in np.flatnonzero(flagged):
+        tid = ids.iat[i]
+        fid = flag_id_for(
+            night_d,
+            (
+                carrier.iat[i],
+                number.iat[i],
+                tv["surname"].iat[i],
+                tv["given_names"].iat[i],
+                tv["date_of_birth"].iat[i],
+                doc_number.iat[i],
+            ),
+            str(track[i]),
+        )
+        flag_ids[i] = fid
+        parts: list[dict[str, Any]] = []
+        lo = log_odds.iat[i]
+        features = mc_by.get(tid)
+        if pd.notna(lo):
+            fsum = math.fsum(features["weight"]) if features is not None else 0.0
+            parts.append(
+                _row(
+                    "prior",
+                    "prior:model_baseline",
+                    float(lo) - fsum,
+                    f"Model {model_uri} baseline (log-odds {float(lo):+.2f} before its "
+                    f"feature contributions)",
+                    None,
+                )
+            )
+        else:
+            parts.append(
+                _row(
+                    "prior",
+                    "prior:base_rate",
+                    prior,
+                    f"Base rate {settings.base_rate:.2%} of arrivals (no model score)",
+                    None,
+                )
+            )
+        if tid in best.index and tid in mf_by:
+            m = best.loc[tid]
+            for _, r in mf_by[tid].sort_values("weight", ascending=False).iterrows():
+                parts.append(
+                    _row(
+                        "case_match",
+                        f"case:{m['case_id']}/{r['field']}",
+                        float(r["weight"]),
+                        f"Case {m['case_id']} ({m['role']} record {m['person_id']}, match "
+                        f"probability {float(m['probability']):.2f}): {r['sentence']}",
+                        _fmt_observed(r["observed"]),
+                    )
+                )
+        for _, r in rh_by.get(tid, pd.DataFrame()).iterrows():
+            info = rule_info.get(str(r["rule_id"]))
+            title = info.title if info else f"rule {r['rule_id']}"
+            ref = r["ref"] if "ref" in r.index and pd.notna(r["ref"]) else None
+            parts.append(
+                _row(
+                    "rule",
+                    f"{r['rule_id']}@{r['rule_version']}",
+                    float(r["weight"]),
+                    f"{r['rule_id']} v{r['rule_version']} ({r['track']}): {title}"
+                    + (f" [ref {ref}]" if ref else ""),
+                    _fmt_observed(r["observed"]),
+                    rationale=info.rationale if info else None,
+                    against=list(info.exonerating) if info else [],
+                )
+            )
+        if features is not None:
+            for _, r in features.iterrows():
+                sid = r["source_id"] if "source_id" in r.index and pd.notna(r["source_id"]) else ""
+                sid = str(sid) or f"feature:{r['feature']}"
+                if not sid.startswith("feature:"):
+                    sid = f"feature:{sid}"
+                bin_ = r["bin"] if "bin" in r.index and pd.notna(r["bin"]) else None
+                obs = _fmt_observed(r["observed"])
+                parts.append(
+                    _row(
+                        "model",
+                        sid,
+                        float(r["weight"]),
+                        f"{r['feature']} = {obs if obs is not None else 'missing'}"
+                        + (f" (bin {bin_})" if bin_ is not None else ""),
+                        obs,
+                    )
+                )
+        t = math.fsum(p["weight"] for p in parts)
+        exact_total[i] = t
+        parts.append(
+            _row(
+                "total",
+                "total",
+                t,
+                f"Total {t:+.2f} log-odds, probability {sigmoid(t):.3f}",
+                None,
+            )
+        )
+        for order, p in enumerate(parts):
+            p["flag_id"] = fid
+            p["order"] = order
+        rows.extend(parts)
+        hashes: list[str] = []
+        if msg is not None and pd.notna(msg.iat[i]):
+            hashes.append(str(msg.iat[i]))
+        if "booking_id" in tv.columns and pd.notna(tv["booking_id"].iat[i]):
+            h = booking_msgs.get(str(tv["booking_id"].iat[i]))
+            if h and h not in hashes:
+                hashes.append(h)
+        inputs[fid] = tuple(sorted(hashes))
+
+    probability = np.array([sigmoid(float(x)) for x in exact_total])
+
+    # ---- queue: every strong case match, plus the best of the rest up to capacity
+    order_idx = sorted(np.flatnonzero(flagged), key=lambda j: (-exact_total[j], str(flag_ids[j])))
+    mandatory = [j for j in order_idx if strong[j]]
+    others = [j for j in order_idx if not strong[j]]
+    chosen = set(mandatory) | set(others[: settings.capacity])
+    queued_idx = [j for j in order_idx if j in chosen]
+    overflow_idx = [j for j in order_idx if j not in chosen]
+    priority = np.full(len(tv), None, dtype=object)
+    for rank, j in enumerate(queued_idx + overflow_idx, start=1):
+        priority[j] = rank
+    queued = np.zeros(len(tv), dtype=bool)
+    queued[queued_idx] = True
+
+    ages = age.to_numpy()
+    combined = pd.DataFrame(
+        {
+            "traveller_id": ids.to_numpy(dtype=object),
+            "flag_id": flag_ids,
+            "track": track,
+            "total": exact_total,
+            "probability": probability,
+            "flagged": flagged,
+            "queued": queued,
+            "priority": pd.array(priority, dtype="Int64"),
+            "minor": minor.to_numpy(),
+            "case_match_probability": match_p.to_numpy(dtype=float),
+            "rule_hits": rule_count.astype(int),
+            "nationality": tv["nationality"].to_numpy(dtype=object)
+            if "nationality" in tv.columns
+            else None,
+            "sex": tv["sex"].to_numpy(dtype=object) if "sex" in tv.columns else None,
+            "age_band": [age_band(a) for a in ages],
+        }
+    )
+
+    flags = tuple(
+        Flag(
+            flag_id=str(flag_ids[j]),
+            night=night_d,
+            traveller_id=ids.iat[j],
+            track=track[j],
+            total=float(exact_total[j]),
+            probability=float(probability[j]),
+            priority=int(priority[j]),
+            rules_digest=rules_digest,
+            model_uri=model_uri,
+            model_version=model_version,
+            matcher_version=MATCHER_VERSION,
+            parser_version=PARSER_VERSION,
+            input_messages=inputs[str(flag_ids[j])],
+        )
+        for j in queued_idx
+    )
+    contribution_cols = [
+        "flag_id",
+        "order",
+        "source",
+        "source_id",
+        "weight",
+        "sentence",
+        "observed",
+        "rationale",
+        "against",
+    ]
+    contributions = pd.DataFrame(rows, columns=contribution_cols)
+    fl_idx = np.flatnonzero(flagged)
+    people = pd.DataFrame(
+        {
+            "flag_id": flag_ids[fl_idx],
+            "traveller_id": ids.to_numpy(dtype=object)[fl_idx],
+            "surname": tv["surname"].to_numpy(dtype=object)[fl_idx],
+            "given_names": tv["given_names"].to_numpy(dtype=object)[fl_idx],
+            "date_of_birth": [_norm(v) or None for v in tv["date_of_birth"].iloc[fl_idx]],
+            "document_number": doc_number.to_numpy(dtype=object)[fl_idx],
+            "flight": [
+                f"{c}{n}" for c, n in zip(carrier.iloc[fl_idx], number.iloc[fl_idx], strict=True)
+            ],
+            "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
+            "sex": combined["sex"].to_numpy(dtype=object)[fl_idx],
+            "age_band": combined["age_band"].to_numpy(dtype=object)[fl_idx],
+            "input_messages": [json.dumps(list(inputs[str(flag_ids[j])])) for j in fl_idx],
+        }
+    )
+    by_track = {t: int(((combined["track"] == t) & combined["flagged"]).sum()) for t in TRACKS}
+    return CombineResult(
+        night=night_d,
+        travellers=combined,
+        flags=flags,
+        contributions=contributions,
+        people=people,
+        overflow=len(overflow_idx),
+        capacity=settings.capacity,
+        rules_digest=rules_digest,
+        model_uri=model_uri,
+        model_version=model_version,
+        flagged_by_track=by_track,
+    )
+
+
+def _row(
+    source: str,
+    source_id: str,
+    weight: float,
+    sentence: str,
+    observed: str | None,
+    *,
+    rationale: str | None = None,
+    against: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "source_id": source_id,
+        "weight": float(weight),
+        "sentence": f"{sentence}: {weight:+.2f}" if source != "total" else sentence,
+        "observed": observed,
+        "rationale": rationale,
+        "against": json.dumps(against or [], ensure_ascii=False),
+    }

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apiflag.errors import ApiflagError
+from apiflag.queue.combine import CombineSettings, flag_id_for, sigmoid
+from queue_helpers import EXPECTED_TRACKS, NIGHT, random_night, small_night
+
+
+def _by_traveller(result):
+    return result.travellers.set_index("traveller_id")
+
+
+@pytest.mark.parametrize("traveller, track", sorted(EXPECTED_TRACKS.items()))
+def test_each_traveller_gets_the_expected_track(traveller: str, track: str | None) -> None:
+    row = _by_traveller(small_night().combine()).loc[traveller]
+    assert (row["track"] if row["flagged"] else None) == track
+
+
+def test_victim_match_is_protection_even_with_examination_rules() -> None:
+    night = small_night()
+    extra = pd.DataFrame(
+        [("T3", "R-101", 1, "", "examination", 5.0, "{}")], columns=night.rule_hits.columns
+    )
+    night.rule_hits = pd.concat([night.rule_hits, extra], ignore_index=True)
+    row = _by_traveller(night.combine()).loc["T3"]
+    assert row["track"] == "protection"
+
+
+@pytest.mark.parametrize("rule_track", ["examination", "document_integrity", "protection"])
+def test_any_rule_on_a_minor_gives_protection(rule_track: str) -> None:
+    night = small_night()
+    night.rule_hits = pd.DataFrame(
+        [("T2", "R-9", 1, "", rule_track, 3.0, "{}")], columns=night.rule_hits.columns
+    )
+    assert _by_traveller(night.combine()).loc["T2", "track"] == "protection"
+
+
+def test_adult_with_same_rule_keeps_examination() -> None:
+    night = small_night()
+    night.rule_hits = pd.DataFrame(
+        [("T1", "R-9", 1, "", "examination", 3.0, "{}")], columns=night.rule_hits.columns
+    )
+    assert _by_traveller(night.combine()).loc["T1", "track"] == "examination"
+
+
+def test_minor_is_decided_by_age_on_the_night() -> None:
+    night = small_night()
+    night.travellers.loc[night.travellers["traveller_id"] == "T1", "date_of_birth"] = NIGHT.replace(
+        year=NIGHT.year - 18
+    )
+    assert not _by_traveller(night.combine()).loc["T1", "minor"]
+    night.travellers.loc[night.travellers["traveller_id"] == "T1", "date_of_birth"] = NIGHT.replace(
+        year=NIGHT.year - 18, day=NIGHT.day + 1
+    )
+    row = _by_traveller(night.combine()).loc["T1"]
+    assert row["minor"] and row["track"] == "protection"
+
+
+def test_capacity_caps_the_queue_but_keeps_every_strong_case_match() -> None:
+    result = small_night().combine(capacity=1)
+    queued = set(result.travellers.loc[result.travellers["queued"], "traveller_id"])
+    # T3, T4, T9 are matches >= 0.8; of T1, T2, T5, T7 only the best total (T7) fits
+    assert queued == {"T3", "T4", "T9", "T7"}
+    assert result.overflow == 3
+    assert [f.priority for f in result.flags] == [1, 2, 3, 4]
+    assert len(result.flags) == 4
+
+
+def test_overflow_counts_what_capacity_left_out() -> None:
+    night = random_night(3000, seed=5)
+    result = night.combine(capacity=50)
+    tv = result.travellers
+    n_strong = int((tv["case_match_probability"] >= 0.8).sum())
+    assert len(result.flags) == 50 + n_strong
+    assert result.overflow == int(tv["flagged"].sum()) - len(result.flags)
+    assert result.overflow > 0
+    # the queue holds the best totals among the non-match flags
+    rest = tv.loc[tv["flagged"] & ~(tv["case_match_probability"] >= 0.8)]
+    worst_queued = rest.loc[rest["queued"], "total"].min()
+    best_left = rest.loc[~rest["queued"], "total"].max()
+    assert worst_queued >= best_left
+
+
+def test_priorities_follow_total() -> None:
+    result = small_night().combine()
+    totals = [f.total for f in result.flags]
+    assert totals == sorted(totals, reverse=True)
+    assert [f.priority for f in result.flags] == list(range(1, len(result.flags) + 1))
+
+
+def test_model_alone_never_flags() -> None:
+    night = small_night()
+    night.scores.loc[night.scores["traveller_id"] == "T6", "log_odds"] = 9.0
+    assert not _by_traveller(night.combine()).loc["T6", "flagged"]
+
+
+def test_rerun_gives_the_same_flag_ids_and_scores() -> None:
+    a = small_night().combine()
+    b = small_night().combine()
+    assert [f.model_dump() for f in a.flags] == [f.model_dump() for f in b.flags]
+
+
+def test_flag_id_ignores_case_and_spacing_but_not_track() -> None:
+    key = ("PR", "428", "Santos", "maria  ", "2012-05-01", "P1")
+    same = ("PR", "428", "SANTOS", "MARIA", "2012-05-01", "P1")
+    assert flag_id_for(NIGHT, key, "protection") == flag_id_for(NIGHT, same, "protection")
+    assert flag_id_for(NIGHT, key, "protection") != flag_id_for(NIGHT, key, "examination")
+    assert flag_id_for(NIGHT, key, "protection").startswith("F20261127-")
+
+
+def test_without_model_the_prior_is_the_base_rate() -> None:
+    result = small_night().without_model().combine(base_rate=0.01)
+    assert result.model_uri is None and result.model_version is None
+    priors = result.contributions.loc[result.contributions["source"] == "prior"]
+    assert (priors["weight"] == math.log(0.01 / 0.99)).all()
+    assert not (result.contributions["source"] == "model").any()
+
+
+def test_case_match_weights_are_converted_from_log2() -> None:
+    result = small_night().combine()
+    fid = _by_traveller(result).loc["T4", "flag_id"]
+    rows = result.contributions.loc[
+        (result.contributions["flag_id"] == fid) & (result.contributions["source"] == "case_match")
+    ]
+    assert sorted(rows["weight"]) == sorted(w * math.log(2) for w in (6.0, 7.0, -1.0))
+    assert set(rows["source_id"]) == {
+        "case:C-2/surname",
+        "case:C-2/date_of_birth",
+        "case:C-2/nationality",
+    }
+
+
+def test_contributions_sum_exactly_and_probability_is_the_sigmoid() -> None:
+    result = small_night().combine()
+    for flag in result.flags:
+        rows = result.contributions.loc[result.contributions["flag_id"] == flag.flag_id]
+        total_row = rows.loc[rows["source"] == "total", "weight"]
+        assert len(total_row) == 1
+        assert math.fsum(rows.loc[rows["source"] != "total", "weight"]) == flag.total
+        assert total_row.iloc[0] == flag.total
+        assert flag.probability == sigmoid(flag.total)
+        assert list(rows["order"]) == list(range(len(rows)))
+
+
+@given(
+    rule_w=st.lists(st.floats(-5, 5, allow_nan=False), min_size=6, max_size=6),
+    feat_w=st.lists(st.floats(-3, 3, allow_nan=False), min_size=27, max_size=27),
+    log_odds=st.lists(st.floats(-12, 12, allow_nan=False), min_size=9, max_size=9),
+    match_w=st.lists(st.floats(-8, 12, allow_nan=False), min_size=11, max_size=11),
+    with_model=st.booleans(),
+)
+def test_property_contributions_sum_exactly_to_total(
+    rule_w: list[float],
+    feat_w: list[float],
+    log_odds: list[float],
+    match_w: list[float],
+    with_model: bool,
+) -> None:
+    night = small_night()
+    night.rule_hits["weight"] = rule_w
+    night.model_contributions["weight"] = feat_w
+    night.scores["log_odds"] = log_odds
+    night.match_fields["weight"] = match_w
+    if not with_model:
+        night = night.without_model()
+    result = night.combine(capacity=2)
+    contributions = result.contributions
+    assert len(result.people) == int(result.travellers["flagged"].sum())
+    totals = result.travellers.set_index("flag_id")["total"]
+    for fid, rows in contributions.groupby("flag_id"):
+        parts = rows.loc[rows["source"] != "total", "weight"]
+        total = rows.loc[rows["source"] == "total", "weight"].iloc[0]
+        assert math.fsum(parts) == total == totals[fid]
+        assert rows["source"].iloc[0] == "prior" and rows["source"].iloc[-1] == "total"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda n: n.rule_hits.drop(columns=["track"]), "rule_hits lacks column"),
+        (lambda n: n.rule_hits.assign(track="deportation"), "is not one of"),
+        (lambda n: n.rule_hits.assign(traveller_id="T99"), "not an arrival"),
+    ],
+)
+def test_bad_inputs_are_named(change, message: str) -> None:
+    night = small_night()
+    night.rule_hits = change(night)
+    with pytest.raises(ApiflagError, match=message):
+        night.combine()
+
+
+def test_two_models_in_one_night_are_refused() -> None:
+    night = small_night()
+    night.scores.loc[0, "model_version"] = "4"
+    with pytest.raises(ApiflagError, match="more than one model"):
+        night.combine()
+
+
+@pytest.mark.parametrize(
+    "settings", [{"capacity": -1}, {"base_rate": 0.0}, {"case_match_threshold": 1.5}]
+)
+def test_settings_out_of_range(settings: dict) -> None:
+    with pytest.raises(ApiflagError):
+        CombineSettings(**settings)
+
+
+def test_input_messages_are_the_api_and_pnr_hashes() -> None:
+    result = small_night().combine()
+    from queue_helpers import sha
+
+    t3 = next(f for f in result.flags if f.traveller_id == "T3")
+    assert set(t3.input_messages) == {sha("paxlst-FL1"), sha("pnrgov-FL1")}
