@@ -17,6 +17,7 @@ from apiflag.records import (
     Contact,
     Document,
     FlightLeg,
+    ItineraryLeg,
     PaxlstManifest,
     Payment,
     PnrBooking,
@@ -123,7 +124,7 @@ def booking(
         created=dt.datetime(2026, 11, 1, 10, 0),
         last_transaction=last,
         travellers=tuple(travellers),
-        itinerary=(leg(),),
+        itinerary=(ItineraryLeg(**leg().model_dump()),),
         contacts=(
             Contact(kind="phone", value=phone, source="CTCM"),
             Contact(kind="email", value="A.B@Example.JP", traveller_ref=travellers[0].ref),

@@ -1,0 +1,356 @@
+"""Ingest of one night with hand-built records: archive, quarantine, push order, night filter,
+reconciliation, idempotence and the CLI. The real parser's end-to-end runs are in
+test_ingest_e2e.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from apiflag import config, ingest, warehouse
+from apiflag.cli import cli
+from apiflag.errors import ApiflagError, ParseError
+from ingest_helpers import (
+    NIGHT,
+    FakeParsed,
+    FakeParser,
+    api_traveller,
+    booking,
+    leg,
+    manifest,
+    pnr_message,
+    pnr_traveller,
+    write_night,
+)
+
+DOB = dt.date(2005, 6, 2)
+T72 = dt.datetime(2026, 11, 18, 0, 5)
+DEP = dt.datetime(2026, 11, 21, 0, 20)
+
+
+@pytest.fixture
+def parser(monkeypatch: pytest.MonkeyPatch) -> FakeParser:
+    fake = FakeParser()
+    monkeypatch.setattr(ingest, "_parse_bytes", fake)
+    return fake
+
+
+def _pax() -> FakeParsed:
+    return FakeParsed(
+        "PAXLST",
+        manifests=[
+            manifest(
+                [
+                    api_traveller("KAEWKLA", "PIMCHANOK DARA", DOB, "QKTT02", 24, doc="AC7654321"),
+                    api_traveller("SATO", "YUKI", dt.date(1992, 10, 10), "QKTT03", 37, doc="TK1"),
+                    api_traveller("CHAIYAPORN", "SOMCHAI", None, None, 11),
+                ]
+            )
+        ],
+        dropped={"VGML": 1},
+    )
+
+
+def _crew() -> FakeParsed:
+    crew = [api_traveller("PILOT", "ANN", None, None, 9, role="crew")]
+    return FakeParsed("PAXLST", manifests=[manifest(crew, code="250", ref="C1")])
+
+
+def _push(prepared: dt.datetime | None, given: str, push_type: str = "full") -> FakeParsed:
+    b = booking("QKTT02", [pnr_traveller("1", "KAEWKLA", given, DOB, 12)], segment=7)
+    return FakeParsed("PNRGOV", pnr_messages=[pnr_message([b], prepared, push_type)])
+
+
+def _world(root: Path, parser: FakeParser, **extra: object) -> Path:
+    files: dict[str, object] = {
+        "paxlst/QK21_BKK_pax.edi": _pax(),
+        "paxlst/QK21_BKK_crew.edi": _crew(),
+        "pnrgov/QK21_BKK_t72.edi": _push(T72, "PIMCHANOK"),
+        "pnrgov/QK21_BKK_dep.edi": _push(DEP, "PIMCHANOK DARA"),
+    }
+    files.update(extra)
+    return write_night(root, parser, files)  # type: ignore[arg-type]
+
+
+def test_a_night_loads_links_and_reconciles(tmp_path: Path, parser: FakeParser) -> None:
+    report = ingest.ingest_night(NIGHT, _world(tmp_path / "w", parser), workers=1)
+    r = report.reconciliation
+    assert r["messages"] == {
+        "arrived": 4,
+        "resends": 0,
+        "distinct": 4,
+        "parsed": 4,
+        "quarantined": 0,
+        "balanced": True,
+        "by_kind": {"PAXLST": 2, "PNRGOV": 2},
+        "other_night": 0,
+    }
+    travellers = warehouse.read_table(NIGHT, "travellers")
+    assert list(travellers["surname"]) == ["PILOT", "KAEWKLA", "SATO", "CHAIYAPORN"]
+    assert set(travellers["flight_id"]) == {"QK21-20261121"}
+    k = travellers.set_index("surname").loc["KAEWKLA"]
+    assert k["link_level"] == "exact" and k["link_confidence"] == 1.0
+    assert k["document_number"] == "AC7654321"
+    current = warehouse.read_table(NIGHT, "pnr_travellers")
+    assert k["pnr_traveller_id"] == current["pnr_traveller_id"].item()
+    assert r["links"]["passengers_linked"] == 1 and r["links"]["passengers_unlinked"] == 2
+    assert r["flights"]["per_flight"][0]["cnt_ok"] is True
+    assert r["sensitive_dropped"] == {"VGML": 1}
+    saved = json.loads((warehouse.night_dir(NIGHT) / "reconciliation.json").read_text())
+    assert saved == json.loads(report.to_json())
+    assert "balanced" in report.render()
+
+
+@pytest.mark.parametrize(
+    ("t72", "dep", "winner"),
+    [
+        ((T72, "full"), (DEP, "full"), "dep"),
+        ((DEP, "full"), (T72, "full"), "t72"),  # the file named t72 was prepared later
+        ((DEP, "full"), (DEP, "changed"), "dep"),  # same minute: the changed push is later
+        ((DEP, "changed"), (DEP, "full"), "t72"),
+        ((None, "full"), (T72, "full"), "dep"),  # a push without a time counts as oldest
+    ],
+)
+def test_later_push_supersedes_and_both_are_kept(
+    tmp_path: Path,
+    parser: FakeParser,
+    t72: tuple[dt.datetime | None, str],
+    dep: tuple[dt.datetime | None, str],
+    winner: str,
+) -> None:
+    root = _world(
+        tmp_path / "w",
+        parser,
+        **{
+            "pnrgov/QK21_BKK_t72.edi": _push(t72[0], "T72", t72[1]),
+            "pnrgov/QK21_BKK_dep.edi": _push(dep[0], "DEP", dep[1]),
+        },
+    )
+    ingest.ingest_night(NIGHT, root, workers=1)
+    every = warehouse.read_table(NIGHT, "pnr_travellers", current=False)
+    assert sorted(every["given_names"]) == ["DEP", "T72"]
+    assert list(warehouse.read_table(NIGHT, "pnr_travellers")["given_names"]) == [winner.upper()]
+    bookings = warehouse.read_table(NIGHT, "bookings", current=False)
+    assert sorted(bookings["push_seq"]) == [1, 2]
+    assert bookings["superseded"].sum() == 1
+    assert len(warehouse.read_table(NIGHT, "payments")) == 1
+    assert len(warehouse.read_table(NIGHT, "documents", current=False)) == 4  # 2 API + 2 PNR
+    assert len(warehouse.read_table(NIGHT, "documents")) == 3
+
+
+def test_quarantine_keeps_the_night_going(tmp_path: Path, parser: FakeParser) -> None:
+    root = _world(
+        tmp_path / "w",
+        parser,
+        **{
+            "paxlst/ZZ9_XXX_pax.edi": ParseError("E_SEGMENT_COUNT", "UNT says 40, found 39", 41),
+            "pnrgov/ZZ9_XXX_t72.edi": KeyError("TIF"),
+        },
+    )
+    report = ingest.ingest_night(NIGHT, root, workers=1)
+    m = report.reconciliation["messages"]
+    assert (m["distinct"], m["parsed"], m["quarantined"], m["balanced"]) == (6, 4, 2, True)
+    q = warehouse.read_table(NIGHT, "quarantine").set_index("file")
+    assert q.loc["paxlst/ZZ9_XXX_pax.edi", "code"] == "E_SEGMENT_COUNT"
+    assert q.loc["paxlst/ZZ9_XXX_pax.edi", "segment"] == 41
+    assert q.loc["pnrgov/ZZ9_XXX_t72.edi", "code"] == ingest.E_INTERNAL
+    assert "KeyError" in q.loc["pnrgov/ZZ9_XXX_t72.edi", "message"]
+    copies = sorted(p.name for p in (warehouse.night_dir(NIGHT) / "quarantine").iterdir())
+    assert copies == ["paxlst__ZZ9_XXX_pax.edi", "pnrgov__ZZ9_XXX_t72.edi"]
+    assert (warehouse.night_dir(NIGHT) / "quarantine" / copies[0]).read_bytes() == (
+        root / "nights" / NIGHT.isoformat() / "paxlst" / "ZZ9_XXX_pax.edi"
+    ).read_bytes()
+    assert len(warehouse.read_table(NIGHT, "travellers")) == 4
+    assert "E_SEGMENT_COUNT" in report.render()
+
+
+def test_empty_interchange_is_quarantined(tmp_path: Path, parser: FakeParser) -> None:
+    root = _world(tmp_path / "w", parser, **{"paxlst/EMPTY.edi": FakeParsed("PAXLST")})
+    ingest.ingest_night(NIGHT, root, workers=1)
+    assert list(warehouse.read_table(NIGHT, "quarantine")["code"]) == [ingest.E_EMPTY]
+
+
+def test_identical_resends_are_archived_once_and_loaded_once(
+    tmp_path: Path, parser: FakeParser
+) -> None:
+    root = _world(tmp_path / "w", parser)
+    night = root / "nights" / NIGHT.isoformat()
+    resend = night / "paxlst" / "QK21_BKK_pax_resend.edi"
+    resend.write_bytes((night / "paxlst" / "QK21_BKK_pax.edi").read_bytes())
+    report = ingest.ingest_night(NIGHT, root, workers=1)
+    m = report.reconciliation["messages"]
+    assert (m["arrived"], m["resends"], m["distinct"], m["parsed"]) == (5, 1, 4, 4)
+    assert len(warehouse.read_table(NIGHT, "travellers")) == 4
+    stored = sorted(p for p in config.archive_dir().glob("??/*") if p.is_file())
+    assert len(stored) == 4
+    for path in stored:
+        assert ingest.archive_path(path.name) == path
+    log = (config.archive_dir() / "arrivals" / f"night={NIGHT}.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in log]
+    assert len(entries) == 5
+    resent = [e for e in entries if e["resend_of"]]
+    assert [e["file"] for e in resent] == ["paxlst/QK21_BKK_pax_resend.edi"]
+    assert resent[0]["resend_of"] == "paxlst/QK21_BKK_pax.edi"
+
+
+def test_messages_about_other_nights_are_counted_not_loaded(
+    tmp_path: Path, parser: FakeParser
+) -> None:
+    tomorrow = leg(number="5", arrival=dt.datetime(2026, 11, 22, 0, 30))
+    other_pnr = pnr_message(
+        [booking("XX1", [pnr_traveller("1", "A", "B", None, 5)], 4)],
+        T72,
+        flight=leg(number="77", arrival=dt.datetime(2026, 11, 23, 9, 0)),
+    )
+    root = _world(
+        tmp_path / "w",
+        parser,
+        **{
+            "paxlst/QK5_BKK_pax.edi": FakeParsed(
+                "PAXLST", manifests=[manifest([api_traveller("X", "Y", None, None, 3)], tomorrow)]
+            ),
+            "pnrgov/QK77_BKK_t72.edi": FakeParsed("PNRGOV", pnr_messages=[other_pnr]),
+        },
+    )
+    report = ingest.ingest_night(NIGHT, root, workers=1)
+    assert report.reconciliation["messages"]["other_night"] == 2
+    assert "X" not in set(warehouse.read_table(NIGHT, "travellers")["surname"])
+    assert "XX1" not in set(
+        warehouse.read_table(NIGHT, "bookings", current=False)["record_locator"]
+    )
+    assert list(warehouse.read_table(NIGHT, "flights")["flight_id"]) == ["QK21-20261121"]
+
+
+def test_pnr_without_arrival_time_joins_the_flight_by_departure_date(
+    tmp_path: Path, parser: FakeParser
+) -> None:
+    no_arrival = leg(arrival=None)
+    b = booking("QKTT02", [pnr_traveller("1", "KAEWKLA", "PIMCHANOK", DOB, 12)], segment=7)
+    wrong_day = leg(arrival=None, departure=dt.datetime(2026, 11, 14, 0, 5))
+    root = _world(
+        tmp_path / "w",
+        parser,
+        **{
+            "pnrgov/QK21_BKK_t72.edi": FakeParsed(
+                "PNRGOV", pnr_messages=[pnr_message([b], T72, flight=no_arrival)]
+            ),
+            "pnrgov/QK21_BKK_dep.edi": FakeParsed(
+                "PNRGOV", pnr_messages=[pnr_message([b], DEP, flight=wrong_day)]
+            ),
+        },
+    )
+    report = ingest.ingest_night(NIGHT, root, workers=1)
+    assert report.reconciliation["bookings"]["pushes"] == 1
+    assert report.reconciliation["messages"]["other_night"] == 1
+
+
+def test_cnt_mismatch_is_reported_per_flight(tmp_path: Path, parser: FakeParser) -> None:
+    short = FakeParsed(
+        "PAXLST", manifests=[manifest([api_traveller("A", "B", None, None, 5)], declared=3)]
+    )
+    root = _world(tmp_path / "w", parser, **{"paxlst/QK21_BKK_pax.edi": short})
+    report = ingest.ingest_night(NIGHT, root, workers=1)
+    flights = report.reconciliation["flights"]
+    assert flights["cnt_mismatches"] == 1
+    f = flights["per_flight"][0]
+    assert (f["passengers_parsed"], f["passengers_declared"], f["cnt_ok"]) == (1, 3, False)
+    assert (f["crew_parsed"], f["crew_declared"]) == (1, 1)
+    assert "CNT mismatch QK21-20261121" in report.render()
+
+
+def _snapshot(*folders: Path) -> dict[str, tuple[bytes, int]]:
+    out = {}
+    for folder in folders:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                out[str(p)] = (p.read_bytes(), p.stat().st_mtime_ns)
+    return out
+
+
+def test_rerun_is_idempotent(tmp_path: Path, parser: FakeParser) -> None:
+    root = _world(
+        tmp_path / "w",
+        parser,
+        **{"paxlst/BAD.edi": ParseError("E_UNB_MISSING", "no UNB", 0)},
+    )
+    ingest.ingest_night(NIGHT, root, workers=1)
+    archive = _snapshot(config.archive_dir())
+    tables = {k: v[0] for k, v in _snapshot(warehouse.night_dir(NIGHT)).items()}
+    ids = warehouse.read_table(NIGHT, "travellers")["traveller_id"].tolist()
+    ingest.ingest_night(NIGHT, root, workers=1)
+    assert _snapshot(config.archive_dir()) == archive  # same bytes, not even rewritten
+    assert {k: v[0] for k, v in _snapshot(warehouse.night_dir(NIGHT)).items()} == tables
+    assert warehouse.read_table(NIGHT, "travellers")["traveller_id"].tolist() == ids
+
+
+def test_source_layouts(tmp_path: Path, parser: FakeParser) -> None:
+    root = _world(tmp_path / "w", parser)
+    night_folder = root / "nights" / NIGHT.isoformat()
+    assert ingest.night_source(root, NIGHT) == night_folder
+    assert ingest.night_source(night_folder, NIGHT) == night_folder
+    history = tmp_path / "h"
+    (history / "history" / "nights" / NIGHT.isoformat() / "pnrgov").mkdir(parents=True)
+    assert ingest.night_source(history, NIGHT).parent.parent.name == "history"
+    with pytest.raises(ApiflagError, match="no messages for night 2026-11-22"):
+        ingest.night_source(root, dt.date(2026, 11, 22))
+    with pytest.raises(ApiflagError, match="no such folder"):
+        ingest.night_source(tmp_path / "missing", NIGHT)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "normalized"),
+    [
+        ("phone", "+66 81-111 2222", "66811112222"),
+        ("phone", "0066811112222", "66811112222"),
+        ("email", " Yuki.Sato@Example.JP", "yuki.sato@example.jp"),
+        ("address", "1-2 Chome  Minato,  Tokyo", "1-2 CHOME MINATO, TOKYO"),
+    ],
+)
+def test_contact_normalisation(kind: str, value: str, normalized: str) -> None:
+    assert ingest.normalize_contact(kind, value) == normalized
+
+
+def test_contacts_keep_their_traveller(tmp_path: Path, parser: FakeParser) -> None:
+    ingest.ingest_night(NIGHT, _world(tmp_path / "w", parser), workers=1)
+    contacts = warehouse.read_table(NIGHT, "booking_contacts")
+    phone = contacts.loc[contacts["kind"] == "phone"].iloc[0]
+    email = contacts.loc[contacts["kind"] == "email"].iloc[0]
+    assert pd.isna(phone["pnr_traveller_id"]) and phone["normalized"] == "66811112222"
+    pnr = warehouse.read_table(NIGHT, "pnr_travellers")
+    assert email["pnr_traveller_id"] == pnr["pnr_traveller_id"].item()
+    assert email["normalized"] == "a.b@example.jp"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--night", "21/11/2026"], 2, "--night '21/11/2026': not a date"),
+        (["--night", "2026-11-21", "--from", "/nonexistent/world"], 1, "no such folder"),
+    ],
+)
+def test_cli_reports_user_mistakes_in_one_line(
+    args: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from apiflag.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["ingest", *args])
+    assert exc.value.code == code
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_prints_the_reconciliation(tmp_path: Path, parser: FakeParser) -> None:
+    root = _world(tmp_path / "w", parser)
+    result = CliRunner().invoke(
+        cli, ["ingest", "--night", "2026-11-21", "--from", str(root), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["messages"]["balanced"] is True
+    text = CliRunner().invoke(cli, ["ingest", "--night", "2026-11-21", "--from", str(root)])
+    assert "distinct 4 = parsed 4 + quarantined 0 (balanced)" in text.output
