@@ -9,11 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from apiflag.queue.combine import CombineResult, CombineSettings, RuleInfo, combine
 
@@ -346,3 +352,22 @@ def random_night(n: int, seed: int = 0, hit_rate: float = 0.05, n_features: int 
         model_contributions,
         dict(RULE_INFO),
     )
+
+
+@contextmanager
+def postgres_database(prefix: str = "apiflag_queue") -> Iterator[str]:
+    """Create a throw-away database on the APIFLAG_TEST_PG_URL server; yield its URL."""
+    base = os.environ.get("APIFLAG_TEST_PG_URL")
+    if not base:
+        pytest.skip("APIFLAG_TEST_PG_URL is not set")
+    url = make_url(base)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

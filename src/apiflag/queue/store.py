@@ -1,0 +1,698 @@
+"""The review queue in SQL: flags, their explanations, every status change, and the audit log.
+
+Decides how the queue is kept (SQLAlchemy Core, SQLite under ``$APIFLAG_HOME`` by default,
+PostgreSQL when ``APIFLAG_DB_URL`` says so) and guarantees:
+
+* **idempotent nights**: ``flag_id`` is deterministic, so saving a night again never duplicates
+  an item; a flag still ``new`` is refreshed when its score changed, a flag someone has taken
+  into review or decided is never touched;
+* **one transaction per change**: a night's flags, contributions and audit events, or a
+  decision and its audit event, are written together or not at all;
+* **a recorded person decides**: states ``new -> in_review -> hearing | victim_support |
+  cleared``; each change stores reason code, analyst and note in ``dispositions``; a decided
+  flag is re-opened (back to ``in_review``) only explicitly, and that is audited too;
+* **personal data in few, named columns**: ``PERSONAL_COLUMNS`` lists every column that holds
+  it (for masking and retention); everything else is ids, scores, versions and codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from apiflag import config
+from apiflag.audit import AUDIT_METADATA, append_event
+from apiflag.errors import ApiflagError
+from apiflag.queue.combine import CombineResult
+from apiflag.queue.reasons import REVIEW, check_reason
+from apiflag.records import Disposition
+
+__all__ = [
+    "DECIDED",
+    "METADATA",
+    "PERSONAL_COLUMNS",
+    "STATUSES",
+    "SaveReport",
+    "contributions",
+    "decide",
+    "dispositions",
+    "flags",
+    "get_flag",
+    "list_flags",
+    "night_runs",
+    "open_engine",
+    "reopen",
+    "save_night",
+    "start_review",
+]
+
+STATUSES: tuple[str, ...] = ("new", "in_review", "hearing", "victim_support", "cleared")
+DECIDED: frozenset[str] = frozenset({"hearing", "victim_support", "cleared"})
+Double = Float(precision=53)
+
+METADATA = MetaData()
+flags = Table(
+    "flags",
+    METADATA,
+    Column("flag_id", String(40), primary_key=True),
+    Column("night", Date, nullable=False, index=True),
+    Column("traveller_id", String(100), nullable=False),
+    Column("track", String(24), nullable=False),
+    Column("total", Double, nullable=False),
+    Column("probability", Double, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("rules_digest", String(100), nullable=False),
+    Column("model_uri", String(300)),
+    Column("model_version", String(50)),
+    Column("matcher_version", String(50), nullable=False),
+    Column("parser_version", String(50), nullable=False),
+    Column("input_messages", Text, nullable=False, comment="JSON list of SHA-256"),
+    Column("flight", String(16), nullable=False),
+    # personal data: masked by retention, shown only through audited views
+    Column("person_surname", String(200)),
+    Column("person_given_names", String(200)),
+    Column("person_date_of_birth", String(10)),
+    Column("person_document_number", String(40)),
+    # protected attributes, for the fairness monitor and statistics only
+    Column("monitor_nationality", String(3)),
+    Column("monitor_sex", String(1)),
+    Column("monitor_age_band", String(8)),
+    Column("masked", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+contributions = Table(
+    "contributions",
+    METADATA,
+    Column("flag_id", String(40), ForeignKey("flags.flag_id"), primary_key=True),
+    Column("ord", Integer, primary_key=True, autoincrement=False),
+    Column("source", String(16), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("weight", Double, nullable=False),
+    Column("sentence", Text, nullable=False),
+    Column("observed", Text, comment="personal data"),
+    Column("rationale", Text),
+    Column("against", Text, nullable=False, comment="JSON list of exonerating conditions"),
+)
+dispositions = Table(
+    "dispositions",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flag_id", String(40), ForeignKey("flags.flag_id"), nullable=False, index=True),
+    Column("from_status", String(16), nullable=False),
+    Column("to_status", String(16), nullable=False),
+    Column("reason_code", String(50), nullable=False),
+    Column("analyst", String(200), nullable=False),
+    Column("note", Text, comment="free text: may hold personal data"),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+night_runs = Table(
+    "night_runs",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("night", Date, nullable=False, index=True),
+    Column("run_at", DateTime(timezone=True), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("flagged", Integer, nullable=False),
+    Column("queued", Integer, nullable=False),
+    Column("overflow", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("kept", Integer, nullable=False),
+    Column("rules_digest", String(100), nullable=False),
+    Column("model_uri", String(300)),
+    Column("model_version", String(50)),
+)
+
+PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "flags": (
+        "person_surname",
+        "person_given_names",
+        "person_date_of_birth",
+        "person_document_number",
+    ),
+    "contributions": ("observed",),
+    "dispositions": ("note",),
+}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """Open the queue database and create its tables when missing.
+
+    SQLite connections take the write lock when a transaction begins (``BEGIN IMMEDIATE``),
+    so two processes appending to the audit chain queue up instead of forking it.
+
+    Args:
+        url: a SQLAlchemy URL; default :func:`apiflag.config.db_url`.
+
+    Returns:
+        An engine with the ``flags``, ``contributions``, ``dispositions``, ``night_runs`` and
+        ``audit_events`` tables present.
+
+    Raises:
+        ApiflagError: the URL is invalid or the database cannot be reached.
+    """
+    target = url or config.db_url()
+    try:
+        if target.startswith("sqlite"):
+            engine = create_engine(target, connect_args={"timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _connect(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        else:
+            engine = create_engine(target, pool_pre_ping=True)
+        METADATA.create_all(engine, checkfirst=True)
+        AUDIT_METADATA.create_all(engine, checkfirst=True)
+    except ArgumentError as exc:
+        raise ApiflagError(f"queue database: invalid URL {_safe(target)!r}: {exc}") from exc
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first = (str(cause).splitlines() or [""])[0]
+        raise ApiflagError(
+            f"queue database {_safe(target)}: {type(cause).__name__}: {first}"
+        ) from exc
+    return engine
+
+
+def _safe(url: str) -> str:
+    """Return the URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+@dataclass(frozen=True)
+class SaveReport:
+    """What saving a night did.
+
+    Attributes:
+        night: the night.
+        inserted: new flags.
+        updated: flags still ``new`` whose score, priority or explanation changed.
+        unchanged: flags already stored exactly so.
+        kept: flags left alone because someone took them into review or decided them.
+        overflow: flagged travellers that capacity kept out.
+    """
+
+    night: dt.date
+    inserted: int
+    updated: int
+    unchanged: int
+    kept: int
+    overflow: int
+
+
+_COMPARED = ("track", "total", "probability", "priority", "rules_digest", "model_uri",
+             "model_version", "input_messages")  # fmt: skip
+
+
+def save_night(
+    engine: Engine, result: CombineResult, *, actor: str = "apiflag-nightly"
+) -> SaveReport:
+    """Store a combined night's queued flags in one transaction, idempotently.
+
+    Args:
+        engine: from :func:`open_engine`.
+        result: the output of :func:`apiflag.queue.combine.combine`.
+        actor: who is saving (the flow's name), for the audit log.
+
+    Returns:
+        A :class:`SaveReport`.
+    """
+    people = result.people.set_index("flag_id") if len(result.people) else None
+    rows_by = (
+        {k: g for k, g in result.contributions.groupby("flag_id")}
+        if len(result.contributions)
+        else {}
+    )
+    inserted = updated = unchanged = kept = 0
+    now = _now()
+    with engine.begin() as conn:
+        for flag in result.flags:
+            person = people.loc[flag.flag_id] if people is not None else None
+            values: dict[str, Any] = {
+                "flag_id": flag.flag_id,
+                "night": flag.night,
+                "traveller_id": flag.traveller_id,
+                "track": flag.track,
+                "total": flag.total,
+                "probability": flag.probability,
+                "priority": flag.priority,
+                "rules_digest": flag.rules_digest,
+                "model_uri": flag.model_uri,
+                "model_version": flag.model_version,
+                "matcher_version": flag.matcher_version,
+                "parser_version": flag.parser_version,
+                "input_messages": json.dumps(list(flag.input_messages)),
+                "flight": _text(person["flight"]) if person is not None else "",
+                "person_surname": _text(person["surname"]) if person is not None else None,
+                "person_given_names": _text(person["given_names"]) if person is not None else None,
+                "person_date_of_birth": _text(person["date_of_birth"])
+                if person is not None
+                else None,
+                "person_document_number": _text(person["document_number"])
+                if person is not None
+                else None,
+                "monitor_nationality": _text(person["nationality"]) if person is not None else None,
+                "monitor_sex": _text(person["sex"]) if person is not None else None,
+                "monitor_age_band": _text(person["age_band"]) if person is not None else None,
+            }
+            contrib = [
+                {
+                    "flag_id": flag.flag_id,
+                    "ord": int(r["order"]),
+                    "source": r["source"],
+                    "source_id": r["source_id"],
+                    "weight": float(r["weight"]),
+                    "sentence": r["sentence"],
+                    "observed": _text(r["observed"]),
+                    "rationale": _text(r["rationale"]),
+                    "against": r["against"] or "[]",
+                }
+                for r in rows_by[flag.flag_id].to_dict("records")
+            ]
+            old = conn.execute(select(flags).where(flags.c.flag_id == flag.flag_id)).first()
+            summary = {
+                "night": flag.night.isoformat(),
+                "track": flag.track,
+                "priority": flag.priority,
+                "probability": round(flag.probability, 6),
+                "rules_digest": flag.rules_digest,
+                "model_version": flag.model_version,
+            }
+            if old is None:
+                conn.execute(
+                    flags.insert().values(
+                        **values, status="new", masked=False, created_at=now, updated_at=now
+                    )
+                )
+                conn.execute(contributions.insert(), contrib)
+                append_event(conn, actor, "queue.insert", flag.flag_id, summary)
+                inserted += 1
+            elif old.status != "new":
+                kept += 1
+            elif all(_same(getattr(old, c), values[c]) for c in _COMPARED) and _same_rows(
+                conn, flag.flag_id, contrib
+            ):
+                unchanged += 1
+            else:
+                conn.execute(
+                    update(flags)
+                    .where(flags.c.flag_id == flag.flag_id)
+                    .values(**values, updated_at=now)
+                )
+                conn.execute(delete(contributions).where(contributions.c.flag_id == flag.flag_id))
+                conn.execute(contributions.insert(), contrib)
+                append_event(conn, actor, "queue.update", flag.flag_id, summary)
+                updated += 1
+        conn.execute(
+            night_runs.insert().values(
+                night=result.night,
+                run_at=now,
+                capacity=result.capacity,
+                flagged=int(result.travellers["flagged"].sum()),
+                queued=len(result.flags),
+                overflow=result.overflow,
+                inserted=inserted,
+                updated=updated,
+                kept=kept,
+                rules_digest=result.rules_digest,
+                model_uri=result.model_uri,
+                model_version=result.model_version,
+            )
+        )
+        append_event(
+            conn,
+            actor,
+            "queue.night",
+            result.night.isoformat(),
+            {
+                "queued": len(result.flags),
+                "overflow": result.overflow,
+                "inserted": inserted,
+                "updated": updated,
+                "unchanged": unchanged,
+                "kept": kept,
+            },
+        )
+    return SaveReport(result.night, inserted, updated, unchanged, kept, result.overflow)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b
+    return (a if a is not None else None) == (b if b is not None else None)
+
+
+def _same_rows(conn: Connection, flag_id: str, rows: list[dict[str, Any]]) -> bool:
+    stored = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(contributions)
+            .where(contributions.c.flag_id == flag_id)
+            .order_by(contributions.c.ord)
+        )
+    ]
+    return stored == rows
+
+
+@contextmanager
+def _flag_row(engine: Engine, flag_id: str) -> Iterator[tuple[Connection, Any]]:
+    with engine.begin() as conn:
+        row = conn.execute(select(flags).where(flags.c.flag_id == flag_id)).first()
+        if row is None:
+            raise ApiflagError(f"no flag {flag_id!r} (see `apiflag queue list`)")
+        yield conn, row
+
+
+def _change(
+    conn: Connection,
+    row: Any,
+    to_status: str,
+    reason: str,
+    analyst: str,
+    note: str | None,
+    action: str,
+) -> dt.datetime:
+    at = _now()
+    conn.execute(
+        update(flags).where(flags.c.flag_id == row.flag_id).values(status=to_status, updated_at=at)
+    )
+    conn.execute(
+        dispositions.insert().values(
+            flag_id=row.flag_id,
+            from_status=row.status,
+            to_status=to_status,
+            reason_code=reason,
+            analyst=analyst,
+            note=note,
+            at=at,
+        )
+    )
+    append_event(
+        conn,
+        analyst,
+        action,
+        row.flag_id,
+        {"from": row.status, "to": to_status, "reason": reason, "note_given": bool(note)},
+        when=at,
+    )
+    return at
+
+
+def _analyst(analyst: str) -> str:
+    name = (analyst or "").strip()
+    if not name:
+        raise ApiflagError("an analyst name is required (--analyst NAME)")
+    return name
+
+
+def decide(
+    engine: Engine,
+    flag_id: str,
+    outcome: str,
+    reason: str,
+    analyst: str,
+    note: str | None = None,
+) -> Disposition:
+    """Record a human decision on a flag that is ``new`` or ``in_review``.
+
+    Args:
+        engine: from :func:`open_engine`.
+        flag_id: the flag.
+        outcome: ``hearing``, ``victim_support`` or ``cleared``.
+        reason: a reason code of that outcome (:data:`apiflag.queue.reasons.REASONS`).
+        analyst: who decides.
+        note: free text (may hold personal data; masked by retention).
+
+    Returns:
+        The recorded :class:`~apiflag.records.Disposition`.
+
+    Raises:
+        ApiflagError: unknown outcome or reason (listing the allowed values), no such flag,
+            or the flag is already decided (re-open it first).
+    """
+    check_reason(outcome, reason)
+    who = _analyst(analyst)
+    with _flag_row(engine, flag_id) as (conn, row):
+        if row.status in DECIDED:
+            raise ApiflagError(
+                f"flag {flag_id} is already decided ({row.status}); "
+                "re-open it first (`apiflag queue reopen`)"
+            )
+        at = _change(conn, row, outcome, reason, who, note, "queue.decide")
+    return Disposition(
+        flag_id=flag_id,
+        outcome=outcome,
+        reason_code=reason,
+        analyst=who,
+        note=note,
+        decided_at=at,
+    )
+
+
+def reopen(
+    engine: Engine, flag_id: str, reason: str, analyst: str, note: str | None = None
+) -> Disposition:
+    """Re-open a decided flag (back to ``in_review``); the earlier decision stays in the history.
+
+    Args:
+        engine: from :func:`open_engine`.
+        flag_id: the flag.
+        reason: a code of :data:`apiflag.queue.reasons.REOPEN`.
+        analyst: who re-opens.
+        note: why, in words.
+
+    Returns:
+        The recorded change (``outcome`` repeats the decision being re-opened).
+
+    Raises:
+        ApiflagError: unknown reason, no such flag, or the flag is not decided.
+    """
+    check_reason("reopen", reason)
+    who = _analyst(analyst)
+    with _flag_row(engine, flag_id) as (conn, row):
+        if row.status not in DECIDED:
+            raise ApiflagError(f"flag {flag_id} is {row.status}, not decided: nothing to re-open")
+        previous = row.status
+        at = _change(conn, row, "in_review", reason, who, note, "queue.reopen")
+    return Disposition(
+        flag_id=flag_id,
+        outcome=previous,
+        reason_code=reason,
+        analyst=who,
+        note=note,
+        decided_at=at,
+    )
+
+
+def start_review(engine: Engine, flag_id: str, analyst: str) -> None:
+    """Mark a ``new`` flag as taken into review by ``analyst`` (a rerun then leaves it alone).
+
+    Raises:
+        ApiflagError: no such flag, or it is not ``new``.
+    """
+    who = _analyst(analyst)
+    with _flag_row(engine, flag_id) as (conn, row):
+        if row.status != "new":
+            raise ApiflagError(f"flag {flag_id} is {row.status}, not new")
+        _change(conn, row, "in_review", next(iter(REVIEW)), who, None, "queue.review")
+
+
+def list_flags(
+    engine: Engine,
+    night: dt.date | None = None,
+    status: str | None = None,
+    *,
+    actor: str | None = None,
+) -> list[dict[str, Any]]:
+    """Return queue items, best priority first (night, then priority).
+
+    Args:
+        engine: from :func:`open_engine`.
+        night: only this night.
+        status: only this status.
+        actor: when given, the listing (which shows names) is recorded in the audit log.
+
+    Returns:
+        Items ``{flag_id, night, track, priority, probability, status, traveller: {surname,
+        given_names, flight}}``.
+
+    Raises:
+        ApiflagError: unknown status.
+    """
+    if status is not None and status not in STATUSES:
+        raise ApiflagError(f"unknown status {status!r}: allowed are {', '.join(STATUSES)}")
+    query = select(flags).order_by(flags.c.night.desc(), flags.c.priority, flags.c.flag_id)
+    if night is not None:
+        query = query.where(flags.c.night == night)
+    if status is not None:
+        query = query.where(flags.c.status == status)
+    with engine.begin() as conn:
+        items = [
+            {
+                "flag_id": r.flag_id,
+                "night": r.night.isoformat(),
+                "track": r.track,
+                "priority": r.priority,
+                "probability": r.probability,
+                "status": r.status,
+                "traveller": {
+                    "surname": r.person_surname,
+                    "given_names": r.person_given_names,
+                    "flight": r.flight,
+                },
+            }
+            for r in conn.execute(query)
+        ]
+        if actor:
+            append_event(
+                conn,
+                actor,
+                "queue.list",
+                "queue",
+                {
+                    "night": night.isoformat() if night else None,
+                    "status": status,
+                    "items": len(items),
+                },
+            )
+    return items
+
+
+def get_flag(
+    engine: Engine, flag_id: str, *, actor: str, action: str = "flag.view"
+) -> dict[str, Any]:
+    """Return one flag with its person, contributions and history, and audit the view.
+
+    Args:
+        engine: from :func:`open_engine`.
+        flag_id: the flag.
+        actor: who is looking (recorded: this is a view of personal data).
+        action: the audit action (``flag.view`` for ``queue show``, ``flag.explain``).
+
+    Returns:
+        ``{flag: {...}, traveller: {...}, contributions: [...], history: [...]}``.
+
+    Raises:
+        ApiflagError: no such flag.
+    """
+    with _flag_row(engine, flag_id) as (conn, row):
+        contrib = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(contributions)
+                .where(contributions.c.flag_id == flag_id)
+                .order_by(contributions.c.ord)
+            )
+        ]
+        history = [
+            {
+                "from": r.from_status,
+                "to": r.to_status,
+                "reason": r.reason_code,
+                "analyst": r.analyst,
+                "note": r.note,
+                "at": _iso(r.at),
+            }
+            for r in conn.execute(
+                select(dispositions)
+                .where(dispositions.c.flag_id == flag_id)
+                .order_by(dispositions.c.id)
+            )
+        ]
+        append_event(conn, actor, action, flag_id, {"night": row.night.isoformat()})
+    return {
+        "flag": {
+            "flag_id": row.flag_id,
+            "night": row.night.isoformat(),
+            "traveller_id": row.traveller_id,
+            "track": row.track,
+            "total": row.total,
+            "probability": row.probability,
+            "priority": row.priority,
+            "status": row.status,
+            "rules_digest": row.rules_digest,
+            "model_uri": row.model_uri,
+            "model_version": row.model_version,
+            "matcher_version": row.matcher_version,
+            "parser_version": row.parser_version,
+            "input_messages": json.loads(row.input_messages),
+            "masked": bool(row.masked),
+            "created_at": _iso(row.created_at),
+            "updated_at": _iso(row.updated_at),
+        },
+        "traveller": {
+            "surname": row.person_surname,
+            "given_names": row.person_given_names,
+            "date_of_birth": row.person_date_of_birth,
+            "document_number": row.person_document_number,
+            "flight": row.flight,
+        },
+        "contributions": contrib,
+        "history": history,
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from apiflag.audit import audit_events, check_chain
+from apiflag.errors import ApiflagError
+from apiflag.queue import store
+from queue_helpers import NIGHT, postgres_database, small_night
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        eng = store.open_engine()
+        yield eng
+        eng.dispose()
+    else:
+        with postgres_database() as url:
+            eng = store.open_engine(url)
+            yield eng
+            eng.dispose()
+
+
+def _count(engine: Engine, table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _actions(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_events.c.action, audit_events.c.object).order_by(audit_events.c.seq)
+        )
+        return [(r.action, r.object) for r in rows]
+
+
+def test_default_database_is_sqlite_under_home(apiflag_home) -> None:
+    eng = store.open_engine()
+    assert eng.dialect.name == "sqlite"
+    assert (apiflag_home / "apiflag.db").is_file()
+    eng.dispose()
+
+
+def test_save_night_stores_flags_contributions_and_audits_each_insert(engine: Engine) -> None:
+    result = small_night().combine()
+    report = store.save_night(engine, result)
+    assert (report.inserted, report.updated, report.kept) == (len(result.flags), 0, 0)
+    assert _count(engine, store.flags) == len(result.flags)
+    assert _count(engine, store.contributions) == int(
+        result.contributions["flag_id"].isin([f.flag_id for f in result.flags]).sum()
+    )
+    actions = _actions(engine)
+    assert [o for a, o in actions if a == "queue.insert"] == [f.flag_id for f in result.flags]
+    assert actions[-1] == ("queue.night", NIGHT.isoformat())
+    assert check_chain(engine).broken_seq is None
+
+
+def test_stored_contributions_still_sum_exactly(engine: Engine) -> None:
+    store.save_night(engine, small_night().combine())
+    for item in store.list_flags(engine):
+        view = store.get_flag(engine, item["flag_id"], actor="auditor-1")
+        rows = view["contributions"]
+        parts = [r["weight"] for r in rows if r["source"] != "total"]
+        assert math.fsum(parts) == rows[-1]["weight"] == view["flag"]["total"]
+
+
+def test_rerun_never_duplicates_and_changes_nothing(engine: Engine) -> None:
+    result = small_night().combine()
+    store.save_night(engine, result)
+    before = _count(engine, store.contributions)
+    again = store.save_night(engine, small_night().combine())
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(result.flags))
+    assert _count(engine, store.flags) == len(result.flags)
+    assert _count(engine, store.contributions) == before
+    assert not [a for a, _ in _actions(engine)[len(result.flags) + 1 :] if a != "queue.night"]
+
+
+def test_rerun_refreshes_new_flags_but_never_a_decided_one(engine: Engine) -> None:
+    first = small_night().combine()
+    store.save_night(engine, first)
+    t1 = next(f for f in first.flags if f.traveller_id == "T3")
+    t2 = next(f for f in first.flags if f.traveller_id == "T4")
+    store.decide(engine, t1.flag_id, "victim_support", "former_victim_return", "analyst-a")
+    store.start_review(engine, t2.flag_id, "analyst-b")
+
+    night = small_night()
+    night.scores["log_odds"] = night.scores["log_odds"] + 1.0  # a corrected feed
+    report = store.save_night(engine, night.combine())
+    assert report.kept == 2
+    assert report.updated == len(first.flags) - 2
+    assert _count(engine, store.flags) == len(first.flags)
+    decided = store.get_flag(engine, t1.flag_id, actor="x")
+    assert decided["flag"]["total"] == t1.total
+    assert decided["flag"]["status"] == "victim_support"
+    other = next(f for f in first.flags if f.traveller_id == "T5")
+    assert store.get_flag(engine, other.flag_id, actor="x")["flag"]["total"] == pytest.approx(
+        other.total + 1.0
+    )
+
+
+def test_decision_and_reopening_are_recorded_and_audited(engine: Engine) -> None:
+    result = small_night().combine()
+    store.save_night(engine, result)
+    fid = result.flags[0].flag_id
+    d = store.decide(engine, fid, "cleared", "different_person", "analyst-a", "DOB differs")
+    assert d.outcome == "cleared" and d.analyst == "analyst-a"
+    with pytest.raises(ApiflagError, match="already decided"):
+        store.decide(engine, fid, "hearing", "document_doubt", "analyst-b")
+    r = store.reopen(engine, fid, "supervisor_review", "supervisor-c", "second look")
+    assert r.outcome == "cleared"
+    store.decide(engine, fid, "hearing", "document_doubt", "analyst-b")
+    view = store.get_flag(engine, fid, actor="auditor")
+    assert view["flag"]["status"] == "hearing"
+    assert [(h["from"], h["to"], h["reason"], h["analyst"]) for h in view["history"]] == [
+        ("new", "cleared", "different_person", "analyst-a"),
+        ("cleared", "in_review", "supervisor_review", "supervisor-c"),
+        ("in_review", "hearing", "document_doubt", "analyst-b"),
+    ]
+    mine = [(a, o) for a, o in _actions(engine) if o == fid and a != "queue.insert"]
+    assert mine == [
+        ("queue.decide", fid),
+        ("queue.reopen", fid),
+        ("queue.decide", fid),
+        ("flag.view", fid),
+    ]
+    assert check_chain(engine).broken_seq is None
+
+
+@pytest.mark.parametrize(
+    "outcome, reason, message",
+    [
+        ("deport", "data_error", "allowed outcomes are hearing, victim_support, cleared"),
+        ("cleared", "looked_fine", "allowed reasons are family_or_known_relation"),
+        ("hearing", "data_error", "for hearing: allowed reasons are case_record_confirmed"),
+    ],
+)
+def test_unknown_outcome_or_reason_lists_the_allowed_values(
+    engine: Engine, outcome: str, reason: str, message: str
+) -> None:
+    result = small_night().combine()
+    store.save_night(engine, result)
+    with pytest.raises(ApiflagError, match=message):
+        store.decide(engine, result.flags[0].flag_id, outcome, reason, "a")
+    assert store.get_flag(engine, result.flags[0].flag_id, actor="a")["history"] == []
+
+
+def test_refusals(engine: Engine) -> None:
+    result = small_night().combine()
+    store.save_night(engine, result)
+    fid = result.flags[0].flag_id
+    with pytest.raises(ApiflagError, match="no flag 'F-nope'"):
+        store.decide(engine, "F-nope", "cleared", "data_error", "a")
+    with pytest.raises(ApiflagError, match="not decided"):
+        store.reopen(engine, fid, "new_information", "a")
+    with pytest.raises(ApiflagError, match="analyst name is required"):
+        store.decide(engine, fid, "cleared", "data_error", " ")
+    with pytest.raises(ApiflagError, match="unknown status"):
+        store.list_flags(engine, status="pending")
+
+
+def test_list_filters_and_shape(engine: Engine) -> None:
+    store.save_night(engine, small_night().combine())
+    other = NIGHT + dt.timedelta(days=1)
+    store.save_night(engine, small_night(other).combine(capacity=0))
+    all_items = store.list_flags(engine)
+    assert {i["night"] for i in all_items} == {NIGHT.isoformat(), other.isoformat()}
+    tonight = store.list_flags(engine, night=NIGHT)
+    assert [i["priority"] for i in tonight] == sorted(i["priority"] for i in tonight)
+    item = tonight[0]
+    assert set(item) == {
+        "flag_id",
+        "night",
+        "track",
+        "priority",
+        "probability",
+        "status",
+        "traveller",
+    }
+    assert set(item["traveller"]) == {"surname", "given_names", "flight"}
+    store.decide(engine, item["flag_id"], "cleared", "data_error", "a")
+    assert [i["flag_id"] for i in store.list_flags(engine, night=NIGHT, status="cleared")] == [
+        item["flag_id"]
+    ]
+
+
+def test_flags_record_versions_and_inputs(engine: Engine) -> None:
+    result = small_night().combine()
+    store.save_night(engine, result)
+    flag = store.get_flag(engine, result.flags[0].flag_id, actor="a")["flag"]
+    assert flag["rules_digest"] == result.rules_digest
+    assert flag["model_uri"] and flag["model_version"] == "3"
+    assert flag["matcher_version"] and flag["parser_version"]
+    assert flag["input_messages"] == list(result.flags[0].input_messages)
+
+
+def test_personal_columns_are_the_only_names(engine: Engine) -> None:
+    store.save_night(engine, small_night().combine())
+    personal = set(store.PERSONAL_COLUMNS["flags"])
+    with engine.connect() as conn:
+        for row in conn.execute(select(store.flags)):
+            for column, value in row._mapping.items():
+                if column not in personal:
+                    assert value not in {"TANAKA", "NGUYEN", "PETROV", "REYES", "WANG"}, column
