@@ -152,6 +152,15 @@ class PaxlstManifest(Record):
     travellers: tuple[ApiTraveller, ...] = ()
     declared_passengers: Annotated[int, Field(ge=0)] | None = None
     declared_crew: Annotated[int, Field(ge=0)] | None = None
+    common_access_ref: str | None = Field(
+        default=None, description="UNH element 3: the key that joins the parts of a multipart message"
+    )
+    parts: tuple[int, ...] = Field(
+        default=(), description="UNH part numbers joined here (01:C ... nn:F); empty if not multipart"
+    )
+    complete: bool = Field(
+        default=True, description="False when a multipart message lacks a part or its final part"
+    )
 
 
 # --------------------------------------------------------------------------- PNR
@@ -273,6 +282,15 @@ class PnrgovMessage(Record):
     flight: FlightLeg
     bookings: tuple[PnrBooking, ...] = ()
     declared_bookings: Annotated[int, Field(ge=0)] | None = None
+    common_access_ref: str | None = Field(
+        default=None, description="UNH element 3: the key that joins the parts of a multipart message"
+    )
+    parts: tuple[int, ...] = Field(
+        default=(), description="UNH part numbers joined here (01:C ... nn:F); empty if not multipart"
+    )
+    complete: bool = Field(
+        default=True, description="False when a multipart message lacks a part or its final part"
+    )
 
 
 # --------------------------------------------------------------------------- case database

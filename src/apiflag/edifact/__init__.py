@@ -1,0 +1,145 @@
+"""Parsing of airline API (PAXLST) and PNR (PNRGOV) feeds.
+
+:func:`parse_bytes` turns one file's bytes into a :class:`ParsedFile` or raises
+:class:`~apiflag.errors.ParseError`; it never returns half a file. Stages:
+:mod:`.tokenizer` (separators, telex headers, wrapping, envelope), :mod:`.paxlst`,
+:mod:`.pnrgov`, :mod:`.sensitive` (what is dropped), :mod:`.contract` (the JSON rows of
+``apiflag parse``).
+
+Errors (the whole file is refused; ``segment`` names where, 0 for the file as a whole):
+
+============================ ============================================================
+code                         meaning
+============================ ============================================================
+``E_EMPTY``                  the file is empty or blank
+``E_NO_UNB``                 no ``UNB`` interchange header (or text that is not EDIFACT)
+``E_BAD_UNA``                the ``UNA`` service string repeats a separator
+``E_BAD_CHARACTER``          characters no EDIFACT syntax allows (U+E000-U+E003)
+``E_BAD_SEGMENT``            a segment that does not start with a three-character tag
+``E_TRUNCATED``              no ``UNZ``, or a ``UNH`` without its ``UNT`` (file cut short)
+``E_ENVELOPE``               a data segment outside ``UNH`` ... ``UNT``
+``E_NO_MESSAGE``             an interchange without any ``UNH`` message
+``E_UNKNOWN_MESSAGE``        a message type other than PAXLST or PNRGOV
+``E_MIXED_MESSAGES``         PAXLST and PNRGOV messages in one file
+``E_MISSING_SEGMENT``        a mandatory segment is missing (BGM, TDT/LOC, level-0 TVL, RCI)
+``E_UNEXPECTED_SEGMENT``     a header segment (BGM, TDT) among the travellers
+``E_BAD_DATE``               a date or time that is not one
+``E_BAD_VALUE``              a value the contract cannot hold (flight number, surname ...)
+============================ ============================================================
+
+Warnings (the file is parsed; each is ``"segment N: W_CODE: text"`` in
+``ParsedFile.warnings``): ``W_SEGMENT_COUNT`` (UNT count differs: normal for parts of a
+multipart message), ``W_MESSAGE_COUNT`` (UNZ count), ``W_REFERENCE`` (UNT/UNZ reference
+differs from UNH/UNB), ``W_INCOMPLETE_PARTS`` (a multipart message lacks parts),
+``W_CNT_MISMATCH`` / ``W_EQN_MISMATCH`` (declared and listed travellers or PNRs differ),
+``W_UNKNOWN_SEGMENT``, ``W_UNKNOWN_PARTY``, ``W_UNKNOWN_TRAVELLER``, ``W_BAD_VALUE`` (an
+unusual value read as null), ``W_TRAILING_TEXT`` (text after ``UNZ`` that is not EDIFACT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from apiflag.edifact.contract import ROW_KEYS, contract_rows
+from apiflag.edifact.paxlst import parse_paxlst
+from apiflag.edifact.pnrgov import parse_pnrgov
+from apiflag.edifact.sensitive import DropLog
+from apiflag.edifact.tokenizer import Interchange, Message, decode, tokenize
+from apiflag.errors import ParseError
+from apiflag.records import PaxlstManifest, PnrgovMessage
+
+__all__ = ["ROW_KEYS", "ParsedFile", "contract_rows", "parse_bytes", "parse_text"]
+
+_KINDS = {"PAXLST": "PAXLST", "PNRGOV": "PNRGOV"}
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """Everything one file held, after the sensitive-data drop.
+
+    Attributes:
+        kind: ``"PAXLST"`` or ``"PNRGOV"``.
+        manifests: PAXLST manifests (multipart messages joined), in file order.
+        pnr_messages: PNRGOV pushes (multipart messages joined), in file order.
+        dropped: sensitive SSR / free-text code -> how many were dropped (never the values).
+        warnings: ``"segment N: W_CODE: text"`` lines for defects that did not stop parsing.
+        messages: how many UNH messages the file held (before multipart joining).
+    """
+
+    kind: Literal["PAXLST", "PNRGOV"]
+    manifests: list[PaxlstManifest] = field(default_factory=list)
+    pnr_messages: list[PnrgovMessage] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    messages: int = 0
+
+    @property
+    def travellers(self) -> int:
+        """Number of travellers (API) or PNR travellers in the file."""
+        if self.kind == "PAXLST":
+            return sum(len(m.travellers) for m in self.manifests)
+        return sum(len(b.travellers) for m in self.pnr_messages for b in m.bookings)
+
+
+def _kind(interchanges: list[Interchange]) -> tuple[str, list[tuple[Interchange, Message]]]:
+    found: dict[str, int] = {}
+    messages: list[tuple[Interchange, Message]] = []
+    for ic in interchanges:
+        if not ic.messages:
+            raise ParseError("E_NO_MESSAGE", "interchange holds no UNH message", ic.unb.number)
+        for msg in ic.messages:
+            mtype = msg.unh.get(2, 0).upper()
+            kind = _KINDS.get(mtype)
+            if kind is None:
+                raise ParseError(
+                    "E_UNKNOWN_MESSAGE",
+                    f"message type {mtype or '(none)'!r} is neither PAXLST nor PNRGOV",
+                    msg.unh.number,
+                )
+            found.setdefault(kind, msg.unh.number)
+            messages.append((ic, msg))
+    if len(found) > 1:
+        raise ParseError(
+            "E_MIXED_MESSAGES",
+            "file mixes PAXLST and PNRGOV messages",
+            max(found.values()),
+        )
+    return next(iter(found)), messages
+
+
+def parse_text(text: str, file: str | None = None) -> ParsedFile:
+    """Parse the decoded text of one file (see :func:`parse_bytes`)."""
+    try:
+        interchanges = tokenize(text)
+        kind, messages = _kind(interchanges)
+        warnings = [w for ic in interchanges for w in ic.warnings]
+        drops = DropLog()
+        if kind == "PAXLST":
+            manifests = parse_paxlst(messages, drops, warnings)
+            return ParsedFile(
+                "PAXLST", manifests, [], drops.as_dict(), warnings, messages=len(messages)
+            )
+        pushes = parse_pnrgov(messages, drops, warnings)
+        return ParsedFile("PNRGOV", [], pushes, drops.as_dict(), warnings, messages=len(messages))
+    except ParseError as exc:
+        if file is not None and exc.file is None:
+            raise exc.with_file(file) from None
+        raise
+
+
+def parse_bytes(data: bytes, file: str | None = None) -> ParsedFile:
+    """Parse one file of PAXLST or PNRGOV messages.
+
+    Args:
+        data: the file's bytes as received (telex headers, wrapping, disclaimers and all).
+        file: the file's name, put into errors.
+
+    Returns:
+        The file's manifests or pushes, dropped-data counts and warnings.
+
+    Raises:
+        ParseError: with a stable code (table in the module docstring), the segment number
+            and ``file``; nothing of the file is returned then.
+    """
+    return parse_text(decode(data), file)

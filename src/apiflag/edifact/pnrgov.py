@@ -1,0 +1,940 @@
+"""PNRGOV (PNR push) messages to :class:`~apiflag.records.PnrgovMessage` records.
+
+One tolerant reader for PNRGOV 10.1, 11.1, 13.1 and 15.1. The reader is a small state
+machine over the segment groups of MESSAGES.md rather than a strict grammar, because real
+pushes put segments where the guide does not (GTAS saw IFT after TKT in production):
+
+* level 0: ``MSG`` (``:22`` full push, ``:141`` changed PNRs), ``ORG``, ``TVL`` (the pushed
+  flight), ``EQN`` (number of PNRs);
+* ``SRC`` opens a booking: ``RCI`` (carrier, record locator, creation date), ``DAT`` 700
+  (last transaction), ``ORG`` (the booking's agency), booking-level ``IFT 4:28`` contacts,
+  ``ADD``, ``SSR``;
+* ``TIF`` opens a traveller: ``FTI``, ``SSR`` (DOCS, DOCO, DOCA, CTCE, CTCM, INFT), ``ADD``,
+  ``TKT``; ``FOP`` (one payment per element) with ``IFT 4:43`` (card holder / payer name and
+  phone) and ``ADD`` (billing address) after it;
+* ``TVL`` in a booking is an itinerary leg (dates ``DDMMYY``; a leg without an arrival date
+  that lands before it leaves arrives the next day, or after the ``date variation``
+  component's days), with ``RPI`` status, seat ``SSR``, check-in ``DAT``/``TRI``/``TIF``,
+  ``SSD`` seat and ``TBD`` bags;
+* ``EQN`` + ``RCI`` inside a booking list split PNRs; ``MSG`` + ``TVL`` inside a booking are
+  non-air services and ``ABI``/``SAC`` history: neither becomes an itinerary leg.
+
+Names: DOCS names win over TIF names. Titles (MR, MRS, MS, MISS, MSTR, DR) are taken off the
+TIF given name whether spaced (``YUKI MS``) or glued (``PIMCHANOKMS``); a glued title is only
+removed when DOCS confirms the name without it, or, without DOCS, when the name is not one of
+the given names that end in those letters (ALEKSANDR, WILLIAMS, ...).
+
+Sensitive SSRs and free text are dropped and counted (see :mod:`.sensitive`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from apiflag.edifact import dates
+from apiflag.edifact.paxlst import prepared_at
+from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, DropLog, is_kept_ssr
+from apiflag.edifact.tokenizer import Interchange, Message, Segment
+from apiflag.errors import ParseError
+from apiflag.records import (
+    Address,
+    Agency,
+    Bag,
+    Contact,
+    Document,
+    FlightLeg,
+    ItineraryLeg,
+    Payment,
+    PnrBooking,
+    PnrgovMessage,
+    PnrTraveller,
+    Seat,
+    Ticket,
+    describe_validation_error,
+)
+
+__all__ = ["TITLES", "decode_email", "parse_pnrgov", "split_title"]
+
+#: titles taken off given names, longest first so MRS wins over MR
+TITLES = ("MSTR", "MISS", "MRS", "MR", "MS", "DR")
+
+#: given names that end in a title's letters: never cut without DOCS to confirm
+_TITLE_LOOKALIKES = frozenset(
+    {
+        "ALEKSANDR", "ALEXANDR", "ALIAKSANDR", "OLEKSANDR", "ISKANDR", "ISKENDR", "WILLIAMS",
+        "ADAMS", "WILLIAMSMR", "ABRAHAMS", "EPHRAIMS", "JIMS", "SAMS", "TOMS", "HIRAMS",
+        "VLADIMR", "CHIDR", "KADR", "KHIDR", "KHUDR", "BADR", "NADR", "QADR", "SADR", "SAMR",
+        "AMR", "OMR", "TAMR", "ZAMR", "ELMS", "MS", "MR", "DR",
+    }
+)  # fmt: skip
+
+_PHONE = re.compile(r"\+?\d[\d\s\-./()]{4,}\d")
+_NUMBER = re.compile(r"0*([1-9][0-9]{0,3}[A-Z]?)")
+_ALPHA3 = re.compile(r"[A-Z]{3}")
+_DDMMMYY = re.compile(r"\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
+_QUIET = frozenset({"REF", "FAR", "MON", "PTK", "TXD", "APD", "TRA", "EBD", "ERC", "SAC"})
+_SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MI": "M", "FI": "F"}
+
+
+def split_title(given: str, docs_given: str | None = None) -> tuple[str, str | None]:
+    """Take a title off a TIF given name.
+
+    Args:
+        given: the TIF given name, e.g. ``"YUKI MS"`` or ``"PIMCHANOKMS"``.
+        docs_given: the DOCS given (and middle) names, when the traveller has DOCS.
+
+    Returns:
+        ``(given names without the title, title or None)``.
+    """
+    g = " ".join(given.split()).upper()
+    if not g:
+        return "", None
+    tokens = g.split(" ")
+    if len(tokens) > 1 and tokens[-1] in TITLES:
+        return " ".join(tokens[:-1]), tokens[-1]
+    last = tokens[-1]
+    docs = " ".join(docs_given.split()).upper() if docs_given else None
+    docs_tokens = docs.split(" ") if docs else []
+    for title in TITLES:
+        if not last.endswith(title) or len(last) - len(title) < 2:
+            continue
+        stem = last[: -len(title)]
+        candidate = " ".join([*tokens[:-1], stem])
+        if docs is not None:
+            if last in docs_tokens or g == docs:
+                return g, None  # DOCS spells the name with those letters
+            joined = docs.replace(" ", "")
+            if (
+                candidate == docs
+                or stem in docs_tokens
+                or joined.startswith(candidate.replace(" ", ""))
+            ):
+                return candidate, title
+        if last in _TITLE_LOOKALIKES:
+            return g, None
+        return candidate, title
+    return g, None
+
+
+def decode_email(text: str) -> str:
+    """Restore an e-mail from PNR contact text (``//`` is ``@``, ``..`` is ``_``, ``./`` is ``-``).
+
+    Args:
+        text: the value after ``CTCE`` (a leading ``/``, a ``-1SURNAME`` passenger association
+            and a ``/EN`` language suffix are removed).
+
+    Returns:
+        The address, e.g. ``YUKI_SATO@EXAMPLE.JP``.
+    """
+    t = text.strip().lstrip("/").strip()
+    t = t.split(" ")[0] if " " in t else t
+    t = t.replace("//", "@").replace("./", "-").replace("..", "_")
+    t = re.sub(r"-\d+[A-Z].*$", "", t)
+    return t.split("/")[0].strip()
+
+
+def _phone(text: str) -> str | None:
+    t = text.strip().lstrip("/").split("/")[0]
+    m = _PHONE.search(t)
+    if not m:
+        return None
+    raw = m.group(0)
+    digits = re.sub(r"\D", "", raw)
+    return ("+" + digits) if raw.startswith("+") else digits
+
+
+def _build(model: Any, data: dict[str, Any], segment: int, what: str) -> Any:
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        raise ParseError("E_BAD_VALUE", describe_validation_error(exc, what), segment) from None
+
+
+def _alpha3(value: str) -> str | None:
+    v = value.strip().upper()
+    return v if _ALPHA3.fullmatch(v) else None
+
+
+def _ssr_text(seg: Segment) -> str:
+    comps = seg.element(1)
+    if len(comps) > 8 and comps[8].strip():
+        return comps[8].strip()
+    for c in reversed(comps[4:]):
+        if c.strip():
+            return c.strip()
+    rest = [" ".join(c for c in el if c) for el in seg.elements[2:]]
+    return " ".join(r for r in rest if r)
+
+
+def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
+    """Read a TVL into FlightLeg fields (plus booking_class)."""
+    comps = [c.strip() for c in seg.element(1)]
+    n = seg.number
+    dep_date = comps[0] if comps else ""
+    if not dep_date:
+        raise ParseError("E_BAD_DATE", f"{what} TVL has no departure date", n)
+    day = dates.near(dep_date, ref, n, order="dmy", what=f"{what} departure date")
+    rest = comps[1:]
+    dep_time = rest.pop(0) if rest and len(rest[0]) == 4 else ""
+    arr_date = rest.pop(0) if rest and len(rest[0]) in (6, 8) else ""
+    if rest and rest[0] == "" and not arr_date:
+        rest.pop(0)
+    arr_time = rest.pop(0) if rest and len(rest[0]) == 4 else ""
+    variation = rest.pop(0) if rest and rest[0].lstrip("-").isdigit() else ""
+    departure = arrival = None
+    if dep_time:
+        departure = dt.datetime.combine(day, dates.time_of(dep_time, n, f"{what} departure time"))
+    if arr_time:
+        if arr_date:
+            aday = dates.near(arr_date, ref, n, order="dmy", what=f"{what} arrival date")
+        else:
+            aday = day + dt.timedelta(days=int(variation)) if variation else day
+        arrival = dt.datetime.combine(aday, dates.time_of(arr_time, n, f"{what} arrival time"))
+        if not arr_date and not variation and departure is not None and arrival < departure:
+            arrival += dt.timedelta(days=1)  # across midnight
+    elif departure is None:
+        departure = dt.datetime.combine(day, dt.time())
+    carrier = seg.get(4, 0).upper()
+    number = seg.get(5, 0).upper()
+    m = _NUMBER.fullmatch(number)
+    if not m:
+        raise ParseError("E_BAD_VALUE", f"{what} TVL flight number {number!r} unreadable", n)
+    leg: dict[str, Any] = {
+        "carrier": carrier,
+        "number": m.group(1),
+        "departure_airport": seg.get(2, 0).upper(),
+        "arrival_airport": seg.get(3, 0).upper(),
+        "scheduled_departure": departure,
+        "scheduled_arrival": arrival,
+    }
+    if seg.get(5, 1):
+        leg["booking_class"] = seg.get(5, 1)
+    return leg
+
+
+@dataclass
+class _Traveller:
+    ref: str
+    segment: int
+    tif_surname: str
+    tif_given: str
+    passenger_type: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    documents: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    docs_names: tuple[str, str | None] | None = None
+    infant_of: str | None = None
+
+
+@dataclass
+class _Booking:
+    segment: int
+    data: dict[str, Any] = field(default_factory=dict)
+    travellers: list[_Traveller] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    itinerary: list[dict[str, Any]] = field(default_factory=list)
+    leg_segments: list[int] = field(default_factory=list)
+    bags: list[dict[str, Any]] = field(default_factory=list)
+    seats: list[dict[str, Any]] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    sponsor: dict[str, Any] = field(default_factory=dict)
+
+    def traveller(self, ref: str) -> _Traveller | None:
+        return next((t for t in self.travellers if t.ref == ref), None)
+
+    def add_contact(self, kind: str, value: str | None, ref: str | None, source: str) -> None:
+        if not value:
+            return
+        item = {"kind": kind, "value": value, "traveller_ref": ref, "source": source}
+        if item not in self.contacts:
+            self.contacts.append(item)
+
+
+@dataclass
+class _Part:
+    message_ref: str
+    version: str
+    common_access_ref: str | None
+    part: int | None
+    final: bool | None
+    first_segment: int
+    push_type: str = "full"
+    flight: dict[str, Any] | None = None
+    flight_segment: int = 0
+    declared_bookings: int | None = None
+    bookings: list[PnrBooking] = field(default_factory=list)
+
+
+class _Reader:
+    """State machine over one message's body."""
+
+    def __init__(self, ref: dt.date, drops: DropLog, warnings: list[str], part: _Part) -> None:
+        self.part = part
+        self.ref = ref
+        self.drops = drops
+        self.warnings = warnings
+        self.booking: _Booking | None = None
+        self.traveller: _Traveller | None = None
+        self.section = "header"
+        self.fop: list[dict[str, Any]] = []
+        self.checkin_ref: str | None = None
+        self.unknown: Counter[str] = Counter()
+        self.bookings: list[_Booking] = []
+
+    # ------------------------------------------------------------------ helpers
+    def _target(self, seg: Segment) -> _Traveller | None:
+        """The traveller an SSR belongs to: its reference element, else the open TIF."""
+        b = self.booking
+        assert b is not None
+        ref = seg.get(2, 2)
+        if ref:
+            found = b.traveller(ref)
+            if found is not None:
+                return found
+        if self.section in ("traveller", "fop") and self.traveller is not None:
+            return self.traveller
+        if len(b.travellers) == 1:
+            return b.travellers[0]
+        return None
+
+    def _contact_line(self, text: str, ref: str | None, source: str) -> bool:
+        """Read ``CTCx value``; return False when the text is not a contact."""
+        b = self.booking
+        assert b is not None
+        t = text.strip()
+        code = t[:4].upper()
+        value = t[4:].strip()
+        if code == "CTCE":
+            b.add_contact("email", decode_email(value), ref, "CTCE")
+            return True
+        if code in CONTACT_PHONE_CODES:
+            b.add_contact("phone", _phone(value), ref, code)
+            return True
+        if code == "CTCA":
+            b.add_contact("address", value.lstrip("/") or None, ref, "CTCA")
+            return True
+        return False
+
+    # ------------------------------------------------------------------ segments
+    def segment(self, seg: Segment) -> None:
+        tag = seg.tag
+        handler = getattr(self, f"_{tag.lower()}", None)
+        if self.booking is None:
+            if tag in ("SRC", "MSG", "ORG", "TVL", "EQN") and handler is not None:
+                handler(seg)
+            elif tag in ("SSR", "IFT", "LTS"):
+                self._drop_free(seg)
+            elif tag not in _QUIET and tag != "DAT":
+                self.unknown[tag] += 1
+            return
+        if self.section in ("nonair", "history") and tag not in ("SRC", "EQN", "MSG", "ABI", "LTS"):
+            if tag in ("SSR", "IFT"):
+                self._drop_free(seg)
+            return  # non-air services and PNR history never become bookings' data
+        if handler is None:
+            if tag not in _QUIET:
+                self.unknown[tag] += 1
+            return
+        handler(seg)
+
+    def _drop_free(self, seg: Segment) -> None:
+        if seg.tag == "SSR":
+            self.drops.drop(seg.get(1, 0).upper())
+        elif seg.tag == "IFT":
+            q = ":".join(c.strip() for c in seg.element(1) if c.strip())
+            self.drops.drop("OSI" if q.startswith("4:28") else f"IFT:{q or '?'}")
+        else:
+            self.drops.drop(seg.tag)
+
+    def _msg(self, seg: Segment) -> None:
+        if self.booking is None:
+            code = seg.get(1, 1) or seg.get(1, 0)
+            self.part.push_type = "changed" if code == "141" else "full"
+        else:
+            self.section = "nonair"
+
+    def _org(self, seg: Segment) -> None:
+        if self.booking is None or self.section != "booking":
+            return  # sender (level 0) or check-in agent: not the booking's originator
+        agency = {
+            "airline": seg.get(1, 0) or None,
+            "location": seg.get(1, 1) or None,
+            "agency_id": seg.get(2, 0) or None,
+            "kind": seg.get(5, 0) or None,
+            "country": seg.get(6, 0) or None,
+            "currency": seg.get(6, 1) or None,
+        }
+        if any(agency.values()):
+            self.booking.data["agency"] = agency
+
+    def _tvl(self, seg: Segment) -> None:
+        if self.booking is None:
+            if self.part.flight is None:
+                leg = _tvl_leg(seg, self.ref, "flight")
+                leg.pop("booking_class", None)
+                self.part.flight = leg
+                self.part.flight_segment = seg.number
+            return
+        b = self.booking
+        b.itinerary.append(_tvl_leg(seg, self.ref, "itinerary"))
+        b.leg_segments.append(seg.number)
+        self.section = "leg"
+        self.traveller = None
+        self.checkin_ref = None
+
+    def _eqn(self, seg: Segment) -> None:
+        if self.booking is None:
+            n = seg.get(1, 0)
+            self.part.declared_bookings = int(n) if n.isdigit() else None
+        else:
+            self.section = "split"
+
+    def _src(self, seg: Segment) -> None:
+        self.booking = _Booking(segment=seg.number)
+        self.bookings.append(self.booking)
+        self.section = "booking"
+        self.traveller = None
+        self.fop = []
+
+    def _rci(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        if self.section == "split":
+            for comps in seg.elements[1:]:
+                if len(comps) > 1 and comps[1].strip():
+                    b.splits.append(comps[1].strip())
+            return
+        if "record_locator" in b.data:
+            return  # another carrier's locator (codeshare) or operating-carrier RCI
+        b.data["carrier"] = seg.get(1, 0) or None
+        b.data["record_locator"] = seg.get(1, 1)
+        day = seg.get(1, 3)
+        if day:
+            date = dates.near(day, self.ref, seg.number, order="dmy", what="booking date")
+            clock = seg.get(1, 4)
+            t = dates.time_of(clock, seg.number, "booking time") if clock else dt.time()
+            b.data["created"] = dt.datetime.combine(date, t)
+
+    def _dat(self, seg: Segment) -> None:
+        b = self.booking
+        if b is None:
+            return
+        if self.section in ("leg", "checkin"):
+            if b.itinerary:
+                b.itinerary[-1]["checked_in"] = True
+            self.section = "checkin"
+            return
+        for comps in seg.elements[1:]:
+            q = comps[0].strip() if comps else ""
+            if q == "700" and len(comps) > 1 and comps[1].strip():
+                date = dates.near(comps[1], self.ref, seg.number, order="dmy", what="DAT date")
+                clock = comps[2].strip() if len(comps) > 2 else ""
+                t = dates.time_of(clock, seg.number, "DAT time") if clock else dt.time()
+                b.data["last_transaction"] = dt.datetime.combine(date, t)
+
+    def _tif(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        surname = seg.get(1, 0).upper()
+        given = seg.get(2, 0).upper()
+        ptype = seg.get(2, 1).upper() or None
+        ref = seg.get(2, 2)
+        if seg.get(1, 1).upper() == "I" and ptype is None:
+            ptype = "IN"
+        if self.section in ("leg", "checkin"):
+            found = b.traveller(ref) if ref else None
+            if found is None:
+                found = next(
+                    (t for t in b.travellers if t.tif_surname == surname and t.tif_given == given),
+                    None,
+                )
+            if found is None:
+                self.warnings.append(
+                    f"segment {seg.number}: W_UNKNOWN_TRAVELLER: check-in TIF {surname} "
+                    f"matches no traveller of booking {b.data.get('record_locator')}"
+                )
+            self.checkin_ref = found.ref if found else None
+            return
+        if not surname:
+            raise ParseError("E_BAD_VALUE", "TIF has no surname", seg.number)
+        if not ref:
+            ref = str(len(b.travellers) + 1)
+            while b.traveller(ref) is not None:
+                ref += "'"
+        t = _Traveller(ref, seg.number, surname, given, ptype)
+        b.travellers.append(t)
+        self.traveller = t
+        self.section = "traveller"
+
+    def _fti(self, seg: Segment) -> None:
+        if self.traveller is not None and self.section == "traveller":
+            number = seg.get(1, 1)
+            if number:
+                self.traveller.data["frequent_flyer"] = number
+
+    def _tkt(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        number = seg.get(1, 0)
+        if number:
+            b.tickets.append(
+                {
+                    "number": number,
+                    "type": seg.get(1, 1) or None,
+                    "traveller_ref": self.traveller.ref if self.traveller else None,
+                }
+            )
+        if self.section == "fop":
+            self.section = "traveller"
+
+    def _fop(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        self.fop = []
+        for comps in seg.elements[1:]:
+            c = [x.strip() for x in comps] + [""] * 6
+            form = c[0].upper()
+            if not form:
+                continue
+            if not re.fullmatch(r"[A-Z]{2}", form):
+                self.warnings.append(
+                    f"segment {seg.number}: W_BAD_VALUE: form of payment {form!r} read as MS"
+                )
+                form = "MS"
+            amount = None
+            if c[2]:
+                try:
+                    amount = float(c[2].replace(",", "."))
+                except ValueError:
+                    self.warnings.append(
+                        f"segment {seg.number}: W_BAD_VALUE: payment amount {c[2]!r} not a number"
+                    )
+            payment = {
+                "form": form,
+                "amount": amount,
+                "card_vendor": c[3] or None,
+                "masked_card": c[4] or None,
+                "card_expiry": c[5] or None,
+            }
+            b.payments.append(payment)
+            self.fop.append(payment)
+        self.section = "fop"
+
+    def _ift(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        q = ":".join(c.strip() for c in seg.element(1)[:2] if c.strip())
+        lines = [" ".join(c.strip() for c in el if c.strip()) for el in seg.elements[2:]]
+        lines = [x for x in lines if x]
+        if q == "4:43":
+            name = lines[0] if lines else None
+            phone = next((p for p in map(_phone, lines[1:]) if p), None)
+            if self.section == "fop" and self.fop:
+                for p in self.fop:
+                    p.setdefault("payer_name", name)
+                    p.setdefault("payer_phone", phone)
+            else:
+                b.sponsor = {"payer_name": name, "payer_phone": phone}
+            return
+        ref = (
+            self.traveller.ref
+            if self.section in ("traveller", "fop") and self.traveller is not None
+            else None
+        )
+        if q.startswith("4:28") or q == "4":
+            for line in lines:
+                if not self._contact_line(line, ref, "IFT"):
+                    self.drops.drop("OSI")
+            return
+        self.drops.drop(f"IFT:{q or '?'}")
+
+    def _add(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        comps = [c.strip() for c in seg.element(2)] + [""] * 8
+        kind = comps[0].upper()
+        street, city, state, country, postcode, extra = (
+            comps[1], comps[2], comps[3], comps[5], comps[6], comps[7],
+        )  # fmt: skip
+        address = {
+            "street": street or None,
+            "city": city or None,
+            "subdivision": state or None,
+            "postcode": postcode or None,
+            "country": country or None,
+        }
+        has_address = any(address.values())
+        ref = self.traveller.ref if self.section == "traveller" and self.traveller else None
+        if self.section == "fop" and self.fop:
+            if has_address:
+                for p in self.fop:
+                    p.setdefault("billing_address", address)
+            return
+        if has_address:
+            text = ", ".join(v for v in (street, city, state, postcode, country) if v)
+            b.add_contact("address", text, ref, "ADD")
+            if ref is not None and self.traveller is not None:
+                self.traveller.data.setdefault("address", address)
+        if extra:
+            if kind == "E" or "CTCE" in extra.upper() or "//" in extra or "@" in extra:
+                value = extra.upper().replace("CTCE", "").strip()
+                b.add_contact("email", decode_email(value), ref, "ADD")
+            elif _phone(extra):
+                b.add_contact("phone", _phone(extra), ref, "ADD")
+
+    def _rpi(self, seg: Segment) -> None:
+        b = self.booking
+        if b is not None and b.itinerary and self.section == "leg":
+            status = seg.get(2, 0)
+            if status:
+                b.itinerary[-1]["status"] = status
+
+    def _tri(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        if self.section not in ("leg", "checkin"):
+            return
+        comps = [c.strip() for c in seg.element(2) if c.strip()]
+        self.checkin_ref = comps[-1] if comps else None
+        if b.itinerary:
+            b.itinerary[-1]["checked_in"] = True
+        self.section = "checkin"
+
+    def _ssd(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        seat = seg.get(1, 0)
+        if seat and b.itinerary:
+            b.seats.append(
+                {"seat": seat, "traveller_ref": self.checkin_ref, "leg": len(b.itinerary) - 1}
+            )
+
+    def _tbd(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        count = seg.get(2, 0)
+        if not count.isdigit():
+            return
+        weight: float | None = None
+        w = seg.get(2, 1)
+        if w:
+            try:
+                weight = float(w)
+            except ValueError:
+                weight = None
+            if weight is not None and seg.get(2, 2) == "701":
+                weight = round(weight * 0.45359237, 1)
+        b.bags.append(
+            {
+                "count": int(count),
+                "weight_kg": weight,
+                "traveller_ref": self.checkin_ref,
+                "leg": len(b.itinerary) - 1 if b.itinerary else None,
+            }
+        )
+
+    def _abi(self, seg: Segment) -> None:
+        self.section = "history"
+
+    def _lts(self, seg: Segment) -> None:
+        self.drops.drop("LTS")
+
+    def _ssr(self, seg: Segment) -> None:
+        b = self.booking
+        assert b is not None
+        code = seg.get(1, 0).upper()
+        if not is_kept_ssr(code):
+            self.drops.drop(code or "?")
+            return
+        if code in ("SEAT", "NSST", "RQST"):
+            if self.section in ("leg", "checkin") and b.itinerary:
+                for comps in seg.elements[2:]:
+                    seat = comps[0].strip() if comps else ""
+                    ref = comps[2].strip() if len(comps) > 2 else ""
+                    if seat:
+                        b.seats.append(
+                            {
+                                "seat": seat,
+                                "traveller_ref": ref or None,
+                                "leg": len(b.itinerary) - 1,
+                            }
+                        )
+            return
+        if code in ("FQTV", "TKNE", "CHLD", "UMNR"):
+            return
+        text = _ssr_text(seg)
+        target = self._target(seg)
+        if code == "CTCE" or code in CONTACT_PHONE_CODES:
+            owner: str | None = None
+            if target is not None and (self.section != "booking" or seg.get(2, 2)):
+                owner = target.ref
+            self._contact_line(f"{code} {text}", owner, "SSR")
+            return
+        if target is None:
+            self.warnings.append(
+                f"segment {seg.number}: W_UNKNOWN_TRAVELLER: SSR {code} names no traveller; skipped"
+            )
+            return
+        if code == "DOCS":
+            self._docs(seg, target, text)
+        elif code == "DOCO":
+            self._doco(seg, target, text)
+        elif code == "DOCA":
+            self._doca(target, text)
+        elif code == "INFT":
+            self._inft(seg, target, text)
+
+    def _docs(self, seg: Segment, t: _Traveller, text: str) -> None:
+        f = [x.strip().upper() for x in text.strip().lstrip("/").split("/")]
+        if f and re.fullmatch(r"[A-Z]{2}\d+", f[0]):
+            f = f[1:]  # status and count, e.g. HK1
+        f += [""] * (11 - len(f))
+        doc_type, issuer, number, nationality, dob, sex, expiry = f[:7]
+        surname, given, middle = f[7], f[8], " ".join(x for x in f[9:] if x)
+        target = t
+        if sex in ("MI", "FI"):
+            target = self._infant_for(t, surname, given, seg.number)
+        data = target.data
+        if nationality:
+            data["nationality"] = _alpha3(nationality)
+        if dob:
+            data["date_of_birth"] = dates.past(
+                dob, self.ref, seg.number, order="dmy", what="DOCS date of birth"
+            )
+        if sex:
+            data["sex"] = _SEX.get(sex)
+        if surname:
+            target.docs_names = (surname, " ".join(x for x in (given, middle) if x) or None)
+        if number:
+            doc: dict[str, Any] = {
+                "type": doc_type or "P",
+                "number": number,
+                "issuing_country": _alpha3(issuer),
+            }
+            if expiry:
+                doc["expiry_date"] = dates.expiry(expiry, self.ref, seg.number, order="dmy")
+            target.documents.append((doc, seg.number))
+
+    def _doco(self, seg: Segment, t: _Traveller, text: str) -> None:
+        f = [x.strip().upper() for x in text.strip().lstrip("/").split("/")] + [""] * 7
+        _birthplace, doc_type, number, _issue_place, issue_date, country = f[:6]
+        if not number or doc_type not in ("V", "VI"):
+            return  # known-traveller and redress numbers are not travel documents
+        doc: dict[str, Any] = {"type": "V", "number": number, "issuing_country": _alpha3(country)}
+        if issue_date:
+            doc["issue_date"] = dates.past(
+                issue_date, self.ref, seg.number, order="dmy", what="DOCO issue date"
+            )
+        t.documents.append((doc, seg.number))
+
+    def _doca(self, t: _Traveller, text: str) -> None:
+        b = self.booking
+        assert b is not None
+        value = text.strip().lstrip("/")
+        f = [x.strip() for x in value.split("/")]
+        if len(f) >= 4 and f[0] in ("R", "D"):
+            address = {
+                "country": f[1] or None,
+                "street": f[2] or None,
+                "city": f[3] or None,
+                "subdivision": f[4] if len(f) > 4 and f[4] else None,
+                "postcode": f[5] if len(f) > 5 and f[5] else None,
+            }
+            t.data.setdefault("address", address)
+            value = ", ".join(x for x in f[2:6] + [f[1]] if x)
+        b.add_contact("address", value or None, t.ref, "DOCA")
+
+    def _inft(self, seg: Segment, t: _Traveller, text: str) -> None:
+        tokens = [x for x in re.split(r"[/\s]+", text.strip().upper()) if x]
+        dob = next((x for x in tokens if _DDMMMYY.fullmatch(x)), None)
+        names = [x for x in tokens if x != dob and not re.fullmatch(r"[A-Z]{2}\d+", x)]
+        surname = names[0] if names else t.tif_surname
+        given = " ".join(names[1:])
+        infant = self._infant_for(t, surname, given, seg.number)
+        if dob:
+            infant.data["date_of_birth"] = dates.past(
+                dob, self.ref, seg.number, order="dmy", what="INFT date of birth"
+            )
+
+    def _infant_for(self, adult: _Traveller, surname: str, given: str, segment: int) -> _Traveller:
+        b = self.booking
+        assert b is not None
+        for t in b.travellers:
+            if t.passenger_type == "IN" and (t.infant_of == adult.ref or t.tif_surname == surname):
+                if not given or t.tif_given.startswith(given) or t.infant_of == adult.ref:
+                    return t
+        infant = _Traveller(
+            ref=f"{adult.ref}I",
+            segment=segment,
+            tif_surname=surname or adult.tif_surname,
+            tif_given=given,
+            passenger_type="IN",
+            infant_of=adult.ref,
+        )
+        b.travellers.append(infant)
+        return infant
+
+    # ------------------------------------------------------------------ results
+    def finish_booking(self, b: _Booking) -> PnrBooking:
+        if not b.data.get("record_locator"):
+            raise ParseError(
+                "E_MISSING_SEGMENT", "booking (SRC) has no RCI record locator", b.segment
+            )
+        travellers = []
+        for t in b.travellers:
+            surname, docs_given = t.docs_names if t.docs_names else (t.tif_surname, None)
+            given, title = split_title(t.tif_given, docs_given)
+            data = dict(t.data)
+            if "address" in data:
+                data["address"] = _build(Address, data["address"], t.segment, "traveller address")
+            data.update(
+                ref=t.ref,
+                surname=surname,
+                given_names=(docs_given if t.docs_names else given) or None,
+                title=title,
+                passenger_type=t.passenger_type,
+                segment=t.segment,
+                documents=tuple(_build(Document, d, n, "document") for d, n in t.documents),
+            )
+            travellers.append(_build(PnrTraveller, data, t.segment, "traveller"))
+        payments = []
+        for p in b.payments:
+            p = dict(p)
+            for key, value in b.sponsor.items():
+                if p.get(key) is None:
+                    p[key] = value
+            if p.get("billing_address"):
+                p["billing_address"] = _build(Address, p["billing_address"], b.segment, "address")
+            payments.append(_build(Payment, p, b.segment, "payment"))
+        itinerary = tuple(
+            _build(ItineraryLeg, leg, n, "itinerary leg")
+            for leg, n in zip(b.itinerary, b.leg_segments, strict=True)
+        )
+        data = dict(b.data)
+        if data.get("agency"):
+            data["agency"] = _build(Agency, data["agency"], b.segment, "agency")
+        data.update(
+            travellers=tuple(travellers),
+            itinerary=itinerary,
+            contacts=tuple(_build(Contact, c, b.segment, "contact") for c in b.contacts),
+            payments=tuple(payments),
+            tickets=tuple(_build(Ticket, x, b.segment, "ticket") for x in b.tickets),
+            bags=tuple(_build(Bag, x, b.segment, "bag") for x in b.bags),
+            seats=tuple(_build(Seat, x, b.segment, "seat") for x in b.seats),
+            split_record_locators=tuple(b.splits),
+            segment=b.segment,
+        )
+        booking: PnrBooking = _build(PnrBooking, data, b.segment, "booking")
+        return booking
+
+    def read(self, msg: Message) -> _Part:
+        part = self.part
+        for seg in msg.body:
+            self.segment(seg)
+        for tag, count in sorted(self.unknown.items()):
+            self.warnings.append(
+                f"segment {msg.unh.number}: W_UNKNOWN_SEGMENT: {tag} x{count} ignored in "
+                f"message {part.message_ref}"
+            )
+        part.bookings = [self.finish_booking(b) for b in self.bookings]
+        return part
+
+
+def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> PnrgovMessage:
+    parts = sorted(parts, key=lambda p: p.part or 0)
+    head = parts[0]
+    numbers = [p.part for p in parts if p.part is not None]
+    multipart = bool(numbers) and (len(parts) > 1 or head.final is not None or head.part != 1)
+    complete = True
+    if multipart:
+        has_final = any(p.final for p in parts)
+        complete = numbers == list(range(1, max(numbers) + 1)) and (
+            has_final or (len(parts) == 1 and head.final is None)
+        )
+        if not complete:
+            warnings.append(
+                f"segment {head.first_segment}: W_INCOMPLETE_PARTS: message "
+                f"{head.common_access_ref or head.message_ref} has parts "
+                f"{','.join(f'{n:02d}' for n in numbers)}"
+                f"{'' if has_final else ' and no final (F) part'}"
+            )
+    with_flight = next((p for p in parts if p.flight), None)
+    if with_flight is None or with_flight.flight is None:
+        raise ParseError(
+            "E_MISSING_SEGMENT", f"message {head.message_ref} has no level-0 TVL flight",
+            head.first_segment,
+        )  # fmt: skip
+    flight = _build(FlightLeg, with_flight.flight, with_flight.flight_segment, "flight")
+    bookings = [b for p in parts for b in p.bookings]
+    declared = [p.declared_bookings for p in parts]
+    declared_total = None if any(d is None for d in declared) else sum(d or 0 for d in declared)
+    if complete and declared_total is not None and declared_total != len(bookings):
+        warnings.append(
+            f"segment {head.first_segment}: W_EQN_MISMATCH: EQN declares {declared_total} "
+            f"PNRs, message {head.message_ref} has {len(bookings)}"
+        )
+    data = {
+        "version": head.version,
+        "message_ref": head.message_ref,
+        "interchange_ref": interchange.unb.get(5) or None,
+        "sender": interchange.unb.get(2) or None,
+        "recipient": interchange.unb.get(3) or None,
+        "prepared": prepared_at(interchange.unb),
+        "push_type": head.push_type,
+        "flight": flight,
+        "bookings": tuple(bookings),
+        "declared_bookings": declared_total,
+        "common_access_ref": head.common_access_ref,
+        "parts": tuple(numbers) if multipart else (),
+        "complete": complete,
+    }
+    message: PnrgovMessage = _build(PnrgovMessage, data, head.first_segment, "PNRGOV message")
+    return message
+
+
+def parse_pnrgov(
+    messages: list[tuple[Interchange, Message]], drops: DropLog, warnings: list[str]
+) -> list[PnrgovMessage]:
+    """Read PNRGOV messages into pushes, joining the parts of multipart messages.
+
+    Args:
+        messages: every PNRGOV message of one file with its interchange, in file order.
+        drops: where dropped SSRs and free text are counted.
+        warnings: where warnings are appended (``"segment N: W_CODE: text"``).
+
+    Returns:
+        One message per push (per joined multipart message), in file order.
+
+    Raises:
+        ParseError: on the defects listed in the package docs.
+    """
+    groups: dict[str, list[_Part]] = {}
+    order: list[tuple[str, Interchange]] = []
+    for index, (interchange, msg) in enumerate(messages):
+        ref = prepared_at(interchange.unb).date()
+        unh = msg.unh
+        part_no, indicator = unh.get(4, 0), unh.get(4, 1).upper() or None
+        version = ".".join(c.strip() for c in unh.element(2)[1:3] if c.strip()) or "unknown"
+        part = _Part(
+            message_ref=unh.get(1),
+            version=version,
+            common_access_ref=unh.get(3) or None,
+            part=int(part_no) if part_no.isdigit() else None,
+            final=None if indicator is None else indicator == "F",
+            first_segment=unh.number,
+        )
+        _Reader(ref, drops, warnings, part).read(msg)
+        key = part.common_access_ref if part.part is not None and part.common_access_ref else None
+        key = key or f"\x00{index}"
+        if key not in groups:
+            groups[key] = []
+            order.append((key, interchange))
+        groups[key].append(part)
+    return [_join(groups[key], warnings, interchange) for key, interchange in order]
