@@ -1,0 +1,223 @@
+"""What is personal data, how each piece is masked, and for how long it is kept.
+
+The masking policy is data: :data:`WAREHOUSE_COLUMNS` names every personal column of the
+warehouse tables documented in ``docs/ARCHITECTURE.md`` with the *kind* of value it holds (the
+kind picks the pseudonym's normalisation). Columns of any other table (stage outputs, features,
+MLflow inputs) are recognised by name through :data:`COLUMN_KINDS`, and every remaining text
+cell of a masked night is swept for the night's known personal values. Kept on purpose, because
+fairness monitoring and statistics need them and they do not single anyone out on their own:
+nationality, sex, country of residence, an age band, flight, airports, agency, amounts, bags.
+
+The periods follow the EU PNR Directive (Art. 12): personal data is masked after
+``masking_days`` (default 180) and everything is deleted after ``max_years`` (default 5).
+Both come from ``$APIFLAG_HOME/config.yaml``::
+
+    retention:
+      masking_days: 180
+      max_years: 5
+
+and a CLI flag overrides the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from apiflag import config
+from apiflag.errors import ApiflagError, UsageError
+
+DEFAULT_MASKING_DAYS = 180
+DEFAULT_MAX_YEARS = 5
+
+#: kind "contact" takes the real kind (phone, email, address) from the row's ``kind`` column.
+CONTACT = "contact"
+#: kind "redact" empties a free-text cell that may name anyone (explanations' observed values).
+REDACT = "redact"
+
+WAREHOUSE_COLUMNS: dict[str, dict[str, str]] = {
+    "travellers": {
+        "surname": "name",
+        "given_names": "name",
+        "date_of_birth": "dob",
+        "place_of_birth": "place",
+        "record_locator": "locator",
+        "seat": "seat",
+        "frequent_flyer": "ff",
+        "document_number": "document",
+    },
+    "documents": {"number": "document", "issue_date": "date", "expiry_date": "date"},
+    "bookings": {"record_locator": "locator"},
+    "pnr_travellers": {
+        "surname": "name",
+        "given_names": "name",
+        "date_of_birth": "dob",
+        "record_locator": "locator",
+        "frequent_flyer": "ff",
+    },
+    "booking_contacts": {"value": CONTACT, "normalized": CONTACT},
+    "payments": {"masked_card": "card", "payer_name": "name", "payer_phone": "phone"},
+    "quarantine": {"message": REDACT},
+    "flights": {},
+    "itinerary": {},
+}
+
+#: Personal columns of any other table, recognised by the last part of their (dotted) name.
+COLUMN_KINDS: dict[str, str] = {
+    "surname": "name",
+    "given_names": "name",
+    "given_name": "name",
+    "full_name": "name",
+    "payer_name": "name",
+    "card_holder": "name",
+    "date_of_birth": "dob",
+    "dob": "dob",
+    "birth_date": "dob",
+    "place_of_birth": "place",
+    "document_number": "document",
+    "doc_number": "document",
+    "passport_number": "document",
+    "record_locator": "locator",
+    "frequent_flyer": "ff",
+    "seat": "seat",
+    "phone": "phone",
+    "payer_phone": "phone",
+    "email": "email",
+    "address": "address",
+    "masked_card": "card",
+    "observed": REDACT,
+    "note": REDACT,
+    "remarks": REDACT,
+}
+
+#: Sources of a night's dictionary of personal values: table -> column -> kind (as above).
+DICTIONARY_SOURCES = WAREHOUSE_COLUMNS
+
+#: Columns never swept for personal values: identifiers, hashes, codes and versions.
+SWEEP_SKIP_SUFFIXES = ("_id", "sha256", "_digest", "_uri", "_version", "_hash")
+SWEEP_SKIP_NAMES = frozenset(
+    {"night", "track", "status", "source", "code", "kind", "role", "outcome", "reason_code"}
+)
+
+
+def sweepable(column: str) -> bool:
+    """Return whether free text in ``column`` is swept for the night's personal values."""
+    name = column.rsplit(".", 1)[-1].lower()
+    return name not in SWEEP_SKIP_NAMES and not name.endswith(SWEEP_SKIP_SUFFIXES)
+
+
+def column_kind(table: str, column: str) -> str | None:
+    """Return how ``column`` of ``table`` is masked, or None when it is not personal by itself.
+
+    Args:
+        table: a warehouse table or stage output name (``travellers``, ``match_fields`` ...).
+        column: the column name, possibly dotted (``traveller.date_of_birth``).
+
+    Returns:
+        A pseudonym kind, :data:`CONTACT`, :data:`REDACT` or None.
+    """
+    if table in WAREHOUSE_COLUMNS:
+        return WAREHOUSE_COLUMNS[table].get(column)
+    return COLUMN_KINDS.get(column.rsplit(".", 1)[-1].lower())
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data stays readable, and how long anything is kept.
+
+    Attributes:
+        masking_days: nights older than this many days are masked (default 180).
+        max_years: nights older than this many years are deleted (default 5).
+    """
+
+    masking_days: int = DEFAULT_MASKING_DAYS
+    max_years: int = DEFAULT_MAX_YEARS
+
+    def __post_init__(self) -> None:
+        if self.masking_days < 1:
+            raise UsageError(f"masking period: {self.masking_days} days: must be at least 1")
+        if self.max_years < 1:
+            raise UsageError(f"maximum period: {self.max_years} years: must be at least 1")
+        if self.masking_days >= 365 * self.max_years:
+            raise UsageError(
+                f"masking period ({self.masking_days} days) must be shorter than the "
+                f"maximum period ({self.max_years} years)"
+            )
+
+    def mask_before(self, as_of: dt.date) -> dt.date:
+        """Return the first night that stays unmasked as of ``as_of``."""
+        return as_of - dt.timedelta(days=self.masking_days)
+
+    def delete_before(self, as_of: dt.date) -> dt.date:
+        """Return the first night that is kept as of ``as_of`` (same day ``max_years`` earlier)."""
+        try:
+            return as_of.replace(year=as_of.year - self.max_years)
+        except ValueError:  # 29 February
+            return as_of.replace(year=as_of.year - self.max_years, day=28)
+
+
+def config_path() -> Path:
+    """Return ``$APIFLAG_HOME/config.yaml``."""
+    return config.home() / "config.yaml"
+
+
+def read_config() -> dict[str, Any]:
+    """Return the parsed ``config.yaml`` of the home (empty when there is none).
+
+    Raises:
+        ApiflagError: the file is not YAML or not a mapping.
+    """
+    path = config_path()
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ApiflagError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ApiflagError(f"{path}: must be a mapping of settings")
+    return data
+
+
+def load_settings(
+    masking_days: int | None = None, max_years: int | None = None
+) -> RetentionSettings:
+    """Return the retention settings: CLI values, else ``config.yaml``, else the defaults.
+
+    Args:
+        masking_days: override of ``retention.masking_days``.
+        max_years: override of ``retention.max_years``.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ApiflagError: ``config.yaml`` has a ``retention`` section that is not a mapping of
+            integers, or unknown keys in it.
+        UsageError: the periods are out of range or the masking period is not shorter.
+    """
+    path = config_path()
+    section = read_config().get("retention") or {}
+    if not isinstance(section, dict):
+        raise ApiflagError(f"{path}: retention: must be a mapping")
+    unknown = sorted(set(section) - {"masking_days", "max_years"})
+    if unknown:
+        raise ApiflagError(
+            f"{path}: retention: unknown key {unknown[0]!r} (allowed: masking_days, max_years)"
+        )
+    values: dict[str, int] = {}
+    for key, default in (("masking_days", DEFAULT_MASKING_DAYS), ("max_years", DEFAULT_MAX_YEARS)):
+        raw = section.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ApiflagError(f"{path}: retention.{key}: {raw!r} is not a whole number")
+        values[key] = raw
+    return RetentionSettings(
+        masking_days=values["masking_days"] if masking_days is None else masking_days,
+        max_years=values["max_years"] if max_years is None else max_years,
+    )

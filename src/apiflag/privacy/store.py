@@ -1,0 +1,135 @@
+"""The privacy tables in the queue database: the vault, case holds and the retention ledger.
+
+- ``privacy_vault(night, ref, kind, ciphertext)``: the original of every value masked on a
+  night, Fernet-encrypted with the vault key (``$APIFLAG_HOME/secrets/vault.key``); ``ref`` is the
+  value's pseudonym. Rows are deleted with their night at the maximum period. This is the only
+  place an original survives masking, and only the vault key opens it.
+- ``privacy_holds(flag_id, case_ref, placed_by, placed_at, closed_at)``: a flag decided
+  ``hearing`` or ``victim_support`` that carries a case reference stays unmasked until its case is
+  closed.
+- ``privacy_nights(night, state, at, held)``: which nights are masked or deleted, and how many
+  held travellers a masked night still keeps readable.
+
+All three live beside the queue (``apiflag.config.db_url()``: SQLite by default, PostgreSQL when
+``APIFLAG_DB_URL`` says so) so that one transaction can mask queue rows and write the vault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from apiflag import config
+from apiflag.privacy.keys import vault_cipher
+
+metadata = sa.MetaData()
+
+vault = sa.Table(
+    "privacy_vault",
+    metadata,
+    sa.Column("night", sa.String(10), primary_key=True),
+    sa.Column("ref", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+)
+
+holds = sa.Table(
+    "privacy_holds",
+    metadata,
+    sa.Column("flag_id", sa.String(128), primary_key=True),
+    sa.Column("case_ref", sa.String(128), nullable=False),
+    sa.Column("placed_by", sa.String(128), nullable=False),
+    sa.Column("placed_at", sa.DateTime, nullable=False),
+    sa.Column("closed_at", sa.DateTime, nullable=True),
+)
+
+nights = sa.Table(
+    "privacy_nights",
+    metadata,
+    sa.Column("night", sa.String(10), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # masked | deleted
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("held", sa.Integer, nullable=False, default=0),
+)
+
+PRIVACY_TABLES = frozenset({"privacy_vault", "privacy_holds", "privacy_nights"})
+
+
+def engine(url: str | None = None) -> Engine:
+    """Return an engine on the queue database with the privacy tables created."""
+    eng = sa.create_engine(url or config.db_url())
+    metadata.create_all(eng)
+    return eng
+
+
+def now() -> dt.datetime:
+    """Return the current UTC time without a zone (as every apiflag table stores it)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def store_originals(
+    conn: Connection, night: str, originals: dict[str, tuple[str, str]], batch: int = 5000
+) -> int:
+    """Encrypt and keep the originals of one night's pseudonyms that the vault lacks.
+
+    Args:
+        conn: a connection inside the caller's transaction.
+        night: the arrival night (``YYYY-MM-DD``).
+        originals: pseudonym -> (kind, original value).
+        batch: rows per INSERT.
+
+    Returns:
+        How many vault rows were added.
+    """
+    have = set(conn.execute(sa.select(vault.c.ref).where(vault.c.night == night)).scalars())
+    cipher = vault_cipher()
+    rows = [
+        {
+            "night": night,
+            "ref": ref,
+            "kind": kind,
+            "ciphertext": cipher.encrypt(original.encode()).decode(),
+        }
+        for ref, (kind, original) in originals.items()
+        if ref not in have
+    ]
+    for start in range(0, len(rows), batch):
+        conn.execute(vault.insert(), rows[start : start + batch])
+    return len(rows)
+
+
+def open_vault(conn: Connection, night: str, refs: Iterable[str]) -> dict[str, str]:
+    """Return pseudonym -> original for the given pseudonyms of one night (those in the vault)."""
+    wanted = sorted(set(refs))
+    if not wanted:
+        return {}
+    cipher = vault_cipher()
+    rows = conn.execute(
+        sa.select(vault.c.ref, vault.c.ciphertext).where(
+            vault.c.night == night, vault.c.ref.in_(wanted)
+        )
+    )
+    return {ref: cipher.decrypt(text.encode()).decode() for ref, text in rows}
+
+
+def open_holds(conn: Connection) -> dict[str, str]:
+    """Return flag_id -> case reference of every hold whose case is still open."""
+    rows = conn.execute(
+        sa.select(holds.c.flag_id, holds.c.case_ref).where(holds.c.closed_at.is_(None))
+    )
+    return {flag_id: case_ref for flag_id, case_ref in rows}
+
+
+def night_states(conn: Connection) -> dict[str, tuple[str, int]]:
+    """Return night -> (state, held travellers) from the retention ledger."""
+    rows = conn.execute(sa.select(nights.c.night, nights.c.state, nights.c.held))
+    return {night: (state, held) for night, state, held in rows}
+
+
+def set_night_state(conn: Connection, night: str, state: str, held: int = 0) -> None:
+    """Record that ``night`` is now ``state`` (masked or deleted)."""
+    conn.execute(nights.delete().where(nights.c.night == night))
+    conn.execute(nights.insert().values(night=night, state=state, at=now(), held=held))
