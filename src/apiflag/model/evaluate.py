@@ -1,0 +1,262 @@
+"""Evaluation on later nights: discrimination, calibration, capacity, fairness, proxies.
+
+Decides what "good enough to promote" is measured with, and guarantees every figure is computed
+the same way for the model, rules alone, case matches alone and model plus rules:
+
+* ROC AUC, PR AUC (average precision), Brier score, expected calibration error (ECE, 10 equal
+  width bins, weighted by bin size) and a reliability table;
+* precision and recall at review capacity: per night the ``capacity`` highest scores are
+  flagged (ties broken by traveller order), as the queue would;
+* per nationality, sex and age band: travellers, positives, flag rate, true and false positive
+  rates of the capacity flags (written here, fairlearn is not a dependency);
+* a proxy audit: how well each feature, and the score, predict nationality and sex
+  (Cramer's V, normalised mutual information, and for sex a one-feature AUC).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    normalized_mutual_info_score,
+    roc_auc_score,
+)
+
+__all__ = [
+    "calibration_error",
+    "capacity_flags",
+    "cramers_v",
+    "group_metrics",
+    "proxy_audit",
+    "reliability_table",
+    "score_metrics",
+]
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Return the reliability table: per equal-width probability bin, count, mean p, rate.
+
+    Args:
+        y: 0/1 outcomes.
+        p: predicted probabilities in [0, 1].
+        n_bins: number of equal-width bins on [0, 1].
+
+    Returns:
+        Columns ``bin, lower, upper, n, mean_predicted, observed_rate`` (empty bins kept with
+        n = 0 and NaN means).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    idx = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    n = np.bincount(idx, minlength=n_bins)
+    sp = np.bincount(idx, weights=p, minlength=n_bins)
+    sy = np.bincount(idx, weights=y, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.where(n > 0, sp / np.maximum(n, 1), np.nan)
+        rate = np.where(n > 0, sy / np.maximum(n, 1), np.nan)
+    return pd.DataFrame(
+        {
+            "bin": np.arange(n_bins),
+            "lower": np.arange(n_bins) / n_bins,
+            "upper": (np.arange(n_bins) + 1) / n_bins,
+            "n": n,
+            "mean_predicted": mean_p,
+            "observed_rate": rate,
+        }
+    )
+
+
+def calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error: size-weighted mean |observed rate - mean p| over bins."""
+    table = reliability_table(y, p, n_bins)
+    used = table[table["n"] > 0]
+    total = float(used["n"].sum())
+    if total == 0:
+        return float("nan")
+    gap = (used["observed_rate"] - used["mean_predicted"]).abs()
+    return float((gap * used["n"]).sum() / total)
+
+
+def capacity_flags(score: np.ndarray, nights: np.ndarray, capacity: int) -> np.ndarray:
+    """Flag the ``capacity`` highest scores of each night (a stable sort breaks ties).
+
+    Args:
+        score: ranking score (higher first); NaN never flagged.
+        nights: the night of each row.
+        capacity: flags per night.
+
+    Returns:
+        Boolean array, True for flagged rows.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    frame = pd.DataFrame({"night": nights, "score": np.nan_to_num(score, nan=-np.inf)})
+    frame["pos"] = np.arange(len(frame))
+    ordered = frame.sort_values(["night", "score", "pos"], ascending=[True, False, True])
+    rank = ordered.groupby("night", sort=False).cumcount().to_numpy()
+    flagged = np.zeros(len(frame), dtype=bool)
+    chosen = ordered["pos"].to_numpy()[rank < capacity]
+    flagged[chosen] = True
+    flagged &= np.isfinite(frame["score"].to_numpy())
+    return flagged
+
+
+def score_metrics(
+    y: np.ndarray,
+    score: np.ndarray,
+    nights: np.ndarray,
+    capacity: int,
+    probability: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Discrimination and capacity metrics of one score, plus calibration when it is a probability.
+
+    Args:
+        y: 0/1 outcomes.
+        score: ranking score (any monotone scale).
+        nights: night of each row (for capacity flags).
+        capacity: flags per night.
+        probability: calibrated probabilities; when given, ``brier`` and ``ece`` are added.
+
+    Returns:
+        ``roc_auc, pr_auc, precision_at_capacity, recall_at_capacity, flagged, positives,
+        flag_rate`` (and ``brier, ece``).
+    """
+    y = np.asarray(y, dtype=np.int8)
+    score = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-1e9)
+    flagged = capacity_flags(score, nights, capacity)
+    tp = int((flagged & (y == 1)).sum())
+    pos = int(y.sum())
+    two = 0 < pos < len(y)
+    out = {
+        "roc_auc": float(roc_auc_score(y, score)) if two else float("nan"),
+        "pr_auc": float(average_precision_score(y, score)) if two else float("nan"),
+        "precision_at_capacity": tp / int(flagged.sum()) if flagged.any() else float("nan"),
+        "recall_at_capacity": tp / pos if pos else float("nan"),
+        "flagged": float(flagged.sum()),
+        "positives": float(pos),
+        "flag_rate": float(flagged.mean()) if len(y) else float("nan"),
+    }
+    if probability is not None:
+        out["brier"] = float(brier_score_loss(y, probability))
+        out["ece"] = calibration_error(y, probability)
+    return out
+
+
+def group_metrics(
+    frame: pd.DataFrame, groups: Sequence[tuple[str, str]], flagged: np.ndarray, y: np.ndarray
+) -> pd.DataFrame:
+    """Flag rate, TPR and FPR of the capacity flags per value of each monitoring column.
+
+    Args:
+        frame: rows with the monitoring columns.
+        groups: ``(column, report name)`` pairs; absent columns are skipped.
+        flagged: the capacity flags.
+        y: 0/1 outcomes.
+
+    Returns:
+        Columns ``attribute, group, n, positives, flagged, flag_rate, tpr, fpr`` (TPR is NaN for
+        a group without positives). Missing values form the group ``(missing)``.
+    """
+    rows: list[dict[str, Any]] = []
+    y = np.asarray(y, dtype=np.int8)
+    for column, name in groups:
+        if column not in frame.columns:
+            continue
+        values = frame[column].astype(object).where(frame[column].notna(), "(missing)")
+        g = pd.DataFrame({"group": values.astype(str).to_numpy(), "f": flagged, "y": y})
+        for group, part in g.groupby("group", sort=True):
+            pos = int(part["y"].sum())
+            neg = len(part) - pos
+            rows.append(
+                {
+                    "attribute": name,
+                    "group": group,
+                    "n": len(part),
+                    "positives": pos,
+                    "flagged": int(part["f"].sum()),
+                    "flag_rate": float(part["f"].mean()),
+                    "tpr": float((part["f"] & (part["y"] == 1)).sum() / pos) if pos else np.nan,
+                    "fpr": float((part["f"] & (part["y"] == 0)).sum() / neg) if neg else np.nan,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["attribute", "group", "n", "positives", "flagged", "flag_rate", "tpr", "fpr"]
+    )
+
+
+def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramer's V between two categorical arrays (0 = independent, 1 = one determines the other)."""
+    table = pd.crosstab(pd.Series(a, dtype=object), pd.Series(b, dtype=object)).to_numpy()
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return 0.0
+    n = table.sum()
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    k = min(table.shape) - 1
+    return math.sqrt(chi2 / (n * k))
+
+
+def _one_feature_auc(codes: np.ndarray, target: np.ndarray) -> float:
+    """AUC of the best score one categorical feature gives for a binary target (in-sample)."""
+    rate = pd.Series(target).groupby(codes).transform("mean").to_numpy()
+    auc = float(roc_auc_score(target, rate))
+    return max(auc, 1.0 - auc)
+
+
+def proxy_audit(
+    frame: pd.DataFrame,
+    bins: dict[str, np.ndarray],
+    score: np.ndarray,
+    nationality: str = "traveller.nationality",
+    sex: str = "traveller.sex",
+) -> pd.DataFrame:
+    """How well each feature (as binned by the model) and the score predict nationality and sex.
+
+    Args:
+        frame: rows with the protected columns.
+        bins: feature name -> bin index per row (the model's own view of the feature).
+        score: the model's log-odds (cut into deciles for the categorical measures).
+        nationality: nationality column.
+        sex: sex column.
+
+    Returns:
+        One row per feature plus ``(score)``: ``feature, nationality_cramers_v,
+        nationality_nmi, sex_cramers_v, sex_auc`` (NaN where a column is absent).
+    """
+    decile = pd.qcut(pd.Series(score).rank(method="first"), 10, labels=False).to_numpy()
+    items = [*bins.items(), ("(score)", decile)]
+    nat = (
+        frame[nationality].astype(object).fillna("(missing)").to_numpy()
+        if nationality in frame
+        else None
+    )
+    sx = frame[sex].astype(object).fillna("(missing)").to_numpy() if sex in frame else None
+    sx_bin = None
+    if sx is not None:
+        keep = np.isin(sx, ["F", "M"])
+        sx_bin = (keep, (sx[keep] == "F").astype(np.int8))
+    rows = []
+    for name, codes in items:
+        row: dict[str, Any] = {"feature": name}
+        if nat is not None:
+            row["nationality_cramers_v"] = cramers_v(codes, nat)
+            row["nationality_nmi"] = float(normalized_mutual_info_score(nat, codes))
+        else:
+            row["nationality_cramers_v"] = row["nationality_nmi"] = np.nan
+        if sx is not None and sx_bin is not None:
+            keep, target = sx_bin
+            row["sex_cramers_v"] = cramers_v(codes, sx)
+            ok = 0 < target.sum() < len(target)
+            row["sex_auc"] = _one_feature_auc(np.asarray(codes)[keep], target) if ok else np.nan
+        else:
+            row["sex_cramers_v"] = row["sex_auc"] = np.nan
+        rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=["feature", "nationality_cramers_v", "nationality_nmi", "sex_cramers_v", "sex_auc"],
+    )

@@ -1,0 +1,518 @@
+"""The glass-box scorecard: binned features, a logistic regression, a monotone calibration.
+
+Decides how a traveller's feature values become a calibrated probability, and guarantees that
+every score splits *exactly* into rows a person can read:
+
+``log_odds = intercept + sum(feature contributions) + calibration step``
+
+summed left to right in that order, bit for bit (the calibration step is defined as
+``calibrated - raw`` and the reported ``log_odds`` is computed as ``raw + step``).
+
+* Numeric features are cut at training-set quantiles (at most ``n_bins`` bins, plus a
+  ``missing`` bin); booleans have the levels ``false``/``true``/``missing``; categoricals keep
+  levels seen at least ``min_level_count`` times in training, the rest fall in ``other``.
+* Each bin is one one-hot column of an L2 logistic regression. Per feature, the bin weights are
+  centred on the training mean (the mean moves into the intercept), so a contribution reads as
+  "compared with the average traveller in training".
+* The calibration is fitted on a held-out, later slice of the training period and maps the raw
+  log-odds monotonically: Platt (sigmoid, ``a * raw + b``) when positives are few, isotonic only
+  with plenty of them (``ISOTONIC_MIN_POSITIVES``), because isotonic regression overfits small
+  samples (scikit-learn user guide, "Probability calibration").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from apiflag.errors import ApiflagError
+
+__all__ = [
+    "ISOTONIC_MIN_POSITIVES",
+    "FeatureKind",
+    "FeatureBins",
+    "Scorecard",
+    "choose_calibration",
+]
+
+FeatureKind = Literal["numeric", "boolean", "categorical"]
+CalibrationMethod = Literal["sigmoid", "isotonic"]
+
+#: isotonic calibration needs at least this many positives (and negatives) in the slice.
+ISOTONIC_MIN_POSITIVES = 1000
+_PROB_EPS = 1e-6
+MISSING = "missing"
+OTHER = "other"
+INTERCEPT_ID = "model:intercept"
+CALIBRATION_ID = "model:calibration"
+
+
+def choose_calibration(n_positive: int, n_negative: int) -> CalibrationMethod:
+    """Choose the calibration method from the calibration slice's class counts.
+
+    Isotonic regression is non-parametric and only pays off with plenty of data in both
+    classes; below ``ISOTONIC_MIN_POSITIVES`` of either it overfits and the two-parameter
+    Platt sigmoid is the safer choice.
+
+    Args:
+        n_positive: positives in the calibration slice.
+        n_negative: negatives in the calibration slice.
+
+    Returns:
+        ``"isotonic"`` or ``"sigmoid"``.
+    """
+    if min(n_positive, n_negative) >= ISOTONIC_MIN_POSITIVES:
+        return "isotonic"
+    return "sigmoid"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+@dataclass(frozen=True)
+class FeatureBins:
+    """How one feature is binned: its kind, cut points or levels, and bin labels."""
+
+    name: str
+    kind: FeatureKind
+    edges: tuple[float, ...] = ()
+    levels: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Bin labels in bin-index order (the last is always ``missing``)."""
+        if self.kind == "numeric":
+            e = self.edges
+            if not e:
+                return ("all", MISSING)
+            out = [f"< {_fmt(e[0])}"]
+            out += [f"[{_fmt(lo)}, {_fmt(hi)})" for lo, hi in zip(e[:-1], e[1:], strict=True)]
+            out.append(f">= {_fmt(e[-1])}")
+            return (*out, MISSING)
+        if self.kind == "boolean":
+            return ("false", "true", MISSING)
+        return (*self.levels, OTHER, MISSING)
+
+    @property
+    def n_bins(self) -> int:
+        """Number of bins including ``missing``."""
+        return len(self.labels)
+
+    def bin_index(self, values: pd.Series) -> np.ndarray:
+        """Return each value's bin index (int32), ``n_bins - 1`` for a missing value."""
+        missing_idx = self.n_bins - 1
+        if self.kind == "numeric":
+            x = _as_float(values, self.name)
+            idx = np.searchsorted(np.asarray(self.edges, dtype=np.float64), x, side="right")
+            idx = idx.astype(np.int32)
+            idx[np.isnan(x)] = missing_idx
+            return idx
+        if self.kind == "boolean":
+            x = _as_float(values, self.name)
+            idx = np.where(x > 0.5, 1, 0).astype(np.int32)
+            idx[np.isnan(x)] = missing_idx
+            return idx
+        cat = pd.Categorical(values.astype(object), categories=list(self.levels))
+        codes = np.asarray(cat.codes, dtype=np.int32).copy()
+        isna = np.asarray(values.isna(), dtype=bool)
+        codes[(codes < 0) & ~isna] = len(self.levels)
+        codes[isna] = missing_idx
+        return codes
+
+    def observed(self, values: pd.Series) -> pa.DictionaryArray:
+        """Return the observed values as a dictionary-encoded string array (``missing`` for NA)."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if self.kind == "boolean":
+            text = ["true" if bool(u) else "false" for u in uniques]
+        elif self.kind == "numeric":
+            arr = pa.array(np.asarray(uniques, dtype=np.float64))
+            text = pc.cast(arr, pa.string()).to_pylist()
+        else:
+            text = [str(u) for u in uniques]
+        dictionary = pa.array([*text, MISSING], type=pa.string())
+        idx = np.asarray(codes, dtype=np.int32).copy()
+        idx[idx < 0] = len(text)
+        return pa.DictionaryArray.from_arrays(pa.array(idx), dictionary)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description (kind, edges, levels, labels)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "edges": list(self.edges),
+            "levels": list(self.levels),
+            "labels": list(self.labels),
+        }
+
+
+def _as_float(values: pd.Series, name: str) -> np.ndarray:
+    try:
+        if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+            return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return np.asarray(
+            pd.to_numeric(values.astype(object), errors="raise").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+        )
+    except (TypeError, ValueError) as exc:
+        raise ApiflagError(f"feature {name!r}: values are not numeric ({exc})") from exc
+
+
+def _fit_bins(
+    name: str, kind: FeatureKind, values: pd.Series, n_bins: int, min_level_count: int
+) -> FeatureBins:
+    if kind == "numeric":
+        x = _as_float(values, name)
+        x = np.sort(x[~np.isnan(x)])
+        edges: list[float] = []
+        while x.size and len(edges) < n_bins - 1:
+            lo = float(x[0])
+            want = n_bins - 1 - len(edges)
+            qs = np.quantile(x, np.linspace(0, 1, want + 2)[1:-1], method="inverted_cdf")
+            new = sorted({float(q) for q in qs if float(q) > lo})
+            if new:
+                edges.extend(new)
+                break
+            # one value holds most of the mass (e.g. zero counts): cut it off, bin the rest
+            x = x[x > lo]
+            if x.size:
+                edges.append(float(x[0]))
+        return FeatureBins(name, kind, edges=tuple(edges))
+    if kind == "boolean":
+        return FeatureBins(name, kind)
+    counts = values.dropna().astype(str).value_counts()
+    keep = sorted(str(k) for k, c in counts.items() if c >= min_level_count)
+    return FeatureBins(name, kind, levels=tuple(keep))
+
+
+class Scorecard(ClassifierMixin, BaseEstimator):
+    """A binned logistic-regression scorecard with a monotone calibration.
+
+    ``__init__`` stores settings; :meth:`fit` learns the bins, weights and calibration
+    (learned state ends in ``_``). Choose a smaller ``C`` when positives are few (stronger
+    shrinkage towards "no effect"); ``n_bins`` trades resolution for stability per bin.
+
+    Args:
+        features: feature names, in the order their contributions are listed.
+        kinds: each feature's kind (numeric, boolean, categorical).
+        n_bins: quantile bins per numeric feature (missing values get their own bin).
+        C: inverse L2 regularisation strength of the logistic regression.
+        calibration: ``"auto"`` (by data size, see :func:`choose_calibration`), ``"sigmoid"``
+            or ``"isotonic"``.
+        min_level_count: categorical levels rarer than this in training become ``other``.
+        random_state: seed (the solver is deterministic; kept for reproducibility records).
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] = (),
+        kinds: dict[str, FeatureKind] | None = None,
+        n_bins: int = 5,
+        C: float = 1.0,
+        calibration: Literal["auto", "sigmoid", "isotonic"] = "auto",
+        min_level_count: int = 20,
+        random_state: int = 0,
+    ) -> None:
+        self.features = features
+        self.kinds = kinds
+        self.n_bins = n_bins
+        self.C = C
+        self.calibration = calibration
+        self.min_level_count = min_level_count
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+
+    def _design(self, X: pd.DataFrame) -> tuple[list[np.ndarray], sparse.csr_matrix]:
+        idx = [b.bin_index(X[b.name]) for b in self.bins_]
+        offsets = np.cumsum([0] + [b.n_bins for b in self.bins_])
+        n = len(X)
+        cols = np.stack([i + off for i, off in zip(idx, offsets[:-1], strict=True)], axis=1)
+        rows = np.repeat(np.arange(n), len(idx))
+        data = np.ones(rows.size, dtype=np.float64)
+        mat = sparse.csr_matrix((data, (rows, cols.ravel())), shape=(n, int(offsets[-1])))
+        return idx, mat
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        X_cal: pd.DataFrame | None = None,
+        y_cal: Any = None,
+    ) -> Scorecard:
+        """Learn bins and weights on ``X, y`` and the calibration on ``X_cal, y_cal``.
+
+        Args:
+            X: fitting rows, one column per feature.
+            y: 0/1 labels for ``X``.
+            X_cal: the held-out calibration slice (later in time than ``X``); when None the
+                calibration is fitted on ``X`` itself (only for tests and tiny data).
+            y_cal: 0/1 labels for ``X_cal``.
+
+        Returns:
+            self
+
+        Raises:
+            ApiflagError: a feature column is missing, or a label set has a single class.
+        """
+        feats = list(self.features)
+        kinds = dict(self.kinds or {})
+        missing = [f for f in feats if f not in X.columns]
+        if missing:
+            raise ApiflagError(f"training table lacks feature column(s): {', '.join(missing)}")
+        yv = np.asarray(y, dtype=np.int8)
+        if len(np.unique(yv)) < 2:
+            raise ApiflagError("training labels have a single class: cannot fit a model")
+        self.bins_ = [
+            _fit_bins(f, kinds.get(f, "numeric"), X[f], self.n_bins, self.min_level_count)
+            for f in feats
+        ]
+        idx, mat = self._design(X)
+        lr = LogisticRegression(C=self.C, solver="lbfgs", max_iter=2000, tol=1e-8)
+        lr.fit(mat, yv)
+        coef = lr.coef_.ravel()
+        intercept = float(lr.intercept_[0])
+        self.weights_: list[np.ndarray] = []
+        off = 0
+        for b, ix in zip(self.bins_, idx, strict=True):
+            w = coef[off : off + b.n_bins].astype(np.float64)
+            off += b.n_bins
+            counts = np.bincount(ix, minlength=b.n_bins)
+            mean = float(counts @ w) / max(len(ix), 1)
+            centred = w - mean
+            centred[counts == 0] = 0.0  # a bin never seen in training: the average traveller
+            self.weights_.append(centred)
+            intercept += mean
+        self.intercept_ = intercept
+        self.classes_ = np.array([0, 1])
+        self.n_fit_ = len(yv)
+        self.n_fit_positive_ = int(yv.sum())
+
+        Xc, yc = (X, yv) if X_cal is None else (X_cal, np.asarray(y_cal, dtype=np.int8))
+        raw = self.raw_log_odds(Xc)
+        npos = int(yc.sum())
+        nneg = len(yc) - npos
+        if npos == 0 or nneg == 0:
+            raise ApiflagError("calibration slice has a single class: cannot calibrate")
+        method = choose_calibration(npos, nneg) if self.calibration == "auto" else self.calibration
+        self.calibration_method_: CalibrationMethod = method
+        self.n_calibration_ = len(yc)
+        self.n_calibration_positive_ = npos
+        if method == "sigmoid":
+            platt = LogisticRegression(C=1e6, solver="lbfgs", max_iter=2000, tol=1e-10)
+            platt.fit(raw.reshape(-1, 1), yc)
+            self.platt_a_ = float(platt.coef_[0, 0])
+            self.platt_b_ = float(platt.intercept_[0])
+            if self.platt_a_ <= 0:
+                raise ApiflagError(
+                    "calibration slope is not positive: the raw score does not rank the "
+                    "calibration slice (too few positives or no signal)"
+                )
+        else:
+            iso = IsotonicRegression(
+                y_min=_PROB_EPS, y_max=1 - _PROB_EPS, increasing=True, out_of_bounds="clip"
+            )
+            iso.fit(raw, yc)
+            self.iso_x_ = np.asarray(iso.X_thresholds_, dtype=np.float64)
+            self.iso_y_ = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        return self
+
+    # ------------------------------------------------------------------ scoring
+
+    def _contributions(self, X: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        missing = [b.name for b in self.bins_ if b.name not in X.columns]
+        if missing:
+            raise ApiflagError(f"feature table lacks model feature(s): {', '.join(missing)}")
+        idx = [b.bin_index(X[b.name]) for b in self.bins_]
+        contrib = [w[i] for w, i in zip(self.weights_, idx, strict=True)]
+        return idx, contrib
+
+    def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
+        """Intercept plus the feature contributions, summed left to right."""
+        _, contrib = self._contributions(X)
+        return self._sum(contrib, len(X))
+
+    def _sum(self, contrib: list[np.ndarray], n: int) -> np.ndarray:
+        raw = np.full(n, self.intercept_, dtype=np.float64)
+        for c in contrib:
+            raw = raw + c
+        return raw
+
+    def calibrated_log_odds(self, raw: np.ndarray) -> np.ndarray:
+        """Map raw log-odds through the fitted monotone calibration (before the exact sum)."""
+        if self.calibration_method_ == "sigmoid":
+            return self.platt_a_ * raw + self.platt_b_
+        p = np.interp(raw, self.iso_x_, self.iso_y_)
+        p = np.clip(p, _PROB_EPS, 1 - _PROB_EPS)
+        return np.log(p) - np.log1p(-p)
+
+    def decompose(self, X: pd.DataFrame) -> dict[str, Any]:
+        """Score ``X`` and keep every part of the sum.
+
+        Returns:
+            ``{"bin_index": [n] per feature, "contributions": [n] per feature, "raw": [n],
+            "step": [n], "log_odds": [n], "probability": [n]}`` where ``log_odds`` is
+            exactly ``((intercept + c_1) + ... + c_k) + step``.
+        """
+        idx, contrib = self._contributions(X)
+        raw = self._sum(contrib, len(X))
+        step = self.calibrated_log_odds(raw) - raw
+        log_odds = raw + step
+        prob = 1.0 / (1.0 + np.exp(-log_odds))
+        return {
+            "bin_index": idx,
+            "contributions": contrib,
+            "raw": raw,
+            "step": step,
+            "log_odds": log_odds,
+            "probability": prob,
+        }
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return ``[[1 - p, p], ...]`` with the calibrated probability ``p``."""
+        p = self.decompose(X)["probability"]
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the calibrated probability (the pyfunc output; no threshold is applied)."""
+        return np.asarray(self.decompose(X)["probability"])
+
+    def explain(
+        self, X: pd.DataFrame, traveller_ids: Sequence[str] | pd.Series
+    ) -> tuple[dict[str, Any], pa.Table]:
+        """Score ``X`` and return its explanation rows as an Arrow table.
+
+        Rows per traveller, in order: ``model:intercept``, one ``feature:<name>`` row per
+        feature (observed value, bin label, weight), ``model:calibration`` (bin names the
+        method). Python's ``sum()`` over one traveller's weights, in ``order``, equals its
+        ``log_odds`` exactly. String columns are dictionary-encoded (pandas categoricals).
+
+        Args:
+            X: feature rows.
+            traveller_ids: one id per row of ``X``.
+
+        Returns:
+            ``(parts, table)``: the :meth:`decompose` dict and the long table with columns
+            ``traveller_id, order, source_id, feature, observed, bin, weight``.
+        """
+        parts = self.decompose(X)
+        n = len(X)
+        k = len(self.bins_)
+        r = k + 2
+        weights = np.empty((n, r), dtype=np.float64)
+        weights[:, 0] = self.intercept_
+        for j, c in enumerate(parts["contributions"]):
+            weights[:, j + 1] = c
+        weights[:, r - 1] = parts["step"]
+
+        names = ["(intercept)", *[b.name for b in self.bins_], "(calibration)"]
+        source_ids = [INTERCEPT_ID, *[f"feature:{b.name}" for b in self.bins_], CALIBRATION_ID]
+        row_kind = np.tile(np.arange(r, dtype=np.int32), n)
+
+        bin_labels: dict[str, int] = {"": 0}
+        bin_idx = np.zeros((n, r), dtype=np.int32)
+        for j, (b, ix) in enumerate(zip(self.bins_, parts["bin_index"], strict=True)):
+            bin_idx[:, j + 1] = _intern(bin_labels, list(b.labels))[ix]
+        bin_idx[:, r - 1] = _intern(bin_labels, [self.calibration_method_])[0]
+
+        obs_labels: dict[str, int] = {}
+        obs_idx = np.full((n, r), -1, dtype=np.int32)
+        for j, b in enumerate(self.bins_):
+            arr = b.observed(X[b.name])
+            local = _intern(obs_labels, arr.dictionary.to_pylist())
+            obs_idx[:, j + 1] = local[np.asarray(arr.indices, dtype=np.int32)]
+        obs_dict = list(obs_labels)
+        obs_flat = obs_idx.ravel()
+        obs_mask = obs_flat < 0
+        obs_flat[obs_mask] = 0
+        observed = pa.DictionaryArray.from_arrays(
+            pa.array(obs_flat, mask=obs_mask), pa.array(obs_dict or [""], type=pa.string())
+        )
+
+        tid = pa.array(np.asarray(traveller_ids, dtype=object), type=pa.string())
+        table = pa.table(
+            {
+                "traveller_id": pa.DictionaryArray.from_arrays(
+                    pa.array(np.repeat(np.arange(n, dtype=np.int32), r)), tid
+                ),
+                "order": pa.array(row_kind),
+                "source_id": pa.DictionaryArray.from_arrays(
+                    pa.array(row_kind), pa.array(source_ids, type=pa.string())
+                ),
+                "feature": pa.DictionaryArray.from_arrays(
+                    pa.array(row_kind), pa.array(names, type=pa.string())
+                ),
+                "observed": observed,
+                "bin": pa.DictionaryArray.from_arrays(
+                    pa.array(bin_idx.ravel()), pa.array(list(bin_labels), type=pa.string())
+                ),
+                "weight": pa.array(weights.ravel()),
+            }
+        )
+        return parts, table
+
+    # ------------------------------------------------------------------ description
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the whole fitted model as one JSON-ready document (settings + parameters)."""
+        cal: dict[str, Any] = {"method": self.calibration_method_}
+        if self.calibration_method_ == "sigmoid":
+            cal.update(a=self.platt_a_, b=self.platt_b_)
+        else:
+            cal.update(x=self.iso_x_.tolist(), y=self.iso_y_.tolist())
+        return {
+            "kind": "apiflag-scorecard/1",
+            "settings": {
+                "n_bins": self.n_bins,
+                "C": self.C,
+                "calibration": self.calibration,
+                "min_level_count": self.min_level_count,
+                "random_state": self.random_state,
+            },
+            "intercept": self.intercept_,
+            "features": [
+                {**b.to_dict(), "weights": [float(v) for v in w]}
+                for b, w in zip(self.bins_, self.weights_, strict=True)
+            ],
+            "calibration": cal,
+            "fitted_on": {
+                "rows": self.n_fit_,
+                "positives": self.n_fit_positive_,
+                "calibration_rows": self.n_calibration_,
+                "calibration_positives": self.n_calibration_positive_,
+            },
+        }
+
+    def weight_table(self) -> pd.DataFrame:
+        """Return one row per feature bin: feature, bin, weight (log-odds points)."""
+        rows = [
+            {"feature": b.name, "bin": label, "weight": float(w[i])}
+            for b, w in zip(self.bins_, self.weights_, strict=True)
+            for i, label in enumerate(b.labels)
+        ]
+        return pd.DataFrame(rows, columns=["feature", "bin", "weight"])
+
+
+def _intern(table: dict[str, int], labels: list[str]) -> np.ndarray:
+    """Add labels to a label -> index table; return their indices (dictionary stays unique)."""
+    out = np.empty(len(labels), dtype=np.int32)
+    for i, label in enumerate(labels):
+        out[i] = table.setdefault(label, len(table))
+    return out
+
+
+def logit(p: float) -> float:
+    """Return log(p / (1 - p)) for 0 < p < 1."""
+    return math.log(p) - math.log1p(-p)
