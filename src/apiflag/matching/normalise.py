@@ -23,6 +23,7 @@ from anyascii import anyascii
 
 __all__ = [
     "PARTICLES",
+    "fold",
     "PLACEHOLDERS",
     "TITLES",
     "VARIANT_GROUPS",
@@ -146,17 +147,42 @@ def variant_key(token: str) -> str:
     return VARIANT_GROUPS.get(token, token)
 
 
+# romanisation spellings folded before Metaphone (Thai, Russian, Lao, Korean ... systems differ
+# in exactly these letter pairs); applied left to right
+_FOLDS: tuple[tuple[str, str], ...] = (
+    ("DZH", "J"),
+    ("SCH", "SH"),
+    ("PH", "F"),
+    ("KH", "K"),
+    ("TH", "T"),
+    ("OU", "U"),
+    ("OO", "U"),
+    ("EE", "I"),
+    ("W", "V"),
+    ("Y", "I"),
+)
+
+
+def fold(token: str) -> str:
+    """Fold spelling differences between romanisation systems (``PH``->``F``, ``W``->``V`` ...)."""
+    for old, new in _FOLDS:
+        if old in token:
+            token = token.replace(old, new)
+    return token
+
+
 @lru_cache(maxsize=1 << 18)
 def phonetic(token: str) -> str:
-    """Return the phonetic code of one token: Metaphone of its variant-group key.
+    """Return the phonetic code of one token: Metaphone of its folded variant-group key.
 
     Metaphone (rather than Soundex or NYSIIS) keeps the consonant skeleton, so ``PHETSRY`` and
-    ``PHETSRI`` or ``MUELLER`` and ``MULLER`` agree while ``NGUYEN`` and ``NGO`` do not. Digits-only
-    tokens keep their digits.
+    ``PHETSRI`` or ``MUELLER`` and ``MULLER`` agree while ``NGUYEN`` and ``NGO`` do not; folding
+    first makes ``THONGCHAI``/``TONGCHAI`` and ``WONGSAWAT``/``VONGSAVAT`` agree too. Tokens
+    Metaphone cannot code keep their folded spelling.
     """
     if not token:
         return ""
-    key = variant_key(token)
+    key = fold(variant_key(token))
     code = jellyfish.metaphone(key)
     return code or key
 

@@ -1,0 +1,175 @@
+"""Blocking: which (traveller, case person) pairs are scored at all.
+
+Decides the candidate pairs, never a score. A pair is a candidate when the two records share
+any blocking key:
+
+- **name token + birth date with one part free**: for every name token (surname, given names
+  and aliases; particles such as DE or BIN left out) its phonetic code with the birth date's
+  (year, month, *), (year, *, day) and (*, month, day). Two records whose dates agree exactly,
+  have day and month swapped (the case side also emits its swapped date), or differ in one part
+  (year +-1 included) and who share one phonetic name token always share a key; so a typo
+  in one name token, swapped order or Vietnamese/Chinese order cannot hide a match.
+- **document number, exact or one edit**: the number and every one-character deletion of it
+  (a substitution, insertion or deletion leaves two numbers with a common deletion).
+
+These cover exactly the evidence the reporting gate demands (a birth date or a document must
+agree), so a pair outside every block could only be reported on name evidence, which the gate
+forbids. Keys are 64-bit hashes; a collision only adds a candidate, which scoring then rejects.
+The join is a sorted ``searchsorted`` merge, O(n log n), vectorised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from apiflag.matching.normalise import PARTICLES, phonetic
+
+__all__ = ["candidate_pairs", "date_keys", "document_keys", "token_codes"]
+
+_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+_B = 1_000_003  # odd, so invertible modulo 2**64
+_B_INV = pow(_B, -1, 2**64)
+_MIX = (
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xC2B2AE3D27D4EB4F),
+    np.uint64(0x165667B19E3779F9),
+    np.uint64(0xD6E8FEB86659FD93),
+)
+
+
+def token_codes(tokens: pd.Series) -> pd.Series:
+    """Return the 64-bit hash of each token's phonetic code (``0`` for particles and 1-letter tokens).
+
+    Args:
+        tokens: one name token per row.
+    """
+    uniques = pd.unique(tokens.to_numpy(dtype=object))
+    codes = np.array(
+        [
+            phonetic(t) if isinstance(t, str) and len(t) > 1 and t not in PARTICLES else ""
+            for t in uniques
+        ],
+        dtype=object,
+    )
+    hashed = pd.util.hash_array(codes, categorize=False).astype(np.uint64)
+    hashed[codes == ""] = 0
+    mapping = pd.Series(hashed, index=pd.Index(uniques, dtype=object))
+    return pd.Series(mapping.reindex(tokens.to_numpy(dtype=object)).to_numpy(), index=tokens.index)
+
+
+def _mix(*parts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(parts[0]), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i, part in enumerate(parts):
+            out = (out ^ part.astype(np.uint64)) * _MIX[i % 4]
+            out ^= out >> np.uint64(29)
+    return out
+
+
+def date_keys(
+    owner: np.ndarray,
+    code: np.ndarray,
+    year: np.ndarray,
+    month: np.ndarray,
+    day: np.ndarray,
+    with_swapped: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (owner, key) rows for name-token x birth-date keys with one date part free.
+
+    Args:
+        owner: row owner (traveller or person index) of each token.
+        code: token code (``token_codes``); ``0`` rows emit nothing.
+        year, month, day: birth date parts of the owner (``0`` when unknown: nothing emitted).
+        with_swapped: also emit the date with day and month swapped (the case side does this).
+    """
+    ok = (code != 0) & (year > 0) & (month > 0) & (day > 0)
+    owner, code, year, month, day = owner[ok], code[ok], year[ok], month[ok], day[ok]
+    dates = [(year, month, day)]
+    if with_swapped:
+        swap = (day <= 12) & (day != month)
+        dates.append((year[swap], day[swap], month[swap]))
+        owners = [owner, owner[swap]]
+        codes = [code, code[swap]]
+    else:
+        owners, codes = [owner], [code]
+    out_owner, out_key = [], []
+    zero = np.uint64(0)
+    for (y, m, d), o, c in zip(dates, owners, codes, strict=True):
+        z = np.zeros(len(y), dtype=np.uint64)
+        for pattern, parts in enumerate(((y, m, z + zero), (y, z + zero, d), (z + zero, m, d))):
+            out_owner.append(o)
+            out_key.append(_mix(np.full(len(y), pattern + 1, dtype=np.uint64), c, *parts))
+    return np.concatenate(out_owner), np.concatenate(out_key)
+
+
+def document_keys(owner: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (owner, key) rows: each normalised document number and its one-character deletions.
+
+    Numbers shorter than 5 characters emit only their exact key (a one-edit neighbourhood of a
+    short number is too wide to mean anything).
+    """
+    keep = np.array([isinstance(n, str) and len(n) > 0 for n in numbers], dtype=bool)
+    owner = owner[keep]
+    nums = numbers[keep].astype(str)
+    if len(nums) == 0:
+        return np.zeros(0, dtype=owner.dtype), np.zeros(0, dtype=np.uint64)
+    width = max(len(n) for n in nums)
+    raw = np.frombuffer(
+        np.char.encode(nums.astype(f"U{width}"), "ascii", "replace"), dtype=np.uint8
+    )
+    mat = raw.reshape(len(nums), -1).astype(np.uint64)  # zero padded on the right
+    lengths = np.array([len(n) for n in nums])
+    powers = np.ones(width, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(1, width):
+            powers[j] = powers[j - 1] * np.uint64(_B)
+        terms = mat * powers
+        prefix = np.zeros((len(nums), width + 1), dtype=np.uint64)
+        np.cumsum(terms, axis=1, out=prefix[:, 1:])
+        full = prefix[:, -1]
+        owners = [owner]
+        keys = [full]
+        b_inv = np.uint64(_B_INV)
+        for i in range(width):
+            use = (lengths > i) & (lengths >= 5)
+            if not use.any():
+                continue
+            deleted = prefix[use, i] + (full[use] - prefix[use, i + 1]) * b_inv
+            owners.append(owner[use])
+            keys.append(deleted)
+    all_keys = np.concatenate(keys)
+    tagged = _mix(np.full(len(all_keys), 7, dtype=np.uint64), all_keys)
+    return np.concatenate(owners), tagged
+
+
+def candidate_pairs(
+    left_owner: np.ndarray, left_key: np.ndarray, right_owner: np.ndarray, right_key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the unique (left, right) owner pairs sharing at least one key, sorted.
+
+    Args:
+        left_owner, left_key: key rows of the travellers (the large side).
+        right_owner, right_key: key rows of the case persons.
+    """
+    if len(left_key) == 0 or len(right_key) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    order = np.argsort(right_key, kind="stable")
+    rk = right_key[order]
+    ro = right_owner[order].astype(np.int64)
+    lo_idx = np.searchsorted(rk, left_key, side="left")
+    hi_idx = np.searchsorted(rk, left_key, side="right")
+    counts = hi_idx - lo_idx
+    hit = counts > 0
+    if not hit.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    starts = lo_idx[hit]
+    counts = counts[hit]
+    left = np.repeat(left_owner[hit].astype(np.int64), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    right = ro[np.repeat(starts, counts) + offsets]
+    n_right = int(right_owner.max()) + 1 if len(right_owner) else 1
+    combined = np.unique(left * n_right + right)
+    return combined // n_right, combined % n_right
