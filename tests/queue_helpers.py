@@ -112,6 +112,7 @@ def small_night(night: dt.date = NIGHT) -> Night:
             "sex": [c[3] for c in CAST],
             "date_of_birth": [dt.date.fromisoformat(c[4]) if c[4] else None for c in CAST],
             "nationality": [c[5] for c in CAST],
+            "document_number": [f"P{1000 + i}" for i in range(len(CAST))],
             "record_locator": [f"RL{c[0]}" for c in CAST],
             "pnr_traveller_id": [f"P{c[0]}" for c in CAST],
             "booking_id": [f"B{c[0]}" for c in CAST],
@@ -134,6 +135,7 @@ def small_night(night: dt.date = NIGHT) -> Night:
         {
             "owner_kind": "api",
             "owner_id": [c[0] for c in CAST],
+            "seq": 0,
             "doc_type": "P",
             "number": [f"P{1000 + i}" for i in range(len(CAST))],
             "issuing_country": [c[5] for c in CAST],

@@ -171,7 +171,8 @@ def test_property_contributions_sum_exactly_to_total(
         night = night.without_model()
     result = night.combine(capacity=2)
     contributions = result.contributions
-    assert len(result.people) == int(result.travellers["flagged"].sum())
+    assert len(result.people) == len(result.flags) == int(result.travellers["queued"].sum())
+    assert set(contributions["flag_id"]) == {f.flag_id for f in result.flags}
     totals = result.travellers.set_index("flag_id")["total"]
     for fid, rows in contributions.groupby("flag_id"):
         parts = rows.loc[rows["source"] != "total", "weight"]
@@ -216,3 +217,13 @@ def test_input_messages_are_the_api_and_pnr_hashes() -> None:
 
     t3 = next(f for f in result.flags if f.traveller_id == "T3")
     assert set(t3.input_messages) == {sha("paxlst-FL1"), sha("pnrgov-FL1")}
+
+
+def test_key_document_comes_from_travellers_or_the_first_api_document() -> None:
+    with_column = small_night().combine()
+    night = small_night()
+    night.travellers = night.travellers.drop(columns=["document_number"])
+    second = night.documents.assign(seq=1, number="OTHER")
+    night.documents = pd.concat([second, night.documents], ignore_index=True)
+    from_documents = night.combine()
+    assert [f.flag_id for f in with_column.flags] == [f.flag_id for f in from_documents.flags]

@@ -176,6 +176,13 @@ def age_band(age: float | None) -> str:
     return "60+"
 
 
+def _age_bands(ages: np.ndarray) -> np.ndarray:
+    edges = [(ages < 18, "<18"), (ages < 30, "18-29"), (ages < 45, "30-44"), (ages < 60, "45-59")]
+    out = np.select([c for c, _ in edges], [b for _, b in edges], default="60+").astype(object)
+    out[np.isnan(ages)] = "unknown"
+    return out
+
+
 def _norm(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return ""
@@ -270,8 +277,8 @@ def combine(
         travellers: the warehouse ``travellers`` table (``message_sha256`` and ``booking_id``
             are used for the input hashes when present; ``sex``, ``nationality`` for monitoring).
         flights: the warehouse ``flights`` table (carrier and number complete the key).
-        documents: the warehouse ``documents`` table; the first API document is the key's
-            document number.
+        documents: the warehouse ``documents`` table; its first API document (``seq`` 0) is
+            the key's document number when ``travellers`` has no ``document_number`` column.
         bookings: the warehouse ``bookings`` table (current pushes), for the PNR message hashes.
         matches: case matches (best match per traveller is used); None when none.
         match_fields: per-field case-match weights (log base ``settings.match_weight_base``).
@@ -324,10 +331,14 @@ def combine(
     carrier = tv["flight_id"].map(fl["carrier"]).fillna("")
     number = tv["flight_id"].map(fl["number"]).fillna("").astype(str)
     doc_number = pd.Series([""] * len(tv), dtype=object)
-    if documents is not None and len(documents):
+    if "document_number" in tv.columns:
+        doc_number = tv["document_number"].astype(object).where(tv["document_number"].notna(), "")
+    elif documents is not None and len(documents):
         api_docs = documents
         if "owner_kind" in documents.columns:
             api_docs = documents.loc[documents["owner_kind"] == "api"]
+        if "seq" in api_docs.columns:
+            api_docs = api_docs.sort_values("seq", kind="stable")
         first = api_docs.drop_duplicates("owner_id").set_index("owner_id")["number"]
         doc_number = ids.map(first).fillna("")
     dob = pd.to_datetime(tv["date_of_birth"], errors="coerce")
@@ -403,33 +414,56 @@ def combine(
     flagged = (rule_count > 0) | strong
 
     # ---- tracks
+    id_arr = ids.to_numpy(dtype=object)
+    minor_arr = minor.to_numpy(dtype=bool)
+    best_rec = {str(k): v for k, v in best.to_dict("index").items()}
+    sums_by = {
+        str(k): {t: float(w) for t, w in v.items() if pd.notna(w)}
+        for k, v in track_sums.to_dict("index").items()
+    }
     track = np.full(len(tv), None, dtype=object)
     for i in np.flatnonzero(flagged):
-        tid = ids.iat[i]
+        tid = id_arr[i]
         if strong[i]:
-            m = best.loc[tid]
+            m = best_rec[tid]
             victim = str(m["role"]) == "victim" or bool(m["protection_only"])
             track[i] = "protection" if victim else "case_match"
         else:
-            sums = track_sums.loc[tid]
+            sums = sums_by[tid]
             track[i] = max(
                 RULE_TRACK_ORDER,
-                key=lambda t: (
-                    float(sums.get(t, 0.0)) if pd.notna(sums.get(t, np.nan)) else -math.inf,
-                    -RULE_TRACK_ORDER.index(t),
-                ),
+                key=lambda t: (sums.get(t, -math.inf), -RULE_TRACK_ORDER.index(t)),
             )
-        if minor.iat[i]:
+        if minor_arr[i]:
             track[i] = "protection"
 
-    # ---- explanation rows for the flagged travellers (exact totals)
-    flagged_ids = set(ids[flagged])
-    mf_by = {k: g for k, g in mf.loc[mf["traveller_id"].isin(flagged_ids)].groupby("traveller_id")}
-    rh_by = {
-        k: g.sort_values(["weight", "rule_id"], ascending=[False, True])
-        for k, g in rh.loc[rh["traveller_id"].isin(flagged_ids)].groupby("traveller_id")
-    }
-    mc_by: dict[str, pd.DataFrame] = {}
+    # ---- flag ids, then the queue: every strong case match, plus the best of the rest
+    carrier_arr = carrier.to_numpy(dtype=object)
+    number_arr = number.to_numpy(dtype=object)
+    doc_arr = doc_number.to_numpy(dtype=object)
+    surnames = tv["surname"].to_numpy(dtype=object)
+    givens = tv["given_names"].to_numpy(dtype=object)
+    births = tv["date_of_birth"].to_numpy(dtype=object)
+    flag_ids = np.full(len(tv), None, dtype=object)
+    for i in np.flatnonzero(flagged):
+        flag_ids[i] = flag_id_for(
+            night_d,
+            (carrier_arr[i], number_arr[i], surnames[i], givens[i], births[i], doc_arr[i]),
+            str(track[i]),
+        )
+    order_idx = sorted(np.flatnonzero(flagged), key=lambda j: (-total[j], str(flag_ids[j])))
+    others = [j for j in order_idx if not strong[j]]
+    chosen = {j for j in order_idx if strong[j]} | set(others[: settings.capacity])
+
+    # ---- explanation rows for the queued travellers (exact totals)
+    flagged_ids = set(id_arr[sorted(chosen)])
+    mf_by = _records_by(
+        mf.loc[mf["traveller_id"].isin(flagged_ids)], ["weight", "field"], [False, True]
+    )
+    rh_by = _records_by(
+        rh.loc[rh["traveller_id"].isin(flagged_ids)], ["weight", "rule_id"], [False, True]
+    )
+    mc_by: dict[str, list[dict[str, Any]]] = {}
     if model_contributions is not None and len(model_contributions):
         mc = model_contributions.loc[
             model_contributions["traveller_id"].astype(str).isin(flagged_ids)
@@ -437,11 +471,7 @@ def combine(
         mc = mc.assign(
             traveller_id=mc["traveller_id"].astype(str), weight=mc["weight"].astype(float)
         )
-        mc = mc.assign(_abs=mc["weight"].abs())
-        mc_by = {
-            k: g.sort_values(["_abs", "feature"], ascending=[False, True])
-            for k, g in mc.groupby("traveller_id")
-        }
+        mc_by = _records_by(mc.assign(_abs=mc["weight"].abs()), ["_abs", "feature"], [False, True])
 
     msg = tv["message_sha256"] if "message_sha256" in tv.columns else None
     booking_msgs: dict[str, str] = {}
@@ -452,29 +482,19 @@ def combine(
         booking_msgs = dict(zip(cur["booking_id"].astype(str), cur["message_sha256"], strict=False))
 
     exact_total = total.copy()
-    flag_ids = np.full(len(tv), None, dtype=object)
     rows: list[dict[str, Any]] = []
     inputs: dict[str, tuple[str, ...]] = {}
-    for i in np.flatnonzero(flagged):
-        tid = ids.iat[i]
-        fid = flag_id_for(
-            night_d,
-            (
-                carrier.iat[i],
-                number.iat[i],
-                tv["surname"].iat[i],
-                tv["given_names"].iat[i],
-                tv["date_of_birth"].iat[i],
-                doc_number.iat[i],
-            ),
-            str(track[i]),
-        )
-        flag_ids[i] = fid
+    lo_arr = log_odds.to_numpy(dtype=float)
+    msg_arr = msg.to_numpy(dtype=object) if msg is not None else None
+    bk_arr = tv["booking_id"].to_numpy(dtype=object) if "booking_id" in tv.columns else None
+    for i in sorted(chosen):
+        tid = id_arr[i]
+        fid = str(flag_ids[i])
         parts: list[dict[str, Any]] = []
-        lo = log_odds.iat[i]
+        lo = lo_arr[i]
         features = mc_by.get(tid)
         if pd.notna(lo):
-            fsum = math.fsum(features["weight"]) if features is not None else 0.0
+            fsum = math.fsum(r["weight"] for r in features) if features else 0.0
             parts.append(
                 _row(
                     "prior",
@@ -495,9 +515,9 @@ def combine(
                     None,
                 )
             )
-        if tid in best.index and tid in mf_by:
-            m = best.loc[tid]
-            for _, r in mf_by[tid].sort_values("weight", ascending=False).iterrows():
+        if tid in best_rec and tid in mf_by:
+            m = best_rec[tid]
+            for r in mf_by[tid]:
                 parts.append(
                     _row(
                         "case_match",
@@ -508,10 +528,10 @@ def combine(
                         _fmt_observed(r["observed"]),
                     )
                 )
-        for _, r in rh_by.get(tid, pd.DataFrame()).iterrows():
+        for r in rh_by.get(tid, []):
             info = rule_info.get(str(r["rule_id"]))
             title = info.title if info else f"rule {r['rule_id']}"
-            ref = r["ref"] if "ref" in r.index and pd.notna(r["ref"]) else None
+            ref = _fmt_observed(r.get("ref"))
             parts.append(
                 _row(
                     "rule",
@@ -524,13 +544,12 @@ def combine(
                     against=list(info.exonerating) if info else [],
                 )
             )
-        if features is not None:
-            for _, r in features.iterrows():
-                sid = r["source_id"] if "source_id" in r.index and pd.notna(r["source_id"]) else ""
-                sid = str(sid) or f"feature:{r['feature']}"
+        if features:
+            for r in features:
+                sid = _fmt_observed(r.get("source_id")) or f"feature:{r['feature']}"
                 if not sid.startswith("feature:"):
                     sid = f"feature:{sid}"
-                bin_ = r["bin"] if "bin" in r.index and pd.notna(r["bin"]) else None
+                bin_ = _fmt_observed(r.get("bin"))
                 obs = _fmt_observed(r["observed"])
                 parts.append(
                     _row(
@@ -558,23 +577,26 @@ def combine(
             p["order"] = order
         rows.extend(parts)
         hashes: list[str] = []
-        if msg is not None and pd.notna(msg.iat[i]):
-            hashes.append(str(msg.iat[i]))
-        if "booking_id" in tv.columns and pd.notna(tv["booking_id"].iat[i]):
-            h = booking_msgs.get(str(tv["booking_id"].iat[i]))
+        if msg_arr is not None and pd.notna(msg_arr[i]):
+            hashes.append(str(msg_arr[i]))
+        if bk_arr is not None and pd.notna(bk_arr[i]):
+            h = booking_msgs.get(str(bk_arr[i]))
             if h and h not in hashes:
                 hashes.append(h)
         inputs[fid] = tuple(sorted(hashes))
 
-    probability = np.array([sigmoid(float(x)) for x in exact_total])
-
-    # ---- queue: every strong case match, plus the best of the rest up to capacity
-    order_idx = sorted(np.flatnonzero(flagged), key=lambda j: (-exact_total[j], str(flag_ids[j])))
-    mandatory = [j for j in order_idx if strong[j]]
-    others = [j for j in order_idx if not strong[j]]
-    chosen = set(mandatory) | set(others[: settings.capacity])
-    queued_idx = [j for j in order_idx if j in chosen]
+    # ---- ranks: queued items by their exact total, then the overflow
+    queued_idx = sorted(chosen, key=lambda j: (-exact_total[j], str(flag_ids[j])))
     overflow_idx = [j for j in order_idx if j not in chosen]
+    with np.errstate(over="ignore"):
+        probability = np.where(
+            exact_total >= 0,
+            1.0 / (1.0 + np.exp(-np.abs(exact_total))),
+            np.exp(-np.abs(exact_total)) / (1.0 + np.exp(-np.abs(exact_total))),
+        )
+    for j in queued_idx:
+        probability[j] = sigmoid(float(exact_total[j]))
+
     priority = np.full(len(tv), None, dtype=object)
     for rank, j in enumerate(queued_idx + overflow_idx, start=1):
         priority[j] = rank
@@ -599,7 +621,7 @@ def combine(
             if "nationality" in tv.columns
             else None,
             "sex": tv["sex"].to_numpy(dtype=object) if "sex" in tv.columns else None,
-            "age_band": [age_band(a) for a in ages],
+            "age_band": _age_bands(ages),
         }
     )
 
@@ -607,7 +629,7 @@ def combine(
         Flag(
             flag_id=str(flag_ids[j]),
             night=night_d,
-            traveller_id=ids.iat[j],
+            traveller_id=id_arr[j],
             track=track[j],
             total=float(exact_total[j]),
             probability=float(probability[j]),
@@ -633,18 +655,16 @@ def combine(
         "against",
     ]
     contributions = pd.DataFrame(rows, columns=contribution_cols)
-    fl_idx = np.flatnonzero(flagged)
+    fl_idx = np.array(queued_idx, dtype=int)
     people = pd.DataFrame(
         {
             "flag_id": flag_ids[fl_idx],
             "traveller_id": ids.to_numpy(dtype=object)[fl_idx],
             "surname": tv["surname"].to_numpy(dtype=object)[fl_idx],
             "given_names": tv["given_names"].to_numpy(dtype=object)[fl_idx],
-            "date_of_birth": [_norm(v) or None for v in tv["date_of_birth"].iloc[fl_idx]],
+            "date_of_birth": [_norm(births[j]) or None for j in fl_idx],
             "document_number": doc_number.to_numpy(dtype=object)[fl_idx],
-            "flight": [
-                f"{c}{n}" for c, n in zip(carrier.iloc[fl_idx], number.iloc[fl_idx], strict=True)
-            ],
+            "flight": [f"{carrier_arr[j]}{number_arr[j]}" for j in fl_idx],
             "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
             "sex": combined["sex"].to_numpy(dtype=object)[fl_idx],
             "age_band": combined["age_band"].to_numpy(dtype=object)[fl_idx],
@@ -665,6 +685,18 @@ def combine(
         model_version=model_version,
         flagged_by_track=by_track,
     )
+
+
+def _records_by(
+    frame: pd.DataFrame, by: list[str], ascending: list[bool]
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not len(frame):
+        return out
+    ordered = frame.sort_values(["traveller_id", *by], ascending=[True, *ascending])
+    for rec in ordered.to_dict("records"):
+        out.setdefault(str(rec["traveller_id"]), []).append(rec)
+    return out
 
 
 def _row(
