@@ -447,3 +447,24 @@ def flag_rows(night: dt.date) -> list[dict[str, Any]]:
     return pd.read_sql(f"SELECT * FROM flags WHERE night = '{night.isoformat()}'", engine).to_dict(
         "records"
     )
+
+
+def db_hits_outside(db: Path, flag_id: str, values: Iterable[str]) -> list[tuple[str, str]]:
+    """Return (table, value) found in the SQLite database outside the rows of ``flag_id``."""
+    wanted = {v.upper(): v for v in values if v}
+    found = []
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            cursor = conn.execute(f'SELECT * FROM "{table}"')
+            columns = [d[0] for d in cursor.description]
+            for row in cursor:
+                record = dict(zip(columns, row, strict=True))
+                if record.get("flag_id") == flag_id:
+                    continue
+                text = " ".join(str(v) for v in row if v is not None).upper()
+                found += [(table, v) for k, v in wanted.items() if k in text]
+    finally:
+        conn.close()
+    return found

@@ -122,7 +122,22 @@ def column_kind(table: str, column: str) -> str | None:
     """
     if table in WAREHOUSE_COLUMNS:
         return WAREHOUSE_COLUMNS[table].get(column)
-    return COLUMN_KINDS.get(column.rsplit(".", 1)[-1].lower())
+    return kind_by_name(column)
+
+
+#: Prefixes that say whose value a column holds (``person_surname``, ``traveller.surname``).
+OWNER_PREFIXES = ("person_", "traveller_", "pax_", "passenger_")
+
+
+def kind_by_name(column: str) -> str | None:
+    """Return the kind of a column of any table from its name (see :data:`COLUMN_KINDS`)."""
+    name = column.rsplit(".", 1)[-1].lower()
+    if name in COLUMN_KINDS:
+        return COLUMN_KINDS[name]
+    for prefix in OWNER_PREFIXES:
+        if name.startswith(prefix) and name[len(prefix) :] in COLUMN_KINDS:
+            return COLUMN_KINDS[name[len(prefix) :]]
+    return None
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,10 @@ from apiflag.privacy.masking import (
     write_text_atomic,
 )
 from apiflag.privacy.policy import (
-    COLUMN_KINDS,
     REDACT,
     WAREHOUSE_COLUMNS,
     RetentionSettings,
+    kind_by_name,
     load_settings,
     sweepable,
 )
@@ -510,7 +510,7 @@ def _sweep_csv(
         return 0
     header = rows[0]
     night_col = header.index("night") if "night" in header else None
-    kinds = [COLUMN_KINDS.get(h.rsplit(".", 1)[-1].lower()) for h in header]
+    kinds = [kind_by_name(h) for h in header]
     changed = 0
     for row in rows[1:]:
         if night_col is not None:
@@ -617,13 +617,19 @@ def _mask_queue(
             for c in table.c
             if isinstance(c.type, sa.String | sa.Text) and not c.primary_key and c.name != "flag_id"
         ]
+        if "masked" in table.c:
+            pk_and_flag = [table.c.masked]
+        else:
+            pk_and_flag = []
         if not text_cols:
             continue
         pk = list(table.primary_key.columns) or [table.c.flag_id]
         for start in range(0, len(flag_ids), 500):
             chunk = flag_ids[start : start + 500]
             rows = (
-                conn.execute(sa.select(*pk, *text_cols).where(table.c.flag_id.in_(chunk)))
+                conn.execute(
+                    sa.select(*pk, *text_cols, *pk_and_flag).where(table.c.flag_id.in_(chunk))
+                )
                 .mappings()
                 .all()
             )
@@ -633,15 +639,22 @@ def _mask_queue(
                     value = row[column.name]
                     if not isinstance(value, str) or not value or is_pseudonym(value):
                         continue
-                    kind = COLUMN_KINDS.get(column.name.lower())
-                    if kind == REDACT:
+                    kind = kind_by_name(column.name)
+                    length = getattr(column.type, "length", None) or 10**6
+                    if kind == REDACT or kind in {"dob", "date"}:
+                        if kind != REDACT:
+                            dictionary.add(kind, value)
                         updates[column.name] = None if column.nullable else ""
                     elif kind is not None:
-                        updates[column.name] = dictionary.add(kind, value)
+                        token = dictionary.add(kind, value)
+                        fits = token is not None and len(token) <= length
+                        updates[column.name] = token if fits else None
                     elif sweepable(column.name):
                         new, n = dictionary.mask_text(value)
                         if n:
                             updates[column.name] = new
+                if updates and "masked" in table.c and isinstance(table.c.masked.type, sa.Boolean):
+                    updates["masked"] = True
                 if updates:
                     where = [c == row[c.name] for c in pk]
                     if not table.primary_key.columns:

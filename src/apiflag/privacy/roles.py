@@ -31,7 +31,7 @@ from typing import Any
 
 from apiflag.errors import ApiflagError
 from apiflag.privacy.masking import PersonalDictionary
-from apiflag.privacy.policy import COLUMN_KINDS, REDACT, config_path, read_config
+from apiflag.privacy.policy import REDACT, config_path, kind_by_name, read_config
 
 __all__ = [
     "PERMISSIONS",
@@ -155,7 +155,7 @@ def sees_personal_data(role: str) -> bool:
 
 
 def _kind(key: str) -> str | None:
-    return COLUMN_KINDS.get(key.rsplit(".", 1)[-1].lower())
+    return kind_by_name(key)
 
 
 def _collect(value: Any, dictionary: PersonalDictionary, key: str = "") -> None:

@@ -20,10 +20,12 @@ import datetime as dt
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from sqlalchemy.engine import Connection, Engine
 
 from apiflag import config
-from apiflag.privacy.keys import vault_cipher
+from apiflag.errors import ApiflagError
+from apiflag.privacy.keys import secrets_dir, vault_cipher
 
 metadata = sa.MetaData()
 
@@ -112,7 +114,13 @@ def open_vault(conn: Connection, night: str, refs: Iterable[str]) -> dict[str, s
             vault.c.night == night, vault.c.ref.in_(wanted)
         )
     )
-    return {ref: cipher.decrypt(text.encode()).decode() for ref, text in rows}
+    try:
+        return {ref: cipher.decrypt(text.encode()).decode() for ref, text in rows}
+    except InvalidToken:
+        raise ApiflagError(
+            f"vault: {secrets_dir() / 'vault.key'} does not open the vault of night {night} "
+            "(the key was replaced or lost: these originals cannot be recovered without it)"
+        ) from None
 
 
 def open_holds(conn: Connection) -> dict[str, str]:
