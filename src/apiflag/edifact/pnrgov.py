@@ -531,11 +531,11 @@ class _Reader:
         b = self.booking
         assert b is not None
         q = ":".join(c.strip() for c in seg.element(1)[:2] if c.strip())
-        lines = [" ".join(c.strip() for c in el if c.strip()) for el in seg.elements[2:]]
-        lines = [x for x in lines if x]
+        raw_lines = [" ".join(c.strip() for c in el if c.strip()) for el in seg.elements[2:]]
+        lines = [x for x in raw_lines if x]
         if q == "4:43":
-            name = lines[0] if lines else None
-            phone = next((p for p in map(_phone, lines[1:]) if p), None)
+            name = raw_lines[0] if raw_lines and raw_lines[0] else None
+            phone = next((p for p in map(_phone, raw_lines[1:]) if p), None)
             if self.section == "fop" and self.fop:
                 for p in self.fop:
                     p.setdefault("payer_name", name)

@@ -155,11 +155,15 @@ def _find_una(text: str, pos: int) -> tuple[int, Separators] | None:
     return None
 
 
-def _find_unb(text: str, pos: int) -> tuple[int, Separators] | None:
-    """Find a UNB without UNA; read element/component separators from UNB itself."""
+def _find_unb(text: str, pos: int, strict: bool = False) -> tuple[int, Separators] | None:
+    """Find a UNB without UNA; read element/component separators from UNB itself.
+
+    ``strict`` (after a first interchange) accepts only ``UNB`` followed by a syntax
+    identifier such as ``+UNOA:``, so prose after UNZ that mentions "UNB+" starts nothing.
+    """
     m = _UNB_NO_UNA.search(text, pos)
     if not m:
-        idx = text.find("UNB+", pos)
+        idx = -1 if strict else text.find("UNB+", pos)
         return (idx, DEFAULT_SEPARATORS) if idx >= 0 else None
     elem, comp = m.group(1), m.group(2)
     term = DEFAULT_SEPARATORS.terminator
@@ -174,10 +178,10 @@ def _find_unb(text: str, pos: int) -> tuple[int, Separators] | None:
     return m.start(), Separators(comp, elem, ".", release, term)
 
 
-def _find_start(text: str, pos: int) -> tuple[int, int, Separators] | None:
+def _find_start(text: str, pos: int, strict: bool = False) -> tuple[int, int, Separators] | None:
     """Return (start of interchange, start of UNB, separators) at or after ``pos``."""
     una = _find_una(text, pos)
-    unb = _find_unb(text, pos)
+    unb = _find_unb(text, pos, strict)
     if una is not None and (unb is None or una[0] <= unb[0]):
         start, seps = una
         after = _SKIPPABLE.match(text, start + 9)
@@ -251,7 +255,13 @@ def _split_segments(
         if tag == "UNZ":
             rest = term.join(raw_segments[index + 1 :])
             if released:
-                rest = rest.translate(restore)
+                assert rel is not None
+                rest = rest.translate(
+                    str.maketrans(
+                        {_P_RELEASE: rel + rel, _P_TERM: rel + term, _P_ELEM: rel + elem,
+                         _P_COMP: rel + comp}
+                    )
+                )  # fmt: skip
             return segments, number, rest
     last = segments[-1].number if segments else first_number
     raise ParseError("E_TRUNCATED", "the interchange ends without UNZ (file cut short?)", last)
@@ -346,7 +356,7 @@ def tokenize(text: str) -> list[Interchange]:
     interchanges: list[Interchange] = []
     pos, number = 0, 1
     while True:
-        start = _find_start(text, pos)
+        start = _find_start(text, pos, strict=bool(interchanges))
         if start is None:
             break
         _, unb_at, seps = start
@@ -356,7 +366,7 @@ def tokenize(text: str) -> list[Interchange]:
         text, pos = rest, 0
         if not rest.strip():
             break
-        if _find_start(rest, 0) is None:
+        if _find_start(rest, 0, strict=True) is None:
             interchanges[-1].warnings.append(
                 f"segment {last}: W_TRAILING_TEXT: {len(rest.strip())} characters after UNZ ignored"
             )
