@@ -256,12 +256,13 @@ def _split_segments(
             rest = term.join(raw_segments[index + 1 :])
             if released:
                 assert rel is not None
-                rest = rest.translate(
-                    str.maketrans(
-                        {_P_RELEASE: rel + rel, _P_TERM: rel + term, _P_ELEM: rel + elem,
-                         _P_COMP: rel + comp}
-                    )
-                )  # fmt: skip
+                back: dict[str, str | int | None] = {
+                    _P_RELEASE: rel + rel,
+                    _P_TERM: rel + term,
+                    _P_ELEM: rel + elem,
+                    _P_COMP: rel + comp,
+                }
+                rest = rest.translate(str.maketrans(back))
             return segments, number, rest
     last = segments[-1].number if segments else first_number
     raise ParseError("E_TRUNCATED", "the interchange ends without UNZ (file cut short?)", last)
