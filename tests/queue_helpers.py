@@ -373,3 +373,27 @@ def postgres_database(prefix: str = "apiflag_queue") -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``apiflag ARGS`` in-process; return (exit status, stdout, stderr)."""
+    from apiflag.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def saved_small_night() -> CombineResult:
+    """Combine ``small_night()`` and save it in the queue database of $APIFLAG_HOME."""
+    from apiflag.queue import store
+
+    result = small_night().combine()
+    engine = store.open_engine()
+    store.save_night(engine, result)
+    engine.dispose()
+    return result

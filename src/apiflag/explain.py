@@ -1,0 +1,236 @@
+"""Explanations: why a traveller was flagged, as rows that add up, and as a case file.
+
+Decides what an explanation holds and how it reads. The JSON form is the contract
+(``apiflag explain ID --format json``): ``contributions`` (source, source_id, weight, sentence,
+observed), ``total``, ``probability``, ``versions`` {rules_digest, model_uri, model_version,
+matcher, parser} and ``inputs`` (the message SHA-256s). The text and HTML forms read like a case
+file: the starting point, what fired and why it matters, what speaks against it (negative
+contributions and the exonerating conditions each fired rule checked and found not to apply),
+then the arithmetic, the versions and the history of decisions.
+
+Guarantees: the non-total contributions sum exactly (:func:`math.fsum`) to the total, and the
+explanation says so; every explanation of personal data is an audit event (``flag.explain``);
+:func:`redact` strips observed values and the traveller's identity before sharing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import jinja2
+from sqlalchemy import Engine
+
+from apiflag.queue import store
+
+__all__ = ["explanation", "redact", "render_html", "render_text"]
+
+
+def explanation(engine: Engine, flag_id: str, *, actor: str) -> dict[str, Any]:
+    """Return the explanation of one flag and record the view in the audit log.
+
+    Args:
+        engine: the queue database (:func:`apiflag.queue.store.open_engine`).
+        flag_id: the flag.
+        actor: who asks (audited: an explanation shows personal data).
+
+    Returns:
+        A JSON-ready dict (see the module docstring for its keys).
+
+    Raises:
+        ApiflagError: no such flag.
+    """
+    view = store.get_flag(engine, flag_id, actor=actor, action="flag.explain")
+    flag = view["flag"]
+    rows = [
+        {
+            "order": r["ord"],
+            "source": r["source"],
+            "source_id": r["source_id"],
+            "weight": r["weight"],
+            "sentence": r["sentence"],
+            "observed": r["observed"],
+            "rationale": r["rationale"],
+            "against": json.loads(r["against"] or "[]"),
+        }
+        for r in view["contributions"]
+    ]
+    parts = [r["weight"] for r in rows if r["source"] != "total"]
+    total = next((r["weight"] for r in rows if r["source"] == "total"), flag["total"])
+    summed = math.fsum(parts)
+    return {
+        "flag_id": flag["flag_id"],
+        "night": flag["night"],
+        "track": flag["track"],
+        "priority": flag["priority"],
+        "status": flag["status"],
+        "traveller": view["traveller"],
+        "contributions": rows,
+        "total": total,
+        "probability": flag["probability"],
+        "sum_check": {"sum_of_contributions": summed, "exact": summed == total == flag["total"]},
+        "versions": {
+            "rules_digest": flag["rules_digest"],
+            "model_uri": flag["model_uri"],
+            "model_version": flag["model_version"],
+            "matcher": flag["matcher_version"],
+            "parser": flag["parser_version"],
+        },
+        "inputs": flag["input_messages"],
+        "history": view["history"],
+    }
+
+
+def redact(exp: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy without personal data: no observed values, identity or notes."""
+    out = dict(exp)
+    out["traveller"] = {k: None for k in exp["traveller"]}
+    out["contributions"] = [{**r, "observed": None} for r in exp["contributions"]]
+    out["history"] = [{**h, "note": None} for h in exp["history"]]
+    out["redacted"] = True
+    return out
+
+
+def _sections(exp: dict[str, Any]) -> dict[str, Any]:
+    rows = exp["contributions"]
+    prior = [r for r in rows if r["source"] == "prior"]
+    body = [r for r in rows if r["source"] not in ("prior", "total")]
+    fired = [r for r in body if r["weight"] > 0]
+    against = [r for r in body if r["weight"] < 0]
+    unmet = [(r["source_id"], cond) for r in rows if r["source"] == "rule" for cond in r["against"]]
+    return {"prior": prior, "fired": fired, "against": against, "unmet": unmet}
+
+
+def _who(exp: dict[str, Any]) -> str:
+    t = exp["traveller"]
+    if not any(t.values()):
+        return "(redacted)"
+    name = f"{t.get('surname') or '?'}, {t.get('given_names') or ''}".strip(", ")
+    born = f", born {t['date_of_birth']}" if t.get("date_of_birth") else ""
+    doc = f", document {t['document_number']}" if t.get("document_number") else ""
+    return f"{name}{born}{doc}, flight {t.get('flight') or '?'}"
+
+
+TRACK_MEANING = {
+    "protection": "possible victim: protective interview, interpreter, referral to support",
+    "examination": "possible trafficker, escort or broker: examination at a hearing",
+    "case_match": "possible match with a person in the trafficking case database",
+    "document_integrity": "doubt about the travel document",
+}
+
+
+def render_text(exp: dict[str, Any]) -> str:
+    """Render an explanation as a plain-text case file."""
+    s = _sections(exp)
+    v = exp["versions"]
+    out = [
+        f"CASE FILE {exp['flag_id']}  night {exp['night']}  track {exp['track']}  "
+        f"priority {exp['priority']}  status {exp['status']}",
+        f"Traveller: {_who(exp)}",
+        f"Track: {TRACK_MEANING.get(exp['track'], exp['track'])}",
+        f"Assessment: probability {exp['probability']:.3f} (total {exp['total']:+.2f} log-odds). "
+        "The system ranks and explains; an officer decides.",
+        "",
+        "Starting point",
+    ]
+    out += [f"  {r['weight']:+6.2f}  {r['sentence']}" for r in s["prior"]]
+    out += ["", "What fired (evidence for a closer look)"]
+    if not s["fired"]:
+        out.append("  nothing raised the score above the starting point")
+    for r in s["fired"]:
+        out.append(f"  {r['weight']:+6.2f}  [{r['source_id']}] {r['sentence']}")
+        if r.get("rationale"):
+            out.append(f"          why it matters: {r['rationale']}")
+        if r.get("observed") is not None:
+            out.append(f"          observed: {r['observed']}")
+    out += ["", "What speaks against it"]
+    for r in s["against"]:
+        out.append(f"  {r['weight']:+6.2f}  [{r['source_id']}] {r['sentence']}")
+        if r.get("observed") is not None:
+            out.append(f"          observed: {r['observed']}")
+    if s["unmet"]:
+        out.append(
+            "  Exonerating conditions checked and found not to apply (verify them in person):"
+        )
+        out += [f"    - {sid}: {cond}" for sid, cond in s["unmet"]]
+    if not s["against"] and not s["unmet"]:
+        out.append("  no evidence against was recorded: that is not evidence of guilt; ask.")
+    check = exp["sum_check"]
+    out += [
+        "",
+        f"Total {exp['total']:+.6f} log-odds = sum of the {len(s['prior']) + len(s['fired']) + len(s['against'])} "
+        f"rows above ({'exact' if check['exact'] else 'MISMATCH: ' + repr(check['sum_of_contributions'])})",
+        f"Versions: rules {v['rules_digest']}; model "
+        + (f"{v['model_uri']} v{v['model_version']}" if v["model_uri"] else "none applied")
+        + f"; matcher {v['matcher']}; parser {v['parser']}",
+        "Input messages (SHA-256): " + (", ".join(exp["inputs"]) or "none recorded"),
+    ]
+    if exp["history"]:
+        out += ["", "History"]
+        for h in exp["history"]:
+            note = f" - {h['note']}" if h.get("note") else ""
+            out.append(
+                f"  {h['at']}  {h['from']} -> {h['to']}  {h['reason']}  by {h['analyst']}{note}"
+            )
+    return "\n".join(out) + "\n"
+
+
+_HTML = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Case file {{ e.flag_id }}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#1b1b1b}
+h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.6rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;vertical-align:top;text-align:left}
+tr+tr td{border-top:1px solid #eee}.w{font-family:ui-monospace,monospace;white-space:nowrap;text-align:right}
+.pos{color:#8a1c1c}.neg{color:#1c5e8a}.bar{height:.6rem;display:inline-block}
+.pos .bar{background:#c94c4c}.neg .bar{background:#4c8ac9}.muted{color:#666;font-size:.9em}
+.note{background:#fff7e0;padding:.5rem .8rem;border-left:4px solid #e0b000}
+code{font-size:.85em;word-break:break-all}
+</style></head><body>
+<h1>Case file {{ e.flag_id }}</h1>
+<p><b>Night</b> {{ e.night }} &middot; <b>track</b> {{ e.track }} ({{ meaning }}) &middot;
+<b>priority</b> {{ e.priority }} &middot; <b>status</b> {{ e.status }}</p>
+<p><b>Traveller</b>: {{ who }}</p>
+<p class="note">Probability {{ "%.3f"|format(e.probability) }} (total {{ "%+.2f"|format(e.total) }}
+log-odds). The system ranks and explains; an officer decides.</p>
+{% macro rows(items) %}<table>{% for r in items %}
+<tr class="{{ 'pos' if r.weight > 0 else 'neg' }}"><td class="w">{{ "%+.2f"|format(r.weight) }}</td>
+<td><span class="bar" style="width:{{ [r.weight|abs * 12, 160]|min|round(0) }}px"></span></td>
+<td><code>{{ r.source_id }}</code><br>{{ r.sentence }}
+{% if r.rationale %}<br><span class="muted">Why it matters: {{ r.rationale }}</span>{% endif %}
+{% if r.observed is not none %}<br><span class="muted">Observed: {{ r.observed }}</span>{% endif %}</td></tr>
+{% endfor %}</table>{% endmacro %}
+<h2>Starting point</h2>{{ rows(s.prior) }}
+<h2>What fired</h2>{% if s.fired %}{{ rows(s.fired) }}{% else %}<p>Nothing raised the score.</p>{% endif %}
+<h2>What speaks against it</h2>{% if s.against %}{{ rows(s.against) }}{% endif %}
+{% if s.unmet %}<p>Exonerating conditions checked and found not to apply (verify them in person):</p>
+<ul>{% for sid, cond in s.unmet %}<li><code>{{ sid }}</code>: {{ cond }}</li>{% endfor %}</ul>{% endif %}
+{% if not s.against and not s.unmet %}<p>No evidence against was recorded: that is not evidence of guilt; ask.</p>{% endif %}
+<h2>Arithmetic and provenance</h2>
+<p>Total {{ "%+.6f"|format(e.total) }} log-odds = sum of the rows above
+({{ "exact" if e.sum_check.exact else "MISMATCH" }}).</p>
+<table>
+<tr><th>rules digest</th><td><code>{{ v.rules_digest }}</code></td></tr>
+<tr><th>model</th><td>{% if v.model_uri %}<code>{{ v.model_uri }}</code> version {{ v.model_version }}{% else %}no model applied{% endif %}</td></tr>
+<tr><th>matcher</th><td>{{ v.matcher }}</td></tr><tr><th>parser</th><td>{{ v.parser }}</td></tr>
+<tr><th>input messages</th><td>{% for h in e.inputs %}<code>{{ h }}</code><br>{% else %}none recorded{% endfor %}</td></tr>
+</table>
+{% if e.history %}<h2>History</h2><table>{% for h in e.history %}
+<tr><td>{{ h.at }}</td><td>{{ h.from }} &rarr; {{ h.to }}</td><td>{{ h.reason }}</td><td>{{ h.analyst }}</td>
+<td>{{ h.note or "" }}</td></tr>{% endfor %}</table>{% endif %}
+</body></html>
+"""
+)
+
+
+def render_html(exp: dict[str, Any]) -> str:
+    """Render an explanation as a self-contained HTML case file (inline CSS, escaped values)."""
+    return _HTML.render(
+        e=exp,
+        s=_sections(exp),
+        v=exp["versions"],
+        who=_who(exp),
+        meaning=TRACK_MEANING.get(exp["track"], exp["track"]),
+    )
