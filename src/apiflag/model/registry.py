@@ -83,6 +83,18 @@ def mlflow_client() -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def store_exists() -> bool:
+    """Return False when the tracking store is a SQLite file that does not exist yet.
+
+    Reading from a fresh home then answers "nothing registered" without creating (and
+    migrating) an empty MLflow database.
+    """
+    uri = config.mlflow_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).exists()
+    return True
+
+
 def _experiment_id(client: Any) -> str:
     exp = client.get_experiment_by_name(EXPERIMENT_NAME)
     if exp is not None:
@@ -180,10 +192,29 @@ def log_and_register(result: TrainingResult, source: str) -> RegisteredVersion:
     }
     for key, value in tags.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
-    card = model_card(result, source=source, version=version)
-    client.update_model_version(REGISTERED_MODEL, version, description=card[:4900])
+    m = result.metrics
+    client.update_model_version(
+        REGISTERED_MODEL,
+        version,
+        description=_description(
+            version,
+            run_id,
+            f"Calibration {model.calibration_method_}. Evaluation nights: ROC AUC "
+            f"{m['roc_auc']:.4f}, PR AUC {m['pr_auc']:.4f}, Brier {m['brier']:.5f}, "
+            f"ECE {m['ece']:.4f}.",
+            "Not promoted (scoring uses only the `champion` alias, moved by a named approver).",
+        ),
+    )
     return RegisteredVersion(
         REGISTERED_MODEL, version, run_id, f"models:/{REGISTERED_MODEL}/{version}"
+    )
+
+
+def _description(version: str, run_id: str, metrics: str, approval: str) -> str:
+    return (
+        f"apiflag-scorecard version {version}: binned logistic scorecard with a monotone "
+        f"calibration. {metrics}\n\nApproval: {approval}\n\nFull model card: "
+        f"runs:/{run_id}/model_card.md"
     )
 
 
@@ -216,6 +247,8 @@ def list_versions() -> list[dict[str, Any]]:
     """
     from mlflow.exceptions import MlflowException
 
+    if not store_exists():
+        return []
     client = mlflow_client()
     try:
         versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
@@ -257,6 +290,8 @@ def check_gates(version: str, gates: GateSettings | None = None) -> list[str]:
         ApiflagError: the version does not exist.
     """
     gates = gates or GateSettings()
+    if not store_exists():
+        raise ApiflagError(f"model {REGISTERED_MODEL} has no version {str(version)!r}")
     client = mlflow_client()
     mv = _version(client, version)
     failures: list[str] = []
@@ -404,11 +439,20 @@ def _update_card(client: Any, mv: Any, approver: str, reason: str, approved_at: 
         )
         local.write_text(text)
         client.log_artifact(mv.run_id, str(local))
-        client.update_model_version(REGISTERED_MODEL, mv.version, description=text[:4900])
+        old = str(mv.description or "")
+        head = old.split("\n\nApproval:")[0]
+        client.update_model_version(
+            REGISTERED_MODEL,
+            mv.version,
+            description=f"{head}\n\nApproval: approved by {approver} on {approved_at}: {reason}"
+            f"\n\nFull model card: runs:/{mv.run_id}/model_card.md",
+        )
 
 
 def champion_version() -> str | None:
     """Return the champion's version, or None when no version holds the alias."""
+    if not store_exists():
+        return None
     client = mlflow_client()
     try:
         return str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version)

@@ -25,7 +25,12 @@ import pyarrow.parquet as pq
 
 from apiflag import config
 from apiflag.errors import ApiflagError
-from apiflag.model.registry import CHAMPION_ALIAS, REGISTERED_MODEL, mlflow_client
+from apiflag.model.registry import (
+    CHAMPION_ALIAS,
+    REGISTERED_MODEL,
+    mlflow_client,
+    store_exists,
+)
 from apiflag.model.scorecard import CALIBRATION_ID, INTERCEPT_ID, Scorecard
 
 __all__ = [
@@ -82,6 +87,8 @@ def load_champion() -> Champion | None:
     """
     import mlflow.sklearn
 
+    if not store_exists():
+        return None
     client = mlflow_client()
     try:
         mv = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
