@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -50,11 +50,12 @@ from typing import Any, Protocol
 import click
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from apiflag import config, warehouse
 from apiflag.errors import ApiflagError, ParseError, UsageError
 from apiflag.linking import LEVELS, link_travellers
-from apiflag.records import ApiTraveller, FlightLeg, PaxlstManifest, PnrBooking, PnrgovMessage
+from apiflag.records import FlightLeg, PaxlstManifest, PnrgovMessage
 
 __all__ = [
     "IngestReport",
@@ -67,6 +68,9 @@ __all__ = [
 
 FOLDERS = ("paxlst", "pnrgov")
 """Sub-folders of a night folder that ingest reads, in this order."""
+
+BATCH_FILES = 64
+"""Files parsed per batch: rows are converted to Arrow once per batch, not once per file."""
 
 PARALLEL_MIN_BYTES = 8 << 20
 """Below this many bytes of distinct messages a night is parsed in-process (no pool start-up)."""
@@ -187,30 +191,7 @@ def normalize_contact(kind: str, value: str) -> str:
     return _SPACES.sub(" ", value).strip().upper()
 
 
-def _address_text(address: Any) -> str:
-    parts = [address.street, address.city, address.subdivision, address.postcode, address.country]
-    return ", ".join(p for p in parts if p)
-
-
-class _Rows:
-    """Column lists of the warehouse tables for one message."""
-
-    def __init__(self) -> None:
-        self.cols: dict[str, dict[str, list[Any]]] = {
-            name: {f.name: [] for f in warehouse.SCHEMAS[name]} for name in warehouse.TABLES
-        }
-
-    def add(self, table: str, **row: Any) -> None:
-        cols = self.cols[table]
-        for name, values in cols.items():
-            values.append(row.get(name))
-
-    def tables(self) -> dict[str, pa.Table]:
-        return {
-            name: warehouse.to_arrow(name, cols)
-            for name, cols in self.cols.items()
-            if name != "quarantine" and cols["message_sha256"]
-        }
+_MSG = "_msg"  # hidden column tying each row to its message until the night is assembled
 
 
 class _Ids:
@@ -261,209 +242,262 @@ def _flight_dict(leg: FlightLeg) -> dict[str, Any]:
     }
 
 
-def _document_rows(
-    rows: _Rows, kind: str, owner: str, docs: Iterable[Any], sha: str, seg: int | None
-) -> None:
-    for seq, doc in enumerate(docs):
-        rows.add(
+class _Batch:
+    """Column lists of every warehouse table for a batch of files.
+
+    Each row is tagged with the number of its message in the batch; the batch is converted to
+    Arrow once, not once per file.
+    """
+
+    def __init__(self) -> None:
+        self.cols: dict[str, dict[str, list[Any]]] = {
+            name: {f.name: [] for f in warehouse.SCHEMAS[name]} | {_MSG: []}
+            for name in warehouse.TABLES
+            if name != "quarantine"
+        }
+        self.metas: list[dict[str, Any]] = []
+
+    def _extend(self, table: str, msg: int, n: int, **columns: Any) -> None:
+        """Append ``n`` rows; a list gives one value per row, anything else repeats."""
+        if not n:
+            return
+        for name, values in self.cols[table].items():
+            if name == _MSG:
+                values.extend([msg] * n)
+                continue
+            value = columns.get(name)
+            if isinstance(value, list):
+                values.extend(value)
+            else:
+                values.extend([value] * n)
+
+    def _documents(
+        self, msg: int, kind: str, owners: list[tuple[str, int | None, Any]], sha: str
+    ) -> None:
+        docs = [(oid, seq, d, seg) for oid, seg, ds in owners for seq, d in enumerate(ds)]
+        self._extend(
             "documents",
+            msg,
+            len(docs),
             owner_kind=kind,
-            owner_id=owner,
-            seq=seq,
-            doc_type=doc.type,
-            number=doc.number,
-            issuing_country=doc.issuing_country,
-            expiry_date=doc.expiry_date,
-            issue_date=doc.issue_date,
+            owner_id=[o for o, _, _, _ in docs],
+            seq=[s for _, s, _, _ in docs],
+            doc_type=[d.type for _, _, d, _ in docs],
+            number=[d.number for _, _, d, _ in docs],
+            issuing_country=[d.issuing_country for _, _, d, _ in docs],
+            expiry_date=[d.expiry_date for _, _, d, _ in docs],
+            issue_date=[d.issue_date for _, _, d, _ in docs],
             message_sha256=sha,
-            segment=seg,
+            segment=[g for _, _, _, g in docs],
         )
 
+    def add_manifest(
+        self, m: PaxlstManifest, index: int, file: str, sha: str, night: dt.date
+    ) -> None:
+        msg = len(self.metas)
+        leg = _arrival_leg(m.legs, night)
+        arrival = leg.scheduled_arrival.date() if leg.scheduled_arrival else None
+        fid = flight_id_of(leg.carrier, leg.number, arrival or night)
+        ids = _Ids(sha, index)
+        T = m.travellers
+        tids = [ids("T", t.segment) for t in T]
+        self._extend("flights", msg, 1, flight_id=fid, **_flight_dict(leg), message_sha256=sha)
+        self._extend(
+            "travellers",
+            msg,
+            len(T),
+            traveller_id=tids,
+            flight_id=fid,
+            role=[t.role for t in T],
+            surname=[t.surname for t in T],
+            given_names=[t.given_names for t in T],
+            sex=[t.sex for t in T],
+            date_of_birth=[t.date_of_birth for t in T],
+            nationality=[t.nationality for t in T],
+            country_of_residence=[t.country_of_residence for t in T],
+            place_of_birth=[t.place_of_birth for t in T],
+            record_locator=[t.record_locator for t in T],
+            seat=[t.seat for t in T],
+            frequent_flyer=[t.frequent_flyer for t in T],
+            checked_bags=[t.checked_bags for t in T],
+            bag_weight_kg=[t.bag_weight_kg for t in T],
+            document_number=[t.documents[0].number if t.documents else None for t in T],
+            message_sha256=sha,
+            segment=[t.segment for t in T],
+        )
+        self._documents(
+            msg, "api", [(tid, t.segment, t.documents) for tid, t in zip(tids, T, strict=True)], sha
+        )
+        roles: Counter[str] = Counter(t.role for t in T)
+        self.metas.append(
+            {
+                "kind": "PAXLST",
+                "file": file,
+                "sha256": sha,
+                "index": index,
+                "message_ref": m.message_ref,
+                "flight_id": fid,
+                "arrival_date": arrival,
+                "prepared": m.prepared,
+                "declared_passengers": m.declared_passengers,
+                "declared_crew": m.declared_crew,
+                "passengers": sum(roles[r] for r in _PASSENGER_ROLES),
+                "crew": sum(roles[r] for r in _CREW_ROLES),
+            }
+        )
 
-def _traveller_row(rows: _Rows, t: ApiTraveller, tid: str, fid: str, sha: str) -> None:
-    rows.add(
-        "travellers",
-        traveller_id=tid,
-        flight_id=fid,
-        role=t.role,
-        surname=t.surname,
-        given_names=t.given_names,
-        sex=t.sex,
-        date_of_birth=t.date_of_birth,
-        nationality=t.nationality,
-        country_of_residence=t.country_of_residence,
-        place_of_birth=t.place_of_birth,
-        record_locator=t.record_locator,
-        seat=t.seat,
-        frequent_flyer=t.frequent_flyer,
-        checked_bags=t.checked_bags,
-        bag_weight_kg=t.bag_weight_kg,
-        document_number=t.documents[0].number if t.documents else None,
-        message_sha256=sha,
-        segment=t.segment,
-    )
-    _document_rows(rows, "api", tid, t.documents, sha, t.segment)
-
-
-def _manifest_out(
-    m: PaxlstManifest, index: int, sha: str, night: dt.date
-) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    leg = _arrival_leg(m.legs, night)
-    arrival = leg.scheduled_arrival.date() if leg.scheduled_arrival else None
-    fid = flight_id_of(leg.carrier, leg.number, arrival or night)
-    rows = _Rows()
-    ids = _Ids(sha, index)
-    first_segment = min((t.segment for t in m.travellers if t.segment is not None), default=None)
-    rows.add("flights", flight_id=fid, **_flight_dict(leg), message_sha256=sha, segment=None)
-    roles: Counter[str] = Counter()
-    for t in m.travellers:
-        _traveller_row(rows, t, ids("T", t.segment), fid, sha)
-        roles[t.role] += 1
-    meta = {
-        "kind": "PAXLST",
-        "index": index,
-        "message_ref": m.message_ref,
-        "flight_id": fid,
-        "arrival_date": arrival,
-        "document_code": m.document_code,
-        "function": m.function,
-        "prepared": m.prepared,
-        "declared_passengers": m.declared_passengers,
-        "declared_crew": m.declared_crew,
-        "passengers": sum(roles[r] for r in _PASSENGER_ROLES),
-        "crew": sum(roles[r] for r in _CREW_ROLES),
-        "first_segment": first_segment,
-    }
-    return meta, rows.tables()
-
-
-def _booking_rows(
-    rows: _Rows, b: PnrBooking, bid: str, ids: _Ids, push_type: str, sha: str
-) -> None:
-    agency = b.agency
-    rows.add(
-        "bookings",
-        booking_id=bid,
-        record_locator=b.record_locator,
-        carrier=b.carrier,
-        flight_id=None,  # set once the message's flight is resolved against the night
-        created=b.created,
-        last_transaction=b.last_transaction,
-        agency_id=agency.agency_id if agency else None,
-        agency_location=agency.location if agency else None,
-        agency_country=agency.country if agency else None,
-        push_type=push_type,
-        push_seq=None,
-        superseded=None,
-        n_travellers=len(b.travellers),
-        message_sha256=sha,
-        segment=b.segment,
-    )
-    by_ref: dict[str, str] = {}
-    addresses: set[tuple[str | None, str]] = set()
-    for c in b.contacts:
-        if c.kind == "address":
-            addresses.add((c.traveller_ref, normalize_contact("address", c.value)))
-    for p in b.travellers:
-        pid = ids("P", p.segment)
-        by_ref.setdefault(p.ref, pid)
-        rows.add(
+    def add_pnr(self, m: PnrgovMessage, index: int, file: str, sha: str) -> None:
+        msg = len(self.metas)
+        ids = _Ids(sha, index)
+        B = m.bookings
+        bids = [ids("B", b.segment) for b in B]
+        agencies = [b.agency for b in B]
+        self._extend(
+            "bookings",
+            msg,
+            len(B),
+            booking_id=bids,
+            record_locator=[b.record_locator for b in B],
+            carrier=[b.carrier for b in B],
+            created=[b.created for b in B],
+            last_transaction=[b.last_transaction for b in B],
+            agency_id=[a.agency_id if a else None for a in agencies],
+            agency_location=[a.location if a else None for a in agencies],
+            agency_country=[a.country if a else None for a in agencies],
+            push_type=m.push_type,
+            n_travellers=[len(b.travellers) for b in B],
+            message_sha256=sha,
+            segment=[b.segment for b in B],
+        )
+        people = [
+            (bid, b, p, ids("P", p.segment))
+            for bid, b in zip(bids, B, strict=True)
+            for p in b.travellers
+        ]
+        self._extend(
             "pnr_travellers",
-            pnr_traveller_id=pid,
-            booking_id=bid,
-            record_locator=b.record_locator,
-            ref=p.ref,
-            surname=p.surname,
-            given_names=p.given_names,
-            title=p.title,
-            passenger_type=p.passenger_type,
-            sex=p.sex,
-            date_of_birth=p.date_of_birth,
-            nationality=p.nationality,
-            frequent_flyer=p.frequent_flyer,
+            msg,
+            len(people),
+            pnr_traveller_id=[pid for _, _, _, pid in people],
+            booking_id=[bid for bid, _, _, _ in people],
+            record_locator=[b.record_locator for _, b, _, _ in people],
+            ref=[p.ref for _, _, p, _ in people],
+            surname=[p.surname for _, _, p, _ in people],
+            given_names=[p.given_names for _, _, p, _ in people],
+            title=[p.title for _, _, p, _ in people],
+            passenger_type=[p.passenger_type for _, _, p, _ in people],
+            sex=[p.sex for _, _, p, _ in people],
+            date_of_birth=[p.date_of_birth for _, _, p, _ in people],
+            nationality=[p.nationality for _, _, p, _ in people],
+            frequent_flyer=[p.frequent_flyer for _, _, p, _ in people],
             message_sha256=sha,
-            segment=p.segment,
+            segment=[p.segment for _, _, p, _ in people],
         )
-        _document_rows(rows, "pnr", pid, p.documents, sha, p.segment)
-        if p.address is not None:
-            text = _address_text(p.address)
-            if text and (p.ref, normalize_contact("address", text)) not in addresses:
-                rows.add(
-                    "booking_contacts",
-                    booking_id=bid,
-                    pnr_traveller_id=pid,
-                    kind="address",
-                    value=text,
-                    normalized=normalize_contact("address", text),
-                    source="DOCA",
-                    message_sha256=sha,
-                    segment=p.segment,
-                )
-    for c in b.contacts:
-        rows.add(
+        self._documents(msg, "pnr", [(pid, p.segment, p.documents) for _, _, p, pid in people], sha)
+        pid_of = {(bid, p.ref): pid for bid, _, p, pid in reversed(people)}  # first wins
+        contacts = [(bid, b, c) for bid, b in zip(bids, B, strict=True) for c in b.contacts]
+        self._extend(
             "booking_contacts",
-            booking_id=bid,
-            pnr_traveller_id=by_ref.get(c.traveller_ref) if c.traveller_ref else None,
-            kind=c.kind,
-            value=c.value,
-            normalized=normalize_contact(c.kind, c.value),
-            source=c.source,
+            msg,
+            len(contacts),
+            booking_id=[bid for bid, _, _ in contacts],
+            pnr_traveller_id=[
+                pid_of.get((bid, c.traveller_ref)) if c.traveller_ref else None
+                for bid, _, c in contacts
+            ],
+            kind=[c.kind for _, _, c in contacts],
+            value=[c.value for _, _, c in contacts],
+            normalized=[normalize_contact(c.kind, c.value) for _, _, c in contacts],
+            source=[c.source for _, _, c in contacts],
             message_sha256=sha,
-            segment=b.segment,
+            segment=[b.segment for _, b, _ in contacts],
         )
-    for pay in b.payments:
-        rows.add(
+        pays = [(bid, b, p) for bid, b in zip(bids, B, strict=True) for p in b.payments]
+        self._extend(
             "payments",
-            booking_id=bid,
-            form=pay.form,
-            amount=pay.amount,
-            currency=pay.currency,
-            masked_card=pay.masked_card,
-            payer_name=pay.payer_name,
-            payer_phone=pay.payer_phone,
+            msg,
+            len(pays),
+            booking_id=[bid for bid, _, _ in pays],
+            form=[p.form for _, _, p in pays],
+            amount=[p.amount for _, _, p in pays],
+            currency=[p.currency for _, _, p in pays],
+            masked_card=[p.masked_card for _, _, p in pays],
+            payer_name=[p.payer_name for _, _, p in pays],
+            payer_phone=[p.payer_phone for _, _, p in pays],
             message_sha256=sha,
-            segment=b.segment,
+            segment=[b.segment for _, b, _ in pays],
         )
-    for seq, leg in enumerate(b.itinerary, start=1):
-        rows.add(
+        legs = [
+            (bid, b, seq, leg)
+            for bid, b in zip(bids, B, strict=True)
+            for seq, leg in enumerate(b.itinerary, start=1)
+        ]
+        self._extend(
             "itinerary",
-            booking_id=bid,
-            leg_seq=seq,
-            **_flight_dict(leg),
+            msg,
+            len(legs),
+            booking_id=[bid for bid, _, _, _ in legs],
+            leg_seq=[seq for _, _, seq, _ in legs],
+            carrier=[leg.carrier for _, _, _, leg in legs],
+            number=[leg.number for _, _, _, leg in legs],
+            departure_airport=[leg.departure_airport for _, _, _, leg in legs],
+            arrival_airport=[leg.arrival_airport for _, _, _, leg in legs],
+            scheduled_departure=[leg.scheduled_departure for _, _, _, leg in legs],
+            scheduled_arrival=[leg.scheduled_arrival for _, _, _, leg in legs],
             message_sha256=sha,
-            segment=b.segment,
+            segment=[b.segment for _, b, _, _ in legs],
+        )
+        self.metas.append(
+            {
+                "kind": "PNRGOV",
+                "file": file,
+                "sha256": sha,
+                "index": index,
+                "message_ref": m.message_ref,
+                "flight": _flight_dict(m.flight),
+                "prepared": m.prepared,
+                "push_type": m.push_type,
+            }
         )
 
+    def absorb(self, other: _Batch) -> None:
+        """Append ``other``'s rows and messages after this batch's."""
+        offset = len(self.metas)
+        for name, cols in self.cols.items():
+            for column, values in cols.items():
+                theirs = other.cols[name][column]
+                values.extend([v + offset for v in theirs] if column == _MSG else theirs)
+        self.metas.extend(other.metas)
 
-def _pnr_out(m: PnrgovMessage, index: int, sha: str) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    rows = _Rows()
-    ids = _Ids(sha, index)
-    for b in m.bookings:
-        _booking_rows(rows, b, ids("B", b.segment), ids, m.push_type, sha)
-    meta = {
-        "kind": "PNRGOV",
-        "index": index,
-        "message_ref": m.message_ref,
-        "flight": _flight_dict(m.flight),
-        "prepared": m.prepared,
-        "push_type": m.push_type,
-        "bookings": len(m.bookings),
-        "declared_bookings": m.declared_bookings,
-    }
-    return meta, rows.tables()
+    def tables(self) -> dict[str, pa.Table]:
+        out = {}
+        for name, cols in self.cols.items():
+            msg = cols.pop(_MSG)
+            table = warehouse.to_arrow(name, cols)
+            out[name] = table.append_column(_MSG, pa.array(msg, pa.int32()))
+        return out
 
 
 @dataclass
 class _FileResult:
-    """What parsing one distinct file gives (picklable: it crosses the process pool)."""
+    """What parsing one distinct file gave: its messages (numbers in the batch) or its error."""
 
     file: str
     sha: str
     kind: str | None = None
     error: tuple[str, int, str] | None = None  # code, segment, message
     dropped: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    messages: list[tuple[dict[str, Any], dict[str, pa.Table]]] = field(default_factory=list)
+    warnings: int = 0
+    messages: range = range(0)
+
+
+@dataclass
+class _BatchResult:
+    """A batch of files parsed by one worker (picklable: it crosses the process pool)."""
+
+    files: list[_FileResult]
+    metas: list[dict[str, Any]]
+    tables: dict[str, pa.Table]
 
 
 def _parse_bytes(data: bytes, file: str) -> _Parsed:
@@ -472,43 +506,54 @@ def _parse_bytes(data: bytes, file: str) -> _Parsed:
     return parsed
 
 
-def _parse_one(task: tuple[str, str, str, dt.date]) -> _FileResult:
-    """Parse one archived file into warehouse fragments, or say why it is quarantined."""
-    file, sha, path, night = task
-    result = _FileResult(file=file, sha=sha)
-    try:
-        data = Path(path).read_bytes()
-        parsed = _parse_bytes(data, file)
-        result.kind = parsed.kind
-        result.dropped = dict(parsed.dropped)
-        result.warnings = list(parsed.warnings)
-        for i, m in enumerate(parsed.manifests):
-            result.messages.append(_manifest_out(m, i, sha, night))
-        for i, p in enumerate(parsed.pnr_messages):
-            result.messages.append(_pnr_out(p, i, sha))
-        if not result.messages:
-            result.error = (E_EMPTY, 0, "no PAXLST or PNRGOV message in the interchange")
-    except ParseError as exc:
-        result.error = (exc.code, exc.segment, exc.message)
-    except Exception as exc:  # a parser bug must not stop the night: quarantine and name it
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        result.error = (
-            E_INTERNAL,
-            0,
-            f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})",
-        )
-    if result.error is not None:
-        result.messages = []
-    return result
+def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
+    """Parse a batch of archived files (file, sha) into warehouse fragments or quarantine."""
+    items, night = task
+    batch = _Batch()
+    results = []
+    for file, sha in items:
+        result = _FileResult(file=file, sha=sha)
+        start = len(batch.metas)
+        try:
+            parsed = _parse_bytes(archive_path(sha).read_bytes(), file)
+            if not parsed.manifests and not parsed.pnr_messages:
+                raise ParseError(E_EMPTY, "no PAXLST or PNRGOV message in the interchange", 0)
+            # convert into a scratch batch first so a failure never leaves half a file
+            scratch = _Batch()
+            for i, m in enumerate(parsed.manifests):
+                scratch.add_manifest(m, i, file, sha, night)
+            for i, p in enumerate(parsed.pnr_messages):
+                scratch.add_pnr(p, i, file, sha)
+            batch.absorb(scratch)
+            result.kind = parsed.kind
+            result.dropped = dict(parsed.dropped)
+            result.warnings = len(parsed.warnings)
+            result.messages = range(start, len(batch.metas))
+        except ParseError as exc:
+            result.error = (exc.code, exc.segment, exc.message)
+        except Exception as exc:  # a parser bug must not stop the night: quarantine, name it
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            result.error = (
+                E_INTERNAL,
+                0,
+                f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})",
+            )
+        results.append(result)
+    return _BatchResult(files=results, metas=batch.metas, tables=batch.tables())
 
 
-def _parse_all(tasks: list[tuple[str, str, str, dt.date]], workers: int) -> Iterator[_FileResult]:
-    if workers <= 1 or len(tasks) < 2:
-        yield from map(_parse_one, tasks)
+def _parse_all(
+    tasks: list[tuple[str, str]], night: dt.date, workers: int
+) -> Iterator[_BatchResult]:
+    size = BATCH_FILES
+    if workers > 1:  # enough batches per worker to keep both busy to the end
+        size = max(1, min(BATCH_FILES, len(tasks) // (workers * 4) or 1))
+    batches = [(tasks[i : i + size], night) for i in range(0, len(tasks), size)]
+    if workers <= 1 or len(batches) < 2:
+        yield from map(_parse_batch, batches)
         return
-    chunk = max(1, min(32, len(tasks) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        yield from pool.map(_parse_one, tasks, chunksize=chunk)
+        yield from pool.map(_parse_batch, batches)
 
 
 # --------------------------------------------------------------------------- the report
@@ -576,29 +621,56 @@ class IngestReport:
 # --------------------------------------------------------------------------- the stage
 
 
-def _concat(name: str, parts: list[pa.Table]) -> pa.Table:
+def _assemble(name: str, parts: list[pa.Table], keep: list[bool], drop: bool = True) -> pa.Table:
+    """Concatenate a table's batches, keep the rows of kept messages, drop the tag column."""
     if not parts:
-        return warehouse.empty_table(name)
-    return pa.concat_tables(parts).combine_chunks()
+        table = warehouse.empty_table(name).append_column(_MSG, pa.array([], pa.int32()))
+    else:
+        table = pa.concat_tables(parts)
+        mask = pc.take(pa.array(keep, pa.bool_()), table.column(_MSG))
+        table = table.filter(mask).combine_chunks()
+    return table.drop_columns([_MSG]) if drop else table
 
 
-def _push_order(bookings: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
-    """Set ``push_seq`` (1 = first push) and ``superseded`` per (flight, record locator)."""
+def _push_order(
+    bookings: pd.DataFrame, metas: list[dict[str, Any]], pnr_flight: list[str | None]
+) -> pd.DataFrame:
+    """Set flight, ``push_seq`` (1 = first push) and ``superseded`` per (flight, record locator).
+
+    Order: the message's prepared time (else the booking's last transaction; pushes with neither
+    count as oldest), then the push type (full before changed), then message order in the
+    night's sorted files, then segment.
+    """
+    out = bookings.drop(columns=[_MSG])
     if bookings.empty:
-        return bookings
-    frame = bookings.join(keys)
-    frame["_known"] = frame["_when"].notna()
-    frame["_when"] = frame["_when"].fillna(pd.Timestamp.min)
-    frame["_last"] = frame["last_transaction"].fillna(pd.Timestamp.min)
-    frame["_seg"] = frame["segment"].fillna(-1)
-    frame["_locator"] = frame["record_locator"].str.strip().str.upper()
+        return out
+    msg = bookings[_MSG].to_numpy()
+    when = pd.Series(pd.to_datetime([m.get("prepared") for m in metas]), dtype="datetime64[us]")
+    rank = [_PUSH_RANK.get(m.get("push_type") or "", 9) for m in metas]
+    out["flight_id"] = [pnr_flight[i] for i in msg]
+    frame = pd.DataFrame(
+        {
+            "flight_id": out["flight_id"],
+            "locator": out["record_locator"].str.strip().str.upper(),
+            "when": when.to_numpy()[msg],
+            "last": out["last_transaction"].to_numpy(),
+            "rank": [rank[i] for i in msg],
+            "order": msg,
+            "seg": out["segment"].fillna(-1).to_numpy(),
+        },
+        index=out.index,
+    )
+    frame["when"] = frame["when"].fillna(frame["last"])
+    frame["known"] = frame["when"].notna()
+    frame["when"] = frame["when"].fillna(pd.Timestamp.min)
+    frame["last"] = frame["last"].fillna(pd.Timestamp.min)
     ordered = frame.sort_values(
-        ["flight_id", "_locator", "_known", "_when", "_last", "_rank", "_order", "_seg"],
+        ["flight_id", "locator", "known", "when", "last", "rank", "order", "seg"],
         kind="mergesort",
     )
-    seq = ordered.groupby(["flight_id", "_locator"], sort=False).cumcount() + 1
-    size = ordered.groupby(["flight_id", "_locator"], sort=False)["booking_id"].transform("size")
-    out = bookings.copy()
+    groups = ordered.groupby(["flight_id", "locator"], sort=False)
+    seq = groups.cumcount() + 1
+    size = groups["order"].transform("size")
     out.loc[seq.index, "push_seq"] = seq.astype("int32")
     out.loc[seq.index, "superseded"] = (seq < size).to_numpy()
     return out
@@ -644,7 +716,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
 
     # 1. archive every arrival, keep the first of identical resends
     arrivals: list[dict[str, Any]] = []
-    tasks: list[tuple[str, str, str, dt.date]] = []
+    tasks: list[tuple[str, str]] = []
     first_file: dict[str, str] = {}
     distinct_bytes = 0
     for rel, path in files:
@@ -662,7 +734,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         )
         if sha not in first_file:
             first_file[sha] = rel
-            tasks.append((rel, sha, str(archive_path(sha)), night))
+            tasks.append((rel, sha))
             distinct_bytes += len(data)
         del data
     log = "".join(json.dumps(a, sort_keys=True) + "\n" for a in arrivals).encode()
@@ -671,29 +743,32 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if distinct_bytes >= PARALLEL_MIN_BYTES else 1
 
-    # 2. parse (in file order), collect fragments of this night's messages
+    # 2. parse in file order; batches come back in order whichever worker finished first
     parts: dict[str, list[pa.Table]] = defaultdict(list)
-    flights: dict[str, dict[str, Any]] = {}
-    manifests: list[dict[str, Any]] = []
-    pnr_pending: list[tuple[dict[str, Any], dict[str, pa.Table], _FileResult, int]] = []
+    metas: list[dict[str, Any]] = []
     quarantine: dict[str, list[Any]] = {f.name: [] for f in warehouse.SCHEMAS["quarantine"]}
     quarantined: list[dict[str, Any]] = []
-    other_night: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
     n_warnings = 0
     parsed_files = 0
     kinds: Counter[str] = Counter()
-    order = 0
-    for res in _parse_all(tasks, workers):
-        if res.error is not None:
+    for batch in _parse_all(tasks, night, workers):
+        for res in batch.files:
+            if res.error is None:
+                parsed_files += 1
+                kinds[res.kind or "?"] += 1
+                dropped.update(res.dropped)
+                n_warnings += res.warnings
+                continue
             code, segment, message = res.error
-            for key, value in (
-                ("file", res.file),
-                ("message_sha256", res.sha),
-                ("code", code),
-                ("segment", segment),
-                ("message", message),
-            ):
+            row = {
+                "file": res.file,
+                "message_sha256": res.sha,
+                "code": code,
+                "segment": segment,
+                "message": message,
+            }
+            for key, value in row.items():
                 quarantine[key].append(value)
             quarantined.append(
                 {
@@ -704,88 +779,69 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
                     "message": message,
                 }
             )
-            continue
-        parsed_files += 1
-        kinds[res.kind or "?"] += 1
-        dropped.update(res.dropped)
-        n_warnings += len(res.warnings)
-        for meta, tables in res.messages:
-            order += 1
-            if meta["kind"] == "PAXLST":
-                arrival = meta["arrival_date"]
-                if arrival is not None and arrival != night:
-                    other_night.append(
-                        {
-                            "file": res.file,
-                            "kind": "PAXLST",
-                            "message_ref": meta["message_ref"],
-                            "flight_id": meta["flight_id"],
-                        }
-                    )
-                    continue
-                meta = {**meta, "file": res.file, "sha256": res.sha}
-                manifests.append(meta)
-                flight_rows = tables.pop("flights").to_pylist()
-                for row in flight_rows:
-                    flights.setdefault(row["flight_id"], row)
-                for name, table in tables.items():
-                    parts[name].append(table)
-            else:
-                pnr_pending.append((meta, tables, res, order))
+        offset = len(metas)
+        metas.extend(batch.metas)
+        for name, table in batch.tables.items():
+            if table.num_rows:
+                msg = pc.add(table.column(_MSG), pa.scalar(offset, pa.int32()))
+                parts[name].append(table.set_column(table.schema.get_field_index(_MSG), _MSG, msg))
 
-    # 3. PNR pushes: the flight they are for, and their push-order keys
-    key_rows: list[dict[str, Any]] = []
-    for meta, tables, res, msg_order in pnr_pending:
+    # 3. which messages belong to the night, and the flight each PNR push is for
+    keep = [False] * len(metas)
+    pnr_flight: list[str | None] = [None] * len(metas)
+    other_night: list[dict[str, Any]] = []
+    manifests: list[dict[str, Any]] = []
+    for i, meta in enumerate(metas):
+        if meta["kind"] == "PAXLST":
+            if meta["arrival_date"] is not None and meta["arrival_date"] != night:
+                other_night.append(
+                    {
+                        "file": meta["file"],
+                        "kind": "PAXLST",
+                        "message_ref": meta["message_ref"],
+                        "flight_id": meta["flight_id"],
+                    }
+                )
+            else:
+                keep[i] = True
+                manifests.append(meta)
+    flights: dict[str, dict[str, Any]] = {}
+    for row in _assemble("flights", parts["flights"], keep).to_pylist():
+        flights.setdefault(row["flight_id"], row)
+    for i, meta in enumerate(metas):
+        if meta["kind"] != "PNRGOV":
+            continue
         fid = _resolve_pnr_flight(meta["flight"], night, flights)
         if fid is None:
             fl = meta["flight"]
             other_night.append(
                 {
-                    "file": res.file,
+                    "file": meta["file"],
                     "kind": "PNRGOV",
                     "message_ref": meta["message_ref"],
                     "flight_id": f"{fl['carrier']}{fl['number']}",
                 }
             )
             continue
+        keep[i] = True
+        pnr_flight[i] = fid
         if fid not in flights:  # a PNR for a flight of this night that sent no API (yet)
             flights[fid] = {
                 "flight_id": fid,
                 **meta["flight"],
-                "message_sha256": res.sha,
+                "message_sha256": meta["sha256"],
                 "segment": None,
             }
-        bookings = tables.get("bookings")
-        if bookings is None:
-            continue
-        tables["bookings"] = bookings.set_column(
-            bookings.schema.get_field_index("flight_id"),
-            "flight_id",
-            pa.array([fid] * bookings.num_rows, pa.string()),
-        )
-        for _ in range(bookings.num_rows):
-            key_rows.append(
-                {
-                    "_when": meta["prepared"],
-                    "_rank": _PUSH_RANK.get(meta["push_type"], 9),
-                    "_order": msg_order,
-                }
-            )
-        for name, table in tables.items():
-            parts[name].append(table)
 
     # 4. assemble, order pushes, link
     flights_table = warehouse.to_arrow(
         "flights",
         {f.name: [row[f.name] for row in flights.values()] for f in warehouse.SCHEMAS["flights"]},
     )
-    bookings_df = _concat("bookings", parts["bookings"]).to_pandas()
-    keys = pd.DataFrame(key_rows, index=bookings_df.index)
-    if not keys.empty:
-        keys["_when"] = pd.to_datetime(keys["_when"])
-    bookings_df = _push_order(bookings_df, keys)
-    travellers_df = _concat("travellers", parts["travellers"]).to_pandas()
-    pnr_df = _concat("pnr_travellers", parts["pnr_travellers"]).to_pandas()
+    bookings_df = _assemble("bookings", parts.pop("bookings", []), keep, drop=False).to_pandas()
+    bookings_df = _push_order(bookings_df, metas, pnr_flight)
+    travellers_df = _assemble("travellers", parts.pop("travellers", []), keep).to_pandas()
+    pnr_df = _assemble("pnr_travellers", parts.pop("pnr_travellers", []), keep).to_pandas()
     links = link_travellers(travellers_df, pnr_df, bookings_df)
     for column in ("pnr_traveller_id", "booking_id", "link_confidence", "link_level"):
         travellers_df[column] = links[column]
@@ -793,12 +849,12 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     outputs: dict[str, Any] = {
         "flights": flights_table,
         "travellers": travellers_df,
-        "documents": _concat("documents", parts["documents"]),
+        "documents": _assemble("documents", parts.pop("documents", []), keep),
         "bookings": bookings_df,
         "pnr_travellers": pnr_df,
-        "booking_contacts": _concat("booking_contacts", parts["booking_contacts"]),
-        "payments": _concat("payments", parts["payments"]),
-        "itinerary": _concat("itinerary", parts["itinerary"]),
+        "booking_contacts": _assemble("booking_contacts", parts.pop("booking_contacts", []), keep),
+        "payments": _assemble("payments", parts.pop("payments", []), keep),
+        "itinerary": _assemble("itinerary", parts.pop("itinerary", []), keep),
         "quarantine": quarantine,
     }
     out = warehouse.night_dir(night)

@@ -33,7 +33,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -82,9 +84,14 @@ _NOT_LETTERS = re.compile(r"[^A-Z0-9]+")
 
 def name_key(value: object) -> str:
     """Return a name as compared for linking: ASCII, upper case, single spaces, no punctuation."""
-    if value is None or (isinstance(value, float) and value != value):
+    if not isinstance(value, str):
         return ""
-    text = anyascii(str(value)).upper()
+    return _name_key(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_key(value: str) -> str:
+    text = (value if value.isascii() else anyascii(value)).upper()
     return _NOT_LETTERS.sub(" ", text).strip()
 
 
@@ -113,6 +120,17 @@ def _text(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return ""
     return str(value).strip().upper()
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of some columns as plain Python tuples (nulls as None), fast."""
+    lists = []
+    for column in columns:
+        values = frame[column].astype(object).tolist()
+        lists.append(
+            [None if v is None or v is pd.NA or v is pd.NaT or v != v else v for v in values]
+        )
+    return zip(*lists, strict=True)
 
 
 @dataclass(frozen=True)
@@ -178,18 +196,15 @@ def link_travellers(api: pd.DataFrame, pnr: pd.DataFrame, bookings: pd.DataFrame
     by_locator: dict[tuple[str, str], list[_Pnr]] = defaultdict(list)
     by_name_dob: dict[tuple[str, str, dt.date], list[_Pnr]] = defaultdict(list)
     surnames_in_booking: dict[tuple[str, str], int] = defaultdict(int)
-    for order, row in enumerate(
-        pnr[
-            [
-                "pnr_traveller_id",
-                "booking_id",
-                "record_locator",
-                "surname",
-                "given_names",
-                "date_of_birth",
-            ]
-        ].itertuples(index=False, name=None)
-    ):
+    pnr_cols = [
+        "pnr_traveller_id",
+        "booking_id",
+        "record_locator",
+        "surname",
+        "given_names",
+        "date_of_birth",
+    ]
+    for order, row in enumerate(_rows(pnr, pnr_cols)):
         flight = flight_of.get(row[1])
         if flight is None:
             continue
@@ -211,7 +226,7 @@ def link_travellers(api: pd.DataFrame, pnr: pd.DataFrame, bookings: pd.DataFrame
     proposals: list[tuple[int, int, int, _Pnr, str]] = []  # (rank, api order, pnr order, ...)
     ambiguous: set[int] = set()
     cols = ["flight_id", "record_locator", "surname", "given_names", "date_of_birth"]
-    for i, row in enumerate(api[cols].itertuples(index=False, name=None)):
+    for i, row in enumerate(_rows(api, cols)):
         flight, locator = str(row[0]), _text(row[1])
         surname, given, dob = name_key(row[2]), name_key(row[3]), _dob(row[4])
         found: list[tuple[int, _Pnr, str]] = []
