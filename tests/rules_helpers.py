@@ -261,7 +261,10 @@ def matches_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def identifier_matches_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["booking_id", "kind", "value", "case_id"])
+    cols = ["booking_id", "kind", "value", "case_id", "source", "protection_only"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["protection_only"] = frame["protection_only"].fillna(False).astype(bool)
+    return frame
 
 
 def random_features(n: int, seed: int = 0) -> pd.DataFrame:

@@ -396,25 +396,95 @@ def test_identifier_matches_give_case_links_and_documents() -> None:
     )
     t = nb.traveller("CRUZ", "ANA", years_ago(20), booking_id=b, document="P-777")
     clean = nb.booking("CLEAN1")
-    u = nb.traveller("SATO", "KEN", years_ago(50), booking_id=clean)
+    u = nb.traveller("SATO", "KEN", years_ago(50), booking_id=clean, document="V-1")
     idm = identifier_matches_frame(
         [
             {"booking_id": b, "kind": "agency", "value": "AG-9", "case_id": "C1"},
             {"booking_id": b, "kind": "agency", "value": "AG-9", "case_id": "C2"},
-            {"booking_id": b, "kind": "card", "value": "XXXX1111", "case_id": "C3"},
-            {"booking_id": b, "kind": "phone", "value": "0063 999 888 7777", "case_id": "C4"},
-            {"booking_id": b, "kind": "email", "value": "x@y.z", "case_id": "C5"},
-            {"booking_id": b, "kind": "document", "value": "P777", "case_id": "C6"},
+            {
+                "booking_id": b,
+                "kind": "card",
+                "value": "XXXX1111",
+                "case_id": "C3",
+                "source": "payments",
+            },
+            {
+                "booking_id": b,
+                "kind": "phone",
+                "value": "0063 999 888 7777",
+                "case_id": "C4",
+                "source": "payments",
+            },
+            {
+                "booking_id": b,
+                "kind": "email",
+                "value": "x@y.z",
+                "case_id": "C5",
+                "source": "booking_contacts",
+            },
+            {
+                "booking_id": b,
+                "kind": "document",
+                "value": "P777",
+                "case_id": "C6",
+                "source": "documents",
+            },
+            # a former victim's records: protection only, never in the other counts
+            {
+                "booking_id": b,
+                "kind": "phone",
+                "value": "+63 111",
+                "case_id": "C7",
+                "protection_only": True,
+            },
+            {
+                "booking_id": None,
+                "kind": "document",
+                "value": "V1",
+                "case_id": "C8",
+                "protection_only": True,
+            },
         ]
     )
     f = build_features(nb.tables(), identifier_matches=idm)
     r = row(f, t)
     assert r["booking.agency_case_links"] == 2
     assert r["booking.payer_case_links"] == 2  # card C3 and the payer's phone C4
-    assert r["booking.contact_case_links"] == 2  # phone C4 and e-mail C5
+    assert r["booking.contact_case_links"] == 1  # e-mail C5; the victim's phone C7 is not counted
     assert r["document.in_case_database"] is True
+    assert r["booking.victim_identifier_links"] == 1  # C7
     ru = row(f, u)
     assert (ru["booking.agency_case_links"], ru["document.in_case_database"]) == (0, False)
+    assert ru["booking.victim_identifier_links"] == 1  # his document is in victim case C8
+
+
+def test_victim_and_offender_match_probabilities_are_kept_apart() -> None:
+    nb = NightBuilder()
+    a = nb.traveller("A", "A", years_ago(30))
+    m = matches_frame(
+        [
+            {
+                "traveller_id": a,
+                "person_id": "P1",
+                "case_id": "C1",
+                "role": "victim",
+                "probability": 0.95,
+                "protection_only": True,
+            },
+            {
+                "traveller_id": a,
+                "person_id": "P2",
+                "case_id": "C2",
+                "role": "recruiter",
+                "probability": 0.85,
+                "protection_only": False,
+            },
+        ]
+    )
+    r = row(build_features(nb.tables(), matches=m), a)
+    assert r["traveller.case_match_role"] == "victim"
+    assert r["traveller.case_match_victim_probability"] == pytest.approx(0.95)
+    assert r["traveller.case_match_offender_probability"] == pytest.approx(0.85)
 
 
 def test_route_case_links_count_other_travellers_only() -> None:

@@ -125,6 +125,19 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
     ),
     _f("traveller.case_match_case_id", "str", "", "Case id of the best match."),
     _f(
+        "traveller.case_match_victim_probability",
+        "float",
+        "probability",
+        "Highest match probability to a former-victim record (protection only).",
+    ),
+    _f(
+        "traveller.case_match_offender_probability",
+        "float",
+        "probability",
+        "Highest match probability to a case person who is not a victim (perpetrator, broker, "
+        "recruiter, employer).",
+    ),
+    _f(
         "traveller.case_match_protection_only",
         "bool",
         "",
@@ -223,6 +236,13 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
         "int",
         "count",
         "Cases linked to the booking's phones, e-mails or addresses.",
+    ),
+    _f(
+        "booking.victim_identifier_links",
+        "int",
+        "count",
+        "Cases whose former-victim records hold an identifier of this booking or a document of "
+        "this traveller (protection only: never counted in the other case links).",
     ),
     # document
     _f(
@@ -372,7 +392,16 @@ TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 MATCH_COLUMNS = ("traveller_id", "person_id", "case_id", "role", "probability", "protection_only")
-IDENTIFIER_MATCH_COLUMNS = ("booking_id", "kind", "value", "case_id")
+IDENTIFIER_MATCH_COLUMNS = (
+    "booking_id",
+    "kind",
+    "value",
+    "case_id",
+    "source",
+    "owner_kind",
+    "owner_id",
+    "protection_only",
+)
 
 
 def _empty(columns: Iterable[str]) -> pd.DataFrame:
@@ -785,8 +814,20 @@ def build_features(
         out["traveller.case_match_protection_only"] = (
             best["protection_only"].astype("boolean").reindex(key).reset_index(drop=True)
         )
+        is_victim = m["protection_only"].astype("boolean").fillna(False).to_numpy(bool)
+        for name, part in (
+            ("traveller.case_match_victim_probability", m.loc[is_victim]),
+            ("traveller.case_match_offender_probability", m.loc[~is_victim]),
+        ):
+            top = part.groupby("traveller_id")["probability"].max().reindex(key).to_numpy(float)
+            out[name] = np.where(np.isnan(top), 0.0, top)
     else:
-        out["traveller.case_match_probability"] = np.full(len(tr), np.nan)
+        for name in (
+            "traveller.case_match_probability",
+            "traveller.case_match_victim_probability",
+            "traveller.case_match_offender_probability",
+        ):
+            out[name] = np.full(len(tr), np.nan)
 
     # ---------------------------------------------------------------- booking
     facts = _booking_facts(tables).set_index("booking_id")
@@ -954,12 +995,16 @@ def build_features(
         idx,
     )
 
-    idm = (
+    idm_all = (
         _conform(identifier_matches, IDENTIFIER_MATCH_COLUMNS)
         if identifier_matches is not None
         else None
     )
-    for name, kinds, payer_phone in (
+    idm = victim_idm = None
+    if idm_all is not None:
+        victim = idm_all["protection_only"].astype("boolean").fillna(False).to_numpy(bool)
+        idm, victim_idm = idm_all.loc[~victim], idm_all.loc[victim]
+    for name, kinds, payer_side in (
         ("booking.agency_case_links", {"agency"}, False),
         ("booking.payer_case_links", {"card"}, True),
         ("booking.contact_case_links", {"phone", "email", "address"}, False),
@@ -968,20 +1013,27 @@ def build_features(
             out[name] = pd.array([None] * len(tr), dtype="Int64")
             continue
         kind = idm["kind"].astype(object).str.lower()
-        sel = idm.loc[kind.isin(kinds).to_numpy(bool)]
-        if payer_phone:
+        chosen = kind.isin(kinds).to_numpy(bool).copy()
+        source = idm["source"].astype(object)
+        if payer_side:  # the card, and the payer's phone (from payments)
             pp = {
                 b: _norm_contact("phone", p, None)
                 for b, p in facts["payer_phone"].items()
                 if isinstance(p, str)
             }
-            is_payer_phone = [
-                k == "phone"
-                and pp.get(b) is not None
-                and _norm_contact("phone", v, None) == pp.get(b)
-                for b, k, v in zip(idm["booking_id"], kind, idm["value"], strict=True)
-            ]
-            sel = pd.concat([sel, idm.loc[np.asarray(is_payer_phone, bool)]])
+            chosen |= (source == "payments").to_numpy(bool)
+            chosen |= np.asarray(
+                [
+                    k == "phone"
+                    and pp.get(b) is not None
+                    and _norm_contact("phone", v, None) == pp.get(b)
+                    for b, k, v in zip(idm["booking_id"], kind, idm["value"], strict=True)
+                ],
+                dtype=bool,
+            )
+        elif "phone" in kinds:  # contacts of the booking, not the payer's phone
+            chosen &= (source != "payments").to_numpy(bool)
+        sel = idm.loc[chosen]
         counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique()
         out[name] = pd.array(
             [int(counts.get(b, 0)) if k else None for b, k in zip(bid, known, strict=True)],
@@ -1036,14 +1088,20 @@ def build_features(
         )
     out["document.seen_under_other_identity"] = _bool(other_identity, idx)
 
-    if idm is None:
+    if idm is None or victim_idm is None:
         out["document.in_case_database"] = pd.array([None] * len(tr), dtype="boolean")
+        out["booking.victim_identifier_links"] = pd.array([None] * len(tr), dtype="Int64")
     else:
-        case_docs = {
-            _norm_doc(v)
-            for k, v in zip(idm["kind"].astype(object), idm["value"], strict=True)
-            if isinstance(k, str) and k.lower() == "document"
-        } - {None}
+
+        def doc_values(frame: pd.DataFrame) -> set[str]:
+            return {
+                x
+                for k, v in zip(frame["kind"].astype(object), frame["value"], strict=True)
+                if isinstance(k, str) and k.lower() == "document" and (x := _norm_doc(v))
+            }
+
+        case_docs = doc_values(idm)
+        victim_docs = doc_values(victim_idm)
         pnr_docs = docs.loc[docs["owner_kind"].astype(object) == "pnr"]
         mine: dict[str, set[str]] = defaultdict(set)
         for owner, n in zip(api_docs["owner_id"], api_docs["number"], strict=True):
@@ -1056,6 +1114,32 @@ def build_features(
         out["document.in_case_database"] = _bool(
             (bool(mine.get(t, set()) & case_docs) for t in out["traveller_id"]), idx
         )
+        # former-victim records: booking identifiers and this traveller's own documents
+        vb = victim_idm.loc[
+            (victim_idm["kind"].astype(object).str.lower() != "document").to_numpy(bool)
+        ]
+        by_booking = vb.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].agg(set)
+        doc_case: dict[str, set[str]] = defaultdict(set)
+        for k, v, c in zip(
+            victim_idm["kind"].astype(object),
+            victim_idm["value"],
+            victim_idm["case_id"],
+            strict=True,
+        ):
+            if (
+                isinstance(k, str)
+                and k.lower() == "document"
+                and (x := _norm_doc(v))
+                and isinstance(c, str)
+            ):
+                doc_case[x].add(c)
+        victim_links: list[int | None] = []
+        for t, b, k in zip(out["traveller_id"], bid, known, strict=True):
+            cases = set(by_booking.get(b, set())) if k else set()
+            for d in mine.get(t, set()) & victim_docs:
+                cases |= doc_case[d]
+            victim_links.append(len(cases))
+        out["booking.victim_identifier_links"] = pd.array(victim_links, dtype="Int64")
 
     # ---------------------------------------------------------------- flight route
     out["flight.route_case_links"] = _route_case_links(tables, past, m, idm, tr, bid)
@@ -1150,10 +1234,14 @@ _DTYPES: Mapping[str, str] = {
 }
 
 
-def _typed(columns: Mapping[str, Any], n: int) -> pd.DataFrame:
-    """Assemble the frame in spec order with the spec's dtypes; absent features are all-null."""
+def _typed(columns: Mapping[str, Any], n: int, names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Assemble the frame in spec order with the spec's dtypes; absent features are all-null.
+
+    ``names`` limits the frame to those features (in that order), e.g. a rule example's.
+    """
     data: dict[str, Any] = {"traveller_id": pd.array(columns["traveller_id"], dtype="str")}
-    for spec in FEATURE_SPEC:
+    specs = FEATURE_SPEC if names is None else tuple(FEATURES[x] for x in names)
+    for spec in specs:
         raw = columns.get(spec.name)
         if raw is None:
             raw = [None] * n

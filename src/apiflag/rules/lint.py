@@ -39,6 +39,8 @@ from apiflag.features import FEATURES
 from apiflag.rules.operators import OPERATORS, check_operand_type
 from apiflag.rules.schema import AllOf, AnyOf, Condition, Example, Node, Rule
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = ["Finding", "LintReport", "example_frame", "lint_paths", "lint_rule", "rule_files"]
 
 
@@ -194,15 +196,14 @@ def _field_findings(file: str, rule: Rule) -> list[Finding]:
     return out
 
 
-def example_frame(rule: Rule, example: Example) -> pd.DataFrame:
-    """A one-row feature table holding the example's values (fields it does not give are null)."""
+def example_frame(rule: Rule, *examples: Example) -> pd.DataFrame:
+    """A feature table of one row per example (fields an example does not give are null)."""
     from apiflag.features import _typed  # one typing path for real and example tables
 
-    columns: dict[str, Any] = {"traveller_id": [f"example:{example.name}"]}
+    columns: dict[str, Any] = {"traveller_id": [f"example:{ex.name}" for ex in examples]}
     for name in rule.fields():
-        columns[name] = [example.input.get(name)]
-    frame = _typed(columns, 1)
-    return frame[["traveller_id", *rule.fields()]]
+        columns[name] = [ex.input.get(name) for ex in examples]
+    return _typed(columns, len(examples), names=rule.fields())
 
 
 def _value_fits(value: Any, type_: str) -> bool:
@@ -230,6 +231,7 @@ def _example_findings(file: str, rule: Rule) -> list[Finding]:
             )
         )
     reads = set(rule.fields())
+    runnable: list[Example] = []
     for ex in rule.examples:
         bad = False
         for name, value in ex.input.items():
@@ -255,20 +257,22 @@ def _example_findings(file: str, rule: Rule) -> list[Finding]:
                     )
                 )
                 bad = True
-        if bad:
-            continue
-        fired = bool(rule_mask(rule, example_frame(rule, ex))[0])
-        if fired != (ex.expect == "hit"):
-            got = "hit" if fired else "miss"
-            out.append(
-                Finding(
-                    file,
-                    rule.id,
-                    "E_EXAMPLE_FAILED",
-                    None,
-                    f"example {ex.name!r} expects {ex.expect} but the rule gives {got}",
+        if not bad:
+            runnable.append(ex)
+    if runnable:
+        fired = rule_mask(rule, example_frame(rule, *runnable))
+        for ex, hit in zip(runnable, fired, strict=True):
+            if bool(hit) != (ex.expect == "hit"):
+                got = "hit" if hit else "miss"
+                out.append(
+                    Finding(
+                        file,
+                        rule.id,
+                        "E_EXAMPLE_FAILED",
+                        None,
+                        f"example {ex.name!r} expects {ex.expect} but the rule gives {got}",
+                    )
                 )
-            )
     return out
 
 
@@ -313,7 +317,7 @@ def lint_rule(file: str, rule: Rule, *, today: dt.date | None = None) -> list[Fi
 def _parse(path: Path) -> tuple[Rule | None, list[Finding]]:
     file = str(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return None, [
             Finding(file, None, "E_YAML", None, f"cannot read YAML: {' '.join(str(exc).split())}")
