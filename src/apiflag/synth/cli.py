@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from apiflag.errors import UsageError
 from apiflag.synth.patterns import (
     CONFOUNDERS,
     DEFAULT_CONFOUNDER_RATES,
@@ -35,19 +34,22 @@ def _shares(values: tuple[str, ...]) -> tuple[dict[str, float], dict[str, float]
     for item in values:
         name, sep, raw = item.partition("=")
         if not sep:
-            raise UsageError(f"--share {item!r}: expected NAME=VALUE")
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--share")
         try:
             value = float(raw)
         except ValueError:
-            raise UsageError(f"--share {item!r}: {raw!r} is not a number") from None
+            raise click.BadParameter(
+                f"{item!r}: {raw!r} is not a number", param_hint="--share"
+            ) from None
         if name in PATTERNS:
             patterns[name] = value
         elif name in CONFOUNDERS:
             confounders[name] = value
         else:
-            raise UsageError(
-                f"--share {item!r}: unknown name {name!r} (patterns: {', '.join(PATTERNS)}; "
-                f"confounders: {', '.join(CONFOUNDERS)})"
+            raise click.BadParameter(
+                f"{item!r}: unknown name {name!r} (patterns: {', '.join(PATTERNS)}; "
+                f"confounders: {', '.join(CONFOUNDERS)})",
+                param_hint="--share",
             )
     return patterns, confounders
 

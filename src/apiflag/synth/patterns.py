@@ -171,7 +171,7 @@ class Links:
     identifier_links: list[tuple[Flight, Traveller, str, str, str]] = field(default_factory=list)
     pnr_changes: list[tuple[str, str, str, str]] = field(default_factory=list)
     rows: list[tuple[str, ...]] = field(default_factory=list)
-    variant_counter: int = 0
+    variant_counter: dict[str, int] = field(default_factory=dict)
 
 
 def _fmt_phone(digits: str, style: int) -> str:
@@ -430,8 +430,9 @@ def _variant_traveller(
     label: str,
 ) -> None:
     r, ids, today = ctx.r, ctx.ids, ctx.night
-    kind = kinds[links.variant_counter % len(kinds)]
-    links.variant_counter += 1
+    n = links.variant_counter.get(pattern, 0)
+    kind = kinds[n % len(kinds)]
+    links.variant_counter[pattern] = n + 1
     flight = _flight_for(r, flights, 1)
     nat = flight.route.country if flight.route.country != "JPN" else r.choice(_RECRUIT_COUNTRIES)
     sex = (

@@ -18,10 +18,11 @@ import csv
 import dataclasses
 import datetime as dt
 import json
+import multiprocessing as mp
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,14 +382,25 @@ def _dep_booking(b: Any) -> Any:
 
 
 def render_night(
-    cfg: WorldConfig, index: int, flights: list[Flight], folder: Path
+    cfg: WorldConfig,
+    index: int,
+    flights: list[Flight],
+    folder: Path,
+    offset: int = 0,
+    stride: int = 1,
 ) -> dict[str, int]:
-    """Write one night's PAXLST and PNRGOV files; return file and mess counts."""
-    r = Rand(cfg.seed, 2, index)
+    """Write one night's PAXLST and PNRGOV files; return file and mess counts.
+
+    Each flight's layout is drawn from its own stream ``(seed, 2, night, flight)``, so the
+    files do not depend on how flights are shared among worker processes.
+    """
     (folder / "paxlst").mkdir(parents=True, exist_ok=True)
     (folder / "pnrgov").mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()
     for i, f in enumerate(flights):
+        if i % stride != offset:
+            continue
+        r = Rand(cfg.seed, 2, index, i)
         dep = f.scheduled_departure
         base = f"{f.carrier}{f.number}_{f.departure_airport}"
         legs = (
@@ -444,6 +456,46 @@ def render_night(
             _write(folder / "pnrgov" / f"{base}_{push}.edi", _pnrgov_text(msg, style))
         counts["files"] += 4
     return dict(counts)
+
+
+_FORKED: dict[str, Any] = {}
+
+
+def _render_part(offset: int) -> dict[str, int]:
+    cfg, index, flights, folder, stride = _FORKED["job"]
+    return render_night(cfg, index, flights, folder, offset, stride)
+
+
+def _render_start(
+    cfg: WorldConfig, index: int, flights: list[Flight], folder: Path, workers: int
+) -> Callable[[], dict[str, int]]:
+    """Start rendering a night, in ``workers`` forked processes when more than one.
+
+    Returns a function that waits for the files and returns the counts. The main process
+    meanwhile writes truth and outcomes.
+    """
+    if workers <= 1:
+        counts = render_night(cfg, index, flights, folder)
+        return lambda: counts
+    (folder / "paxlst").mkdir(parents=True, exist_ok=True)
+    (folder / "pnrgov").mkdir(parents=True, exist_ok=True)
+    _FORKED["job"] = (cfg, index, flights, folder, workers)
+    pool = mp.get_context("fork").Pool(workers)
+    pending = pool.map_async(_render_part, range(workers))
+
+    def wait() -> dict[str, int]:
+        try:
+            parts = pending.get()
+        finally:
+            pool.close()
+            pool.join()
+            _FORKED.clear()
+        total: Counter[str] = Counter()
+        for part in parts:
+            total.update(part)
+        return dict(total)
+
+    return wait
 
 
 def _write(path: Path, text: str) -> None:
@@ -584,7 +636,11 @@ def _prepare_out(out: Path, force: bool) -> Path:
 
 
 def generate_world(
-    out: Path, config: WorldConfig | None = None, *, force: bool = False
+    out: Path,
+    config: WorldConfig | None = None,
+    *,
+    force: bool = False,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Write a synthetic world to ``out`` (layout in docs/ARCHITECTURE.md).
 
@@ -592,6 +648,9 @@ def generate_world(
         out: the world folder; must be missing or empty (or a world, with ``force``).
         config: what to generate; defaults to :class:`WorldConfig()`.
         force: replace an existing world in ``out``.
+        workers: processes that write message files (``None``: two for nights of 20,000
+            arrivals or more on a machine with two cores, else one). The files do not depend
+            on it.
 
     Returns:
         The content of ``world.json`` (parameters and counts, no personal data).
@@ -605,7 +664,7 @@ def generate_world(
     out = Path(out)
     tmp = _prepare_out(out, force)
     try:
-        summary = _generate(cfg, tmp)
+        summary = _generate(cfg, tmp, workers)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -619,7 +678,7 @@ def generate_world(
     return summary
 
 
-def _generate(cfg: WorldConfig, root: Path) -> dict[str, Any]:
+def _generate(cfg: WorldConfig, root: Path, workers: int | None) -> dict[str, Any]:
     current, history = _night_dates(cfg)
     db = CaseDB()
     total_arrivals = (
@@ -649,7 +708,11 @@ def _generate(cfg: WorldConfig, root: Path) -> dict[str, Any]:
             folder = (
                 root / "history" / "nights" if is_history else root / "nights"
             ) / night.isoformat()
-            files = render_night(cfg, index, flights, folder)
+            night_arrivals = sum(len(f.passengers) for f in flights)
+            n_workers = workers or (
+                2 if night_arrivals >= 20_000 and (os.cpu_count() or 1) >= 2 else 1
+            )
+            files_done = _render_start(cfg, index, flights, folder, n_workers)
             linked = {id(row[1]) for row in links.case_links[n_links:]}
             if not case_names or len(case_names) != len(db.by_name):
                 case_names = dict(db.by_name)
@@ -673,6 +736,7 @@ def _generate(cfg: WorldConfig, root: Path) -> dict[str, Any]:
             if is_history:
                 for row in _outcome_rows(cfg, index, night, flights):
                     outcome_w.writerow(row)
+            files = files_done()
             nights_info[night.isoformat()] = {
                 "part": "history" if is_history else "current",
                 "flights": len(flights),
