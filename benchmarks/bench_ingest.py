@@ -261,16 +261,18 @@ def write_night(folder: Path, arrivals: int, seed: int = 7) -> dict[str, int]:
 
 
 _CHILD = """
-import json, resource, sys, time, datetime as dt
+import json, os, resource, sys, time, datetime as dt
 from pathlib import Path
 start = time.perf_counter()
 from apiflag.ingest import ingest_night
 report = ingest_night(dt.date.fromisoformat(sys.argv[1]), Path(sys.argv[2]),
                       workers=None if sys.argv[3] == "auto" else int(sys.argv[3]))
 wall = time.perf_counter() - start
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"wall_s": wall, "rss_self_mb": own / 1024, "rss_worker_mb": kids / 1024,
+me = resource.getrusage(resource.RUSAGE_SELF)
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rss_self_mb": me.ru_maxrss / 1024,
+                  "rss_worker_mb": kids.ru_maxrss / 1024, "load_avg_1m": os.getloadavg()[0],
                   "reconciliation": report.reconciliation}))
 """
 
@@ -326,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
                 "superseded_pushes": rec["bookings"]["superseded"],
             }
             print(
-                f"   ingest {label}: {wall:.1f} s, peak RSS {peak:.0f} MB "
+                f"   ingest {label}: {wall:.1f} s (CPU {float(fig['cpu_s']):.1f} s, "  # type: ignore[arg-type]
+                f"load {float(fig['load_avg_1m']):.1f}), peak RSS {peak:.0f} MB "  # type: ignore[arg-type]
                 f"(main {float(fig['rss_self_mb']):.0f}, worker {float(fig['rss_worker_mb']):.0f}), "  # type: ignore[arg-type]
                 f"{counts['travellers'] / wall:,.0f} arrivals/s, "
                 f"{counts['bytes'] / 1e6 / wall:.1f} MB/s, linked {rec['links']['linked']}",
