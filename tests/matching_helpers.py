@@ -106,3 +106,51 @@ def write_export(folder: Path, export: dict[str, list[dict[str, Any]]] | None = 
     if "identifiers" in export:
         write_csv(folder / "identifiers.csv", IDENT_COLUMNS, export["identifiers"])
     return folder
+
+
+# --------------------------------------------------------------------------- matching worlds
+
+FILLER_SURNAMES = (
+    "NGUYEN TRAN LE PHAM SANTOS REYES CRUZ GARCIA KIM LEE PARK WANG LI ZHANG CHEN SATO TANAKA "
+    "SMITH JONES KHAN AHMED ALI SILVA COSTA MARTIN PETROV IVANOV SHEVCHENKO KARIMOV SOK CHAN"
+).split()
+FILLER_GIVEN = (
+    "THI HUONG|VAN NAM|MINH TUAN|JOSE|MARIA|JOHN PAUL|MINJUN|SEOYEON|WEI|FANG|HIROSHI|YUKI|JAMES|"
+    "ANNA|IMRAN|AYESHA|LUCAS|ANA|IVAN|OLENA|RUSTAM|DARA|SOPHAL|KA MING"
+).split("|")
+
+
+def filler_persons(n: int, seed: int = 7, start: int = 1000) -> list[dict[str, Any]]:
+    """Deterministic background case persons (common names, random birth dates, documents)."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        year = rng.randint(1950, 2008)
+        rows.append(
+            {
+                "person_id": f"F-{start + i}",
+                "case_id": f"CF-{(start + i) // 5}",
+                "role": rng.choice(["victim", "recruiter", "broker", "perpetrator", "employer"]),
+                "surname": rng.choice(FILLER_SURNAMES),
+                "given_names": rng.choice(FILLER_GIVEN),
+                "aliases": (),
+                "date_of_birth": f"{year:04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                "nationality": rng.choice(["VNM", "PHL", "KOR", "CHN", "JPN", "THA", "PAK", None]),
+                "document_numbers": (f"F{rng.randint(10**7, 10**8 - 1)}",),
+            }
+        )
+    return rows
+
+
+def case_database(persons: list[dict[str, Any]], identifiers: list[dict[str, Any]] | None = None):  # type: ignore[no-untyped-def]
+    """Build an in-memory CaseDatabase from person dicts (cases derived from their case_id)."""
+    from apiflag.casedb import CaseDatabase
+    from apiflag.records import Case, CaseIdentifier, CasePerson
+
+    case_ids = sorted({p["case_id"] for p in persons} | {i["case_id"] for i in identifiers or []})
+    cases = [Case(case_id=c, typology="labour", year=2022, status="closed") for c in case_ids]
+    recs = [CasePerson.model_validate(p) for p in persons]
+    idents = [CaseIdentifier.model_validate(i) for i in identifiers or []]
+    return CaseDatabase.from_records(cases, recs, idents)

@@ -2,7 +2,8 @@
 
 Decides how a comparison level turns into evidence. Each level of each field carries
 ``m`` = P(level | same person) and ``u`` = P(level | different persons); its weight is the
-log2 Bayes factor ``log2(m / u)``. The prior is stated per traveller (``p_traveller_in_db``:
+log2 Bayes factor ``log2(m / u)``; the probability is a calibrated function of the match weight
+(``calibration``). The prior is stated per traveller (``p_traveller_in_db``:
 how often an arriving traveller is a person of the case database) and spread over the
 database's persons when matching, so a larger database asks for more evidence. Exact name
 agreement on a common value weighs less (term frequency: ``u`` becomes that value's frequency).
@@ -84,6 +85,11 @@ class MatcherModel:
         levels: field -> level name -> :class:`Level`.
         term_frequencies: ``surname``/``given_names`` -> value -> frequency among travellers.
         tf_floor: frequency assumed for a value missing from the term-frequency table.
+        calibration_slope: slope of the calibration of match weights (log2 units).
+        calibration_intercept: intercept of that calibration: the probability is
+            ``1 / (1 + 2 ** -(slope * match_weight + intercept))``. Fellegi-Sunter weights assume
+            fields independent (they are not: NGUYEN and THI HUONG go together), so the raw
+            weight is over-confident; the calibration is fitted on labelled candidate pairs.
         estimation: how and on what the parameters were estimated (provenance, free form).
     """
 
@@ -95,6 +101,8 @@ class MatcherModel:
     levels: dict[str, dict[str, Level]]
     term_frequencies: dict[str, dict[str, float]] = field(default_factory=dict)
     tf_floor: float = 1e-4
+    calibration_slope: float = 1.0
+    calibration_intercept: float = 0.0
     estimation: dict[str, Any] = field(default_factory=dict)
 
     def weight(self, field_name: str, level: str) -> float:
@@ -102,6 +110,16 @@ class MatcherModel:
         if level == "missing":
             return 0.0
         return self.levels[field_name][level].weight
+
+    def probability(self, match_weight: Any) -> Any:
+        """Return the calibrated probability of a match weight (scalar or array)."""
+        import numpy as np
+
+        z = (
+            self.calibration_slope * np.asarray(match_weight, dtype=float)
+            + self.calibration_intercept
+        )
+        return 1.0 / (1.0 + np.exp2(-np.clip(z, -1000, 1000)))
 
     def prior_weight(self, n_persons: int) -> float:
         """Return the prior log-odds (log2) that one traveller is one given case person."""
@@ -132,6 +150,10 @@ class MatcherModel:
                     for name, lv in ((n, self.levels[f][n]) for n in FIELDS[f])
                 }
                 for f in FIELDS
+            },
+            "calibration": {
+                "slope": round(self.calibration_slope, 6),
+                "intercept": round(self.calibration_intercept, 6),
             },
             "tf_floor": self.tf_floor,
             "term_frequencies": {
@@ -184,6 +206,8 @@ class MatcherModel:
                     for k, v in data.get("term_frequencies", {}).items()
                 },
                 tf_floor=float(data.get("tf_floor", 1e-4)),
+                calibration_slope=float(data.get("calibration", {}).get("slope", 1.0)),
+                calibration_intercept=float(data.get("calibration", {}).get("intercept", 0.0)),
                 estimation=dict(data.get("estimation", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -20,7 +20,9 @@ Guarantees: the match weight is exactly ``prior + sum(field weights)`` (the fiel
 explanation sum to it); a field missing on either side weighs 0; a pair's score depends only
 on the two records and the model, never on how it was found (blocking) or what else is in the
 batch; a pair is reportable only when its birth date or a document agrees
-(:data:`~apiflag.matching.model.GATE_LEVELS`), so name evidence alone never is.
+(:data:`~apiflag.matching.model.GATE_LEVELS`), so name evidence alone never is, and only when
+its name weight is positive: a document or birth date shared under another name is not the
+same person (identifier matching reports a document seen under another identity).
 """
 
 from __future__ import annotations
@@ -321,7 +323,8 @@ class PairScores:
 
     ``frame`` columns: ``t`` and ``p`` (record indices), ``name_rec`` (person name record),
     ``<field>_level`` (level name) and ``<field>_weight`` for every field, ``prior``,
-    ``match_weight``, ``probability``, ``gate`` (birth date or document agrees).
+    ``match_weight``, ``probability``, ``gate`` (birth date or document agrees, and the names
+    agree on balance).
     """
 
     frame: pd.DataFrame
@@ -481,11 +484,14 @@ def score_pairs(
     for f in FIELDS:
         total = total + frame[f"{f}_weight"].to_numpy()
     frame["match_weight"] = total
-    frame["probability"] = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
+    frame["probability"] = model.probability(total)
     gate = np.zeros(len(frame), dtype=bool)
     for f, ok in GATE_LEVELS.items():
         gate |= frame[f"{f}_level"].isin(sorted(ok)).to_numpy()
-    frame["gate"] = gate
+    name_weight = (
+        frame["surname_weight"] + frame["given_names_weight"] + frame["name_order_weight"]
+    ).to_numpy()
+    frame["gate"] = gate & (name_weight > 0)
     return PairScores(frame)
 
 

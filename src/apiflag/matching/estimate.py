@@ -1,0 +1,342 @@
+"""Re-estimating the matcher's parameters on a synthetic world (``models/matcher.json``).
+
+Decides how the parameters are learned from labelled pairs:
+
+- ``m`` per level: the share of true (traveller, case person) links (``truth/case_links.csv``)
+  at that level, smoothed toward the previous model's ``m`` with ``pseudo`` pairs (so a level
+  the world never produces keeps a small, reviewable probability instead of zero).
+- ``u`` per level: the share among uniformly drawn random (traveller, person) pairs that are
+  not links, smoothed the same way.
+- term frequencies of surnames and given names among the world's travellers.
+- ``p_traveller_in_db``: linked travellers / travellers.
+- ``name_order`` weights and the Jaro-Winkler bands are policy, kept from the previous model.
+
+Travellers are read the way production reads them: the world's PAXLST files parsed with
+:mod:`apiflag.edifact` (truth is only used for the labels). Run it with
+``python -m apiflag.matching.estimate --world DIR [--out models/matcher.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from apiflag.casedb import CaseDatabase, load
+from apiflag.edifact import contract_rows, parse_bytes
+from apiflag.errors import ApiflagError
+from apiflag.matching.match import Matcher, traveller_side
+from apiflag.matching.model import DEFAULT_MODEL_PATH, FIELDS, Level, MatcherModel, load_model
+from apiflag.matching.normalise import normalise_name
+from apiflag.matching.scoring import Side
+
+__all__ = ["KEY", "estimate", "labelled_pairs", "main", "world_travellers"]
+
+KEY = ["night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number"]
+"""The traveller key shared by truth and the warehouse (docs/ARCHITECTURE.md)."""
+
+ESTIMATED_FIELDS = ("surname", "given_names", "date_of_birth", "document", "nationality")
+
+
+def world_travellers(world: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse every PAXLST file of a world (current and history nights) into matcher inputs.
+
+    Returns:
+        ``travellers`` (``traveller_id`` plus the traveller key and ``nationality``) and
+        ``documents`` (``owner_kind='api', owner_id, number``). Files that do not parse are
+        skipped (messy files are the ingest stage's business) and counted in
+        ``travellers.attrs['unparsed']``.
+    """
+    rows: list[dict[str, object]] = []
+    docs: list[dict[str, object]] = []
+    unparsed = 0
+    files = sorted(world.glob("nights/*/paxlst/*.edi")) + sorted(
+        world.glob("history/nights/*/paxlst/*.edi")
+    )
+    for path in files:
+        night = path.parent.parent.name
+        try:
+            parsed = parse_bytes(path.read_bytes(), str(path))
+        except ApiflagError:
+            unparsed += 1
+            continue
+        for obj in contract_rows(parsed, str(path)):
+            tid = f"T{len(rows)}"
+            documents = obj.get("documents") or []
+            flight = obj.get("flight") or {}
+            rows.append(
+                {
+                    "traveller_id": tid,
+                    "night": night,
+                    "carrier": flight.get("carrier"),
+                    "number": flight.get("number"),
+                    "surname": obj.get("surname"),
+                    "given_names": obj.get("given_names"),
+                    "date_of_birth": obj.get("date_of_birth"),
+                    "document_number": documents[0]["number"] if documents else None,
+                    "nationality": obj.get("nationality"),
+                    "role": obj.get("role"),
+                }
+            )
+            for d in documents:
+                docs.append({"owner_kind": "api", "owner_id": tid, "number": d["number"]})
+    travellers = pd.DataFrame(rows)
+    travellers.attrs["unparsed"] = unparsed
+    return travellers, pd.DataFrame(docs, columns=["owner_kind", "owner_id", "number"])
+
+
+def _key_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[KEY].copy()
+    for c in KEY:
+        out[c] = out[c].fillna("").astype(str)
+    return out
+
+
+def labelled_pairs(world: Path, travellers: pd.DataFrame) -> pd.DataFrame:
+    """Join ``truth/case_links.csv`` to parsed travellers on the traveller key.
+
+    Returns:
+        The truth rows with ``traveller_id`` (null when the traveller was not parsed) and
+        ``person_id`` (empty for decoys), ``variant_kind`` and ``decoy_kind``.
+    """
+    truth = pd.read_csv(world / "truth" / "case_links.csv", dtype=str, keep_default_na=False)
+    keyed = _key_frame(travellers).assign(traveller_id=travellers["traveller_id"].to_numpy())
+    keyed = keyed.drop_duplicates(KEY)
+    return truth.merge(keyed, on=KEY, how="left")
+
+
+def _level_counts(frame: pd.DataFrame, field: str) -> Counter[str]:
+    return Counter(frame[f"{field}_level"].tolist())
+
+
+MIN_COUNT = 5
+"""A level seen fewer times than this (in true links for m, random pairs for u) keeps the previous
+model's value: the world does not exercise it (synthetic birth dates never vary, for instance)."""
+
+
+def _estimate_side(
+    counts: Counter[str], previous: dict[str, float], pseudo: float
+) -> dict[str, float]:
+    """Estimate one distribution over levels, keeping the previous value of rarely seen levels.
+
+    Levels seen at least :data:`MIN_COUNT` times share the probability mass the kept levels
+    leave, in proportion to their smoothed counts; ``missing`` is not a level of the model.
+    """
+    estimated = [n for n in previous if counts.get(n, 0) >= MIN_COUNT]
+    kept_mass = sum(v for n, v in previous.items() if n not in estimated)
+    raw = {n: counts[n] + pseudo * previous[n] for n in estimated}
+    total = sum(raw.values())
+    out = dict(previous)
+    for n in estimated:
+        out[n] = (1.0 - kept_mass) * raw[n] / total
+    return out
+
+
+def estimate(
+    world: Path,
+    previous: MatcherModel,
+    *,
+    pseudo: float = 10.0,
+    n_random: int = 300_000,
+    seed: int = 0,
+    version: str | None = None,
+) -> MatcherModel:
+    """Estimate m, u, term frequencies and the prior on a synthetic world.
+
+    Args:
+        world: a folder written by ``apiflag synth``.
+        previous: the model whose m/u the estimates are smoothed toward (and whose policy
+            parameters are kept).
+        pseudo: weight of the previous model, in pairs.
+        n_random: random non-link pairs drawn for ``u``.
+        seed: random seed of the draw.
+        version: version of the new model (default: previous version + 1 in the minor part).
+
+    Returns:
+        The new model (not yet saved).
+    """
+    db: CaseDatabase = load(f"sqlite:///{world / 'casedb.sqlite'}")
+    travellers, documents = world_travellers(world)
+    links = labelled_pairs(world, travellers)
+    true = links[(links["person_id"] != "") & links["traveller_id"].notna()]
+    matcher = Matcher(db, previous)
+    side = traveller_side(travellers, documents)
+    t_index = pd.Series(np.arange(len(travellers)), index=travellers["traveller_id"].to_numpy())
+    p_index = pd.Series(np.arange(len(db.persons)), index=db.persons["person_id"].to_numpy())
+    ti = t_index.reindex(true["traveller_id"].to_numpy()).to_numpy(dtype=np.int64)
+    pi = p_index.reindex(true["person_id"].to_numpy()).to_numpy(dtype=np.int64)
+    m_scores = matcher.score(side, ti, pi).frame
+    rng = np.random.default_rng(seed)
+    rt = rng.integers(0, len(travellers), n_random)
+    rp = rng.integers(0, len(db.persons), n_random)
+    linked = set(zip(ti.tolist(), pi.tolist(), strict=True))
+    keep = np.array([(a, b) not in linked for a, b in zip(rt.tolist(), rp.tolist(), strict=True)])
+    u_scores = matcher.score(side, rt[keep], rp[keep]).frame
+    levels: dict[str, dict[str, Level]] = {}
+    kept: list[str] = []
+    for field, names in FIELDS.items():
+        if field not in ESTIMATED_FIELDS:
+            levels[field] = dict(previous.levels[field])
+            continue
+        mc, uc = _level_counts(m_scores, field), _level_counts(u_scores, field)
+        m_est = _estimate_side(mc, {n: previous.levels[field][n].m for n in names}, pseudo)
+        u_est = _estimate_side(uc, {n: previous.levels[field][n].u for n in names}, 0.0)
+        kept += [f"{field}.{n}.m" for n in names if mc.get(n, 0) < MIN_COUNT]
+        kept += [f"{field}.{n}.u" for n in names if uc.get(n, 0) < MIN_COUNT]
+        levels[field] = {n: Level(n, m_est[n], u_est[n]) for n in names}
+    n = len(travellers)
+    tf: dict[str, dict[str, float]] = {}
+    for field, column in (("surname", "surname"), ("given_names", "given_names")):
+        norm = travellers[column].fillna("").map(lambda v: "".join(normalise_name(v).split()))
+        counts = norm[norm != ""].value_counts()
+        tf[field] = {str(k): round(float(v) / n, 8) for k, v in counts.items() if v >= 3}
+    linked_travellers = true["traveller_id"].nunique()
+    major, _, minor = previous.version.partition(".")
+    new_version = version or f"{major}.{int(minor.split('-')[0]) + 1 if minor[:1].isdigit() else 1}"
+    fitted = replace(
+        previous,
+        version=new_version,
+        p_traveller_in_db=max(linked_travellers, 1) / n,
+        levels=levels,
+        term_frequencies=tf,
+        tf_floor=round(max(3.0 / n, 1e-5), 8),
+        estimation={
+            "method": "labelled pairs (truth/case_links.csv) for m, random non-link pairs for u, "
+            f"smoothed toward version {previous.version} with {pseudo:g} pseudo-pairs; "
+            "name_order and Jaro-Winkler bands are policy, kept",
+            "world_parameters": _world_parameters(world),
+            "travellers": n,
+            "case_persons": len(db.persons),
+            "true_links": len(true),
+            "random_pairs": int(keep.sum()),
+            "kept_from_previous": kept,
+            "estimated_on": dt.date.today().isoformat(),
+        },
+    )
+    slope, intercept, n_cal = _calibrate(fitted, db, side, ti, pi)
+    fitted.estimation["calibration_pairs"] = n_cal
+    return replace(fitted, calibration_slope=slope, calibration_intercept=intercept)
+
+
+def _calibrate(
+    model: MatcherModel,
+    db: CaseDatabase,
+    side: Side,
+    true_t: np.ndarray,
+    true_p: np.ndarray,
+) -> tuple[float, float, int]:
+    """Fit ``P(link | candidate) = sigmoid(slope * weight + intercept)`` (log2 units).
+
+    Fitted on the candidate pairs production would consider (blocked, gate passed), labelled
+    by truth, with a logistic regression on the single feature ``match_weight``.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    matcher = Matcher(db, replace(model, calibration_slope=1.0, calibration_intercept=0.0))
+    ti, pi = matcher.candidates(side)
+    frame = matcher.score(side, ti, pi).frame
+    frame = frame[frame["gate"]]
+    truth = set(zip(true_t.tolist(), true_p.tolist(), strict=True))
+    y = np.array([(a, b) in truth for a, b in zip(frame["t"], frame["p"], strict=True)])
+    if y.all() or not y.any():
+        return 1.0, 0.0, len(frame)
+    x = frame[["match_weight"]].to_numpy()
+    fit = LogisticRegression(C=1e6, max_iter=1000).fit(x, y)
+    ln2 = float(np.log(2.0))
+    return float(fit.coef_[0][0]) / ln2, float(fit.intercept_[0]) / ln2, len(frame)
+
+
+def _world_parameters(world: Path) -> dict[str, object]:
+    import json
+
+    try:
+        data = json.loads((world / "world.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    params = data.get("parameters", {})
+    return dict(params) if isinstance(params, dict) else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: re-estimate ``models/matcher.json`` on a world and print the weights."""
+    ap = argparse.ArgumentParser(prog="python -m apiflag.matching.estimate", description=__doc__)
+    ap.add_argument("--world", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
+    ap.add_argument("--from", dest="previous", type=Path, default=None)
+    ap.add_argument("--pseudo", type=float, default=10.0)
+    ap.add_argument("--version", default=None)
+    ap.add_argument("--threshold", type=float, default=None, help="new default threshold")
+    args = ap.parse_args(argv)
+    model = estimate(
+        args.world, load_model(args.previous), pseudo=args.pseudo, version=args.version
+    )
+    if args.threshold is not None:
+        model = replace(model, default_threshold=args.threshold)
+    model.save(args.out)
+    for field, levels in model.levels.items():
+        print(field, " ".join(f"{k}={v.weight:+.2f}" for k, v in levels.items()))
+    print(f"p_traveller_in_db={model.p_traveller_in_db:.2e} version={model.version} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+def evaluate(world: Path, model: MatcherModel, threshold: float | None = None) -> dict[str, object]:
+    """Measure recall per variant kind and false-positive rates per decoy kind on a world.
+
+    A true link counts as found when its (traveller, person) pair is reported. A decoy counts
+    as a false positive when its traveller is reported against any person of the decoy's case.
+    Precision is over every reported pair: true links / reported.
+
+    Returns:
+        ``{"threshold", "recall", "precision", "variants": {kind: {n, found, recall}},
+        "decoys": {kind: {n, reported, false_positive_rate}}, "reported", "true_reported"}``.
+    """
+    db = load(f"sqlite:///{world / 'casedb.sqlite'}")
+    travellers, documents = world_travellers(world)
+    links = labelled_pairs(world, travellers)
+    matcher = Matcher(db, model)
+    thr = matcher.threshold_or_default(threshold)
+    result = matcher.match_side(traveller_side(travellers, documents), thr)
+    reported = set(zip(result.matches["traveller_id"], result.matches["person_id"], strict=True))
+    reported_case = set(zip(result.matches["traveller_id"], result.matches["case_id"], strict=True))
+    true = links[links["person_id"] != ""]
+    truth_pairs = set(zip(true["traveller_id"], true["person_id"], strict=True))
+    variants: dict[str, dict[str, float]] = {}
+    for kind, group in true.groupby("variant_kind"):
+        found = sum(
+            (t, p) in reported
+            for t, p in zip(group["traveller_id"], group["person_id"], strict=True)
+        )
+        variants[str(kind)] = {"n": len(group), "found": found, "recall": found / len(group)}
+    decoys: dict[str, dict[str, float]] = {}
+    for kind, group in links[links["person_id"] == ""].groupby("decoy_kind"):
+        hit = sum(
+            (t, c) in reported_case
+            for t, c in zip(group["traveller_id"], group["case_id"], strict=True)
+        )
+        decoys[str(kind)] = {
+            "n": len(group),
+            "reported": hit,
+            "false_positive_rate": hit / len(group),
+        }
+    true_reported = len(reported & truth_pairs)
+    return {
+        "threshold": thr,
+        "recall": true_reported / max(len(truth_pairs), 1),
+        "precision": true_reported / max(len(reported), 1),
+        "reported": len(reported),
+        "true_reported": true_reported,
+        "true_links": len(truth_pairs),
+        "variants": variants,
+        "decoys": decoys,
+        "missed": sorted(truth_pairs - reported),
+        "false": sorted(reported - truth_pairs),
+    }
