@@ -14,7 +14,6 @@ from apiflag import ingest, warehouse
 from apiflag.synth.render import RenderStyle, render_paxlst, render_pnrgov
 from ingest_helpers import api_traveller, booking, manifest, pnr_message, pnr_traveller
 
-
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 NIGHT = dt.date(2026, 11, 21)
 DOB = dt.date(2005, 6, 2)
