@@ -96,7 +96,6 @@ ROUTES: tuple[Route, ...] = (
     _r("ZRH", "CHE", 13.0, 1, 0.2, "LX", "DEU"),
     _r("FCO", "ITA", 14.0, 1, 0.2, "AZ", "ESP"),
     _r("MAD", "ESP", 14.5, 1, 0.1, "IB", "MEX PER COL"),
-    _r("IST", "TUR", 12.0, 3, 0.1, "TK", "TUR"),
     _r("LAX", "USA", 11.5, -8, 1.2, "AA DL UA JL NH", "MEX CAN"),
     _r("SFO", "USA", 11.0, -8, 0.7, "UA JL NH", "CAN"),
     _r("JFK", "USA", 14.0, -5, 0.6, "AA JL NH", "CAN BRA"),
