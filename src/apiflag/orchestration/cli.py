@@ -1,0 +1,259 @@
+"""``apiflag run``, ``apiflag demo`` and ``apiflag serve``: the nightly job from the command line.
+
+``run`` runs the nightly Prefect flow on any folder of messages laid out like a synthetic night
+(real feeds dropped by a gateway look the same) and any case database. ``demo`` builds a small
+world under ``$APIFLAG_HOME/world``, trains a model, promotes it with the approver ``demo``
+(recorded as such in the audit log and the model card), runs one night and prints the queue.
+``serve`` registers the three deployments with their cron schedules against a running
+``prefect server start``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from apiflag import config
+from apiflag.errors import ApiflagError, UsageError
+
+TOKYO = dt.timezone(dt.timedelta(hours=9))
+DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 3000, "history_nights": 12}
+
+
+def _night(value: str | None) -> dt.date:
+    if value is None:
+        return dt.datetime.now(TOKYO).date()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--night {value!r}: expected YYYY-MM-DD") from None
+
+
+def _world_nights(world: Path) -> list[dt.date]:
+    folder = world / "nights"
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        try:
+            out.append(dt.date.fromisoformat(p.name))
+        except ValueError:
+            continue
+    return out
+
+
+def run_nightly(
+    night: dt.date, source: Path, casedb_url: str, capacity: int, orchestrator: str
+) -> Any:
+    """Run one night through the Prefect flow, or as plain functions with ``plain``."""
+    from apiflag import pipeline
+
+    pipeline.require_night(source, night)
+    if orchestrator == "plain":
+        return pipeline.run_night(night, source, casedb_url, capacity=capacity)
+    from apiflag.orchestration.flows import nightly
+
+    return nightly(night=night, source=str(source), casedb_url=casedb_url, capacity=capacity)
+
+
+def _print_summary(s: Any) -> None:
+    tracks = ", ".join(f"{k} {v}" for k, v in sorted(s.flagged_by_track.items())) or "none"
+    click.echo(
+        f"night {s.night}: {s.arrivals} arrivals, {s.linked} linked to a PNR, "
+        f"{s.quarantined} files quarantined"
+    )
+    click.echo(
+        f"case matches {s.case_matches}, identifier matches {s.identifier_matches}, "
+        f"rule hits {s.rule_hits}"
+    )
+    click.echo(f"model: {s.model}")
+    click.echo(f"flagged by track: {tracks}")
+    click.echo(
+        f"queued {s.queued} (new {s.inserted}, already queued {s.unchanged}, "
+        f"decided and kept {s.kept_decided}); {s.overflow} more over capacity"
+    )
+    if s.reused_stages:
+        click.echo(f"reused from an earlier run: {', '.join(s.reused_stages)}")
+    for w in s.warnings:
+        click.echo(f"warning: {w}")
+    if s.report_path:
+        click.echo(f"report: {s.report_path}")
+
+
+@click.command("run")
+@click.option("--night", "night_text", default=None, help="YYYY-MM-DD (default: today in Japan).")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="World or night folder of messages (default: $APIFLAG_HOME/world).",
+)
+@click.option(
+    "--casedb",
+    "casedb_url",
+    default=None,
+    help="Case database URL (default: the world's casedb.sqlite).",
+)
+@click.option(
+    "--capacity",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Items analysts can review tonight (case matches come on top).",
+)
+@click.option(
+    "--orchestrator",
+    type=click.Choice(["prefect", "plain"]),
+    default="prefect",
+    show_default=True,
+    help="plain runs the same stages without Prefect.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def run(
+    night_text: str | None,
+    source: Path | None,
+    casedb_url: str | None,
+    capacity: int,
+    orchestrator: str,
+    fmt: str,
+) -> None:
+    """Run the nightly job for one night."""
+    night = _night(night_text)
+    source = source or config.world_dir()
+    if not source.exists():
+        raise ApiflagError(f"{source}: no such folder (run `apiflag demo` or pass --from)")
+    if casedb_url is None:
+        sqlite = source / "casedb.sqlite"
+        if not sqlite.is_file():
+            raise ApiflagError(f"{source}: no casedb.sqlite here; pass --casedb URL")
+        casedb_url = f"sqlite:///{sqlite.resolve()}"
+    summary = run_nightly(night, source, casedb_url, capacity, orchestrator)
+    if fmt == "json":
+        click.echo(summary.to_json())
+    else:
+        _print_summary(summary)
+
+
+@click.command("demo")
+@click.option(
+    "--orchestrator", type=click.Choice(["prefect", "plain"]), default="prefect", show_default=True
+)
+@click.option("--capacity", default=50, show_default=True, type=click.IntRange(min=0))
+def demo(orchestrator: str, capacity: int) -> None:
+    """Generate a small world, train and promote a demo model, run one night, print the queue."""
+    from apiflag.model import registry
+    from apiflag.model.pipeline import train_world
+    from apiflag.queue.store import list_flags, open_engine
+    from apiflag.synth.world import WorldConfig, generate_world
+
+    start = time.perf_counter()
+    world = config.world_dir()
+    click.echo(f"APIFLAG_HOME={config.home()}")
+    if not (world / "world.json").is_file():
+        click.echo(f"1/4 generating a synthetic world in {world} ({json.dumps(DEMO_WORLD)})")
+        generate_world(world, WorldConfig(**DEMO_WORLD))  # type: ignore[arg-type]
+    else:
+        click.echo(f"1/4 reusing the synthetic world in {world}")
+    click.echo("2/4 training a scorecard on the world's history (ingest, match, features, rules)")
+    champion = registry.champion_version()
+    if champion is None:
+        trained = train_world(world)
+        version = str(trained["version"])
+        metrics = trained.get("metrics", {})
+        shown = [
+            f"{k} {float(metrics[k]):.3f}"
+            for k in ("roc_auc", "pr_auc", "brier", "ece")
+            if k in metrics
+        ]
+        click.echo(f"    registered version {version}: " + ", ".join(shown))
+        try:
+            registry.promote(
+                version,
+                approver="demo",
+                reason="apiflag demo: promoted automatically by the demo command, "
+                "approver recorded as 'demo'",
+            )
+            click.echo(f"    promoted version {version} to champion (approver: demo)")
+        except ApiflagError as exc:
+            click.echo(f"    not promoted: {exc}; the night runs without a model")
+    else:
+        click.echo(f"    champion already set (version {champion}); not retraining")
+    nights = _world_nights(world)
+    if not nights:
+        raise ApiflagError(f"{world}: the world has no nights")
+    night = nights[-1]
+    click.echo(f"3/4 running the nightly job for {night} ({orchestrator})")
+    summary = run_nightly(
+        night, world, f"sqlite:///{world / 'casedb.sqlite'}", capacity, orchestrator
+    )
+    _print_summary(summary)
+    click.echo("4/4 the queue, highest priority first (analysts decide; nothing is automatic):")
+    engine = open_engine()
+    try:
+        items = list_flags(engine, night=night)
+    finally:
+        engine.dispose()
+    click.echo(f"{'priority':>8}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
+    for item in items[:20]:
+        click.echo(
+            f"{item['priority']:>8}  {item['probability']:>6.3f}  {item['track']:<18} "
+            f"{item['status']:<9} {item['flag_id']}"
+        )
+    if len(items) > 20:
+        click.echo(f"... {len(items) - 20} more: apiflag queue list --night {night}")
+    click.echo(f"explain one: apiflag explain {items[0]['flag_id']}" if items else "queue empty")
+    click.echo(f"done in {time.perf_counter() - start:.0f} s")
+
+
+@click.command("serve")
+@click.option(
+    "--world",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder the gateway drops messages into (default: $APIFLAG_HOME/world).",
+)
+@click.option("--casedb", "casedb_url", default=None, help="Case database URL.")
+@click.option("--nightly-cron", default="0 2 * * *", show_default=True)
+@click.option("--retention-cron", default="30 3 * * *", show_default=True)
+@click.option("--retrain-cron", default="0 4 * * 0", show_default=True)
+def serve(
+    world: Path | None,
+    casedb_url: str | None,
+    nightly_cron: str,
+    retention_cron: str,
+    retrain_cron: str,
+) -> None:
+    """Serve the nightly, retention and retrain deployments on their cron schedules (Asia/Tokyo).
+
+    Needs a running Prefect server (`prefect server start`, PREFECT_API_URL set).
+    """
+    from prefect import serve as prefect_serve
+    from prefect.client.schemas.schedules import CronSchedule
+
+    from apiflag.orchestration.flows import nightly, retention, retrain
+
+    world = world or config.world_dir()
+    casedb_url = casedb_url or f"sqlite:///{(world / 'casedb.sqlite').resolve()}"
+    tz = "Asia/Tokyo"
+    deployments: list[Any] = [
+        nightly.to_deployment(
+            name="apiflag-nightly",
+            schedules=[CronSchedule(cron=nightly_cron, timezone=tz)],
+            parameters={"source": str(world), "casedb_url": casedb_url},
+        ),
+        retention.to_deployment(
+            name="apiflag-retention", schedules=[CronSchedule(cron=retention_cron, timezone=tz)]
+        ),
+        retrain.to_deployment(
+            name="apiflag-retrain",
+            schedules=[CronSchedule(cron=retrain_cron, timezone=tz)],
+            parameters={"world": str(world)},
+        ),
+    ]
+    prefect_serve(*deployments)

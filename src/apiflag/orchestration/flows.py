@@ -1,0 +1,127 @@
+"""The Prefect flows. Each task is a thin call into a stage function; state lives on disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, cast
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from apiflag import pipeline
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=5)
+def ingest_task(night: dt.date, source: str) -> Any:
+    """Archive, parse and load the night's messages (retried: file I/O)."""
+    return pipeline.stage_ingest(night, Path(source))
+
+
+@task(name="case-matching", retries=1, retry_delay_seconds=5)
+def matching_task(night: str, casedb_url: str) -> Any:
+    """Match travellers and booking identifiers against the case database."""
+    return pipeline.stage_matching(night, casedb_url)
+
+
+@task(name="features")
+def features_task(night: str) -> Any:
+    """Build the night's feature table."""
+    return pipeline.stage_features(night)
+
+
+@task(name="rules")
+def rules_task(night: str, features: Any) -> Any:
+    """Evaluate the rule catalogue."""
+    return pipeline.stage_rules(night, features)
+
+
+@task(name="model", retries=1, retry_delay_seconds=5)
+def model_task(night: str, features: Any) -> Any:
+    """Score with the approved champion, if any."""
+    return pipeline.stage_model(night, features)
+
+
+@task(name="combine-queue-report", retries=1, retry_delay_seconds=5)
+def finish_task(
+    summary: pipeline.NightSummary,
+    night: dt.date,
+    matched: Any,
+    features: Any,
+    rules: Any,
+    scored: Any,
+    capacity: int,
+) -> pipeline.NightSummary:
+    """Combine, queue (idempotently) and write the report."""
+    return pipeline.finish_night(summary, night, matched, features, rules, scored, capacity, True)
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(
+    source: str, casedb_url: str, night: dt.date | None = None, capacity: int = 50
+) -> pipeline.NightSummary:
+    """Ingest, link, match, featurise, apply rules and the champion, combine, queue and report.
+
+    Without ``night`` (a scheduled run) the night is today's date in Japan.
+    """
+    if night is None:
+        night = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
+    summary = pipeline.NightSummary(night=str(night))
+    pipeline.record_ingest(summary, ingest_task(night, source))
+    key = str(night)
+    matched: Any
+    features: Any
+    rules: Any
+    scored: Any
+    reused_m: bool
+    reused_f: bool
+    reused_r: bool
+    reused_s: bool
+    matched, reused_m = cast(tuple[Any, bool], matching_task(key, casedb_url))
+    features, reused_f = cast(tuple[Any, bool], features_task(key))
+    rules, reused_r = cast(tuple[Any, bool], rules_task(key, features))
+    scored, reused_s = cast(tuple[Any, bool], model_task(key, features))
+    for name, reused in (
+        ("matching", reused_m),
+        ("features", reused_f),
+        ("rules", reused_r),
+        ("model", reused_s),
+    ):
+        if reused:
+            summary.reused_stages.append(name)
+    summary.warnings.extend(rules.warnings)
+    summary = finish_task(summary, night, matched, features, rules, scored, capacity)
+    create_markdown_artifact(
+        summary.report_markdown or f"apiflag night {night}: no report",
+        key=f"nightly-report-{key}",
+        description=f"apiflag nightly report for {key}",
+    )
+    return summary
+
+
+@task(name="train-and-register", retries=0)
+def train_task(world: str) -> Any:
+    """Train and register a candidate (never promotes)."""
+    from apiflag.model.pipeline import train_world
+
+    return train_world(Path(world))
+
+
+@flow(name="retrain", log_prints=True)
+def retrain(world: str) -> Any:
+    """Train a candidate on the world's history and register it; promotion stays a human act."""
+    return train_task(world)
+
+
+@task(name="apply-retention")
+def retention_task(as_of: dt.date | None) -> Any:
+    """Apply the retention policy to every store."""
+    from apiflag.privacy import apply_retention
+
+    return apply_retention(as_of=as_of)
+
+
+@flow(name="retention", log_prints=True)
+def retention(as_of: dt.date | None = None) -> Any:
+    """Mask personal data past the masking period and delete it past the maximum."""
+    return retention_task(as_of)

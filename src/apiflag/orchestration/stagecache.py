@@ -1,0 +1,91 @@
+"""Per-night persistence of stage outputs, so a rerun of a night resumes instead of recomputing.
+
+A stage writes its tables as ``<table>.parquet`` in the night's warehouse folder and a small
+manifest ``_stages/<stage>.json`` holding the digest of everything it read (input files, upstream
+stage digests, code versions). On a rerun the stage is skipped when the digest is unchanged and
+all its outputs are present; anything else recomputes it. Writes are atomic (temp file, rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from apiflag import config
+
+
+def digest_of(parts: Iterable[str]) -> str:
+    """Return the SHA-256 of the given strings, in order."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` through a temporary file, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _manifest(night: str, stage: str) -> Path:
+    return config.warehouse_dir(night) / "_stages" / f"{stage}.json"
+
+
+def stage_digest(night: str, stage: str) -> str | None:
+    """Return the digest a stage last completed with for ``night``, or None."""
+    path = _manifest(night, stage)
+    if not path.is_file():
+        return None
+    return str(json.loads(path.read_text(encoding="utf-8"))["digest"])
+
+
+def run_stage(
+    night: str,
+    stage: str,
+    digest: str,
+    compute: Callable[[], dict[str, pd.DataFrame]],
+) -> tuple[dict[str, pd.DataFrame], bool]:
+    """Return a stage's tables for ``night``, computing them only when ``digest`` changed.
+
+    Args:
+        night: the night, ``YYYY-MM-DD``.
+        stage: stage name (``matching``, ``rules`` ...).
+        digest: digest of every input the stage reads; see :func:`digest_of`.
+        compute: returns ``{table name: frame}``; called only on a miss.
+
+    Returns:
+        The tables, and True when they were reused from an earlier run.
+    """
+    folder = config.warehouse_dir(night)
+    manifest = _manifest(night, stage)
+    if manifest.is_file():
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        paths = {name: folder / f"{name}.parquet" for name in meta["tables"]}
+        if meta["digest"] == digest and all(p.is_file() for p in paths.values()):
+            return {name: pd.read_parquet(p) for name, p in paths.items()}, True
+    tables = compute()
+    for name, frame in tables.items():
+        write_parquet_atomic(frame, folder / f"{name}.parquet")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"digest": digest, "tables": sorted(tables)}), encoding="utf-8")
+    os.replace(tmp, manifest)
+    return tables, False

@@ -1,0 +1,409 @@
+"""The nightly job as plain functions: one per stage, each persisted per night so a rerun resumes.
+
+Order: ingest, case matching, features, rules, model, combine, queue, report. Each stage after
+ingest records the digest of what it read (warehouse files, case database content, rule
+catalogue, champion version, code versions) in ``warehouse/night=<D>/_stages/``; a rerun with the
+same digest reads the stored output instead of recomputing it. Combine and queue always run: the
+queue store is idempotent (a rerun never duplicates an item nor changes a decided one).
+The Prefect flows in :mod:`apiflag.orchestration` wrap these functions as tasks; nothing here
+imports Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from apiflag import config
+from apiflag.errors import ApiflagError
+from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage
+
+MATCH_TABLES = ("matches", "match_fields", "identifier_matches")
+
+
+@dataclass
+class NightSummary:
+    """What a nightly run did, for the CLI, the flow's artifact and the tests."""
+
+    night: str
+    arrivals: int = 0
+    quarantined: int = 0
+    linked: int = 0
+    case_matches: int = 0
+    identifier_matches: int = 0
+    rule_hits: int = 0
+    model: str = "no model applied (no champion)"
+    flagged_by_track: dict[str, int] = field(default_factory=dict)
+    queued: int = 0
+    overflow: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    kept_decided: int = 0
+    reused_stages: list[str] = field(default_factory=list)
+    report_path: str | None = None
+    report_markdown: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """Return the summary as JSON (no personal data)."""
+        data = dict(self.__dict__)
+        data.pop("report_markdown")
+        return json.dumps(data, indent=2, sort_keys=True)
+
+
+def _warehouse_digest(night: str, names: tuple[str, ...]) -> list[str]:
+    part = config.warehouse_dir(night)
+    out = []
+    for name in names:
+        path = part / f"{name}.parquet"
+        out.append(f"{name}={file_digest(path) if path.is_file() else '-'}")
+    return out
+
+
+def stage_ingest(night: dt.date, source: Path) -> Any:
+    """Archive, parse and load one night of messages into the warehouse.
+
+    Returns:
+        The :class:`apiflag.ingest.IngestReport`.
+    """
+    from apiflag.ingest import ingest_night
+
+    return ingest_night(night, source)
+
+
+def stage_matching(night: str, casedb_url: str) -> tuple[dict[str, pd.DataFrame], bool]:
+    """Match the night's travellers and booking identifiers against the case database."""
+    from apiflag import casedb, warehouse
+    from apiflag.matching.identifiers import match_identifiers
+    from apiflag.matching.match import match_travellers
+    from apiflag.matching.model import load_model
+
+    db = casedb.load(casedb_url)
+    model = load_model()
+    digest = digest_of(
+        [
+            config.MATCHER_VERSION,
+            db.digest(),
+            _matcher_file_digest(),
+            *_warehouse_digest(night, ("travellers", "documents", "bookings")),
+            *_warehouse_digest(night, ("booking_contacts", "payments")),
+        ]
+    )
+
+    def compute() -> dict[str, pd.DataFrame]:
+        travellers = warehouse.read_table(night, "travellers")
+        documents = warehouse.read_table(night, "documents")
+        result = match_travellers(travellers, documents, db, model=model)
+        ident = match_identifiers(
+            warehouse.read_table(night, "booking_contacts"),
+            warehouse.read_table(night, "payments"),
+            warehouse.read_table(night, "bookings"),
+            documents,
+            db,
+        )
+        return {
+            "matches": result.matches,
+            "match_fields": result.fields,
+            "identifier_matches": ident,
+        }
+
+    return run_stage(night, "matching", digest, compute)
+
+
+def _matcher_file_digest() -> str:
+    from apiflag.matching import model as matcher_model
+
+    path = getattr(matcher_model, "DEFAULT_MODEL_PATH", None)
+    if path is not None and Path(path).is_file():
+        return file_digest(Path(path))
+    return "matcher-default"
+
+
+def _history_nights(night: str, days: int = 30) -> list[str]:
+    end = dt.date.fromisoformat(night)
+    out = []
+    for part in sorted(config.warehouse_dir().glob("night=*")):
+        try:
+            day = dt.date.fromisoformat(part.name.removeprefix("night="))
+        except ValueError:
+            continue
+        if end - dt.timedelta(days=days) <= day < end:
+            out.append(str(day))
+    return out
+
+
+def stage_features(night: str) -> tuple[pd.DataFrame, bool]:
+    """Build the night's feature table (with its 30-day history and the night's case matches)."""
+    from apiflag.features import build_night_features
+
+    tables = (
+        "travellers",
+        "documents",
+        "bookings",
+        "pnr_travellers",
+        "booking_contacts",
+        "payments",
+        "itinerary",
+        "flights",
+        *MATCH_TABLES,
+    )
+    parts = _warehouse_digest(night, tables)
+    for day in _history_nights(night):
+        parts.extend(
+            f"{day}:{p}" for p in _warehouse_digest(day, ("booking_contacts", "documents"))
+        )
+    digest = digest_of(["features/1", *parts])
+    out, reused = run_stage(
+        night, "features", digest, lambda: {"features": build_night_features(night, write=False)}
+    )
+    return out["features"], reused
+
+
+def stage_rules(night: str, features: pd.DataFrame) -> tuple[Any, bool]:
+    """Evaluate the rule catalogue over the night's feature table.
+
+    Returns:
+        The :class:`apiflag.rules.RuleResult` (hits, digest, skipped rules and warnings).
+    """
+    from apiflag.rules import RuleResult, load_catalogue
+
+    catalogue = load_catalogue()
+    digest = digest_of(["rules/1", catalogue.digest, *_warehouse_digest(night, ("features",))])
+    meta_path = config.warehouse_dir(night) / "_stages" / "rules-meta.json"
+    holder: dict[str, Any] = {}
+
+    def compute() -> dict[str, pd.DataFrame]:
+        result = catalogue.evaluate(features, night=dt.date.fromisoformat(night))
+        holder["result"] = result
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        meta_path.write_text(
+            json.dumps(
+                {
+                    "rules_digest": result.rules_digest,
+                    "evaluated": list(result.evaluated),
+                    "skipped": list(result.skipped),
+                    "warnings": list(result.warnings),
+                }
+            ),
+            encoding="utf-8",
+        )
+        return {"rule_hits": result.hits}
+
+    out, reused = run_stage(night, "rules", digest, compute)
+    if "result" in holder:
+        return holder["result"], reused
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    result = RuleResult(
+        hits=out["rule_hits"],
+        rules_digest=meta["rules_digest"],
+        evaluated=tuple(meta["evaluated"]),
+        skipped=tuple(meta["skipped"]),
+        warnings=tuple(meta["warnings"]),
+    )
+    return result, reused
+
+
+def stage_model(night: str, features: pd.DataFrame) -> tuple[dict[str, pd.DataFrame] | None, bool]:
+    """Score the night with the approved champion; None when there is no champion."""
+    from apiflag.model.scoring import load_champion, score
+
+    champion = load_champion()
+    if champion is None:
+        return None, False
+    digest = digest_of(
+        ["model/1", champion.model_uri, champion.version, *_warehouse_digest(night, ("features",))]
+    )
+
+    def compute() -> dict[str, pd.DataFrame]:
+        scored = score(features, champion)
+        assert scored is not None
+        return {"scores": scored[0], "model_contributions": scored[1]}
+
+    return run_stage(night, "model", digest, compute)
+
+
+def _rule_info() -> dict[str, Any]:
+    from apiflag.queue.combine import RuleInfo
+    from apiflag.rules import load_catalogue
+
+    info: dict[str, Any] = {}
+    for rule in load_catalogue().rules:
+        unless = getattr(rule, "unless", None)
+        against: tuple[str, ...] = ()
+        if unless is not None:
+            against = tuple(
+                f"{c.field} {c.op} {getattr(c, 'value', None)!r}" for c in _leaves(unless)
+            )
+        info[rule.id] = RuleInfo(title=rule.title, rationale=rule.rationale, exonerating=against)
+    return info
+
+
+def _leaves(tree: Any) -> list[Any]:
+    children = getattr(tree, "all", None) or getattr(tree, "any", None)
+    if children is None:
+        return [tree]
+    out: list[Any] = []
+    for child in children:
+        out.extend(_leaves(child))
+    return out
+
+
+def run_night(
+    night: dt.date,
+    source: Path,
+    casedb_url: str,
+    *,
+    capacity: int = 50,
+    write_report: bool = True,
+) -> NightSummary:
+    """Run the whole nightly job for one night as plain functions (the flow does the same).
+
+    Args:
+        night: the arrival night.
+        source: a world folder (``nights/<D>/...``) or a night folder of messages.
+        casedb_url: SQLAlchemy URL of the case database.
+        capacity: how many items (besides case matches) analysts can review tonight.
+        write_report: also write the HTML report under ``$APIFLAG_HOME/reports``.
+
+    Returns:
+        A :class:`NightSummary`.
+
+    Raises:
+        ApiflagError: bad input (no such night, unreadable case database, ...).
+    """
+    s = NightSummary(night=str(night))
+    report = stage_ingest(night, source)
+    key = str(night)
+    record_ingest(s, report)
+    matched, reused = stage_matching(key, casedb_url)
+    if reused:
+        s.reused_stages.append("matching")
+    features, reused = stage_features(key)
+    if reused:
+        s.reused_stages.append("features")
+    rules, reused = stage_rules(key, features)
+    if reused:
+        s.reused_stages.append("rules")
+    s.warnings.extend(rules.warnings)
+    scored, reused = stage_model(key, features)
+    if reused:
+        s.reused_stages.append("model")
+    return finish_night(s, night, matched, features, rules, scored, capacity, write_report)
+
+
+def record_ingest(s: NightSummary, report: Any) -> None:
+    """Copy the ingest reconciliation into the summary."""
+    data = json.loads(report.to_json())
+    s.arrivals = int(data.get("flights", {}).get("travellers_parsed", 0) or 0)
+    s.quarantined = len(data.get("quarantine", []))
+    links = data.get("links", {})
+    s.linked = int(links.get("passengers_linked", 0) or 0)
+    if not report.balanced:
+        s.warnings.append("ingest reconciliation does not balance: see the ingest report")
+
+
+def finish_night(
+    s: NightSummary,
+    night: dt.date,
+    matched: dict[str, pd.DataFrame],
+    features: pd.DataFrame,
+    rules: Any,
+    scored: dict[str, pd.DataFrame] | None,
+    capacity: int,
+    write_report: bool,
+) -> NightSummary:
+    """Combine, queue and report a night whose stage outputs are ready."""
+    from apiflag import warehouse
+    from apiflag.queue.combine import CombineSettings, combine
+    from apiflag.queue.store import open_engine, save_night
+
+    key = str(night)
+    s.case_matches = len(matched["matches"])
+    s.identifier_matches = len(matched["identifier_matches"])
+    s.rule_hits = len(rules.hits)
+    if scored is not None:
+        first = scored["scores"].iloc[0] if len(scored["scores"]) else None
+        if first is not None:
+            s.model = f"{first['model_uri']} (version {first['model_version']})"
+    travellers = warehouse.read_table(key, "travellers")
+    if s.arrivals == 0:
+        s.arrivals = len(travellers)
+    result = combine(
+        night,
+        travellers,
+        warehouse.read_table(key, "flights"),
+        documents=warehouse.read_table(key, "documents"),
+        bookings=warehouse.read_table(key, "bookings"),
+        matches=matched["matches"],
+        match_fields=matched["match_fields"],
+        rule_hits=rules.hits,
+        scores=None if scored is None else scored["scores"],
+        model_contributions=None if scored is None else scored["model_contributions"],
+        rules_digest=rules.rules_digest,
+        rule_info=_rule_info(),
+        settings=CombineSettings(capacity=capacity),
+    )
+    from apiflag.orchestration.stagecache import write_parquet_atomic
+
+    write_parquet_atomic(result.travellers, config.warehouse_dir(key) / "combined.parquet")
+    engine = open_engine()
+    try:
+        saved = save_night(engine, result)
+    finally:
+        engine.dispose()
+    s.flagged_by_track = dict(result.flagged_by_track)
+    s.queued = len(result.flags)
+    s.overflow = result.overflow
+    s.inserted = int(getattr(saved, "inserted", 0))
+    s.unchanged = int(getattr(saved, "unchanged", 0))
+    s.kept_decided = int(getattr(saved, "kept", 0))
+    if write_report:
+        import dataclasses
+
+        from apiflag.audit import check_chain
+        from apiflag.report import build_report
+
+        monitoring_cols = [c for c in features.columns if c == "traveller_id" or _protected(c)]
+        quarantine_path = config.warehouse_dir(key) / "quarantine.parquet"
+        engine = open_engine()
+        try:
+            head = check_chain(engine)
+        finally:
+            engine.dispose()
+        path, markdown = build_report(
+            night,
+            result,
+            travellers,
+            rule_hits=rules.hits,
+            monitoring=features[monitoring_cols],
+            quarantine=pd.read_parquet(quarantine_path) if quarantine_path.is_file() else None,
+            data_quality=[*s.warnings, f"model: {s.model}"],
+            saved=dataclasses.asdict(saved),
+            audit_head=head,
+        )
+        s.report_path = str(path)
+        s.report_markdown = markdown
+    return s
+
+
+def _protected(column: str) -> bool:
+    from apiflag.features import FEATURE_SPEC
+
+    spec = {f.name: f for f in FEATURE_SPEC}
+    return column in spec and bool(spec[column].protected)
+
+
+def require_night(source: Path, night: dt.date) -> None:
+    """Refuse a night for which ``source`` has no messages, naming what was looked for."""
+    candidates = [source / "nights" / str(night), source]
+    for c in candidates:
+        if (c / "paxlst").is_dir() or (c / "pnrgov").is_dir():
+            return
+    raise ApiflagError(
+        f"{source}: no messages for night {night} (looked for nights/{night}/paxlst)"
+    )

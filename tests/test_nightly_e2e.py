@@ -1,0 +1,128 @@
+"""End to end: a small synthetic world through the nightly job, then analysts and auditors.
+
+One world and one APIFLAG_HOME are shared by the tests of this module (in order), because the
+point is the sequence: run, rerun, decide, rerun, verify, tamper.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from apiflag import config, pipeline
+from apiflag.cli import cli
+from apiflag.queue.reasons import REASONS
+from apiflag.synth.world import WorldConfig, generate_world
+
+NIGHT = dt.date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("e2e")
+    world = root / "world"
+    generate_world(world, WorldConfig(seed=11, nights=1, arrivals=600, history_nights=0))
+    return {"world": world, "home": root / "home"}
+
+
+@pytest.fixture()
+def home(state: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("APIFLAG_HOME", str(state["home"]))
+    return state["home"]
+
+
+def _casedb(state: dict[str, Path]) -> str:
+    return f"sqlite:///{state['world'] / 'casedb.sqlite'}"
+
+
+def _run(state: dict[str, Path]) -> pipeline.NightSummary:
+    return pipeline.run_night(NIGHT, state["world"], _casedb(state), capacity=10)
+
+
+def test_first_run_queues_ranked_items_on_the_right_tracks(
+    state: dict[str, Path], home: Path
+) -> None:
+    s = _run(state)
+    assert s.arrivals > 600  # passengers plus crew
+    assert s.queued >= 1 and s.inserted == s.queued
+    assert s.overflow >= 0
+    combined = pd.read_parquet(config.warehouse_dir(str(NIGHT)) / "combined.parquet")
+    matches = pd.read_parquet(config.warehouse_dir(str(NIGHT)) / "matches.parquet")
+    victims = set(matches.loc[matches["role"] == "victim", "traveller_id"])
+    flagged = combined[combined["flagged"]]
+    # a match to a former victim only ever raises a protection flag
+    assert set(flagged.loc[flagged["traveller_id"].isin(victims), "track"]) <= {"protection"}
+    # a flagged minor is only ever on the protection track
+    assert set(flagged.loc[flagged["minor"].astype(bool), "track"]) <= {"protection"}
+    # queued items are capacity plus every case match above its threshold
+    non_case = [f for f in flagged.itertuples() if f.queued and f.track != "case_match"]
+    assert len(non_case) <= 10
+    report = Path(s.report_path or "")
+    assert report.is_file() and "<html" in report.read_text(encoding="utf-8").lower()
+
+
+def test_rerun_resumes_and_never_duplicates(state: dict[str, Path], home: Path) -> None:
+    before = CliRunner().invoke(cli, ["queue", "list", "--format", "json"])
+    s = _run(state)
+    after = CliRunner().invoke(cli, ["queue", "list", "--format", "json"])
+    assert {"matching", "features", "rules"} <= set(s.reused_stages)
+    assert s.inserted == 0
+    assert json.loads(after.output) == json.loads(before.output)
+
+
+def test_decided_item_survives_rerun_and_audit_verifies(state: dict[str, Path], home: Path) -> None:
+    runner = CliRunner()
+    items = json.loads(runner.invoke(cli, ["queue", "list", "--format", "json"]).output)
+    target = items[0]["flag_id"]
+    bad = runner.invoke(
+        cli, ["queue", "decide", target, "--outcome", "deport", "--reason", "x", "--analyst", "a"]
+    )
+    assert bad.exit_code != 0
+    outcome = "victim_support" if items[0]["track"] == "protection" else "cleared"
+    code = sorted(REASONS[outcome])[0]
+    ok = runner.invoke(
+        cli,
+        ["queue", "decide", target, "--outcome", outcome, "--reason", code, "--analyst", "aiko"],
+    )
+    assert ok.exit_code == 0, ok.output
+    s = _run(state)
+    assert s.kept_decided >= 1
+    again = {
+        i["flag_id"]: i
+        for i in json.loads(runner.invoke(cli, ["queue", "list", "--format", "json"]).output)
+    }
+    assert again[target]["status"] == outcome
+    verify = runner.invoke(cli, ["audit", "verify"])
+    assert verify.exit_code == 0, verify.output
+
+
+def test_tampered_audit_event_is_named(state: dict[str, Path], home: Path) -> None:
+    db = home / "apiflag.db"
+    with sqlite3.connect(db) as conn:
+        seq = conn.execute(
+            "SELECT min(seq) FROM audit_events WHERE action LIKE '%decid%'"
+        ).fetchone()[0]
+        assert seq is not None
+        conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = ?", (seq,))
+    verify = CliRunner().invoke(cli, ["audit", "verify"])
+    assert verify.exit_code == 1
+    assert str(seq) in verify.output
+
+
+@pytest.mark.flow
+def test_prefect_flow_runs_the_same_night(
+    state: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real Prefect flow, once, in a fresh home: same queue as the plain run would give."""
+    from apiflag.orchestration.flows import nightly
+
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "flowhome"))
+    s = nightly(source=str(state["world"]), casedb_url=_casedb(state), night=NIGHT, capacity=10)
+    assert s.queued >= 1 and s.inserted == s.queued
+    assert s.report_path and Path(s.report_path).is_file()
