@@ -84,9 +84,15 @@ def _key_for(path: str) -> bytes:
     return bytes.fromhex(_read_or_create(Path(path), secrets.token_hex(32).encode()).decode())
 
 
+@lru_cache(maxsize=8)
+def _key_in(home_setting: str, cwd: str) -> bytes:
+    return _key_for(str(secrets_dir() / "pseudonym.key"))
+
+
 def pseudonym_key() -> bytes:
     """Return the HMAC key of this home, generating it on first use."""
-    return _key_for(str(secrets_dir() / "pseudonym.key"))
+    setting = os.environ.get("APIFLAG_HOME", ".apiflag")
+    return _key_in(setting, "" if os.path.isabs(setting) else os.getcwd())
 
 
 @lru_cache(maxsize=8)

@@ -78,17 +78,29 @@ class PersonalDictionary:
     """The personal values of one or more nights, each with its pseudonym and original."""
 
     entries: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    """key -> (kind, pseudonym, original as first seen)."""
+    """key -> (kind, pseudonym, original as first seen): what sweeps look for."""
     max_tokens: int = 1
+    vault: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """pseudonym -> (kind, original as first seen): every value masked, for the vault."""
+    _memo: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     def add(self, kind: str, value: Any) -> str | None:
         """Record ``value`` of ``kind``; return its pseudonym (None for an empty value)."""
-        if _is_missing(value):
+        if value is None:
             return None
-        text = as_text(value).strip()
+        text = value.strip() if isinstance(value, str) else None
+        if text is None:
+            if _is_missing(value):
+                return None
+            text = as_text(value).strip()
+        memo = self._memo.get((kind, text))
+        if memo is not None:
+            return memo
         if not text or is_pseudonym(text):
             return text or None
         token = pseudonym(kind, text)
+        self._memo[(kind, text)] = token
+        self.vault.setdefault(token, (kind, text))
         key = text_key(text)
         if len(key) >= 2 and key not in self.entries:
             self.entries[key] = (kind, token, text)
@@ -102,17 +114,20 @@ class PersonalDictionary:
         """Return a copy without the given keys (values that must stay readable)."""
         drop = set(keys)
         kept = {k: v for k, v in self.entries.items() if k not in drop}
-        return PersonalDictionary(kept, max(1, max((k.count(" ") + 1 for k in kept), default=1)))
+        longest = max(1, max((k.count(" ") + 1 for k in kept), default=1))
+        return PersonalDictionary(kept, min(MAX_TOKENS, longest))
 
     def merge(self, other: PersonalDictionary) -> None:
         """Add every entry of ``other`` that this dictionary does not have yet."""
         for key, entry in other.entries.items():
             self.entries.setdefault(key, entry)
+        for token, original in other.vault.items():
+            self.vault.setdefault(token, original)
         self.max_tokens = max(self.max_tokens, other.max_tokens)
 
     def originals(self) -> dict[str, tuple[str, str]]:
-        """Return pseudonym -> (kind, original) for the vault."""
-        return {token: (kind, original) for kind, token, original in self.entries.values()}
+        """Return pseudonym -> (kind, original) of every value masked, for the vault."""
+        return dict(self.vault)
 
     def cell(self, value: str) -> str | None:
         """Return the pseudonym of a cell that is exactly a known value, else None."""
@@ -171,11 +186,11 @@ def collect(table: str, frame: pd.DataFrame, dictionary: PersonalDictionary) -> 
         if kind is None or kind == REDACT:
             continue
         if kind == CONTACT:
-            kinds = frame["kind"] if "kind" in frame.columns else pd.Series("contact", frame.index)
-            for value, row_kind in zip(frame[column], kinds, strict=True):
+            kinds = frame["kind"].tolist() if "kind" in frame.columns else [None] * len(frame)
+            for value, row_kind in set(zip(frame[column].tolist(), kinds, strict=True)):
                 dictionary.add(contact_kind(row_kind), value)
         else:
-            for value in pd.unique(frame[column].dropna()):
+            for value in set(frame[column].dropna().tolist()):
                 dictionary.add(kind, value)
 
 
@@ -220,60 +235,59 @@ def mask_frame(
         The masked frame, the number of changed cells and the blanked dates.
     """
     out = frame.copy()
-    rows = pd.Series(True, index=out.index) if keep is None else ~keep.astype(bool)
+    keep_list = [False] * len(out) if keep is None else [bool(k) for k in keep.tolist()]
     result = MaskedFrame(out)
-    positions = {label: pos for pos, label in enumerate(out.index)}
     for column in list(out.columns):
         name = str(column)
         kind = column_kind(table, name)
         values = out[column]
-        target = rows & values.notna()
-        if not target.any():
+        vals = values.tolist()
+        present = values.notna().tolist()
+        target = [p and not k for p, k in zip(present, keep_list, strict=True)]
+        if not any(target):
             continue
         if kind == REDACT:
             if not _is_text(values):
                 continue
-            new = values.copy()
-            new.loc[target] = None
-            result.changed += int(target.sum())
-            out[column] = new
+            out[column] = pd.Series(
+                [None if t else v for v, t in zip(vals, target, strict=True)],
+                index=out.index,
+                dtype=values.dtype,
+            )
+            result.changed += sum(target)
         elif kind is not None and name in date_columns:
-            new = values.astype(object)
-            for label in values.index[target]:
-                token = dictionary.add(kind, values.loc[label])
-                if token is not None:
-                    result.dates.append((positions[label], name, token))
-                new.loc[label] = None
-            result.changed += int(target.sum())
-            out[column] = new
+            for pos, (v, t) in enumerate(zip(vals, target, strict=True)):
+                if t:
+                    token = dictionary.add(kind, v)
+                    if token is not None:
+                        result.dates.append((pos, name, token))
+            out[column] = pd.Series(
+                [None if t else v for v, t in zip(vals, target, strict=True)],
+                index=out.index,
+                dtype=object,
+            )
+            result.changed += sum(target)
         elif kind is not None:
             if kind == CONTACT:
-                kinds = out["kind"] if "kind" in out.columns else pd.Series(None, out.index)
+                kinds = out["kind"].tolist() if "kind" in out.columns else [None] * len(vals)
                 mapped = [
                     dictionary.add(contact_kind(k), v) if t else v
-                    for v, k, t in zip(values, kinds, target, strict=True)
+                    for v, k, t in zip(vals, kinds, target, strict=True)
                 ]
             else:
-                cache: dict[str, str | None] = {}
-                mapped = []
-                for v, t in zip(values, target, strict=True):
-                    if not t:
-                        mapped.append(v)
-                        continue
-                    text = as_text(v)
-                    if text not in cache:
-                        cache[text] = dictionary.add(kind, v)
-                    mapped.append(cache[text])
-            new = pd.Series(mapped, index=out.index, dtype=object)
+                mapped = [
+                    dictionary.add(kind, v) if t else v for v, t in zip(vals, target, strict=True)
+                ]
             result.changed += sum(
-                1 for a, b, t in zip(values, mapped, target, strict=True) if t and a != b
+                1 for a, b, t in zip(vals, mapped, target, strict=True) if t and a != b
             )
+            new = pd.Series(mapped, index=out.index, dtype=object)
             out[column] = new.astype(values.dtype) if _is_text(values) else new
         elif _is_text(values) and sweepable(name):
-            new, n = _sweep_series(values, target, dictionary.mask_text)
+            swept, n = _sweep_list(vals, target, dictionary.mask_text)
             if n:
                 result.changed += n
-                out[column] = new
+                out[column] = pd.Series(swept, index=out.index, dtype=values.dtype)
     return result
 
 
@@ -286,9 +300,9 @@ def _is_text(values: pd.Series) -> bool:
     return False
 
 
-def _sweep_series(
-    values: pd.Series, target: pd.Series, fn: Callable[[str], tuple[str, int]]
-) -> tuple[pd.Series, int]:
+def _sweep_list(
+    values: list[Any], target: list[bool], fn: Callable[[str], tuple[str, int]]
+) -> tuple[list[Any], int]:
     cache: dict[str, tuple[str, int]] = {}
     mapped: list[Any] = []
     total = 0
@@ -301,7 +315,7 @@ def _sweep_series(
         new, n = cache[v]
         total += n
         mapped.append(new)
-    return pd.Series(mapped, index=values.index, dtype=values.dtype), total
+    return mapped, total
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:

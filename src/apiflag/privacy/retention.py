@@ -275,14 +275,15 @@ def write_parquet_atomic_arrow(table: pa.Table, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _row_key(table: str, frame: pd.DataFrame, position: int) -> str:
-    row = frame.iloc[position]
+def _row_keys(table: str, frame: pd.DataFrame) -> list[str]:
+    """Return, per row, the key that finds it again (``owner_id/seq`` for documents)."""
     if table == "documents" and "owner_id" in frame.columns:
-        return f"{row['owner_id']}/{row.get('seq', position)}"
+        seq = frame["seq"].tolist() if "seq" in frame.columns else list(range(len(frame)))
+        return [f"{o}/{q}" for o, q in zip(frame["owner_id"].tolist(), seq, strict=True)]
     for column in ("traveller_id", "pnr_traveller_id", "booking_id"):
-        if column in frame.columns and isinstance(row[column], str):
-            return str(row[column])
-    return str(position)
+        if column in frame.columns:
+            return [str(v) for v in frame[column].tolist()]
+    return [str(i) for i in range(len(frame))]
 
 
 @dataclass
@@ -370,18 +371,22 @@ class _NightMasker:
         )
         if not result.changed:
             return 0
-        for position, column, token in result.dates:
-            self.dates.append(
-                {
-                    "table": table,
-                    "row_key": _row_key(table, frame, position),
-                    "column": column,
-                    "pseudonym": token,
-                    "age_band": _age_band(frame.iloc[position][column], self.night)
-                    if column == "date_of_birth"
-                    else "",
-                }
-            )
+        if result.dates:
+            keys = _row_keys(table, frame)
+            columns = {column: frame[column].tolist() for column in {c for _, c, _ in result.dates}}
+            for position, column, token in result.dates:
+                band = ""
+                if column == "date_of_birth" and self.night:
+                    band = _age_band(columns[column][position], self.night)
+                self.dates.append(
+                    {
+                        "table": table,
+                        "row_key": keys[position],
+                        "column": column,
+                        "pseudonym": token,
+                        "age_band": band,
+                    }
+                )
         _write_masked(path, original, result.frame)
         return result.changed
 
@@ -705,7 +710,7 @@ def _known_nights(conn: Connection, flags: pd.DataFrame) -> set[str]:
 
 
 def apply_retention(
-    as_of: dt.date,
+    as_of: dt.date | None = None,
     settings: RetentionSettings | None = None,
     *,
     actor: str = "retention",
@@ -716,7 +721,7 @@ def apply_retention(
     Call it once a night (the ``retention`` flow does); it is idempotent.
 
     Args:
-        as_of: the date the periods are measured from (normally today).
+        as_of: the date the periods are measured from (default today).
         settings: the periods (default :func:`apiflag.privacy.policy.load_settings`).
         actor: who runs it, as recorded in the audit log.
         db_url: the queue database (default :func:`apiflag.config.db_url`).
@@ -724,6 +729,7 @@ def apply_retention(
     Returns:
         What was masked and deleted, with counts per store.
     """
+    as_of = as_of or dt.date.today()
     settings = settings or load_settings()
     mask_before = settings.mask_before(as_of).isoformat()
     delete_before = settings.delete_before(as_of).isoformat()

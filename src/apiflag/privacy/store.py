@@ -1,9 +1,10 @@
 """The privacy tables in the queue database: the vault, case holds and the retention ledger.
 
-- ``privacy_vault(night, ref, kind, ciphertext)``: the original of every value masked on a
-  night, Fernet-encrypted with the vault key (``$APIFLAG_HOME/secrets/vault.key``); ``ref`` is the
-  value's pseudonym. Rows are deleted with their night at the maximum period. This is the only
-  place an original survives masking, and only the vault key opens it.
+- ``privacy_vault(night, bucket, entries, ciphertext)``: the original of every value masked on
+  a night, keyed by its pseudonym, Fernet-encrypted with the vault key
+  (``$APIFLAG_HOME/secrets/vault.key``) in 256 buckets per night. Rows are deleted with their
+  night at the maximum period. This is the only place an original survives masking, and only
+  the vault key opens it.
 - ``privacy_holds(flag_id, case_ref, placed_by, placed_at, closed_at)``: a flag decided
   ``hearing`` or ``victim_support`` that carries a case reference stays unmasked until its case is
   closed.
@@ -17,6 +18,7 @@ All three live beside the queue (``apiflag.config.db_url()``: SQLite by default,
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -33,8 +35,8 @@ vault = sa.Table(
     "privacy_vault",
     metadata,
     sa.Column("night", sa.String(10), primary_key=True),
-    sa.Column("ref", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("bucket", sa.String(2), primary_key=True),
+    sa.Column("entries", sa.Integer, nullable=False),
     sa.Column("ciphertext", sa.Text, nullable=False),
 )
 
@@ -72,55 +74,97 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def store_originals(
-    conn: Connection, night: str, originals: dict[str, tuple[str, str]], batch: int = 5000
-) -> int:
-    """Encrypt and keep the originals of one night's pseudonyms that the vault lacks.
-
-    Args:
-        conn: a connection inside the caller's transaction.
-        night: the arrival night (``YYYY-MM-DD``).
-        originals: pseudonym -> (kind, original value).
-        batch: rows per INSERT.
-
-    Returns:
-        How many vault rows were added.
-    """
-    have = set(conn.execute(sa.select(vault.c.ref).where(vault.c.night == night)).scalars())
-    cipher = vault_cipher()
-    rows = [
-        {
-            "night": night,
-            "ref": ref,
-            "kind": kind,
-            "ciphertext": cipher.encrypt(original.encode()).decode(),
-        }
-        for ref, (kind, original) in originals.items()
-        if ref not in have
-    ]
-    for start in range(0, len(rows), batch):
-        conn.execute(vault.insert(), rows[start : start + batch])
-    return len(rows)
+def bucket_of(ref: str) -> str:
+    """Return the vault bucket of a pseudonym: its last two hex digits (256 per night)."""
+    return ref[-2:]
 
 
-def open_vault(conn: Connection, night: str, refs: Iterable[str]) -> dict[str, str]:
-    """Return pseudonym -> original for the given pseudonyms of one night (those in the vault)."""
-    wanted = sorted(set(refs))
-    if not wanted:
-        return {}
-    cipher = vault_cipher()
-    rows = conn.execute(
-        sa.select(vault.c.ref, vault.c.ciphertext).where(
-            vault.c.night == night, vault.c.ref.in_(wanted)
-        )
-    )
+def _decrypt(text: str, night: str) -> dict[str, list[str]]:
     try:
-        return {ref: cipher.decrypt(text.encode()).decode() for ref, text in rows}
+        data: dict[str, list[str]] = json.loads(vault_cipher().decrypt(text.encode()))
     except InvalidToken:
         raise ApiflagError(
             f"vault: {secrets_dir() / 'vault.key'} does not open the vault of night {night} "
             "(the key was replaced or lost: these originals cannot be recovered without it)"
         ) from None
+    return data
+
+
+def store_originals(conn: Connection, night: str, originals: dict[str, tuple[str, str]]) -> int:
+    """Encrypt and keep the originals of one night's pseudonyms that the vault lacks.
+
+    Originals are kept in 256 buckets per night (by the pseudonym's last two hex digits), each
+    one Fernet token over a JSON map ``pseudonym -> [kind, original]``: a night of 200,000
+    arrivals costs 256 encryptions, and opening one value decrypts one bucket.
+
+    Args:
+        conn: a connection inside the caller's transaction.
+        night: the arrival night (``YYYY-MM-DD``).
+        originals: pseudonym -> (kind, original value).
+
+    Returns:
+        How many originals were added.
+    """
+    by_bucket: dict[str, dict[str, tuple[str, str]]] = {}
+    for ref, entry in originals.items():
+        by_bucket.setdefault(bucket_of(ref), {})[ref] = entry
+    if not by_bucket:
+        return 0
+    existing = {
+        bucket: text
+        for bucket, text in conn.execute(
+            sa.select(vault.c.bucket, vault.c.ciphertext).where(
+                vault.c.night == night, vault.c.bucket.in_(sorted(by_bucket))
+            )
+        )
+    }
+    cipher = vault_cipher()
+    added = 0
+    for bucket, entries in sorted(by_bucket.items()):
+        data = _decrypt(existing[bucket], night) if bucket in existing else {}
+        new = {
+            ref: [kind, original] for ref, (kind, original) in entries.items() if ref not in data
+        }
+        if not new:
+            continue
+        data.update(new)
+        added += len(new)
+        token = cipher.encrypt(json.dumps(data, ensure_ascii=False).encode()).decode()
+        if bucket in existing:
+            conn.execute(
+                vault.update()
+                .where(vault.c.night == night, vault.c.bucket == bucket)
+                .values(ciphertext=token, entries=len(data))
+            )
+        else:
+            conn.execute(
+                vault.insert().values(
+                    night=night, bucket=bucket, entries=len(data), ciphertext=token
+                )
+            )
+    return added
+
+
+def open_vault(conn: Connection, night: str, refs: Iterable[str]) -> dict[str, str]:
+    """Return pseudonym -> original for the given pseudonyms of one night (those in the vault).
+
+    Raises:
+        ApiflagError: the vault key does not open the night's vault.
+    """
+    wanted = set(refs)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        sa.select(vault.c.ciphertext).where(
+            vault.c.night == night, vault.c.bucket.in_(sorted({bucket_of(r) for r in wanted}))
+        )
+    ).scalars()
+    found: dict[str, str] = {}
+    for text in rows:
+        for ref, (_kind, original) in _decrypt(text, night).items():
+            if ref in wanted:
+                found[ref] = original
+    return found
 
 
 def open_holds(conn: Connection) -> dict[str, str]:
