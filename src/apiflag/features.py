@@ -417,6 +417,10 @@ def _conform(frame: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame
     for c in cols:
         if c not in out.columns:
             out[c] = pd.Series([None] * len(out), index=out.index, dtype=object)
+        elif isinstance(out[c].dtype, pd.StringDtype):
+            # plain Python strings: row-wise name and contact logic iterates them fast
+            values = out[c].to_numpy(dtype=object, na_value=None)
+            out[c] = pd.Series(values, index=out.index, dtype=object)
     return out
 
 
@@ -653,21 +657,15 @@ def _booking_travel(t: NightTables, booking_ids: pd.Series, arrivals: pd.Series)
     m = q.merge(it[["booking_id", "dep"]], on="booking_id", how="left")
     later = m.loc[m["dep"].notna() & m["arr"].notna() & (m["dep"] > m["arr"])]
     first_later = later.groupby("row")["dep"].min()
-    one_way: list[bool | None] = []
-    stay: list[float] = []
-    for row, bid, arr in zip(q["row"], q["booking_id"], q["arr"], strict=True):
-        if bid not in has_it or pd.isna(arr):
-            one_way.append(None)
-            stay.append(np.nan)
-        elif row in first_later.index:
-            one_way.append(False)
-            stay.append((first_later[row] - arr) / pd.Timedelta(days=1))
-        else:
-            one_way.append(True)
-            stay.append(np.nan)
-    return pd.DataFrame(
-        {"one_way": pd.array(one_way, dtype="boolean"), "stay_days": np.asarray(stay, float)}
-    )
+    known = q["booking_id"].isin(has_it).to_numpy(bool) & q["arr"].notna().to_numpy(bool)
+    first = pd.Series(first_later.reindex(q["row"]).to_numpy(), dtype="datetime64[us]")
+    arr = pd.Series(q["arr"].to_numpy(), dtype="datetime64[us]")
+    has_later = first.notna().to_numpy(bool)
+    one_way = pd.array(~has_later, dtype="boolean")
+    one_way[~known] = pd.NA
+    stay = ((first - arr) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan).copy()
+    stay[~(known & has_later)] = np.nan
+    return pd.DataFrame({"one_way": one_way, "stay_days": stay})
 
 
 def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
@@ -685,39 +683,29 @@ def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
         & (travel["one_way"].fillna(True) == False)  # noqa: E712
         & pd.Series(party <= policy.business_party_max).fillna(False)
     ).to_numpy(bool)
-    by_booking = facts.set_index("booking_id")
+    ids = facts["booking_id"].tolist()
+    locator = {
+        b: str(rl if isinstance(rl, str) else b)
+        for b, rl in zip(ids, facts["record_locator"].tolist(), strict=True)
+    }
+    agency_of = dict(zip(ids, facts["agency_id"].astype(object).tolist(), strict=True))
+    business_of = dict(zip(ids, business.tolist(), strict=True))
     rows: list[tuple[str, str, str, object, bool]] = []
-    business_of = dict(zip(facts["booking_id"], business, strict=True))
     c = t.booking_contacts
     for bid, kind, value, norm in zip(
-        c["booking_id"], c["kind"], c["value"], c["normalized"], strict=True
+        c["booking_id"].tolist(),
+        c["kind"].tolist(),
+        c["value"].tolist(),
+        c["normalized"].tolist(),
+        strict=True,
     ):
         key = _norm_contact(kind, value, norm)
-        if key is None or bid not in by_booking.index:
-            continue
-        rl = by_booking.at[bid, "record_locator"]
-        rows.append(
-            (
-                t.night,
-                str(rl if isinstance(rl, str) else bid),
-                key,
-                by_booking.at[bid, "agency_id"],
-                business_of[bid],
-            )
-        )
-    for bid, phone in zip(facts["booking_id"], facts["payer_phone"], strict=True):
+        if key is not None and bid in locator:
+            rows.append((t.night, locator[bid], key, agency_of[bid], business_of[bid]))
+    for bid, phone in zip(ids, facts["payer_phone"].tolist(), strict=True):
         key = _norm_contact("phone", phone, None)
         if key is not None:
-            rl = by_booking.at[bid, "record_locator"]
-            rows.append(
-                (
-                    t.night,
-                    str(rl if isinstance(rl, str) else bid),
-                    key,
-                    by_booking.at[bid, "agency_id"],
-                    business_of[bid],
-                )
-            )
+            rows.append((t.night, locator[bid], key, agency_of[bid], business_of[bid]))
     pool = pd.DataFrame(rows, columns=["night", "record_locator", "key", "agency_id", "business"])
     return pool.drop_duplicates(["night", "record_locator", "key"]).reset_index(drop=True)
 
@@ -731,9 +719,9 @@ def _switchboards(pool: pd.DataFrame, policy: SwitchboardPolicy) -> set[str]:
     if policy.same_agency_business:
         g = pool.groupby("key")
         n_rl = g["record_locator"].nunique()
-        agencies = g["agency_id"].agg(lambda s: s.nunique(dropna=False))
-        has_agency = g["agency_id"].agg(lambda s: bool(s.notna().all()))
-        all_business = g["business"].all()
+        agencies = g["agency_id"].nunique(dropna=False)
+        has_agency = pool["agency_id"].notna().groupby(pool["key"]).all()
+        all_business = pool["business"].astype(bool).groupby(pool["key"]).all()
         mask = (n_rl > 1) & (agencies == 1) & has_agency & all_business
         desk = set(mask[mask].index)
     return busy | desk
@@ -896,38 +884,41 @@ def build_features(
     minors: dict[object, int] = {}
     unrelated: dict[object, int] = {}
     payer_trav: dict[object, bool | None] = {}
-    for b_id, grp in members.groupby("booking_id", sort=False):
-        size[b_id] = len(grp)
-        is_adult = grp["adult"].fillna(False).to_numpy(bool)
-        is_minor = grp["minor"].fillna(False).to_numpy(bool)
-        adults[b_id] = int(is_adult.sum())
-        minors[b_id] = int(is_minor.sum())
-        adult_sur: frozenset[str] = (
-            frozenset().union(*grp["sur"][is_adult]) if is_adult.any() else frozenset()
-        )
+    groups: dict[object, list[tuple[bool, bool, frozenset[str], Any]]] = defaultdict(list)
+    for b_id, ad, mi, sur, nm in zip(
+        members["booking_id"].tolist(),
+        members["adult"].astype("boolean").fillna(False).astype(bool).tolist(),
+        members["minor"].astype("boolean").fillna(False).astype(bool).tolist(),
+        members["sur"].tolist(),
+        members["names"].tolist(),
+        strict=True,
+    ):
+        groups[b_id].append((ad, mi, sur, nm))
+    for b_id, group in groups.items():
+        size[b_id] = len(group)
+        adults[b_id] = sum(1 for ad, _, _, _ in group if ad)
+        minors[b_id] = sum(1 for _, mi, _, _ in group if mi)
+        adult_sur: frozenset[str] = frozenset().union(*(s for ad, _, s, _ in group if ad))
         unrelated[b_id] = (
-            int(sum(1 for s in grp["sur"][is_minor] if not (s & adult_sur)))
-            if is_adult.any()
-            else 0
+            sum(1 for _, mi, s, _ in group if mi and not (s & adult_sur)) if adults[b_id] else 0
         )
-    for b_id, payer in facts["payer_name"].items():
+    for b_id, payer in zip(facts.index.tolist(), facts["payer_name"].tolist(), strict=True):
         if not isinstance(payer, str) or not payer.strip():
             payer_trav[b_id] = None
             continue
         p_sur, p_all = _payer_parts(payer)
-        names = members.loc[members["booking_id"] == b_id, "names"]
         payer_trav[b_id] = any(
             bool(s) and s <= p_all and (s & p_sur or not p_sur) and (not g or bool(g & (p_all - s)))
-            for s, g in names
+            for _, _, _, (s, g) in groups.get(b_id, [])
         )
-    n_trav = pd.to_numeric(facts["n_travellers"], errors="coerce")
+    n_trav = {
+        b: int(n)
+        for b, n in zip(facts.index.tolist(), facts["n_travellers"].tolist(), strict=True)
+        if n is not None and not (isinstance(n, float) and np.isnan(n))
+    }
+    bid_list = bid.tolist()
     out["booking.party_size"] = pd.array(
-        [
-            size.get(b, int(n_trav[b]) if b in n_trav.index and pd.notna(n_trav[b]) else None)
-            if k
-            else None
-            for b, k in zip(bid, known, strict=True)
-        ],
+        [size.get(b, n_trav.get(b)) if k else None for b, k in zip(bid_list, known, strict=True)],
         dtype="Int64",
     )
     out["booking.adults_in_party"] = pd.array(
@@ -1034,9 +1025,9 @@ def build_features(
         elif "phone" in kinds:  # contacts of the booking, not the payer's phone
             chosen &= (source != "payments").to_numpy(bool)
         sel = idm.loc[chosen]
-        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique()
+        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique().to_dict()
         out[name] = pd.array(
-            [int(counts.get(b, 0)) if k else None for b, k in zip(bid, known, strict=True)],
+            [int(counts.get(b, 0)) if k else None for b, k in zip(bid_list, known, strict=True)],
             dtype="Int64",
         )
 
