@@ -12,6 +12,7 @@ eat the English word "an".
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 import re
 import secrets
@@ -101,10 +102,14 @@ class PersonalDictionary:
         token = pseudonym(kind, text)
         self._memo[(kind, text)] = token
         self.vault.setdefault(token, (kind, text))
-        key = text_key(text)
-        if len(key) >= 2 and key not in self.entries:
-            self.entries[key] = (kind, token, text)
-            self.max_tokens = min(MAX_TOKENS, max(self.max_tokens, key.count(" ") + 1))
+        variants = [text]
+        if any(c in text for c in "'&<>\""):  # as an HTML report writes it: D&#x27;SOUZA
+            variants += [html.escape(text), html.escape(text).replace("&#x27;", "&#39;")]
+        for variant in variants:
+            key = text_key(variant)
+            if len(key) >= 2 and key not in self.entries:
+                self.entries[key] = (kind, token, text)
+                self.max_tokens = min(MAX_TOKENS, max(self.max_tokens, key.count(" ") + 1))
         return token
 
     def __len__(self) -> int:
