@@ -120,6 +120,7 @@ class Pnr:
     created: dt.datetime
     travellers: list[tuple[str, str]] = field(default_factory=list)
     docs_names: list[tuple[str, str]] = field(default_factory=list)
+    doc_numbers: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     forms: list[str] = field(default_factory=list)
@@ -168,6 +169,7 @@ def read_pnrgov(text: str) -> tuple[dict[str, object], list[Pnr]]:
         elif t == "SSR" and el(s, 1) == "DOCS":
             f = el(s, 1, 8).split("/")
             cur.docs_names.append((f[8], " ".join(x for x in f[9:] if x)))
+            cur.doc_numbers.append(f[3])
         elif t == "SSR" and el(s, 1) == "CTCM":
             cur.phones.append(el(s, 1, 8).lstrip("/"))
         elif t == "SSR" and el(s, 1) == "CTCE":

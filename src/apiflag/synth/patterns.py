@@ -667,7 +667,7 @@ def background_cases(r: Rand, db: CaseDB, n_cases: int, today: dt.date) -> None:
     """Old cases whose people never travel in the world; some carry very common names."""
     from apiflag.synth.population import Ids
 
-    ids = Ids(50_000_000)  # counters of the nights stay below this: no collisions
+    ids = Ids(95_000_000)  # the nights' counters stay below this: no collisions
     for i in range(n_cases):
         role_plan = ["perpetrator"] + [
             r.choice(("victim", "victim", "broker", "recruiter", "employer"))

@@ -366,6 +366,17 @@ class Ids:
         self.card = base
         self.msg = base
 
+    def reserve(self, n: int) -> int:
+        """Reserve ``n`` values of every counter for another ``Ids`` started at the returned base."""
+        base = (
+            max(self.doc, self.locator, self.phone, self.ticket, self.email, self.agency, self.card)
+            + 1
+        )
+        self.doc = self.locator = self.phone = self.ticket = self.email = self.agency = (
+            self.card
+        ) = base + n
+        return base
+
     def document(self, country: str) -> str:
         self.doc += 1
         n = (self.doc * 7_919_117 + 3_141_592) % 100_000_000
@@ -568,6 +579,7 @@ class Flight:
     crew: list[Traveller] = field(default_factory=list)
     bookings: list[Booking] = field(default_factory=list)
     next_row: int = 5
+    id_base: int = 0
 
     def leg(self, booking_class: str = "Y") -> Leg:
         return Leg(

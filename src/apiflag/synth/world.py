@@ -22,8 +22,8 @@ import multiprocessing as mp
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,12 @@ class WorldConfig:
             ),
             (self.history_nights >= 0, f"--history-nights must be >= 0, got {self.history_nights}"),
             (
+                self.arrivals * self.nights
+                + (self.history_arrivals or self.arrivals) * self.history_nights
+                <= MAX_WORLD_ARRIVALS,
+                f"a world holds at most {MAX_WORLD_ARRIVALS:,} arrivals (nights x arrivals + history)",
+            ),
+            (
                 self.history_arrivals is None or self.history_arrivals >= 200,
                 f"--history-arrivals must be >= 200, got {self.history_arrivals}",
             ),
@@ -196,14 +202,6 @@ class WorldConfig:
         return data
 
 
-@dataclass(slots=True)
-class _NightOut:
-    night: dt.date
-    history: bool
-    flights: list[Flight]
-    counts: dict[str, int] = field(default_factory=dict)
-
-
 def _night_dates(cfg: WorldConfig) -> tuple[list[dt.date], list[dt.date]]:
     current = [cfg.start + dt.timedelta(days=i) for i in range(cfg.nights)]
     history = [
@@ -212,7 +210,11 @@ def _night_dates(cfg: WorldConfig) -> tuple[list[dt.date], list[dt.date]]:
     return current, history
 
 
-def build_night(
+MAX_WORLD_ARRIVALS = 25_000_000
+"""Identifiers stay unique up to this many arrivals in one world (about 3 reserved per arrival)."""
+
+
+def plant_night(
     cfg: WorldConfig,
     index: int,
     night: dt.date,
@@ -221,8 +223,12 @@ def build_night(
     ids: Ids,
     db: CaseDB,
     links: Links,
-) -> list[Flight]:
-    """Generate one night's flights with planted patterns, confounders and ordinary parties."""
+) -> tuple[list[Flight], NightContext]:
+    """Schedule one night's flights and plant its patterns and confounders (not yet filled).
+
+    Each flight also gets its own block of identifiers, so flights can then be filled in any
+    order or process with the same result.
+    """
     r = Rand(cfg.seed, 1, index)
     flights = make_flights(r, night, arrivals, set())
     ctx = NightContext(r, ids, night)
@@ -245,57 +251,103 @@ def build_night(
             n = max(n, minimum)
         for _ in range(n):
             CONFOUNDER_MAKERS[name](ctx, flights, db, links)
+    for f in flights:  # travel agencies of every origin exist before any flight is filled
+        ctx.agency_for(f.route.country, f.carrier)
     for f in flights:
-        while f.free > 0:
-            ordinary_party(ctx, f, f.free)
-        f.crew = crew_for(r, ids, f, night)
-        f.bookings.sort(key=lambda b: b.record_locator)
-    _pnr_changes(ctx, flights, links)
+        f.id_base = ids.reserve(_id_block(f))
+    return flights, ctx
+
+
+def _id_block(f: Flight) -> int:
+    """Identifiers a flight may use: at most two per seat (phones, e-mails) plus crew and changes."""
+    return 2 * f.capacity + 64
+
+
+def fill_flight(
+    cfg: WorldConfig, index: int, i: int, f: Flight, shared: NightContext
+) -> list[tuple[str, str, str, str]]:
+    """Fill flight ``i`` with ordinary parties and crew; return its PNR changes.
+
+    Draws come from the flight's own stream ``(seed, 4, night, flight)`` and identifiers from
+    its reserved block, so the result does not depend on the other flights.
+    """
+    r = Rand(cfg.seed, 4, index, i)
+    ids = Ids(f.id_base)
+    ctx = NightContext(
+        r, ids, shared.night, shared.party_cums, shared.agencies, shared.agency_phones
+    )
+    while f.free > 0:
+        ordinary_party(ctx, f, f.free)
+    f.crew = crew_for(r, ids, f, shared.night)
+    f.bookings.sort(key=lambda b: b.record_locator)
+    changes = _pnr_changes(ctx, f)
+    used = (
+        max(ids.doc, ids.phone, ids.email, ids.locator, ids.ticket, ids.agency, ids.card)
+        - f.id_base
+    )
+    if used >= _id_block(f):
+        raise RuntimeError(f"flight {f.carrier}{f.number} used {used} identifiers of its block")
+    return changes
+
+
+def build_night(
+    cfg: WorldConfig,
+    index: int,
+    night: dt.date,
+    arrivals: int,
+    current: bool,
+    ids: Ids,
+    db: CaseDB,
+    links: Links,
+) -> list[Flight]:
+    """Generate one night in this process: planted patterns, confounders, ordinary parties."""
+    flights, ctx = plant_night(cfg, index, night, arrivals, current, ids, db, links)
+    for i, f in enumerate(flights):
+        links.pnr_changes.extend(fill_flight(cfg, index, i, f, ctx))
     return flights
 
 
-def _pnr_changes(ctx: NightContext, flights: list[Flight], links: Links) -> None:
+def _pnr_changes(ctx: NightContext, f: Flight) -> list[tuple[str, str, str, str]]:
     """Bookings the departure push shows differently from the T-72 h push."""
     r, ids = ctx.r, ctx.ids
     night = ctx.night.isoformat()
-    for f in flights:
-        for b in f.bookings:
-            x = r.u()
-            if x < 0.01:
-                t = b.travellers[0]
-                b.t72_name = (typo(t.surname, r.pick), t.given_names)
-                b.docs_at_t72 = False
-                links.pnr_changes.append(
-                    (night, b.record_locator, "corrected_name", f"{b.t72_name[0]} -> {t.surname}")
-                )
-            elif x < 0.03:
-                lead = b.travellers[0]
-                if r.chance(0.5):
-                    c = ContactV("phone", ids.phone_number(lead.nationality), None, "IFT")
-                else:
-                    c = ContactV(
-                        "email", ids.email_address(lead.surname, lead.given_names), None, "IFT"
-                    )
-                b.added_contact = c
-                links.pnr_changes.append(
-                    (night, b.record_locator, "added_contact", f"{c.kind} {c.value}")
-                )
-            elif x < 0.04:
-                lead = b.travellers[0]
-                extra = person(r, ids, ctx.night, lead.nationality, age=(18, 70))
-                extra.ref = str(len(b.travellers) + 1)
-                b.t72_extra = extra
-                links.pnr_changes.append(
-                    (
-                        night,
-                        b.record_locator,
-                        "cancelled_traveller",
-                        f"{extra.surname} {extra.given_names}",
-                    )
-                )
+    out: list[tuple[str, str, str, str]] = []
+    for b in f.bookings:
+        x = r.u()
+        if x < 0.01:
+            t = b.travellers[0]
+            b.t72_name = (typo(t.surname, r.pick), t.given_names)
+            b.docs_at_t72 = False
+            out.append(
+                (night, b.record_locator, "corrected_name", f"{b.t72_name[0]} -> {t.surname}")
+            )
+        elif x < 0.03:
+            lead = b.travellers[0]
+            if r.chance(0.5):
+                c = ContactV("phone", ids.phone_number(lead.nationality), None, "IFT")
             else:
-                continue
-            b.last_transaction = f.scheduled_departure - dt.timedelta(hours=r.randint(2, 60))
+                c = ContactV(
+                    "email", ids.email_address(lead.surname, lead.given_names), None, "IFT"
+                )
+            b.added_contact = c
+            out.append((night, b.record_locator, "added_contact", f"{c.kind} {c.value}"))
+        elif x < 0.04:
+            lead = b.travellers[0]
+            extra = person(r, ids, ctx.night, lead.nationality, age=(18, 70))
+            extra.ref = str(len(b.travellers) + 1)
+            b.t72_extra = extra
+            out.append(
+                (
+                    night,
+                    b.record_locator,
+                    "cancelled_traveller",
+                    f"{extra.surname} {extra.given_names}",
+                )
+            )
+        else:
+            continue
+        b.last_transaction = f.scheduled_departure - dt.timedelta(hours=r.randint(2, 60))
+    return out
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -381,121 +433,133 @@ def _dep_booking(b: Any) -> Any:
     return dataclasses.replace(b, contacts=[*b.contacts, b.added_contact])
 
 
-def render_night(
-    cfg: WorldConfig,
-    index: int,
-    flights: list[Flight],
-    folder: Path,
-    offset: int = 0,
-    stride: int = 1,
-) -> dict[str, int]:
-    """Write one night's PAXLST and PNRGOV files; return file and mess counts.
+def render_flight(cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path) -> Counter[str]:
+    """Write flight ``i``'s two PAXLST and two PNRGOV files; return file and mess counts.
 
-    Each flight's layout is drawn from its own stream ``(seed, 2, night, flight)``, so the
-    files do not depend on how flights are shared among worker processes.
+    The layout of each file is drawn from the flight's own stream ``(seed, 2, night, flight)``.
     """
-    (folder / "paxlst").mkdir(parents=True, exist_ok=True)
-    (folder / "pnrgov").mkdir(parents=True, exist_ok=True)
+    r = Rand(cfg.seed, 2, index, i)
     counts: Counter[str] = Counter()
-    for i, f in enumerate(flights):
-        if i % stride != offset:
-            continue
-        r = Rand(cfg.seed, 2, index, i)
-        dep = f.scheduled_departure
-        base = f"{f.carrier}{f.number}_{f.departure_airport}"
-        legs = (
-            Leg(
-                f.carrier,
-                f.number,
-                f.departure_airport,
-                f.arrival_airport,
-                dep,
-                f.scheduled_arrival,
-            ),
+    dep = f.scheduled_departure
+    base = f"{f.carrier}{f.number}_{f.departure_airport}"
+    legs = (
+        Leg(f.carrier, f.number, f.departure_airport, f.arrival_airport, dep, f.scheduled_arrival),
+    )
+    prepared = dep + dt.timedelta(minutes=15)
+    ref = f"{index:03d}{i:05d}"
+    for kind, code, people in (("pax", "745", f.passengers), ("crew", "250", f.crew)):
+        m = _Manifest(
+            cfg.paxlst_version,
+            f"{kind.upper()}{ref}",
+            f"A{ref}{code}",
+            f"{f.carrier}APIS",
+            "JPNAPIS",
+            prepared,
+            code,
+            legs,
+            people,
+            len(people) if kind == "pax" else None,
+            len(people) if kind == "crew" else None,
+            f"{f.carrier}{int(f.number):04d}{dep:%y%m%d}",
+            f"{f.carrier} API DESK",
         )
-        prepared = dep + dt.timedelta(minutes=15)
-        ref = f"{index:03d}{i:05d}"
-        for kind, code, people in (("pax", "745", f.passengers), ("crew", "250", f.crew)):
-            m = _Manifest(
-                cfg.paxlst_version,
-                f"{kind.upper()}{ref}",
-                f"A{ref}{code}",
-                f"{f.carrier}APIS",
-                "JPNAPIS",
-                prepared,
-                code,
-                legs,
-                people,
-                len(people) if kind == "pax" else None,
-                len(people) if kind == "crew" else None,
-                f"{f.carrier}{int(f.number):04d}{dep:%y%m%d}",
-                f"{f.carrier} API DESK",
-            )
-            style = _style(r, cfg.mess_share, f.carrier)
-            counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
-            _write(folder / "paxlst" / f"{base}_{kind}.edi", _paxlst_text(m, style))
-        for push, when, maker in (
-            ("t72", dep - dt.timedelta(hours=72), _t72_booking),
-            ("dep", dep + dt.timedelta(minutes=30), _dep_booking),
+        style = _style(r, cfg.mess_share, f.carrier)
+        counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
+        _write(folder / "paxlst" / f"{base}_{kind}.edi", _paxlst_text(m, style))
+    for push, when, maker in (
+        ("t72", dep - dt.timedelta(hours=72), _t72_booking),
+        ("dep", dep + dt.timedelta(minutes=30), _dep_booking),
+    ):
+        bookings = [maker(b) for b in f.bookings]
+        msg = _Pnrgov(
+            cfg.pnrgov_version,
+            "1",
+            f"P{ref}{push.upper()}",
+            f.carrier,
+            "JPNPNR",
+            when,
+            "full",
+            legs[0],
+            bookings,
+            len(bookings),
+        )
+        style = _style(r, cfg.mess_share, f.carrier)
+        counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
+        _write(folder / "pnrgov" / f"{base}_{push}.edi", _pnrgov_text(msg, style))
+    counts["files"] += 4
+    return counts
+
+
+@dataclass(slots=True)
+class _FlightResult:
+    """What one flight contributes to the world's files besides its messages."""
+
+    truth: list[tuple[str, ...]]
+    outcomes: list[tuple[str, ...]]
+    decoys: list[tuple[str, ...]]
+    changes: list[tuple[str, str, str, str]]
+    counts: Counter[str]
+    patterns: list[tuple[str, str]]
+
+
+_DECOY_EXEMPT = ("known_person_variant", "former_victim_return")
+
+
+def _process_flight(job: tuple[Any, ...], i: int) -> _FlightResult:
+    cfg, index, night, is_history, flights, ctx, folder, case_names = job
+    f = flights[i]
+    changes = fill_flight(cfg, index, i, f, ctx)
+    counts = render_flight(cfg, index, i, f, folder)
+    counts["passengers"] += len(f.passengers)
+    counts["crew"] += len(f.crew)
+    counts["bookings"] += len(f.bookings)
+    truth = list(_truth_rows(night, f))
+    outcomes = _outcome_rows(cfg, index, i, night, f) if is_history else []
+    decoys = []
+    for t in f.passengers:
+        hit = case_names.get((t.surname, t.given_names))
+        if (
+            hit is not None
+            and t.pattern not in _DECOY_EXEMPT
+            and t.confounder != "common_name_collision"
         ):
-            bookings = [maker(b) for b in f.bookings]
-            msg = _Pnrgov(
-                cfg.pnrgov_version,
-                "1",
-                f"P{ref}{push.upper()}",
-                f.carrier,
-                "JPNPNR",
-                when,
-                "full",
-                legs[0],
-                bookings,
-                len(bookings),
-            )
-            style = _style(r, cfg.mess_share, f.carrier)
-            counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
-            _write(folder / "pnrgov" / f"{base}_{push}.edi", _pnrgov_text(msg, style))
-        counts["files"] += 4
-    return dict(counts)
+            decoys.append(("case", *_key(night, f, t), "", hit, "", "common_name"))
+    patterns = [
+        (t.pattern or t.confounder, t.pattern_group)
+        for t in f.passengers
+        if t.pattern or t.confounder
+    ]
+    return _FlightResult(truth, outcomes, decoys, changes, counts, patterns)
 
 
 _FORKED: dict[str, Any] = {}
 
 
-def _render_part(offset: int) -> dict[str, int]:
-    cfg, index, flights, folder, stride = _FORKED["job"]
-    return render_night(cfg, index, flights, folder, offset, stride)
+def _process_part(offset: int) -> list[tuple[int, _FlightResult]]:
+    job, stride = _FORKED["job"]
+    flights = job[4]
+    return [(i, _process_flight(job, i)) for i in range(offset, len(flights), stride)]
 
 
-def _render_start(
-    cfg: WorldConfig, index: int, flights: list[Flight], folder: Path, workers: int
-) -> Callable[[], dict[str, int]]:
-    """Start rendering a night, in ``workers`` forked processes when more than one.
+def _run_night(job: tuple[Any, ...], workers: int) -> list[_FlightResult]:
+    """Fill, render and describe every flight of a planted night, in ``workers`` processes.
 
-    Returns a function that waits for the files and returns the counts. The main process
-    meanwhile writes truth and outcomes.
+    Results come back in flight order whatever the number of workers.
     """
-    if workers <= 1:
-        counts = render_night(cfg, index, flights, folder)
-        return lambda: counts
+    folder: Path = job[6]
     (folder / "paxlst").mkdir(parents=True, exist_ok=True)
     (folder / "pnrgov").mkdir(parents=True, exist_ok=True)
-    _FORKED["job"] = (cfg, index, flights, folder, workers)
-    pool = mp.get_context("fork").Pool(workers)
-    pending = pool.map_async(_render_part, range(workers))
-
-    def wait() -> dict[str, int]:
-        try:
-            parts = pending.get()
-        finally:
-            pool.close()
-            pool.join()
-            _FORKED.clear()
-        total: Counter[str] = Counter()
-        for part in parts:
-            total.update(part)
-        return dict(total)
-
-    return wait
+    flights = job[4]
+    if workers <= 1 or len(flights) < 2:
+        return [_process_flight(job, i) for i in range(len(flights))]
+    _FORKED["job"] = (job, workers)
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_process_part, range(workers))
+    finally:
+        _FORKED.clear()
+    ordered = sorted((item for part in parts for item in part), key=lambda item: item[0])
+    return [result for _i, result in ordered]
 
 
 def _write(path: Path, text: str) -> None:
@@ -518,52 +582,50 @@ def _key(night: dt.date, f: Flight, t: Traveller) -> tuple[str, ...]:
     )
 
 
-def _truth_rows(night: dt.date, flights: list[Flight]) -> Iterable[tuple[str, ...]]:
-    for f in flights:
-        for t in f.passengers:
-            yield (
-                *_key(night, f, t),
-                t.record_locator or "",
-                t.role,
-                t.truth_label,
-                t.pattern,
-                t.pattern_role,
-                t.pattern_group,
-                t.confounder,
-            )
-        for t in f.crew:
-            yield (*_key(night, f, t), "", t.role, "none", "", "", "", "")
+def _truth_rows(night: dt.date, f: Flight) -> Iterable[tuple[str, ...]]:
+    for t in f.passengers:
+        yield (
+            *_key(night, f, t),
+            t.record_locator or "",
+            t.role,
+            t.truth_label,
+            t.pattern,
+            t.pattern_role,
+            t.pattern_group,
+            t.confounder,
+        )
+    for t in f.crew:
+        yield (*_key(night, f, t), "", t.role, "none", "", "", "", "")
 
 
 def _outcome_rows(
-    cfg: WorldConfig, index: int, night: dt.date, flights: list[Flight]
+    cfg: WorldConfig, index: int, i: int, night: dt.date, f: Flight
 ) -> list[tuple[str, ...]]:
     """Past hearings: who was reviewed and what was recorded (incomplete and sometimes wrong)."""
-    r = Rand(cfg.seed, 3, index)
+    r = Rand(cfg.seed, 3, index, i)
     rows = []
-    for f in flights:
-        for t in f.passengers:
-            if t.truth_label != "none":
-                p = 0.7
-            elif t.confounder or t.pattern:
-                p = 0.25
-            else:
-                p = 0.002
-            if not r.chance(p):
-                continue
-            if t.truth_label == "trafficker":
-                outcome = "trafficking_confirmed"
-            elif t.truth_label == "victim":
-                outcome = "victim_identified"
+    for t in f.passengers:
+        if t.truth_label != "none":
+            p = 0.7
+        elif t.confounder or t.pattern:
+            p = 0.25
+        else:
+            p = 0.002
+        if not r.chance(p):
+            continue
+        if t.truth_label == "trafficker":
+            outcome = "trafficking_confirmed"
+        elif t.truth_label == "victim":
+            outcome = "victim_identified"
+        else:
+            outcome = "no_concern"
+        if r.chance(cfg.outcome_noise):
+            if outcome == "no_concern":
+                outcome = "victim_identified" if r.chance(0.5) else "trafficking_confirmed"
             else:
                 outcome = "no_concern"
-            if r.chance(cfg.outcome_noise):
-                if outcome == "no_concern":
-                    outcome = "victim_identified" if r.chance(0.5) else "trafficking_confirmed"
-                else:
-                    outcome = "no_concern"
-            label = "0" if outcome == "no_concern" else "1"
-            rows.append((*_key(night, f, t), t.record_locator or "", outcome, label))
+        label = "0" if outcome == "no_concern" else "1"
+        rows.append((*_key(night, f, t), t.record_locator or "", outcome, label))
     return rows
 
 
@@ -698,55 +760,39 @@ def _generate(cfg: WorldConfig, root: Path, workers: int | None) -> dict[str, An
     nights_info: dict[str, dict[str, Any]] = {}
     pattern_travellers: Counter[str] = Counter()
     pattern_groups: dict[str, set[str]] = {}
-    case_names: dict[tuple[str, str], dict[str, Any]] = {}
     plan = [(d, True) for d in history] + [(d, False) for d in current]
     try:
         for index, (night, is_history) in enumerate(plan):
             arrivals = (cfg.history_arrivals or cfg.arrivals) if is_history else cfg.arrivals
-            n_links = len(links.case_links)
-            flights = build_night(cfg, index, night, arrivals, not is_history, ids, db, links)
+            flights, ctx = plant_night(cfg, index, night, arrivals, not is_history, ids, db, links)
+            _flush_links(links, night)
             folder = (
                 root / "history" / "nights" if is_history else root / "nights"
             ) / night.isoformat()
-            night_arrivals = sum(len(f.passengers) for f in flights)
-            n_workers = workers or (
-                2 if night_arrivals >= 20_000 and (os.cpu_count() or 1) >= 2 else 1
-            )
-            files_done = _render_start(cfg, index, flights, folder, n_workers)
-            linked = {id(row[1]) for row in links.case_links[n_links:]}
-            if not case_names or len(case_names) != len(db.by_name):
-                case_names = dict(db.by_name)
-            for f in flights:
-                for t in f.passengers:
-                    hit = case_names.get((t.surname, t.given_names))
-                    if hit is not None and id(t) not in linked:
-                        links.case_links.append((f, t, "", hit["case_id"], "", "common_name"))
-            for row in _truth_rows(night, flights):
-                truth_w.writerow(row)
-                if row[10]:
-                    pattern_travellers[f"{'history' if is_history else 'current'}:{row[10]}"] += 1
-                    pattern_groups.setdefault(
-                        f"{'history' if is_history else 'current'}:{row[10]}", set()
-                    ).add(row[12])
-                if row[13]:
-                    pattern_travellers[f"{'history' if is_history else 'current'}:{row[13]}"] += 1
-                    pattern_groups.setdefault(
-                        f"{'history' if is_history else 'current'}:{row[13]}", set()
-                    ).add(row[12])
-            if is_history:
-                for row in _outcome_rows(cfg, index, night, flights):
-                    outcome_w.writerow(row)
-            files = files_done()
+            case_names = {name: row["case_id"] for name, row in db.by_name.items()}
+            n_workers = workers or (2 if arrivals >= 20_000 and (os.cpu_count() or 1) >= 2 else 1)
+            job = (cfg, index, night, is_history, flights, ctx, folder, case_names)
+            results = _run_night(job, n_workers)
+            part = "history" if is_history else "current"
+            totals: Counter[str] = Counter()
+            for res in results:
+                truth_w.writerows(res.truth)
+                outcome_w.writerows(res.outcomes)
+                links.rows.extend(res.decoys)
+                links.pnr_changes.extend(res.changes)
+                totals.update(res.counts)
+                for name, group in res.patterns:
+                    pattern_travellers[f"{part}:{name}"] += 1
+                    pattern_groups.setdefault(f"{part}:{name}", set()).add(group)
             nights_info[night.isoformat()] = {
-                "part": "history" if is_history else "current",
+                "part": part,
                 "flights": len(flights),
-                "passengers": sum(len(f.passengers) for f in flights),
-                "crew": sum(len(f.crew) for f in flights),
-                "bookings": sum(len(f.bookings) for f in flights),
-                "files": files.get("files", 0),
-                "messy_files": files.get("messy_files", 0),
+                **{
+                    k: totals.get(k, 0)
+                    for k in ("passengers", "crew", "bookings", "files", "messy_files")
+                },
             }
-            _flush_links(links, night, root)
+            del flights, ctx, job, results
     finally:
         truth_fh.close()
         outcomes_fh.close()
@@ -783,7 +829,7 @@ def _generate(cfg: WorldConfig, root: Path, workers: int | None) -> dict[str, An
     return summary
 
 
-def _flush_links(links: Links, night: dt.date, root: Path) -> None:
+def _flush_links(links: Links, night: dt.date) -> None:
     """Turn the night's link objects into key rows now (the night's objects are then freed)."""
     rows = links.rows
     for f, t, person_id, case_id, variant_kind, decoy_kind in links.case_links:
