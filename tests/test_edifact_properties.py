@@ -23,6 +23,10 @@ from edifact_helpers import (
     write_segments,
 )
 
+# a share of the active profile (ci: 60 -> 40 and 20; thorough: 1000 -> 666 and 333)
+_ROUND_TRIPS = max(10, (settings.default.max_examples or 60) * 2 // 3)
+_MUTATIONS = max(5, (settings.default.max_examples or 60) // 3)
+
 styles = st.builds(
     RenderStyle,
     separators=st.sampled_from(SEPARATOR_SETS),
@@ -46,7 +50,10 @@ def _sorted_contacts(dump: Any) -> Any:
 
 
 @given(manifest=manifests(), style=styles)
-@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=_ROUND_TRIPS,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 def test_paxlst_round_trip(manifest: Any, style: RenderStyle) -> None:
     """parse(render(m)) == m for any layout: separators, wrapping, telex, parts, disclaimer."""
     parsed = parse_text(render_paxlst(manifest, style), "x.edi")
@@ -58,7 +65,10 @@ def test_paxlst_round_trip(manifest: Any, style: RenderStyle) -> None:
 
 
 @given(message=pnr_messages(), style=styles)
-@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=_ROUND_TRIPS,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 def test_pnrgov_round_trip(message: Any, style: RenderStyle) -> None:
     """parse(render(m)) == m for PNRGOV, titles glued or spaced, contacts and payers kept."""
     parsed = parse_text(render_pnrgov(message, style), "x.edi")
@@ -98,7 +108,8 @@ def test_tokenizer_reads_back_released_characters(seps: str, body: list[list[lis
 
 _BASE_STYLE = RenderStyle(separators=":+.? '", segment_newline=True)
 _FUZZ = settings(
-    max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=_MUTATIONS,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 

@@ -15,6 +15,7 @@ segment.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from apiflag.errors import ParseError
 
@@ -80,7 +81,7 @@ def _make(year: int, month: int, day: int, value: str, what: str, segment: int) 
         raise _bad(value, what, segment) from None
 
 
-def past(
+def _past_uncached(
     value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "date"
 ) -> dt.date:
     """Return a birth or issue date: the latest century that puts it on or before ``ref``."""
@@ -98,7 +99,7 @@ def past(
     raise _bad(value, what, segment)
 
 
-def expiry(
+def _expiry_uncached(
     value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "expiry date"
 ) -> dt.date:
     """Return an expiry date: ``20YY`` unless more than 20 years after ``ref``, then ``19YY``."""
@@ -114,7 +115,7 @@ def expiry(
     return _make(year, month, day, value, what, segment)
 
 
-def near(
+def _near_uncached(
     value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "date"
 ) -> dt.date:
     """Return a flight, booking or transaction date in the century closest to ``ref``."""
@@ -128,7 +129,7 @@ def near(
     return _make(year, month, day, value, what, segment)
 
 
-def time_of(value: str, segment: int, what: str = "time") -> dt.time:
+def _time_of_uncached(value: str, segment: int, what: str = "time") -> dt.time:
     """Return ``HHMM`` (or ``HHMMSS``) as a time; ``2400`` is refused."""
     v = value.strip()
     if len(v) in (4, 6) and v.isdigit():
@@ -154,3 +155,64 @@ def near_datetime(value: str, ref: dt.date, segment: int, what: str = "date/time
         raise _bad(value, what, segment)
     date = near(day, ref, segment, what=what)
     return dt.datetime.combine(date, time_of(clock, segment, what))
+
+
+# ---------------------------------------------------------------- memoised public API
+# Flight, booking and expiry dates repeat thousands of times in a night's files; resolving
+# each distinct (value, reference, order) once is what keeps dates off the parser's profile.
+
+
+@lru_cache(maxsize=65536)
+def _cached(kind: str, value: str, ref: dt.date, order: str) -> dt.date | None:
+    try:
+        return _RESOLVERS[kind](value, ref, 0, order=order, what="")
+    except ParseError:
+        return None
+
+
+def _resolve(kind: str, value: str, ref: dt.date, segment: int, order: str, what: str) -> dt.date:
+    got = _cached(kind, value, ref, order)
+    if got is None:
+        _RESOLVERS[kind](value, ref, segment, order=order, what=what)  # raises, naming the segment
+        raise _bad(value, what, segment)  # pragma: no cover - the call above raised
+    return got
+
+
+_RESOLVERS = {"past": _past_uncached, "expiry": _expiry_uncached, "near": _near_uncached}
+
+
+def past(
+    value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "date"
+) -> dt.date:
+    """Return a birth or issue date: the latest century that puts it on or before ``ref``."""
+    return _resolve("past", value, ref, segment, order, what)
+
+
+def expiry(
+    value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "expiry date"
+) -> dt.date:
+    """Return an expiry date: ``20YY`` unless more than 20 years after ``ref``, then ``19YY``."""
+    return _resolve("expiry", value, ref, segment, order, what)
+
+
+def near(
+    value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "date"
+) -> dt.date:
+    """Return a flight, booking or transaction date in the century closest to ``ref``."""
+    return _resolve("near", value, ref, segment, order, what)
+
+
+@lru_cache(maxsize=4096)
+def _time_cached(value: str) -> dt.time | None:
+    try:
+        return _time_of_uncached(value, 0)
+    except ParseError:
+        return None
+
+
+def time_of(value: str, segment: int, what: str = "time") -> dt.time:
+    """Return ``HHMM`` (or ``HHMMSS``) as a time; ``2400`` is refused."""
+    got = _time_cached(value)
+    if got is None:
+        return _time_of_uncached(value, segment, what)  # raises, naming the segment
+    return got

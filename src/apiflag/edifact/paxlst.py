@@ -130,8 +130,9 @@ class _Part:
     function: str | None = None
     transaction_ref: str | None = None
     reporting_party: str | None = None
-    legs: list[FlightLeg] = field(default_factory=list)
-    travellers: list[ApiTraveller] = field(default_factory=list)
+    legs: list[Any] = field(default_factory=list)
+    travellers: list[Any] = field(default_factory=list)
+    builders: list[Any] = field(default_factory=list)
     declared_passengers: int | None = None
     declared_crew: int | None = None
     first_segment: int = 1
@@ -157,7 +158,10 @@ def _int(value: str, seg: Segment, what: str, warnings: list[str]) -> int | None
     return n
 
 
-def _build(model: Any, data: dict[str, Any], segment: int, what: str) -> Any:
+def _build(model: Any, data: dict[str, Any], segment: int, what: str, check: bool = True) -> Any:
+    """Validate ``data`` as ``model`` (``check``), or pass the dict on for one bulk validation."""
+    if not check:
+        return data
     try:
         return model(**data)
     except ValidationError as exc:
@@ -228,7 +232,7 @@ class _LegBuilder:
                 seg.get(1, 1), ref, seg.number, "arrival date/time"
             )
 
-    def finish(self, first_segment: int) -> list[FlightLeg]:
+    def finish(self, check: bool) -> list[Any]:
         if self.legs and "arrival_airport" not in self.legs[-1] and self.final_destination:
             self.legs[-1]["arrival_airport"] = self.final_destination
         out = []
@@ -239,7 +243,7 @@ class _LegBuilder:
                     f"flight leg {leg['carrier']}{leg['number']} lacks LOC 125 or LOC 87",
                     number,
                 )
-            out.append(_build(FlightLeg, leg, number, "flight leg"))
+            out.append(_build(FlightLeg, leg, number, "flight leg", check))
         return out
 
 
@@ -274,17 +278,18 @@ class _TravellerBuilder:
         self.documents: list[dict[str, Any]] = []
         self.doc_segments: list[int] = []
 
-    def finish(self) -> ApiTraveller:
+    def finish(self, check: bool) -> Any:
         docs = tuple(
-            _build(Document, d, n, "document")
+            _build(Document, d, n, "document", check)
             for d, n in zip(self.documents, self.doc_segments, strict=True)
         )
         data = dict(self.data)
         if "address" in data:
-            data["address"] = _build(Address, data["address"], self.segment, "traveller address")
+            data["address"] = _build(
+                Address, data["address"], self.segment, "traveller address", check
+            )
         data["documents"] = docs
-        traveller: ApiTraveller = _build(ApiTraveller, data, self.segment, "traveller")
-        return traveller
+        return _build(ApiTraveller, data, self.segment, "traveller", check)
 
 
 def _message_part(
@@ -454,8 +459,9 @@ def _message_part(
             f"segment {unh.number}: W_UNKNOWN_SEGMENT: {tag} x{count} ignored in message "
             f"{part.message_ref}"
         )
-    part.legs = legs.finish(unh.number)
-    part.travellers = [tb.finish() for tb in travellers]
+    part.legs = legs.finish(check=False)
+    part.travellers = [tb.finish(check=False) for tb in travellers]
+    part.builders = [legs, *travellers]
     return part
 
 
@@ -505,7 +511,7 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
         (p.declared_crew for p in reversed(parts) if p.declared_crew is not None), None
     )
     if complete:
-        pax = sum(t.role in ("passenger", "transit_passenger") for t in travellers)
+        pax = sum(t["role"] in ("passenger", "transit_passenger") for t in travellers)
         crew = len(travellers) - pax
         for declared, actual, who in ((declared_passengers, pax, "passengers"),
                                       (declared_crew, crew, "crew")):  # fmt: skip
@@ -534,8 +540,15 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
         "parts": tuple(numbers) if multipart else (),
         "complete": complete,
     }
-    manifest: PaxlstManifest = _build(PaxlstManifest, data, head.first_segment, "manifest")
-    return manifest
+    try:
+        return PaxlstManifest.model_validate(data)
+    except ValidationError as exc:
+        for part in parts:  # find the traveller or leg at fault, with its segment number
+            for builder in part.builders:
+                builder.finish(check=True)
+        raise ParseError(
+            "E_BAD_VALUE", describe_validation_error(exc, "manifest"), head.first_segment
+        ) from None
 
 
 def parse_paxlst(

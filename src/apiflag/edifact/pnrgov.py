@@ -149,7 +149,10 @@ def _phone(text: str) -> str | None:
     return ("+" + digits) if raw.startswith("+") else digits
 
 
-def _build(model: Any, data: dict[str, Any], segment: int, what: str) -> Any:
+def _build(model: Any, data: dict[str, Any], segment: int, what: str, check: bool = True) -> Any:
+    """Validate ``data`` as ``model`` (``check``), or pass the dict on for one bulk validation."""
+    if not check:
+        return data
     try:
         return model(**data)
     except ValidationError as exc:
@@ -269,7 +272,8 @@ class _Part:
     flight: dict[str, Any] | None = None
     flight_segment: int = 0
     declared_bookings: int | None = None
-    bookings: list[PnrBooking] = field(default_factory=list)
+    bookings: list[Any] = field(default_factory=list)
+    reader: Any = None
 
 
 class _Reader:
@@ -782,7 +786,8 @@ class _Reader:
         return infant
 
     # ------------------------------------------------------------------ results
-    def finish_booking(self, b: _Booking) -> PnrBooking:
+    def finish_booking(self, b: _Booking, check: bool) -> Any:
+        """The booking as a record (``check``) or as a dict for one bulk validation."""
         if not b.data.get("record_locator"):
             raise ParseError(
                 "E_MISSING_SEGMENT", "booking (SRC) has no RCI record locator", b.segment
@@ -793,7 +798,9 @@ class _Reader:
             given, title = split_title(t.tif_given, docs_given)
             data = dict(t.data)
             if "address" in data:
-                data["address"] = _build(Address, data["address"], t.segment, "traveller address")
+                data["address"] = _build(
+                    Address, data["address"], t.segment, "traveller address", check
+                )
             data.update(
                 ref=t.ref,
                 surname=surname,
@@ -801,9 +808,9 @@ class _Reader:
                 title=title,
                 passenger_type=t.passenger_type,
                 segment=t.segment,
-                documents=tuple(_build(Document, d, n, "document") for d, n in t.documents),
+                documents=tuple(_build(Document, d, n, "document", check) for d, n in t.documents),
             )
-            travellers.append(_build(PnrTraveller, data, t.segment, "traveller"))
+            travellers.append(_build(PnrTraveller, data, t.segment, "traveller", check))
         payments = []
         for p in b.payments:
             p = dict(p)
@@ -811,28 +818,29 @@ class _Reader:
                 if p.get(key) is None:
                     p[key] = value
             if p.get("billing_address"):
-                p["billing_address"] = _build(Address, p["billing_address"], b.segment, "address")
-            payments.append(_build(Payment, p, b.segment, "payment"))
+                p["billing_address"] = _build(
+                    Address, p["billing_address"], b.segment, "address", check
+                )
+            payments.append(_build(Payment, p, b.segment, "payment", check))
         itinerary = tuple(
-            _build(ItineraryLeg, leg, n, "itinerary leg")
+            _build(ItineraryLeg, leg, n, "itinerary leg", check)
             for leg, n in zip(b.itinerary, b.leg_segments, strict=True)
         )
         data = dict(b.data)
         if data.get("agency"):
-            data["agency"] = _build(Agency, data["agency"], b.segment, "agency")
+            data["agency"] = _build(Agency, data["agency"], b.segment, "agency", check)
         data.update(
             travellers=tuple(travellers),
             itinerary=itinerary,
-            contacts=tuple(_build(Contact, c, b.segment, "contact") for c in b.contacts),
+            contacts=tuple(_build(Contact, c, b.segment, "contact", check) for c in b.contacts),
             payments=tuple(payments),
-            tickets=tuple(_build(Ticket, x, b.segment, "ticket") for x in b.tickets),
-            bags=tuple(_build(Bag, x, b.segment, "bag") for x in b.bags),
-            seats=tuple(_build(Seat, x, b.segment, "seat") for x in b.seats),
+            tickets=tuple(_build(Ticket, x, b.segment, "ticket", check) for x in b.tickets),
+            bags=tuple(_build(Bag, x, b.segment, "bag", check) for x in b.bags),
+            seats=tuple(_build(Seat, x, b.segment, "seat", check) for x in b.seats),
             split_record_locators=tuple(b.splits),
             segment=b.segment,
         )
-        booking: PnrBooking = _build(PnrBooking, data, b.segment, "booking")
-        return booking
+        return _build(PnrBooking, data, b.segment, "booking", check)
 
     def read(self, msg: Message) -> _Part:
         part = self.part
@@ -843,7 +851,8 @@ class _Reader:
                 f"segment {msg.unh.number}: W_UNKNOWN_SEGMENT: {tag} x{count} ignored in "
                 f"message {part.message_ref}"
             )
-        part.bookings = [self.finish_booking(b) for b in self.bookings]
+        part.bookings = [self.finish_booking(b, check=False) for b in self.bookings]
+        part.reader = self
         return part
 
 
@@ -872,6 +881,7 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
             head.first_segment,
         )  # fmt: skip
     flight = _build(FlightLeg, with_flight.flight, with_flight.flight_segment, "flight")
+    flight = flight.model_dump()
     bookings = [b for p in parts for b in p.bookings]
     declared = [p.declared_bookings for p in parts]
     declared_total = None if any(d is None for d in declared) else sum(d or 0 for d in declared)
@@ -895,8 +905,17 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
         "parts": tuple(numbers) if multipart else (),
         "complete": complete,
     }
-    message: PnrgovMessage = _build(PnrgovMessage, data, head.first_segment, "PNRGOV message")
-    return message
+    try:
+        return PnrgovMessage.model_validate(data)
+    except ValidationError as exc:
+        # find the booking, traveller or item at fault, with its segment number
+        for part in parts:
+            reader = part.reader
+            for b in reader.bookings:
+                reader.finish_booking(b, check=True)
+        raise ParseError(
+            "E_BAD_VALUE", describe_validation_error(exc, "PNRGOV message"), head.first_segment
+        ) from None
 
 
 def parse_pnrgov(
