@@ -84,6 +84,8 @@ def manifest(
     declared: int | None = -1,
     code: str = "745",
     ref: str = "M1",
+    prepared: dt.datetime | None = None,
+    function: str | None = None,
 ) -> PaxlstManifest:
     n = declared if declared != -1 else len(travellers)
     crew = code == "250"
@@ -91,6 +93,8 @@ def manifest(
         version="D05B",
         message_ref=ref,
         document_code=code,
+        function=function,
+        prepared=prepared,
         legs=(flight or leg(),),
         travellers=tuple(travellers),
         declared_passengers=None if crew else n,

@@ -354,3 +354,78 @@ def test_cli_prints_the_reconciliation(tmp_path: Path, parser: FakeParser) -> No
     assert json.loads(result.output)["messages"]["balanced"] is True
     text = CliRunner().invoke(cli, ["ingest", "--night", "2026-11-21", "--from", str(root)])
     assert "distinct 4 = parsed 4 + quarantined 0 (balanced)" in text.output
+
+
+def _list(people: list[tuple[str, int]], prepared: dt.datetime | None, function: str | None = None):
+    travellers = [
+        api_traveller(name, "A", dt.date(1990, 1, 1 + ord(name[0]) % 28), None, seg, doc=f"D{name}")
+        for name, seg in people
+    ]
+    return FakeParsed(
+        "PAXLST", manifests=[manifest(travellers, prepared=prepared, function=function)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("lists", "loaded", "replaced", "cancelled"),
+    [
+        # a list resent at closing (CLOB) names everyone again: nobody doubles
+        (
+            [([("A", 1), ("B", 2)], T72, None), ([("A", 3), ("B", 4), ("C", 5)], DEP, "CLOB")],
+            {"A": 3, "B": 4, "C": 5},
+            2,
+            0,
+        ),
+        # the file order lies: the later-prepared list still wins
+        (
+            [([("A", 1), ("B", 2)], DEP, None), ([("A", 3), ("B", 4)], T72, None)],
+            {"A": 1, "B": 2},
+            2,
+            0,
+        ),
+        # parts of one list sent as separate files add up
+        ([([("A", 1)], T72, None), ([("B", 2)], T72, None)], {"A": 1, "B": 2}, 0, 0),
+        # a change message replaces only whom it names
+        ([([("A", 1), ("B", 2)], T72, None), ([("B", 7)], DEP, "CP")], {"A": 1, "B": 7}, 1, 0),
+        # a cancellation removes the traveller
+        ([([("A", 1), ("B", 2)], T72, None), ([("B", 2)], DEP, "XR")], {"A": 1}, 0, 2),
+        # ... unless a later list names them again
+        ([([("A", 1)], T72, "XR"), ([("A", 4)], DEP, None)], {"A": 4}, 1, 0),
+    ],
+    ids=["closing-list", "file-order-lies", "parts", "change", "cancel", "reinstated"],
+)
+def test_later_lists_replace_and_cancel_travellers(
+    tmp_path: Path,
+    parser: FakeParser,
+    lists: list[tuple[list[tuple[str, int]], dt.datetime, str | None]],
+    loaded: dict[str, int],
+    replaced: int,
+    cancelled: int,
+) -> None:
+    files = {f"paxlst/QK21_BKK_{i}.edi": _list(*spec) for i, spec in enumerate(lists)}
+    root = _world(
+        tmp_path / "w",
+        parser,
+        **{
+            "paxlst/QK21_BKK_pax.edi": FakeParsed(
+                "PAXLST", manifests=[manifest([], declared=None)]
+            ),
+            **files,
+        },
+    )
+    report = ingest.ingest_night(NIGHT, root, workers=1)
+    travellers = warehouse.read_table(NIGHT, "travellers")
+    passengers = travellers.loc[travellers["role"] == "passenger"]
+    assert sorted(zip(passengers["surname"], passengers["segment"], strict=True)) == sorted(
+        loaded.items()
+    )
+    t = report.reconciliation["travellers"]
+    assert (t["replaced"], t["cancelled"]) == (replaced, cancelled)
+    flight = report.reconciliation["flights"]["per_flight"][0]
+    assert flight["loaded"] == len(travellers)
+    assert (flight["replaced"], flight["cancelled"]) == (replaced, cancelled)
+    docs = warehouse.read_table(NIGHT, "documents")
+    api_docs = docs.loc[docs["owner_kind"] == "api", "owner_id"]
+    assert set(api_docs) == set(
+        travellers.loc[travellers["document_number"].notna(), "traveller_id"]
+    )

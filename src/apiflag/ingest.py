@@ -54,7 +54,7 @@ import pyarrow.compute as pc
 
 from apiflag import config, warehouse
 from apiflag.errors import ApiflagError, ParseError, UsageError
-from apiflag.linking import LEVELS, link_travellers
+from apiflag.linking import LEVELS, link_travellers, name_key
 from apiflag.records import FlightLeg, PaxlstManifest, PnrgovMessage
 
 __all__ = [
@@ -338,6 +338,8 @@ class _Batch:
                 "message_ref": m.message_ref,
                 "flight_id": fid,
                 "arrival_date": arrival,
+                "document_code": m.document_code,
+                "function": (m.function or "").upper() or None,
                 "prepared": m.prepared,
                 "declared_passengers": m.declared_passengers,
                 "declared_crew": m.declared_crew,
@@ -676,6 +678,99 @@ def _push_order(
     return out
 
 
+def _identity(row: tuple[Any, ...]) -> tuple[str, ...] | None:
+    """Who a traveller row is, for replacing and cancelling across messages (None: unknowable)."""
+    flight, role, surname, given, dob, document = row
+    if dob is None and not document:
+        return None
+    return (
+        str(flight),
+        "crew" if role in _CREW_ROLES else "passenger",
+        name_key(surname),
+        name_key(given),
+        str(dob),
+        str(document or "").upper(),
+    )
+
+
+def _apply_manifest_functions(
+    travellers: pd.DataFrame, metas: list[dict[str, Any]]
+) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """Apply PAXLST lists of one flight in order: the latest list naming a traveller wins.
+
+    Lists are ordered by prepared time (lists without one first), then file order. A traveller
+    (same flight, passenger or crew, names, date of birth and first document) named again by a
+    later message is *replaced* by that message's row: a resent or closing list (``CL``,
+    ``CLOB``, ``RP`` ...) or a change (``CP``) never doubles anyone, while parts of one list
+    sent as separate files add up. When the latest message naming a traveller is a
+    cancellation (``XR``) the traveller is *cancelled*: no row is loaded. Rows of one message
+    never replace each other, and a row with neither date of birth nor document is never
+    matched.
+
+    Returns:
+        The rows to load (without the message tag) and, per removed traveller id, why
+        (``replaced`` or ``cancelled``) and its flight.
+    """
+    if travellers.empty:
+        return travellers.drop(columns=[_MSG]), {}
+    msg = travellers[_MSG].to_numpy()
+    prepared = [m.get("prepared") for m in metas]
+    when = [prepared[i] for i in msg]
+    order = sorted(
+        range(len(travellers)),
+        key=lambda i: (
+            when[i] is not None,
+            when[i] or dt.datetime.min,
+            msg[i],
+            i,
+        ),
+    )
+    cols = ["flight_id", "role", "surname", "given_names", "date_of_birth", "document_number"]
+    rows = [
+        tuple(None if v is None or v is pd.NA or v is pd.NaT or v != v else v for v in r)
+        for r in travellers[cols].astype(object).itertuples(index=False, name=None)
+    ]
+    latest: dict[tuple[str, ...], tuple[int, list[int]]] = {}
+    for i in order:
+        key = _identity(rows[i])
+        if key is None:
+            continue
+        seen = latest.get(key)
+        if seen is not None and seen[0] == msg[i]:
+            seen[1].append(i)
+        else:
+            latest[key] = (int(msg[i]), [i])
+    winners: set[int] = set()
+    cancelled: set[tuple[str, ...]] = set()
+    for key, (m, indices) in latest.items():
+        if metas[m].get("function") == "XR":
+            cancelled.add(key)
+        else:
+            winners.update(indices)
+    removed: dict[str, tuple[str, str]] = {}
+    keep = []
+    ids = travellers["traveller_id"].tolist()
+    for i, row in enumerate(rows):
+        key = _identity(row)
+        if key is None or i in winners:
+            keep.append(True)
+            continue
+        keep.append(False)
+        removed[ids[i]] = ("cancelled" if key in cancelled else "replaced", str(row[0]))
+    kept = travellers.loc[keep].drop(columns=[_MSG]).reset_index(drop=True)
+    return kept, removed
+
+
+def _without_owners(documents: pa.Table, removed: set[str]) -> pa.Table:
+    if not removed:
+        return documents
+    gone = pc.and_(
+        pc.equal(documents.column("owner_kind"), "api"),
+        pc.is_in(documents.column("owner_id"), value_set=pa.array(sorted(removed), pa.string())),
+    )
+    return documents.filter(pc.invert(pc.fill_null(gone, False)))
+
+
 def _resolve_pnr_flight(
     flight: dict[str, Any], night: dt.date, flights: dict[str, dict[str, Any]]
 ) -> str | None:
@@ -840,7 +935,8 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     )
     bookings_df = _assemble("bookings", parts.pop("bookings", []), keep, drop=False).to_pandas()
     bookings_df = _push_order(bookings_df, metas, pnr_flight)
-    travellers_df = _assemble("travellers", parts.pop("travellers", []), keep).to_pandas()
+    tagged = _assemble("travellers", parts.pop("travellers", []), keep, drop=False).to_pandas()
+    travellers_df, removed = _apply_manifest_functions(tagged, metas)
     pnr_df = _assemble("pnr_travellers", parts.pop("pnr_travellers", []), keep).to_pandas()
     links = link_travellers(travellers_df, pnr_df, bookings_df)
     for column in ("pnr_traveller_id", "booking_id", "link_confidence", "link_level"):
@@ -849,7 +945,9 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     outputs: dict[str, Any] = {
         "flights": flights_table,
         "travellers": travellers_df,
-        "documents": _assemble("documents", parts.pop("documents", []), keep),
+        "documents": _without_owners(
+            _assemble("documents", parts.pop("documents", []), keep), set(removed)
+        ),
         "bookings": bookings_df,
         "pnr_travellers": pnr_df,
         "booking_contacts": _assemble("booking_contacts", parts.pop("booking_contacts", []), keep),
@@ -872,6 +970,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         manifests=manifests,
         flights=flights,
         travellers=travellers_df,
+        removed=removed,
         bookings=bookings_df,
         dropped=dropped,
         n_warnings=n_warnings,
@@ -907,6 +1006,7 @@ def _reconcile(
     manifests: list[dict[str, Any]],
     flights: dict[str, dict[str, Any]],
     travellers: pd.DataFrame,
+    removed: dict[str, tuple[str, str]],
     bookings: pd.DataFrame,
     dropped: Counter[str],
     n_warnings: int,
@@ -932,6 +1032,7 @@ def _reconcile(
             declared = m[f"declared_{kind}"]
             if declared is not None:
                 f[f"{kind}_declared"] = (f[f"{kind}_declared"] or 0) + declared
+    gone: Counter[tuple[str, str]] = Counter((fid, why) for why, fid in removed.values())
     linked = travellers["link_level"].notna() & (travellers["link_level"] != "ambiguous")
     is_pax = travellers["role"].isin(sorted(_PASSENGER_ROLES))
     by_flight = travellers.assign(_linked=linked).groupby("flight_id")["_linked"]
@@ -945,8 +1046,11 @@ def _reconcile(
         )
         f["cnt_ok"] = ok
         mismatches += not ok
+        f["loaded"] = int(size_per_flight.get(fid, 0))
+        f["replaced"] = gone[(fid, "replaced")]
+        f["cancelled"] = gone[(fid, "cancelled")]
         f["linked"] = int(linked_per_flight.get(fid, 0))
-        f["unlinked"] = int(size_per_flight.get(fid, 0)) - f["linked"]
+        f["unlinked"] = f["loaded"] - f["linked"]
     levels = travellers["link_level"].value_counts().to_dict()
     superseded = (
         int(bookings["superseded"].fillna(False).astype(bool).sum()) if len(bookings) else 0
@@ -974,6 +1078,8 @@ def _reconcile(
         },
         "travellers": {
             "total": len(travellers),
+            "replaced": sum(1 for why, _ in removed.values() if why == "replaced"),
+            "cancelled": sum(1 for why, _ in removed.values() if why == "cancelled"),
             "passengers": int(is_pax.sum()),
             "crew": int((~is_pax).sum()),
         },
