@@ -67,11 +67,15 @@ def test_reconciliation_adds_up_on_a_synthetic_week(week: Path) -> None:
         t = r["travellers"]
         assert len(travellers) == t["total"] == t["passengers"] + t["crew"], text
         per_flight = r["flights"]["per_flight"]
-        assert sum(f["passengers_parsed"] + f["crew_parsed"] for f in per_flight) == t["total"]
+        parsed = sum(f["passengers_parsed"] + f["crew_parsed"] for f in per_flight)
+        assert parsed == t["total"] + t["replaced"] + t["cancelled"], text
         assert travellers["traveller_id"].is_unique
         for f in per_flight:
             rows = travellers.loc[travellers["flight_id"] == f["flight_id"]]
-            assert len(rows) == f["passengers_parsed"] + f["crew_parsed"], f
+            assert len(rows) == f["loaded"], f
+            assert f["passengers_parsed"] + f["crew_parsed"] == (
+                f["loaded"] + f["replaced"] + f["cancelled"]
+            ), f
             assert f["linked"] + f["unlinked"] == len(rows), f
             if f["cnt_ok"]:
                 assert f["passengers_declared"] in (None, f["passengers_parsed"]), f
