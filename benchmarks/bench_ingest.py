@@ -9,7 +9,7 @@ so every link level is exercised.
 Ingest runs in a fresh subprocess so its peak RSS is its own (``ru_maxrss`` of the child).
 Target (issue 3): a 200,000-arrival night in <= 2 min on 2 cores and <= 2 GB.
 
-    python -m benchmarks.bench_ingest [--arrivals N] [--workers N]
+    python -m benchmarks.bench_ingest [--arrivals N] [--workers N] [--compare]
 """
 
 from __future__ import annotations
@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arrivals", type=int, default=FULL_ARRIVALS)
     parser.add_argument("--workers", default="auto", help="parser processes, or 'auto'")
+    parser.add_argument("--compare", action="store_true", help="also run with workers=1")
     args = parser.parse_args(argv if argv is not None else [])
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(tmp) / "night"
@@ -307,9 +308,10 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         runs = {}
-        for label, workers in (("workers=1", "1"), (f"workers={args.workers}", args.workers)):
-            if label in runs:
-                continue
+        plan = [(f"workers={args.workers}", args.workers)]
+        if args.compare and args.workers != "1":
+            plan.insert(0, ("workers=1", "1"))
+        for label, workers in plan:
             fig = run_ingest(folder, Path(tmp) / f"home-{workers}", workers)
             rec = fig.pop("reconciliation")
             assert isinstance(rec, dict)
