@@ -233,21 +233,30 @@ def test_shared_phone_across_unrelated_bookings_counts_other_bookings() -> None:
     assert row(f, tl)["booking.shared_contact_bookings"] == 0
 
 
-def test_corporate_desk_phone_is_a_switchboard_but_recruiter_through_same_agency_is_not() -> None:
-    """Same agency and business-like bookings (card, return, small party): a corporate desk."""
+@pytest.mark.parametrize("desk_agency", ["AG-1", None])
+def test_corporate_desk_phone_is_a_switchboard_but_recruiter_with_one_card_is_not(
+    desk_agency: str | None,
+) -> None:
+    """One organisation (agency or company payer) and business-like bookings: a desk."""
     nb = NightBuilder()
     desk = []
     for i in range(4):
         b = nb.booking(
-            f"CORP0{i}", agency="AG-1", cash=False, phones=("+81 3 5555 0000",), lead_hours=12
+            f"CORP0{i}",
+            agency=desk_agency,
+            cash=False,
+            payer="ACME GLOBAL HOLDINGS",
+            phones=("+81 3 5555 0000",),
+            lead_hours=12,
         )
         desk.append(nb.traveller(f"WORKER{i}", "A", years_ago(35), booking_id=b))
     rec = []
     for i in range(3):
         b = nb.booking(
             f"RECR0{i}",
-            agency="AG-1",
-            cash=True,
+            agency=desk_agency,
+            cash=False,  # one card pays, but one-way: never business-like
+            payer="BROKER/BOB",
             return_after_days=None,
             phones=("+63 900 111 2222",),
         )
@@ -256,9 +265,42 @@ def test_corporate_desk_phone_is_a_switchboard_but_recruiter_through_same_agency
     for t in desk:
         assert row(f, t)["booking.shared_contact_bookings"] == 0
         assert row(f, t)["booking.switchboard_contacts"] == 1
+        assert row(f, t)["booking.payer_is_company"] is True
     for t in rec:
         assert row(f, t)["booking.shared_contact_bookings"] == 2
         assert row(f, t)["booking.switchboard_contacts"] == 0
+        assert row(f, t)["booking.payer_is_company"] is False
+
+
+def test_unrelated_desk_bookings_from_different_payers_still_link() -> None:
+    """Round trips by card but no common agency or payer: the shared phone still counts."""
+    nb = NightBuilder()
+    ids = []
+    for i, payer in enumerate(["ABE/KEN", "CRUZ/ANA", "DIAZ/LUIS"]):
+        b = nb.booking(f"MIX00{i}", cash=False, payer=payer, phones=("+63 900 333 4444",))
+        ids.append(nb.traveller(f"T{i}", "A", years_ago(30), booking_id=b))
+    f = build_features(nb.tables())
+    assert f["booking.shared_contact_bookings"].tolist() == [2, 2, 2]
+
+
+def test_is_payer_and_party_unrelated_to_payer() -> None:
+    nb = NightBuilder()
+    fam = nb.booking("FAM002", cash=True, payer="TANAKA/RYOTA")
+    father = nb.traveller("TANAKA", "RYOTA", years_ago(44), booking_id=fam)
+    son = nb.traveller("TANAKA", "DAICHI", years_ago(12), booking_id=fam)
+    esc = nb.booking("ESC001", cash=True, payer="MORALES/JOSE", return_after_days=None)
+    escort = nb.traveller("MORALES", "JOSE", years_ago(40), booking_id=esc)
+    young = [nb.traveller(s, "A", years_ago(17), booking_id=esc) for s in ("LIM", "TAN", "GO")]
+    f = build_features(nb.tables())
+    assert (row(f, father)["traveller.is_payer"], row(f, son)["traveller.is_payer"]) == (
+        True,
+        False,
+    )
+    assert row(f, son)["booking.payer_same_surname"] is True
+    assert row(f, father)["booking.party_unrelated_to_payer"] == 0
+    assert row(f, escort)["traveller.is_payer"] is True
+    assert row(f, escort)["booking.party_unrelated_to_payer"] == 3
+    assert all(row(f, t)["traveller.is_payer"] is False for t in young)
 
 
 def test_busy_contact_is_a_switchboard_by_volume() -> None:

@@ -91,6 +91,13 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
     ),
     _f("traveller.is_crew", "bool", "", "True for crew and transit crew."),
     _f(
+        "traveller.is_payer",
+        "bool",
+        "",
+        "The booking's payer is this traveller (surname words and a given name agree); null when "
+        "no payer is named.",
+    ),
+    _f(
         "traveller.is_minor",
         "bool",
         "",
@@ -178,6 +185,20 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
         "",
         "The payer shares a surname word with this traveller (families paying for each other); "
         "null when no payer is named.",
+    ),
+    _f(
+        "booking.payer_is_company",
+        "bool",
+        "",
+        "The payer's name is an organisation's (LTD, INC, CO, CORP, HOLDINGS, ...); null when no "
+        "payer is named.",
+    ),
+    _f(
+        "booking.party_unrelated_to_payer",
+        "int",
+        "count",
+        "Travellers in the booking sharing no surname word with the payer; null when no payer is "
+        "named.",
     ),
     _f("booking.party_size", "int", "count", "Travellers in the booking."),
     _f(
@@ -295,6 +316,8 @@ AGE_BANDS: tuple[tuple[int, int, str], ...] = (
     (65, 200, "65+"),
 )
 HISTORY_DAYS = 30
+CARD_KNOWN_DIGITS = 8
+"""Known digits a masked card needs to identify one payer (last four alone would not)."""
 ROUTE_MATCH_MIN_PROBABILITY = 0.5
 MINOR_PASSENGER_TYPES = frozenset({"IN", "INF", "C", "CH", "CHD", "CNN"})
 CREW_ROLES = frozenset({"crew", "transit_crew"})
@@ -522,19 +545,64 @@ class SwitchboardPolicy:
 
     1. it appears on more than ``max_bookings_per_night`` distinct bookings on a single night
        (a number a front office reaches and a controller hiding victims does not); or
-    2. every booking sharing it (tonight and in the history window) was made by the same travel
-       agency (same ORG agency id) and every one of them is business-like: paid without cash, with
-       return or onward travel booked, and with at most ``business_party_max`` travellers.
+    2. every booking sharing it (tonight and in the history window) is business-like (paid
+       without cash, with return or onward travel booked, at most ``business_party_max``
+       travellers) and one organisation stands behind all of them: the same travel agency (ORG
+       agency id) or the same payer (the same card, else the same payer name).
 
-    Choose a lower ``max_bookings_per_night`` at a small airport; the rule 2 test is what lets a
-    corporate desk that books everyone through its house agency drop out while a recruiter paying
-    cash for one-way tickets through the same agency stays counted.
+    Choose a lower ``max_bookings_per_night`` at a small airport. Rule 2 is what lets a corporate
+    travel desk (one phone, one company card, round trips for one or two employees) drop out,
+    while a broker who pays one-way tickets for recruits from one card or one agency stays
+    counted: one-way or cash bookings are never business-like. Its blind spot, said plainly: a
+    network that buys round trips by card looks like a desk here, and is left to the case links.
     """
 
     max_bookings_per_night: int = 20
     same_agency_business: bool = True
     business_party_max: int = 2
 
+
+COMPANY_WORDS = frozenset(
+    {
+        "LTD",
+        "LIMITED",
+        "INC",
+        "CORP",
+        "CORPORATION",
+        "CO",
+        "COMPANY",
+        "LLC",
+        "LLP",
+        "PLC",
+        "GMBH",
+        "AG",
+        "SA",
+        "SAS",
+        "BV",
+        "NV",
+        "KK",
+        "PTE",
+        "PVT",
+        "BHD",
+        "JSC",
+        "HOLDINGS",
+        "GROUP",
+        "TRADING",
+        "ENTERPRISES",
+        "INDUSTRIES",
+        "SERVICES",
+        "AGENCY",
+        "TRAVEL",
+        "TOURS",
+        "RESOURCES",
+        "INTERNATIONAL",
+        "FOUNDATION",
+        "ASSOCIATION",
+        "UNIVERSITY",
+        "SCHOOL",
+    }
+)
+"""Words that mark a payer name as an organisation's (``booking.payer_is_company``)."""
 
 _TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MSTR", "DR", "PROF", "CHD", "INF", "MX"})
 _SPLIT = re.compile(r"[^A-Z]+")
@@ -554,6 +622,15 @@ def _payer_parts(payer: str) -> tuple[frozenset[str], frozenset[str]]:
         return sur, sur | _name_tokens(given)
     words = _name_tokens(payer)
     return words, words
+
+
+def _is_named(
+    p_sur: frozenset[str], p_all: frozenset[str], sur: frozenset[str], given: frozenset[str]
+) -> bool:
+    """A payer name names this person: all surname words, and a given name word when known."""
+    if not sur or not sur <= p_all or not (sur & p_sur or not p_sur):
+        return False
+    return not given or bool(given & (p_all - sur))
 
 
 def _norm_doc(number: object) -> str | None:
@@ -631,10 +708,12 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
         )
         payer = pay.loc[pay["payer_name"].notna()].groupby("booking_id")["payer_name"].first()
         pphone = pay.loc[pay["payer_phone"].notna()].groupby("booking_id")["payer_phone"].first()
+        card = pay.loc[pay["masked_card"].notna()].groupby("booking_id")["masked_card"].first()
         paid = set(pay["booking_id"].dropna())
     else:
-        cash, payer, pphone, paid = (
+        cash, payer, pphone, card, paid = (
             pd.Series(dtype=bool),
+            pd.Series(dtype=object),
             pd.Series(dtype=object),
             pd.Series(dtype=object),
             set(),
@@ -644,6 +723,17 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
     )
     b["payer_name"] = [payer.get(x) for x in b["booking_id"]]
     b["payer_phone"] = [pphone.get(x) for x in b["booking_id"]]
+    # who pays, for the switchboard test: the card if given, else the payer's name words
+    keys: list[str | None] = []
+    for x, name in zip(b["booking_id"].tolist(), b["payer_name"].tolist(), strict=True):
+        c = re.sub(r"[^0-9X]", "", str(card.get(x) or "").upper())
+        if sum(ch.isdigit() for ch in c) >= CARD_KNOWN_DIGITS:  # last four alone is not one card
+            keys.append("card:" + c)
+        elif isinstance(name, str) and _name_tokens(name):
+            keys.append("name:" + " ".join(sorted(_name_tokens(name))))
+        else:
+            keys.append(None)
+    b["payer_key"] = keys
     return b
 
 
@@ -669,7 +759,7 @@ def _booking_travel(t: NightTables, booking_ids: pd.Series, arrivals: pd.Series)
 
 
 def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
-    """Rows (night, record_locator, key, agency_id, business) for one night's current bookings."""
+    """Rows (night, record_locator, key, agency_id, payer_key, business) per current booking."""
     facts = _booking_facts(t)
     flights = t.flights.drop_duplicates("flight_id").set_index("flight_id")
     arrivals = flights["scheduled_arrival"].reindex(facts["flight_id"]).reset_index(drop=True)
@@ -689,8 +779,9 @@ def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
         for b, rl in zip(ids, facts["record_locator"].tolist(), strict=True)
     }
     agency_of = dict(zip(ids, facts["agency_id"].astype(object).tolist(), strict=True))
+    payer_of = dict(zip(ids, facts["payer_key"].tolist(), strict=True))
     business_of = dict(zip(ids, business.tolist(), strict=True))
-    rows: list[tuple[str, str, str, object, bool]] = []
+    rows: list[tuple[str, str, str, object, object, bool]] = []
     c = t.booking_contacts
     for bid, kind, value, norm in zip(
         c["booking_id"].tolist(),
@@ -701,12 +792,18 @@ def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
     ):
         key = _norm_contact(kind, value, norm)
         if key is not None and bid in locator:
-            rows.append((t.night, locator[bid], key, agency_of[bid], business_of[bid]))
+            rows.append(
+                (t.night, locator[bid], key, agency_of[bid], payer_of[bid], business_of[bid])
+            )
     for bid, phone in zip(ids, facts["payer_phone"].tolist(), strict=True):
         key = _norm_contact("phone", phone, None)
         if key is not None:
-            rows.append((t.night, locator[bid], key, agency_of[bid], business_of[bid]))
-    pool = pd.DataFrame(rows, columns=["night", "record_locator", "key", "agency_id", "business"])
+            rows.append(
+                (t.night, locator[bid], key, agency_of[bid], payer_of[bid], business_of[bid])
+            )
+    pool = pd.DataFrame(
+        rows, columns=["night", "record_locator", "key", "agency_id", "payer_key", "business"]
+    )
     return pool.drop_duplicates(["night", "record_locator", "key"]).reset_index(drop=True)
 
 
@@ -719,10 +816,14 @@ def _switchboards(pool: pd.DataFrame, policy: SwitchboardPolicy) -> set[str]:
     if policy.same_agency_business:
         g = pool.groupby("key")
         n_rl = g["record_locator"].nunique()
-        agencies = g["agency_id"].nunique(dropna=False)
-        has_agency = pool["agency_id"].notna().groupby(pool["key"]).all()
+        one_agency = (g["agency_id"].nunique(dropna=False) == 1) & pool[
+            "agency_id"
+        ].notna().groupby(pool["key"]).all()
+        one_payer = (g["payer_key"].nunique(dropna=False) == 1) & pool["payer_key"].notna().groupby(
+            pool["key"]
+        ).all()
         all_business = pool["business"].astype(bool).groupby(pool["key"]).all()
-        mask = (n_rl > 1) & (agencies == 1) & has_agency & all_business
+        mask = (n_rl > 1) & (one_agency | one_payer) & all_business
         desk = set(mask[mask].index)
     return busy | desk
 
@@ -902,15 +1003,26 @@ def build_features(
         unrelated[b_id] = (
             sum(1 for _, mi, s, _ in group if mi and not (s & adult_sur)) if adults[b_id] else 0
         )
+    payer_company: dict[object, bool | None] = {}
+    payer_unrelated: dict[object, int | None] = {}
     for b_id, payer in zip(facts.index.tolist(), facts["payer_name"].tolist(), strict=True):
         if not isinstance(payer, str) or not payer.strip():
-            payer_trav[b_id] = None
+            payer_trav[b_id] = payer_company[b_id] = payer_unrelated[b_id] = None
             continue
         p_sur, p_all = _payer_parts(payer)
+        payer_company[b_id] = bool(_name_tokens(payer) & COMPANY_WORDS)
+        payer_unrelated[b_id] = sum(1 for _, _, s, _ in groups.get(b_id, []) if not (s & p_sur))
         payer_trav[b_id] = any(
-            bool(s) and s <= p_all and (s & p_sur or not p_sur) and (not g or bool(g & (p_all - s)))
-            for _, _, _, (s, g) in groups.get(b_id, [])
+            _is_named(p_sur, p_all, s, g) for _, _, _, (s, g) in groups.get(b_id, [])
         )
+    out["booking.payer_is_company"] = _bool(
+        (payer_company.get(b) if k else None for b, k in zip(bid.tolist(), known, strict=True)),
+        idx,
+    )
+    out["booking.party_unrelated_to_payer"] = pd.array(
+        [payer_unrelated.get(b) if k else None for b, k in zip(bid.tolist(), known, strict=True)],
+        dtype="Int64",
+    )
     n_trav = {
         b: int(n)
         for b, n in zip(facts.index.tolist(), facts["n_travellers"].tolist(), strict=True)
@@ -943,12 +1055,20 @@ def build_features(
         (payer_trav.get(b) if k else None for b, k in zip(bid, known, strict=True)), idx
     )
     same: list[bool | None] = []
-    for p, s in zip(payer_names, tr["surname"], strict=True):
+    is_payer: list[bool | None] = []
+    for p, s, g in zip(
+        payer_names.tolist(), tr["surname"].tolist(), tr["given_names"].tolist(), strict=True
+    ):
         if not isinstance(p, str) or not p.strip():
             same.append(None)
+            is_payer.append(None)
         else:
-            same.append(bool(_payer_parts(p)[0] & _name_tokens(s)))
+            p_sur, p_all = _payer_parts(p)
+            sur, given = _name_tokens(s), _name_tokens(g)
+            same.append(bool(p_sur & sur))
+            is_payer.append(_is_named(p_sur, p_all, sur, given))
     out["booking.payer_same_surname"] = _bool(same, idx)
+    out["traveller.is_payer"] = _bool(is_payer, idx)
 
     # shared contacts, tonight and in the history window
     pool_parts = [_contact_pool(tables, policy)] + [_contact_pool(h, policy) for h in past]

@@ -58,15 +58,17 @@ def truth_labels(truth: Path, nights: Sequence[str]) -> pd.DataFrame:
     for night in nights:
         tr = warehouse.read_table(night, "travellers", current=True)
         fl = warehouse.read_table(night, "flights", current=True)
-        docs = warehouse.read_table(night, "documents", current=True)
-        api = docs.loc[docs["owner_kind"] == "api"].drop_duplicates("owner_id")
-        w = tr.merge(fl[["flight_id", "carrier", "number"]], on="flight_id", how="left").merge(
-            api[["owner_id", "number"]].rename(
-                columns={"owner_id": "traveller_id", "number": "document_number"}
-            ),
-            on="traveller_id",
-            how="left",
-        )
+        w = tr.merge(fl[["flight_id", "carrier", "number"]], on="flight_id", how="left")
+        if "document_number" not in w.columns:
+            docs = warehouse.read_table(night, "documents", current=True)
+            api = docs.loc[docs["owner_kind"] == "api"].drop_duplicates("owner_id")
+            w = w.merge(
+                api[["owner_id", "number"]].rename(
+                    columns={"owner_id": "traveller_id", "number": "document_number"}
+                ),
+                on="traveller_id",
+                how="left",
+            )
         w["night"] = night
         rows.append(pd.concat([w[["traveller_id"]], _norm_key(w)], axis=1))
     if not rows:
