@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from apiflag.errors import ApiflagError
@@ -101,8 +101,7 @@ def test_explanation_rows_sum_exactly_to_the_calibrated_log_odds(
 ) -> None:
     X = _rows_frame(rows)
     ids = [f"T{i}" for i in range(len(X))]
-    parts, table = fitted.explain(X, ids)
-    long = table.to_pandas()
+    parts, long = fitted.explain(X, ids)
     assert len(long) == len(X) * (len(MODEL_FEATURES) + 2)
     for i, tid in enumerate(ids):
         mine = long.loc[long["traveller_id"] == tid].sort_values("order")
@@ -383,3 +382,25 @@ def test_frame_digest_changes_with_any_label(frame: pd.DataFrame) -> None:
     changed.loc[changed.index[5], "label"] = 1 - changed.loc[changed.index[5], "label"]
     assert frame_digest(changed, cols) != base
     assert frame_digest(frame.copy(), cols) == base
+
+
+@given(
+    a=st.lists(st.sampled_from("abcd"), min_size=5, max_size=80),
+    b=st.lists(st.sampled_from("xyz"), min_size=80, max_size=80),
+)
+def test_proxy_measures_agree_with_scikit_learn(a: list[str], b: list[str]) -> None:
+    from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
+
+    from apiflag.model.evaluate import _one_feature_auc, normalized_mutual_information
+
+    x = np.asarray(a)
+    y = np.asarray(b[: len(a)])
+    assume(len(set(x)) > 1 and len(set(y)) > 1)  # sklearn calls two constants "identical" (1.0)
+    assert normalized_mutual_information(x, y) == pytest.approx(
+        normalized_mutual_info_score(y, x), abs=1e-9
+    )
+    target = (y == "x").astype(np.int8)
+    if 0 < target.sum() < len(target):
+        rate = pd.Series(target).groupby(x).transform("mean").to_numpy()
+        auc = roc_auc_score(target, rate)
+        assert _one_feature_auc(x, target) == pytest.approx(max(auc, 1 - auc), abs=1e-12)

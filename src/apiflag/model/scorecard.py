@@ -131,20 +131,23 @@ class FeatureBins:
         codes[isna] = missing_idx
         return codes
 
-    def observed(self, values: pd.Series) -> pa.DictionaryArray:
-        """Return the observed values as a dictionary-encoded string array (``missing`` for NA)."""
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        if self.kind == "boolean":
-            text = ["true" if bool(u) else "false" for u in uniques]
-        elif self.kind == "numeric":
-            arr = pa.array(np.asarray(uniques, dtype=np.float64))
-            text = pc.cast(arr, pa.string()).to_pylist()
+    def observed(self, values: pd.Series) -> pa.Array:
+        """Return the observed values as an Arrow string array (no Python objects).
+
+        Numbers print in their shortest exact form, booleans as ``true``/``false``, a missing
+        value as ``missing``.
+        """
+        if self.kind == "numeric":
+            x = _as_float(values, self.name)
+            text = pc.cast(pa.array(x, from_pandas=True), pa.string())
+        elif self.kind == "boolean":
+            x = _as_float(values, self.name)
+            text = pc.if_else(
+                pa.array(x > 0.5, mask=np.isnan(x)), pa.scalar("true"), pa.scalar("false")
+            )
         else:
-            text = [str(u) for u in uniques]
-        dictionary = pa.array([*text, MISSING], type=pa.string())
-        idx = np.asarray(codes, dtype=np.int32).copy()
-        idx[idx < 0] = len(text)
-        return pa.DictionaryArray.from_arrays(pa.array(idx), dictionary)
+            text = pa.array(values.astype(object).to_numpy(), type=pa.string(), from_pandas=True)
+        return pc.fill_null(text, MISSING)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready description (kind, edges, levels, labels)."""
@@ -280,7 +283,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             for f in feats
         ]
         idx, mat = self._design(X)
-        lr = LogisticRegression(C=self.C, solver="lbfgs", max_iter=2000, tol=1e-8)
+        lr = LogisticRegression(C=self.C, solver="lbfgs", max_iter=1000, tol=1e-6)
         lr.fit(mat, yv)
         coef = lr.coef_.ravel()
         intercept = float(lr.intercept_[0])
@@ -390,78 +393,88 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         return np.asarray(self.decompose(X)["probability"])
 
     def explain(
-        self, X: pd.DataFrame, traveller_ids: Sequence[str] | pd.Series
-    ) -> tuple[dict[str, Any], pa.Table]:
-        """Score ``X`` and return its explanation rows as an Arrow table.
+        self,
+        X: pd.DataFrame,
+        traveller_ids: Sequence[str] | pd.Series | np.ndarray,
+        *,
+        with_model_rows: bool = True,
+    ) -> tuple[dict[str, Any], pd.DataFrame]:
+        """Score ``X`` and return its explanation rows.
 
-        Rows per traveller, in order: ``model:intercept``, one ``feature:<name>`` row per
-        feature (observed value, bin label, weight), ``model:calibration`` (bin names the
-        method). Python's ``sum()`` over one traveller's weights, in ``order``, equals its
-        ``log_odds`` exactly. String columns are dictionary-encoded (pandas categoricals).
+        Per traveller the rows are, by ``order``: ``model:intercept`` (0), one
+        ``feature:<name>`` row per feature (1..k: observed value, bin label, weight) and
+        ``model:calibration`` (k + 1, its bin names the method). Python's ``sum()`` over one
+        traveller's weights, in ``order``, equals its ``log_odds`` exactly. The frame is laid
+        out by ``order`` (all intercept rows, then each feature's rows), travellers in input
+        order within each block: contiguous columns keep a million travellers fast. String
+        columns are categoricals built from codes; ``observed`` is an Arrow string column.
 
         Args:
             X: feature rows.
-            traveller_ids: one id per row of ``X``.
+            traveller_ids: one unique id per row of ``X``.
+            with_model_rows: include the intercept and calibration rows (False: features only).
 
         Returns:
-            ``(parts, table)``: the :meth:`decompose` dict and the long table with columns
+            ``(parts, frame)``: the :meth:`decompose` dict and the long frame with columns
             ``traveller_id, order, source_id, feature, observed, bin, weight``.
+
+        Raises:
+            ApiflagError: a traveller id repeats, or a model feature is missing.
         """
+        ids = pd.Index(np.asarray(traveller_ids, dtype=object), dtype=object)
+        if len(ids) != len(X):
+            raise ApiflagError(f"{len(ids)} traveller ids for {len(X)} feature rows")
+        if not ids.is_unique:
+            dup = ids[ids.duplicated()][0]
+            raise ApiflagError(f"traveller_id {dup!r} appears more than once in the feature table")
         parts = self.decompose(X)
         n = len(X)
         k = len(self.bins_)
-        r = k + 2
-        weights = np.empty((n, r), dtype=np.float64)
-        weights[:, 0] = self.intercept_
-        for j, c in enumerate(parts["contributions"]):
-            weights[:, j + 1] = c
-        weights[:, r - 1] = parts["step"]
-
+        kinds = list(range(k + 2)) if with_model_rows else list(range(1, k + 1))
+        r = len(kinds)
         names = ["(intercept)", *[b.name for b in self.bins_], "(calibration)"]
         source_ids = [INTERCEPT_ID, *[f"feature:{b.name}" for b in self.bins_], CALIBRATION_ID]
-        row_kind = np.tile(np.arange(r, dtype=np.int32), n)
 
+        weights = np.empty((r, n), dtype=np.float64)
+        bin_idx = np.zeros((r, n), dtype=np.int32)
         bin_labels: dict[str, int] = {"": 0}
-        bin_idx = np.zeros((n, r), dtype=np.int32)
-        for j, (b, ix) in enumerate(zip(self.bins_, parts["bin_index"], strict=True)):
-            bin_idx[:, j + 1] = _intern(bin_labels, list(b.labels))[ix]
-        bin_idx[:, r - 1] = _intern(bin_labels, [self.calibration_method_])[0]
+        observed_blocks: list[pa.Array] = []
+        nothing = pa.nulls(n, pa.string())
+        for row, kind in enumerate(kinds):
+            if kind == 0:
+                weights[row] = self.intercept_
+                observed_blocks.append(nothing)
+            elif kind == k + 1:
+                weights[row] = parts["step"]
+                bin_idx[row] = _intern(bin_labels, [self.calibration_method_])[0]
+                observed_blocks.append(nothing)
+            else:
+                b = self.bins_[kind - 1]
+                weights[row] = parts["contributions"][kind - 1]
+                bin_idx[row] = _intern(bin_labels, list(b.labels))[parts["bin_index"][kind - 1]]
+                observed_blocks.append(b.observed(X[b.name]).cast(pa.string()))
+        order = np.repeat(np.asarray(kinds, dtype=np.int32), n)
+        observed = pd.array(pa.concat_arrays(observed_blocks), dtype=pd.ArrowDtype(pa.string()))
 
-        obs_labels: dict[str, int] = {}
-        obs_idx = np.full((n, r), -1, dtype=np.int32)
-        for j, b in enumerate(self.bins_):
-            arr = b.observed(X[b.name])
-            local = _intern(obs_labels, arr.dictionary.to_pylist())
-            obs_idx[:, j + 1] = local[np.asarray(arr.indices, dtype=np.int32)]
-        obs_dict = list(obs_labels)
-        obs_flat = obs_idx.ravel()
-        obs_mask = obs_flat < 0
-        obs_flat[obs_mask] = 0
-        observed = pa.DictionaryArray.from_arrays(
-            pa.array(obs_flat, mask=obs_mask), pa.array(obs_dict or [""], type=pa.string())
-        )
+        def cat(codes: np.ndarray, categories: Sequence[str] | pd.Index) -> pd.Categorical:
+            dtype = pd.CategoricalDtype(
+                pd.Index(np.asarray(categories, dtype=object), dtype=object)
+            )
+            return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
-        tid = pa.array(np.asarray(traveller_ids, dtype=object), type=pa.string())
-        table = pa.table(
+        frame = pd.DataFrame(
             {
-                "traveller_id": pa.DictionaryArray.from_arrays(
-                    pa.array(np.repeat(np.arange(n, dtype=np.int32), r)), tid
-                ),
-                "order": pa.array(row_kind),
-                "source_id": pa.DictionaryArray.from_arrays(
-                    pa.array(row_kind), pa.array(source_ids, type=pa.string())
-                ),
-                "feature": pa.DictionaryArray.from_arrays(
-                    pa.array(row_kind), pa.array(names, type=pa.string())
-                ),
+                "traveller_id": cat(np.tile(np.arange(n, dtype=np.int32), r), ids),
+                "order": order,
+                "source_id": cat(order, source_ids),
+                "feature": cat(order, names),
                 "observed": observed,
-                "bin": pa.DictionaryArray.from_arrays(
-                    pa.array(bin_idx.ravel()), pa.array(list(bin_labels), type=pa.string())
-                ),
-                "weight": pa.array(weights.ravel()),
-            }
+                "bin": cat(bin_idx.ravel(), list(bin_labels)),
+                "weight": weights.ravel(),
+            },
+            copy=False,
         )
-        return parts, table
+        return parts, frame
 
     # ------------------------------------------------------------------ description
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apiflag import config
@@ -31,7 +30,7 @@ from apiflag.model.registry import (
     mlflow_client,
     store_exists,
 )
-from apiflag.model.scorecard import CALIBRATION_ID, INTERCEPT_ID, Scorecard
+from apiflag.model.scorecard import Scorecard
 
 __all__ = [
     "NO_MODEL_MESSAGE",
@@ -117,8 +116,8 @@ def score(
         None without a champion, else ``(scores, contributions)``: ``scores`` has
         ``traveller_id, raw_log_odds, log_odds, probability, model_uri, model_version,
         intercept, calibration_step``; ``contributions`` has ``traveller_id, order, source_id,
-        feature, observed, bin, weight`` (categorical string columns), grouped by traveller in
-        input order.
+        feature, observed, bin, weight`` (categorical string columns; ``observed`` an Arrow
+        string), laid out by ``order`` then traveller (see :meth:`Scorecard.explain`).
 
     Raises:
         ApiflagError: the table lacks ``traveller_id`` or a model feature.
@@ -128,7 +127,9 @@ def score(
     if "traveller_id" not in features.columns:
         raise ApiflagError("feature table lacks column 'traveller_id'")
     ids = features["traveller_id"].astype(str)
-    parts, table = champion.model.explain(features, ids.to_numpy())
+    parts, contributions = champion.model.explain(
+        features, ids.to_numpy(), with_model_rows=with_model_rows
+    )
     n = len(features)
     scores = pd.DataFrame(
         {
@@ -142,13 +143,6 @@ def score(
             "calibration_step": parts["step"],
         }
     )
-    if not with_model_rows:
-        sid = table.column("source_id")
-        keep = pc.invert(
-            pc.is_in(pc.cast(sid, pa.string()), value_set=pa.array([INTERCEPT_ID, CALIBRATION_ID]))
-        )
-        table = table.filter(keep)
-    contributions = table.to_pandas()
     return scores, contributions
 
 

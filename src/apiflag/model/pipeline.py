@@ -1,0 +1,199 @@
+"""From a world's history to a labelled training table, and the retrain entry point.
+
+Decides how history nights become training rows and guarantees:
+
+* every history night runs through the same stages as a live night (ingest, case matching,
+  features, rules: :mod:`apiflag.pipeline`), into the current ``$APIFLAG_HOME``;
+* labels come only from ``history/outcomes.csv`` joined on the traveller key
+  (``night, carrier, number, surname, given_names, date_of_birth, document_number``); nothing
+  under ``truth/`` is read;
+* an outcome whose traveller is not found is never dropped silently: the count is returned in
+  ``frame.attrs["unmatched_outcomes"]`` and reported by training;
+* a traveller without an outcome row was not reviewed and gets label 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from apiflag.errors import ApiflagError
+from apiflag.model.data import LABEL, MATCH_SCORE, NIGHT, RULE_SCORE, TRAVELLER_ID
+
+__all__ = ["KEY", "build_training_frame", "read_outcomes", "train_world"]
+
+KEY = ("night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number")
+OUTCOME_COLUMNS = (*KEY, "record_locator", "outcome", "label")
+
+
+def read_outcomes(path: Path) -> pd.DataFrame:
+    """Read ``history/outcomes.csv`` as strings, checking its columns and labels.
+
+    Raises:
+        ApiflagError: the file is missing, lacks a column, or has a label other than 0/1.
+    """
+    if not path.is_file():
+        raise ApiflagError(f"{path}: no outcomes file (history/outcomes.csv holds the labels)")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise ApiflagError(f"{path}: cannot read outcomes ({exc})") from exc
+    missing = [c for c in OUTCOME_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ApiflagError(f"{path}: missing column(s) {', '.join(missing)}")
+    bad = frame.index[~frame["label"].isin(["0", "1"])]
+    if len(bad):
+        row = int(bad[0]) + 2
+        raise ApiflagError(
+            f"{path}: row {row}: field 'label': value {frame.at[bad[0], 'label']!r}: expected 0 or 1"
+        )
+    frame["label"] = frame["label"].astype(int)
+    return frame
+
+
+def _key_frame(travellers: pd.DataFrame, flights: pd.DataFrame, night: str) -> pd.DataFrame:
+    fl = flights[["flight_id", "carrier", "number"]].drop_duplicates("flight_id")
+    tv = travellers.merge(fl, on="flight_id", how="left")
+    out = pd.DataFrame({TRAVELLER_ID: tv["traveller_id"].astype(str), "night": night})
+    for col in KEY[1:]:
+        values = tv[col] if col in tv.columns else pd.Series([""] * len(tv))
+        out[col] = values.astype(object).where(values.notna(), "").astype(str).to_numpy()
+    return out
+
+
+def _history_nights(world: Path) -> list[str]:
+    base = world / "history" / "nights"
+    if not base.is_dir():
+        raise ApiflagError(f"{world}: no history/nights folder (earlier nights to learn from)")
+    days = []
+    for part in sorted(base.iterdir()):
+        try:
+            days.append(dt.date.fromisoformat(part.name).isoformat())
+        except ValueError:
+            continue
+    if not days:
+        raise ApiflagError(f"{base}: no night folders")
+    return days
+
+
+def build_training_frame(
+    world: Path,
+    *,
+    casedb_url: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Run every history night through ingest, matching, features and rules; join outcomes.
+
+    Args:
+        world: a world directory (``history/nights/<D>/``, ``history/outcomes.csv``,
+            ``casedb.sqlite``).
+        casedb_url: the case database (default the world's ``casedb.sqlite``).
+        progress: called with one line per night done.
+
+    Returns:
+        One row per arriving traveller of every history night: ``traveller_id``, ``night``
+        (date), the feature columns (protected monitoring columns included), ``rules.score``
+        (sum of rule weights that fired), ``match.score`` (best case-match probability, 0 when
+        none) and ``label``.
+
+    Raises:
+        ApiflagError: no history, no outcomes or no case database.
+    """
+    from apiflag import pipeline, warehouse
+
+    world = Path(world)
+    outcomes = read_outcomes(world / "history" / "outcomes.csv")
+    if casedb_url is None:
+        db = world / "casedb.sqlite"
+        if not db.is_file():
+            raise ApiflagError(f"{world}: no casedb.sqlite here (the case database export)")
+        casedb_url = f"sqlite:///{db.resolve()}"
+    frames = []
+    keys = []
+    for night in _history_nights(world):
+        pipeline.stage_ingest(dt.date.fromisoformat(night), world)
+        matched, _ = pipeline.stage_matching(night, casedb_url)
+        features, _ = pipeline.stage_features(night)
+        rules, _ = pipeline.stage_rules(night, features)
+        feats = features.copy()
+        hits = rules.hits
+        rule_score = (
+            hits.groupby(hits["traveller_id"].astype(str))["weight"].sum()
+            if len(hits)
+            else pd.Series(dtype=float)
+        )
+        ids = feats[TRAVELLER_ID].astype(str)
+        feats[RULE_SCORE] = ids.map(rule_score).fillna(0.0).astype(float).to_numpy()
+        m = matched.get("matches")
+        if m is not None and len(m):
+            best = m.groupby(m["traveller_id"].astype(str))["probability"].max()
+            feats[MATCH_SCORE] = ids.map(best).fillna(0.0).astype(float).to_numpy()
+        else:
+            feats[MATCH_SCORE] = 0.0
+        feats[NIGHT] = dt.date.fromisoformat(night)
+        frames.append(feats)
+        keys.append(
+            _key_frame(
+                warehouse.read_table(night, "travellers"),
+                warehouse.read_table(night, "flights"),
+                night,
+            )
+        )
+        if progress is not None:
+            progress(f"{night}: {len(feats)} travellers, {len(hits)} rule hits")
+    frame = pd.concat(frames, ignore_index=True)
+    key = pd.concat(keys, ignore_index=True)
+    labelled = outcomes.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
+    joined = key.merge(labelled, on=list(KEY), how="left", validate="many_to_one")
+    lab = joined.set_index(TRAVELLER_ID)["label"]
+    lab = lab[~lab.index.duplicated(keep="first")]
+    frame[LABEL] = frame[TRAVELLER_ID].astype(str).map(lab).fillna(0).astype(np.int8).to_numpy()
+    found = key.merge(labelled[list(KEY)], on=list(KEY), how="inner")
+    frame.attrs["unmatched_outcomes"] = int(len(labelled) - len(found.drop_duplicates(list(KEY))))
+    frame.attrs["outcomes"] = len(outcomes)
+    return frame
+
+
+def train_world(
+    world: Path,
+    *,
+    features: Sequence[str] | None = None,
+    settings: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train on a world's history and register a new version (never promotes).
+
+    This is the retrain flow's entry point.
+
+    Args:
+        world: the world directory.
+        features: feature names (default every evidence feature of the spec).
+        settings: :class:`apiflag.model.train.TrainSettings` (default settings when None).
+        progress: called with one line per history night done.
+
+    Returns:
+        ``{"model", "version", "run_id", "model_uri", "metrics", "counts",
+        "unmatched_outcomes"}``.
+    """
+    from apiflag.model.data import load_feature_spec
+    from apiflag.model.registry import log_and_register
+    from apiflag.model.train import train_scorecard
+
+    spec = load_feature_spec()
+    frame = build_training_frame(world, progress=progress)
+    result = train_scorecard(frame, spec, features, settings)
+    reg = log_and_register(result, str(world))
+    return {
+        "model": reg.name,
+        "version": reg.version,
+        "run_id": reg.run_id,
+        "model_uri": reg.model_uri,
+        "metrics": dict(sorted(result.metrics.items())),
+        "counts": result.counts,
+        "unmatched_outcomes": frame.attrs.get("unmatched_outcomes", 0),
+    }
