@@ -162,12 +162,12 @@ def small_night(night: dt.date = NIGHT) -> Night:
     )
     mf_rows = []
     for tid, pid, fields in [
-        ("T3", "P-3", [("surname", 6.5), ("given_names", 4.0), ("date_of_birth", 3.5)]),
-        ("T4", "P-4", [("surname", 6.0), ("date_of_birth", 7.0), ("nationality", -1.0)]),
-        ("T8", "P-8", [("surname", 3.0), ("date_of_birth", -1.0)]),
-        ("T9", "P-9", [("surname", 5.0), ("document_number", 4.0)]),
-        ("T4", "P-44", [("surname", 1.0)]),
-    ]:
+        ("T3", "P-3", [("prior", -9.0), ("surname", 6.5), ("given_names", 4.0), ("date_of_birth", 3.5)]),
+        ("T4", "P-4", [("prior", -9.0), ("surname", 6.0), ("date_of_birth", 7.0), ("nationality", -1.0)]),
+        ("T8", "P-8", [("prior", -9.0), ("surname", 3.0), ("date_of_birth", -1.0)]),
+        ("T9", "P-9", [("prior", -9.0), ("surname", 5.0), ("document_number", 4.0)]),
+        ("T4", "P-44", [("prior", -9.0), ("surname", 1.0)]),
+    ]:  # fmt: skip
         for f, w in fields:
             mf_rows.append(
                 {
@@ -202,6 +202,9 @@ def small_night(night: dt.date = NIGHT) -> Night:
             "probability": [1 / (1 + np.exp(-x)) for x in log_odds],
             "model_uri": MODEL_URI,
             "model_version": "3",
+            "intercept": -4.5,
+            # log_odds = intercept + features (0.7 - 0.3 + lo/10) + calibration_step
+            "calibration_step": [lo - (-4.5) - (0.4 + lo / 10) for lo in log_odds],
         }
     )
     mc_rows = []

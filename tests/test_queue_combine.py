@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apiflag.errors import ApiflagError
@@ -128,12 +128,15 @@ def test_case_match_weights_are_converted_from_log2() -> None:
     rows = result.contributions.loc[
         (result.contributions["flag_id"] == fid) & (result.contributions["source"] == "case_match")
     ]
-    assert sorted(rows["weight"]) == sorted(w * math.log(2) for w in (6.0, 7.0, -1.0))
+    assert sorted(rows["weight"]) == sorted(w * math.log(2) for w in (-9.0, 6.0, 7.0, -1.0))
     assert set(rows["source_id"]) == {
+        "case:C-2/prior",
         "case:C-2/surname",
         "case:C-2/date_of_birth",
         "case:C-2/nationality",
     }
+    # the rows add up to the match's posterior log-odds (matcher prior + Bayes factors)
+    assert math.fsum(rows["weight"]) == pytest.approx(3.0 * math.log(2))
 
 
 def test_contributions_sum_exactly_and_probability_is_the_sigmoid() -> None:
@@ -148,11 +151,12 @@ def test_contributions_sum_exactly_and_probability_is_the_sigmoid() -> None:
         assert list(rows["order"]) == list(range(len(rows)))
 
 
+@settings(max_examples=max(10, settings.default.max_examples // 3))  # combine is ~0.1 s a call
 @given(
     rule_w=st.lists(st.floats(-5, 5, allow_nan=False), min_size=6, max_size=6),
     feat_w=st.lists(st.floats(-3, 3, allow_nan=False), min_size=27, max_size=27),
     log_odds=st.lists(st.floats(-12, 12, allow_nan=False), min_size=9, max_size=9),
-    match_w=st.lists(st.floats(-8, 12, allow_nan=False), min_size=11, max_size=11),
+    match_w=st.lists(st.floats(-8, 12, allow_nan=False), min_size=16, max_size=16),
     with_model=st.booleans(),
 )
 def test_property_contributions_sum_exactly_to_total(
@@ -166,6 +170,7 @@ def test_property_contributions_sum_exactly_to_total(
     night.rule_hits["weight"] = rule_w
     night.model_contributions["weight"] = feat_w
     night.scores["log_odds"] = log_odds
+    night.scores["calibration_step"] = [x / 7 for x in log_odds]
     night.match_fields["weight"] = match_w
     if not with_model:
         night = night.without_model()
@@ -227,3 +232,53 @@ def test_key_document_comes_from_travellers_or_the_first_api_document() -> None:
     night.documents = pd.concat([second, night.documents], ignore_index=True)
     from_documents = night.combine()
     assert [f.flag_id for f in with_column.flags] == [f.flag_id for f in from_documents.flags]
+
+
+def test_model_rows_are_intercept_features_and_calibration() -> None:
+    result = small_night().combine()
+    fid = _by_traveller(result).loc["T1", "flag_id"]
+    rows = result.contributions.loc[result.contributions["flag_id"] == fid]
+    assert rows.iloc[0]["source_id"] == "model:intercept" and rows.iloc[0]["weight"] == -4.5
+    model = rows.loc[rows["source"] == "model"]
+    assert "model:calibration" in set(model["source_id"])
+    # intercept + features + calibration is the champion's log-odds for T1 (-4.0)
+    parts = rows.loc[rows["source"].isin(["prior", "model"]), "weight"]
+    assert math.fsum(parts) == pytest.approx(-4.0)
+
+
+def test_without_intercept_columns_the_baseline_is_the_remainder() -> None:
+    night = small_night()
+    night.scores = night.scores.drop(columns=["intercept", "calibration_step"])
+    result = night.combine()
+    fid = _by_traveller(result).loc["T1", "flag_id"]
+    rows = result.contributions.loc[result.contributions["flag_id"] == fid]
+    assert rows.iloc[0]["source_id"] == "prior:model_baseline"
+    parts = rows.loc[rows["source"].isin(["prior", "model"]), "weight"]
+    assert math.fsum(parts) == pytest.approx(-4.0)
+
+
+def test_model_rows_in_the_contributions_are_not_counted_twice() -> None:
+    night = small_night()
+    extra = pd.DataFrame(
+        {
+            "traveller_id": night.scores["traveller_id"],
+            "source_id": "model:intercept",
+            "feature": "intercept",
+            "observed": None,
+            "bin": None,
+            "weight": -4.5,
+        }
+    )
+    night.model_contributions = pd.concat([night.model_contributions, extra], ignore_index=True)
+    a = small_night().combine()
+    b = night.combine()
+    assert [f.total for f in a.flags] == [f.total for f in b.flags]
+
+
+def test_strong_victim_match_wins_over_a_strong_offender_match() -> None:
+    night = small_night()
+    both = pd.DataFrame(
+        [("T4", "P-V", "C-9", "victim", 0.85, 8.0, True)], columns=night.matches.columns
+    )
+    night.matches = pd.concat([night.matches, both], ignore_index=True)
+    assert _by_traveller(night.combine()).loc["T4", "track"] == "protection"

@@ -3,12 +3,14 @@
 Decides, per arriving traveller:
 
 * **the score**: one total on the natural log-odds scale, ``prior + case match + rules + model``.
-  With a champion model its baseline (log-odds minus its feature contributions) is the prior;
-  without one the configured base rate is. Case-match field weights arrive as log2 Bayes
-  factors (Splink style) and are converted to natural log-odds (times ln 2). The probability
-  is the logistic sigmoid of the total.
-* **the track**: ``case_match`` for a match at or above the threshold; ``protection`` when the
-  matched record is a victim's (or the matcher says protection only); otherwise the rule track
+  With a champion model its intercept is the prior (and its calibration step a model row);
+  without one the configured base rate is. The best case match contributes its field rows
+  (the matcher's own prior row included), so together they are the log-odds that the traveller
+  is that case person; they arrive in log2 (Splink style) and are converted to natural log-odds
+  (times ln 2). The probability is the logistic sigmoid of the total.
+* **the track**: ``case_match`` for a match at or above the threshold; ``protection`` when a
+  match at or above it is to a victim's record (or the matcher says protection only), even if
+  the traveller also matches an offender (non-punishment principle); otherwise the rule track
   with the largest summed weight (ties: protection, document_integrity, examination). A minor
   (under 18 on the night) is only ever on the protection track, whatever fired.
 * **who is flagged**: only travellers with at least one rule hit or a case match at or above
@@ -17,7 +19,7 @@ Decides, per arriving traveller:
   plus the highest totals among the rest up to the nightly capacity. The rest of the flagged
   travellers are the overflow; their number is recorded, never hidden.
 
-Guarantees: for every flagged traveller the contribution rows (prior, each case-match field,
+Guarantees: for every queued traveller the contribution rows (prior, each case-match field,
 each rule, each model feature) sum *exactly* to the total row, because the total is defined as
 their :func:`math.fsum`. ``flag_id`` is deterministic (night, traveller key, track), so a rerun
 of the same night yields the same ids.
@@ -54,6 +56,7 @@ __all__ = [
 TRACKS: tuple[str, ...] = ("case_match", "protection", "document_integrity", "examination")
 RULE_TRACK_ORDER: tuple[str, ...] = ("protection", "document_integrity", "examination")
 LN2 = math.log(2.0)
+MODEL_ROW_IDS = frozenset({"model:intercept", "model:calibration"})
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "travellers": ("traveller_id", "flight_id", "surname", "given_names", "date_of_birth"),
@@ -409,6 +412,11 @@ def combine(
     match_sum = ids.map(mf.groupby("traveller_id")["weight"].sum()).fillna(0.0).to_numpy()
     match_p = ids.map(best["probability"]) if len(best) else pd.Series(np.nan, index=ids.index)
     strong = (match_p >= settings.case_match_threshold).fillna(False).to_numpy(dtype=bool)
+    victim_rows = mt.loc[
+        (mt["probability"] >= settings.case_match_threshold)
+        & ((mt["role"].astype(str) == "victim") | mt["protection_only"].astype(bool))
+    ]
+    strong_victim = ids.isin(set(victim_rows["traveller_id"])).to_numpy(dtype=bool)
 
     total = base + rule_sum + match_sum
     flagged = (rule_count > 0) | strong
@@ -425,9 +433,7 @@ def combine(
     for i in np.flatnonzero(flagged):
         tid = id_arr[i]
         if strong[i]:
-            m = best_rec[tid]
-            victim = str(m["role"]) == "victim" or bool(m["protection_only"])
-            track[i] = "protection" if victim else "case_match"
+            track[i] = "protection" if strong_victim[i] else "case_match"
         else:
             sums = sums_by[tid]
             track[i] = max(
@@ -485,6 +491,13 @@ def combine(
     rows: list[dict[str, Any]] = []
     inputs: dict[str, tuple[str, ...]] = {}
     lo_arr = log_odds.to_numpy(dtype=float)
+    intercept_arr = np.full(len(tv), np.nan)
+    calibration_arr = np.full(len(tv), np.nan)
+    if scores is not None and len(scores) and "intercept" in scores.columns:
+        sc2 = scores.drop_duplicates("traveller_id").set_index(scores["traveller_id"].astype(str))
+        intercept_arr = ids.map(sc2["intercept"].astype(float)).to_numpy(dtype=float)
+        if "calibration_step" in scores.columns:
+            calibration_arr = ids.map(sc2["calibration_step"].astype(float)).to_numpy(dtype=float)
     msg_arr = msg.to_numpy(dtype=object) if msg is not None else None
     bk_arr = tv["booking_id"].to_numpy(dtype=object) if "booking_id" in tv.columns else None
     for i in sorted(chosen):
@@ -493,8 +506,22 @@ def combine(
         parts: list[dict[str, Any]] = []
         lo = lo_arr[i]
         features = mc_by.get(tid)
-        if pd.notna(lo):
-            fsum = math.fsum(r["weight"] for r in features) if features else 0.0
+        calibration: float | None = None
+        if pd.notna(lo) and pd.notna(intercept_arr[i]):
+            parts.append(
+                _row(
+                    "prior",
+                    "model:intercept",
+                    float(intercept_arr[i]),
+                    f"Model {model_uri} intercept: the base rate it learned",
+                    None,
+                )
+            )
+            calibration = float(calibration_arr[i]) if pd.notna(calibration_arr[i]) else None
+        elif pd.notna(lo):
+            fsum = math.fsum(
+                r["weight"] for r in features or [] if str(r.get("source_id")) not in MODEL_ROW_IDS
+            )
             parts.append(
                 _row(
                     "prior",
@@ -547,6 +574,8 @@ def combine(
         if features:
             for r in features:
                 sid = _fmt_observed(r.get("source_id")) or f"feature:{r['feature']}"
+                if sid in MODEL_ROW_IDS:
+                    continue  # intercept and calibration: see the prior and calibration rows
                 if not sid.startswith("feature:"):
                     sid = f"feature:{sid}"
                 bin_ = _fmt_observed(r.get("bin"))
@@ -561,6 +590,16 @@ def combine(
                         obs,
                     )
                 )
+        if calibration:
+            parts.append(
+                _row(
+                    "model",
+                    "model:calibration",
+                    calibration,
+                    "Model calibration step (maps the scorecard to observed outcome rates)",
+                    None,
+                )
+            )
         t = math.fsum(p["weight"] for p in parts)
         exact_total[i] = t
         parts.append(
