@@ -109,17 +109,16 @@ def document_keys(owner: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, n
     Numbers shorter than 5 characters emit only their exact key (a one-edit neighbourhood of a
     short number is too wide to mean anything).
     """
-    keep = np.array([isinstance(n, str) and len(n) > 0 for n in numbers], dtype=bool)
+    lengths_all = pd.Series(numbers, dtype=object).fillna("").astype(str).str.len().to_numpy()
+    keep = lengths_all > 0
     owner = owner[keep]
-    nums = numbers[keep].astype(str)
-    if len(nums) == 0:
+    if not keep.any():
         return np.zeros(0, dtype=owner.dtype), np.zeros(0, dtype=np.uint64)
-    width = max(len(n) for n in nums)
-    raw = np.frombuffer(
-        np.char.encode(nums.astype(f"U{width}"), "ascii", "replace"), dtype=np.uint8
-    )
+    nums = np.asarray(numbers[keep], dtype=str)
+    lengths = lengths_all[keep].astype(np.int64)
+    raw = np.frombuffer(np.char.encode(nums, "ascii", "replace"), dtype=np.uint8)
     mat = raw.reshape(len(nums), -1).astype(np.uint64)  # zero padded on the right
-    lengths = np.array([len(n) for n in nums])
+    width = mat.shape[1]
     powers = np.ones(width, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(1, width):
@@ -128,16 +127,12 @@ def document_keys(owner: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, n
         prefix = np.zeros((len(nums), width + 1), dtype=np.uint64)
         np.cumsum(terms, axis=1, out=prefix[:, 1:])
         full = prefix[:, -1]
-        owners = [owner]
-        keys = [full]
         b_inv = np.uint64(_B_INV)
-        for i in range(width):
-            use = (lengths > i) & (lengths >= 5)
-            if not use.any():
-                continue
-            deleted = prefix[use, i] + (full[use] - prefix[use, i + 1]) * b_inv
-            owners.append(owner[use])
-            keys.append(deleted)
+        # deletion of position i: prefix before i + (suffix after i) shifted down one place
+        deleted = prefix[:, :width] + (full[:, None] - prefix[:, 1:]) * b_inv
+    valid = (np.arange(width)[None, :] < lengths[:, None]) & (lengths[:, None] >= 5)
+    owners = [owner, np.broadcast_to(owner[:, None], deleted.shape)[valid]]
+    keys = [full, deleted[valid]]
     all_keys = np.concatenate(keys)
     tagged = _mix(np.full(len(all_keys), 7, dtype=np.uint64), all_keys)
     return np.concatenate(owners), tagged

@@ -149,7 +149,15 @@ def _probe_rows(
         )
     if not rows:
         return pd.DataFrame(
-            columns=["source", "booking_id", "owner_kind", "owner_id", "kind", "value"]
+            columns=[
+                "source",
+                "booking_id",
+                "owner_kind",
+                "owner_id",
+                "kind",
+                "value",
+                "normalized",
+            ]
         )
     probe = pd.concat(rows, ignore_index=True)
     probe = probe[probe["kind"].isin(["phone", "email", "address", "agency", "card", "document"])]

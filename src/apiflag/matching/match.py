@@ -117,25 +117,35 @@ def traveller_side(travellers: pd.DataFrame, documents: pd.DataFrame) -> Side:
             whose owner is the traveller, ``pnr`` rows whose owner is the linked PNR traveller.
     """
     trav = travellers.reset_index(drop=True)
-    index = pd.Series(np.arange(len(trav)), index=trav["traveller_id"].to_numpy())
+    index = pd.Index(trav["traveller_id"].to_numpy(dtype=object))
     owners: list[np.ndarray] = []
     numbers: list[pd.Series] = []
     if len(documents):
-        api = documents[documents["owner_kind"] == "api"]
-        api = api[api["owner_id"].isin(index.index)]
-        owners.append(index.reindex(api["owner_id"].to_numpy()).to_numpy())
-        numbers.append(api["number"])
+        kind = documents["owner_kind"].to_numpy(dtype=object)
+        owner_ids = documents["owner_id"].to_numpy(dtype=object)
+        api_pos = np.where(kind == "api", index.get_indexer(owner_ids), -1)
+        owners.append(api_pos[api_pos >= 0])
+        numbers.append(documents["number"][api_pos >= 0])
         if "pnr_traveller_id" in trav.columns:
-            link = trav[["pnr_traveller_id"]].assign(t=np.arange(len(trav))).dropna()
-            pnr = documents[documents["owner_kind"] == "pnr"].merge(
-                link, left_on="owner_id", right_on="pnr_traveller_id"
-            )
-            owners.append(pnr["t"].to_numpy())
-            numbers.append(pnr["number"])
+            pnr_ids = trav["pnr_traveller_id"].to_numpy(dtype=object)
+            has = pd.notna(pnr_ids)
+            pnr_index = pd.Index(pnr_ids[has])
+            pnr_t = np.flatnonzero(has)
+            pos = np.where(kind == "pnr", pnr_index.get_indexer(owner_ids), -1)
+            if pnr_index.is_unique:
+                owners.append(pnr_t[pos[pos >= 0]])
+                numbers.append(documents["number"][pos >= 0])
+            else:
+                link = pd.DataFrame({"pnr_traveller_id": pnr_ids[has], "t": pnr_t})
+                pnr = documents[kind == "pnr"].merge(
+                    link, left_on="owner_id", right_on="pnr_traveller_id"
+                )
+                owners.append(pnr["t"].to_numpy())
+                numbers.append(pnr["number"])
     if "document_number" in trav.columns:
-        has = trav["document_number"].notna()
-        owners.append(np.flatnonzero(has.to_numpy()))
-        numbers.append(trav.loc[has, "document_number"])
+        has_doc = trav["document_number"].notna()
+        owners.append(np.flatnonzero(has_doc.to_numpy()))
+        numbers.append(trav.loc[has_doc, "document_number"])
     doc_owner = np.concatenate(owners).astype(np.int64) if owners else np.zeros(0, np.int64)
     doc_number = pd.concat(numbers, ignore_index=True) if numbers else pd.Series([], dtype=object)
     return prepare_side(

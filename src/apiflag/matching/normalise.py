@@ -18,6 +18,7 @@ import re
 from functools import lru_cache
 
 import jellyfish
+import pandas as pd
 import phonenumbers
 from anyascii import anyascii
 
@@ -32,6 +33,7 @@ __all__ = [
     "normalise_agency",
     "normalise_card",
     "normalise_document",
+    "normalise_documents",
     "normalise_email",
     "normalise_identifier",
     "normalise_name",
@@ -226,6 +228,15 @@ def normalise_document(value: str | None) -> str:
     if not value:
         return ""
     return _DOC_SEP.sub("", anyascii(str(value)).upper())
+
+
+def normalise_documents(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`normalise_document` for many numbers (ASCII fast path)."""
+    text = values.fillna("").astype(str)
+    ascii_ok = text.map(str.isascii, na_action="ignore").fillna(True).astype(bool)
+    if not ascii_ok.all():
+        text = text.where(ascii_ok, text.map(anyascii))
+    return text.str.upper().str.replace(r"[^A-Z0-9]+", "", regex=True).astype(object)
 
 
 def normalise_agency(value: str | None) -> str:

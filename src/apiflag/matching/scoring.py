@@ -39,7 +39,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from apiflag.matching.blocking import candidate_pairs, date_keys, document_keys, token_codes
 from apiflag.matching.model import FIELDS, GATE_LEVELS, MatcherModel
-from apiflag.matching.normalise import PARTICLES, normalise_document, normalise_name, phonetic
+from apiflag.matching.normalise import PARTICLES, normalise_documents, normalise_name, phonetic
 
 __all__ = [
     "NameTable",
@@ -240,7 +240,7 @@ def prepare_side(
         )
     names = _name_table(owner, source, shown, sur_s, giv_s)
     year, month, day = _date_parts(date_of_birth.reset_index(drop=True))
-    docs = np.array([normalise_document(d) for d in doc_number], dtype=object)
+    docs = normalise_documents(pd.Series(doc_number, dtype=object)).to_numpy(dtype=object)
     keep = docs != ""
     doc_owner = np.asarray(doc_owner, dtype=np.int64)[keep]
     docs = docs[keep]
