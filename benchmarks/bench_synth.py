@@ -33,8 +33,11 @@ def run_once(arrivals: int, workdir: Path) -> dict[str, float | int | bool]:
         "    main(sys.argv[1:])\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
+        "me = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print('WALL', time.perf_counter() - t)\n"
-        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print('CPU', me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime)\n"
+        "print('RSS', max(me.ru_maxrss, kids.ru_maxrss))\n"
     )
     args = [
         sys.executable,
@@ -56,7 +59,9 @@ def run_once(arrivals: int, workdir: Path) -> dict[str, float | int | bool]:
     proc = subprocess.run(args, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
     fields = dict(
-        line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("WALL", "RSS"))
+        line.split(" ", 1)
+        for line in proc.stdout.splitlines()
+        if line.startswith(("WALL", "CPU", "RSS"))
     )
     rss_mb = int(fields["RSS"]) / 1024
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -67,6 +72,7 @@ def run_once(arrivals: int, workdir: Path) -> dict[str, float | int | bool]:
         "arrivals": arrivals,
         "wall_s": round(wall, 1),
         "in_process_s": round(float(fields["WALL"]), 1),
+        "cpu_s": round(float(fields["CPU"]), 1),
         "peak_rss_mb": round(rss_mb, 1),
         "files": n_files,
         "bytes": size,
@@ -87,7 +93,7 @@ def main() -> None:
             row = run_once(arrivals, Path(tmp))
             results.append(row)
             print(
-                f"   synth {arrivals:>9,} arrivals: {row['wall_s']:>6.1f} s wall, "
+                f"   synth {arrivals:>9,} arrivals: {row['wall_s']:>6.1f} s wall, {row['cpu_s']:>6.1f} s CPU, "
                 f"{row['peak_rss_mb']:>7.1f} MB peak, {row['files']} files, "
                 f"{int(row['bytes']) / 1e6:.0f} MB written, goal {'met' if row['meets_goal'] else 'MISSED'}",
                 flush=True,

@@ -223,6 +223,8 @@ def plant_recruitment_network(
     email = ids.email_address(broker.surname, broker.given_names)
     agency = ids.agency_id()
     card = ids.masked_card()
+    street = r.choice(("SUKHUMVIT RD SOI", "RIZAL AVE LOT", "LE LOI ST NO", "MAIN ST UNIT"))
+    address = f"{r.randint(1, 300)} {street} {r.randint(1, 99)} {first.departure_airport}"
     group = ctx.next_group("recruitment_network")
     known = r.chance(0.6)
     case_id = person_id = ""
@@ -236,7 +238,9 @@ def plant_recruitment_network(
         db.add_identifier(case_id, person_id, "email", email.lower())
         db.add_identifier(case_id, person_id, "agency", agency)
         db.add_identifier(case_id, person_id, "card", card)
-    use_email, use_agency = r.chance(0.5), r.chance(0.6)
+        # the case file writes the address in another order; matching compares token sets
+        db.add_identifier(case_id, person_id, "address", " ".join(reversed(address.split(" "))))
+    use_email, use_agency, use_address = r.chance(0.5), r.chance(0.6), r.chance(0.4)
     cash = r.chance(0.7)
     n = r.randint(3, 5)
     for i in range(n):
@@ -260,6 +264,8 @@ def plant_recruitment_network(
             b.contacts.append(ContactV("phone", ids.phone_number(rec_nat), "1", "CTCM"))
         if use_email:
             b.contacts.append(ContactV("email", email, None, "IFT"))
+        if use_address:
+            b.contacts.append(ContactV("address", address, None, "ADD"))
         if use_agency and b.agency is not None:
             b.agency.agency_id = agency
             b.agency.kind = "A"
@@ -273,6 +279,8 @@ def plant_recruitment_network(
                 links.identifier_links.append((flight, recruit, "agency", agency, case_id))
             if not cash:
                 links.identifier_links.append((flight, recruit, "card", card, case_id))
+            if use_address:
+                links.identifier_links.append((flight, recruit, "address", address, case_id))
 
 
 def plant_labour_exploitation(

@@ -449,7 +449,7 @@ class Traveller:
     embarkation: str | None = None
     debarkation: str | None = None
     address: Any = None
-    record_locator: str | None = None
+    record_locator: str | None = None  # as the PAXLST shows it (RFF+AVF), None when omitted
     passenger_reference: str | None = None
     seat: str | None = None
     frequent_flyer: str | None = None
@@ -465,6 +465,7 @@ class Traveller:
     pattern_role: str = ""
     pattern_group: str = ""
     confounder: str = ""
+    booking: str = ""  # the record locator of the booking, even when the PAXLST omits it
 
 
 @dataclass(slots=True)
@@ -886,6 +887,7 @@ def new_booking(
     contacts: list[ContactV] = []
     for i, t in enumerate(people):
         t.ref = str(i + 1)
+        t.booking = locator
         t.record_locator = locator if r.u() > 0.004 else None
         t.embarkation = flight.departure_airport
         t.debarkation = flight.arrival_airport

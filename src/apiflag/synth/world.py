@@ -586,7 +586,7 @@ def _truth_rows(night: dt.date, f: Flight) -> Iterable[tuple[str, ...]]:
     for t in f.passengers:
         yield (
             *_key(night, f, t),
-            t.record_locator or "",
+            t.booking,
             t.role,
             t.truth_label,
             t.pattern,
@@ -625,7 +625,7 @@ def _outcome_rows(
             else:
                 outcome = "no_concern"
         label = "0" if outcome == "no_concern" else "1"
-        rows.append((*_key(night, f, t), t.record_locator or "", outcome, label))
+        rows.append((*_key(night, f, t), t.booking, outcome, label))
     return rows
 
 
