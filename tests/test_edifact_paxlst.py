@@ -190,3 +190,12 @@ def test_unknown_party_group_is_skipped_with_a_warning() -> None:
 )
 def test_flight_ids(flight_id: str, carrier: str | None, want: tuple[str, str] | None) -> None:
     assert parse_flight_id(flight_id, carrier) == want
+
+
+def test_a_bad_value_is_located_at_its_own_segment() -> None:
+    """Bulk validation fails; the error still names the DOC segment (15) and the field."""
+    body = HEADER + PAX.replace("DOC+P:110:111+AB1", "DOC+P:110:111+" + "X" * 40)
+    with pytest.raises(ParseError) as info:
+        parse_text(interchange(message(body)), "f.edi")
+    assert (info.value.code, info.value.segment) == ("E_BAD_VALUE", 15)
+    assert "number" in info.value.message

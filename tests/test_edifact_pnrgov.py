@@ -236,3 +236,12 @@ def test_unknown_message_type_is_refused() -> None:
     with pytest.raises(ParseError) as info:
         parse_text(pnr().replace("PNRGOV:13:1:IA", "CUSCAR:D:96A:UN"))
     assert info.value.code == "E_UNKNOWN_MESSAGE"
+
+
+def test_a_bad_value_is_located_at_its_own_segment() -> None:
+    """A 40-character passport number in DOCS is refused at that SSR's segment number."""
+    text = pnr(BOOKING.replace("/AA111/", "/" + "A" * 40 + "/"))
+    docs_segment = 1 + text[: text.index("SSR+DOCS")].count("'") - 1  # UNA's "'" is not one
+    with pytest.raises(ParseError) as info:
+        parse_text(text, "p.edi")
+    assert (info.value.code, info.value.segment) == ("E_BAD_VALUE", docs_segment)

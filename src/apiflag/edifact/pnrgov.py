@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -329,10 +330,10 @@ class _Reader:
     # ------------------------------------------------------------------ segments
     def segment(self, seg: Segment) -> None:
         tag = seg.tag
-        handler = getattr(self, f"_{tag.lower()}", None)
+        handler = _HANDLERS.get(tag)
         if self.booking is None:
             if tag in ("SRC", "MSG", "ORG", "TVL", "EQN") and handler is not None:
-                handler(seg)
+                handler(self, seg)
             elif tag in ("SSR", "IFT", "LTS"):
                 self._drop_free(seg)
             elif tag not in _QUIET and tag != "DAT":
@@ -346,7 +347,7 @@ class _Reader:
             if tag not in _QUIET:
                 self.unknown[tag] += 1
             return
-        handler(seg)
+        handler(self, seg)
 
     def _drop_free(self, seg: Segment) -> None:
         if seg.tag == "SSR":
@@ -854,6 +855,14 @@ class _Reader:
         part.bookings = [self.finish_booking(b, check=False) for b in self.bookings]
         part.reader = self
         return part
+
+
+#: segment tag -> the _Reader method that reads it (``_tvl`` reads TVL ...)
+_HANDLERS: dict[str, Callable[[_Reader, Segment], None]] = {
+    name[1:].upper(): fn
+    for name, fn in vars(_Reader).items()
+    if len(name) == 4 and name.startswith("_") and name[1:].isalpha()
+}
 
 
 def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> PnrgovMessage:

@@ -62,16 +62,44 @@ class Segment:
     EDIFACT guides number them.
     """
 
-    __slots__ = ("elements", "number", "tag")
+    __slots__ = ("_comp", "_elements", "number", "parts", "tag")
 
-    def __init__(self, tag: str, elements: list[list[str]], number: int) -> None:
+    def __init__(
+        self,
+        tag: str,
+        parts: list[str],
+        number: int,
+        component: str = ":",
+        elements: list[list[str]] | None = None,
+    ) -> None:
         self.tag = tag
-        self.elements = elements
+        self.parts = parts  # element strings; components are split on demand
         self.number = number
+        self._comp = component
+        self._elements = elements  # set eagerly when released characters had to be restored
+
+    @property
+    def elements(self) -> list[list[str]]:
+        """Every element split into components (computed once, on first use)."""
+        if self._elements is None:
+            comp = self._comp
+            self._elements = [p.split(comp) for p in self.parts]
+        return self._elements
 
     def get(self, element: int, component: int = 0) -> str:
         """Return one component (``""`` when absent), stripped of surrounding spaces."""
-        els = self.elements
+        if self._elements is None:
+            parts = self.parts
+            if element >= len(parts):
+                return ""
+            text = parts[element]
+            comp = self._comp
+            if component == 0:
+                cut = text.find(comp)
+                return (text if cut < 0 else text[:cut]).strip()
+            comps = text.split(comp)
+            return comps[component].strip() if component < len(comps) else ""
+        els = self._elements
         if element < len(els):
             comps = els[element]
             if component < len(comps):
@@ -80,8 +108,11 @@ class Segment:
 
     def element(self, element: int) -> list[str]:
         """Return the components of one element (``[]`` when absent)."""
-        els = self.elements
-        return els[element] if element < len(els) else []
+        if element >= len(self.parts):
+            return []
+        if self._elements is None:
+            return self.parts[element].split(self._comp)
+        return self._elements[element]
 
     def __repr__(self) -> str:
         return f"Segment({self.tag!r}, {self.elements!r}, {self.number})"
@@ -249,9 +280,9 @@ def _split_segments(
             valid_tags.add(tag)
         if released and _PLACEHOLDERS.search(raw):
             elements = [[c.translate(restore) for c in p.split(comp)] for p in parts]
+            segments.append(Segment(tag, parts, number, comp, elements))
         else:
-            elements = [p.split(comp) for p in parts]
-        segments.append(Segment(tag, elements, number))
+            segments.append(Segment(tag, parts, number, comp))
         if tag == "UNZ":
             rest = term.join(raw_segments[index + 1 :])
             if released:
