@@ -190,10 +190,9 @@ def evaluate(
     """
     cols = _Columns(features, _types_of(features))
     day = dt.date.fromisoformat(str(night)[:10]) if night is not None else None
-    traveller = pa.array(
-        features["traveller_id"].astype("str").to_numpy(dtype=object), type=pa.string()
-    )
+    traveller = pa.array(features["traveller_id"].astype("str").array).cast(pa.string())
     batches: list[pa.Table] = []
+    ran: list[Rule] = []
     evaluated: list[str] = []
     skipped: list[str] = []
     warnings: list[str] = []
@@ -213,19 +212,33 @@ def evaluate(
         batches.append(
             pa.table(
                 {
-                    "traveller_id": pc.take(traveller, pa.array(idx)),
-                    "rule_id": pa.array([rule.id] * n, type=pa.string()),
-                    "rule_version": pa.array(np.full(n, rule.version, dtype=np.int64)),
-                    "ref": pa.array([rule.ref] * n, type=pa.string()),
-                    "track": pa.array([rule.track] * n, type=pa.string()),
-                    "weight": pa.array(np.full(n, rule.weight, dtype=np.float64)),
+                    "row": pa.array(idx),
+                    "rule": pa.array(np.full(n, len(ran), dtype=np.int32)),
                     "observed": _observed(rule, cols, idx),
-                    "rules_digest": pa.array([rules_digest] * n, type=pa.string()),
                 }
             )
         )
+        ran.append(rule)
     if batches:
-        hits = pa.concat_tables(batches).to_pandas(types_mapper=_pandas_types)
+        t = pa.concat_tables(batches)
+        rule_at = t["rule"]
+
+        def per_rule(values: list[Any], type_: pa.DataType) -> pa.ChunkedArray:
+            return pc.take(pa.array(values, type=type_), rule_at)
+
+        table = pa.table(
+            {
+                "traveller_id": pc.take(traveller, t["row"]),
+                "rule_id": per_rule([r.id for r in ran], pa.string()),
+                "rule_version": per_rule([r.version for r in ran], pa.int64()),
+                "ref": per_rule([r.ref for r in ran], pa.string()),
+                "track": per_rule([r.track for r in ran], pa.string()),
+                "weight": per_rule([r.weight for r in ran], pa.float64()),
+                "observed": t["observed"],
+                "rules_digest": per_rule([rules_digest] * len(ran), pa.string()),
+            }
+        )
+        hits = table.to_pandas(types_mapper=_pandas_types)
     else:
         hits = pd.DataFrame(
             {
