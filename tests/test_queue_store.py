@@ -89,7 +89,8 @@ def test_rerun_refreshes_new_flags_but_never_a_decided_one(engine: Engine) -> No
     store.start_review(engine, t2.flag_id, "analyst-b")
 
     night = small_night()
-    night.scores["log_odds"] = night.scores["log_odds"] + 1.0  # a corrected feed
+    night.scores["log_odds"] = night.scores["log_odds"] + 1.0  # another model version
+    night.scores["intercept"] = night.scores["intercept"] + 1.0
     report = store.save_night(engine, night.combine())
     assert report.kept == 2
     assert report.updated == len(first.flags) - 2

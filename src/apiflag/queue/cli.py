@@ -217,10 +217,13 @@ def verify_command() -> None:
 
     check = check_chain(store.open_engine())
     if check.broken_seq is not None:
-        raise ApiflagError(
-            f"audit chain broken at event {check.broken_seq} ({check.broken_action} "
-            f"{check.broken_object}): {check.reason}; {check.checked - 1} events before it verify"
+        # echoed here (not raised) so that embedding callers such as click's CliRunner see it too
+        click.echo(
+            f"apiflag: audit chain broken at event {check.broken_seq} ({check.broken_action} "
+            f"{check.broken_object}): {check.reason}; {check.checked - 1} events before it verify",
+            err=True,
         )
+        raise SystemExit(1)
     click.echo(
         f"audit chain intact: {check.checked} events, head {check.head_seq} {check.head_hash}"
     )
