@@ -401,3 +401,26 @@ def test_any_style_reads_back_to_the_same_travellers(
     assert [(p.surname, p.given) for p in people] == [(s, given_name) for s in surnames]
     assert flight["count"] == len(surnames)
     assert all(p.docs[0]["number"] == "AB1234567" for p in people)
+
+
+@given(
+    surname=NAME,
+    payer=NAME,
+    phone=st.text(alphabet="0123456789+:'", min_size=0, max_size=12),
+    style=STYLES,
+)
+def test_pnr_names_and_payers_read_back_under_any_style(
+    surname: str, payer: str, phone: str, style: RenderStyle
+) -> None:
+    msg = _pnr_fixture_message()
+    b1 = msg.bookings[0]
+    t = b1.travellers[0].model_copy(update={"surname": surname})
+    pay = b1.payments[0].model_copy(update={"payer_name": payer, "payer_phone": phone or None})
+    b1 = b1.model_copy(update={"travellers": (t,), "payments": (pay,)})
+    text = render_pnrgov(msg.model_copy(update={"bookings": (b1, msg.bookings[1])}), style)
+    first, second = read_pnrgov(text)[1]
+    assert first.travellers[0][0] == surname
+    assert first.docs_names[0][0] == surname
+    assert (first.payer, first.payer_phone) == (payer, phone or None)
+    assert first.forms == ["CA"] and second.cards == ["XXXXXXXXXXXX1111"]
+    assert second.emails == ["YUKI_SATO@EXAMPLE.JP"]

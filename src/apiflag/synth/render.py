@@ -123,7 +123,7 @@ DEFAULT_STYLE = RenderStyle()
 class _Writer:
     """Segment builder bound to one style's separators."""
 
-    __slots__ = ("comp", "elem", "term", "dec", "table", "segs")
+    __slots__ = ("comp", "elem", "term", "dec", "table", "segs", "cache")
 
     def __init__(self, style: RenderStyle) -> None:
         seps = style.separators
@@ -134,6 +134,7 @@ class _Writer:
         rel = seps[3]
         self.table = str.maketrans({c: rel + c for c in (seps[0], seps[1], rel, seps[5])})
         self.segs: list[str] = []
+        self.cache: dict[tuple[Any, ...], str] = {}  # repeated segments (ORG, TVL) of one message
 
     def esc(self, value: object) -> str:
         if value is None:
@@ -406,16 +407,28 @@ def render_pnrgov(message: PnrgovMessage, style: RenderStyle = DEFAULT_STYLE) ->
 
 
 def _tvl(w: _Writer, leg: Any, with_class: bool) -> None:
-    c, e = w.comp, w.elem
     dep, arr = leg.scheduled_departure, leg.scheduled_arrival
-    when = c.join(
-        (_ddmmyy(dep) or "", _hhmm(dep) or "", _ddmmyy(arr) or "", _hhmm(arr) or "")
-    ).rstrip(c)
     cls = getattr(leg, "booking_class", None) if with_class else None
-    number = leg.number + (c + cls if cls else "")
-    w.segs.append(
-        f"TVL{e}{when}{e}{leg.departure_airport}{e}{leg.arrival_airport}{e}{leg.carrier}{e}{number}"
+    key = (
+        "TVL",
+        leg.departure_airport,
+        leg.arrival_airport,
+        leg.carrier,
+        leg.number,
+        dep,
+        arr,
+        cls,
     )
+    seg = w.cache.get(key)
+    if seg is None:
+        c, e = w.comp, w.elem
+        when = c.join(
+            (_ddmmyy(dep) or "", _hhmm(dep) or "", _ddmmyy(arr) or "", _hhmm(arr) or "")
+        ).rstrip(c)
+        number = leg.number + (c + cls if cls else "")
+        seg = f"TVL{e}{when}{e}{leg.departure_airport}{e}{leg.arrival_airport}{e}{leg.carrier}{e}{number}"
+        w.cache[key] = seg
+    w.segs.append(seg)
 
 
 def _pnrgov_text(msg: Any, style: RenderStyle) -> str:
@@ -479,7 +492,15 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
     if lt is not None:
         add(f"DAT{e}700{c}{_ddmmyy(lt)}{c}{_hhmm(lt)}")
     ag = b.agency
-    if ag is not None:
+    key = (
+        ("ORG", ag.airline, ag.location, ag.agency_id, ag.kind, ag.country, ag.currency)
+        if ag
+        else ()
+    )
+    cached = w.cache.get(key) if ag is not None else None
+    if cached is not None:
+        add(cached)
+    elif ag is not None:
         if ag.agency_id or ag.kind or ag.country or ag.currency:
             w.add(
                 "ORG",
@@ -492,6 +513,7 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
             )
         else:
             w.add("ORG", (ag.airline, ag.location))
+        w.cache[key] = w.segs[-1]
     per_traveller: dict[str, list[Any]] = {}
     ift28 = f"IFT{e}4{c}28{c}{c}{carrier}{e}"
     for ct in b.contacts:
@@ -550,13 +572,22 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
         _tvl(w, leg, with_class=True)
 
 
+def _trimmed(sep: str, parts: list[str]) -> str:
+    """Join already-escaped parts, dropping trailing empty ones (never cutting a released char)."""
+    while parts and parts[-1] == "":
+        parts.pop()
+    return sep.join(parts)
+
+
 def _payments(w: _Writer, b: Any) -> None:
+    c, e, tb = w.comp, w.elem, w.table
     for p in b.payments:
+        parts = [p.form, "", w.amount(p.amount) or ""]
         if p.masked_card or p.card_vendor:
-            w.add(
-                "FOP", (p.form, "", w.amount(p.amount), p.card_vendor, p.masked_card, p.card_expiry)
-            )
-        else:
-            w.add("FOP", (p.form, "", w.amount(p.amount)))
+            parts += [
+                (v or "").translate(tb) for v in (p.card_vendor, p.masked_card, p.card_expiry)
+            ]
+        w.segs.append(f"FOP{e}" + _trimmed(c, parts))
         if p.payer_name or p.payer_phone:
-            w.add("IFT", ("4", "43"), p.payer_name, p.payer_phone)
+            who = [(v or "").translate(tb) for v in (p.payer_name, p.payer_phone)]
+            w.segs.append(f"IFT{e}4{c}43{e}" + _trimmed(e, who))
