@@ -65,15 +65,55 @@ def _warehouse_digest(night: str, names: tuple[str, ...]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class ReusedIngest:
+    """An earlier ingest of exactly the same files, read back from its reconciliation."""
+
+    reconciliation: dict[str, Any]
+
+    @property
+    def balanced(self) -> bool:
+        """True when messages in = parsed + quarantined."""
+        return bool(self.reconciliation.get("messages", {}).get("balanced", False))
+
+    def to_json(self) -> str:
+        """The stored reconciliation, as JSON."""
+        return json.dumps(self.reconciliation)
+
+
+def source_digest(night: dt.date, source: Path) -> str:
+    """Return the SHA-256 over the night's message files (names and contents) and the parser."""
+    from apiflag.ingest import _message_files, night_source
+
+    folder = night_source(source, night)
+    parts = [config.PARSER_VERSION, str(folder.resolve())]
+    for name, path in _message_files(folder):
+        parts.append(f"{name}={file_digest(path)}")
+    return digest_of(parts)
+
+
 def stage_ingest(night: dt.date, source: Path) -> Any:
     """Archive, parse and load one night of messages into the warehouse.
 
+    A rerun over exactly the same files (same names, same bytes, same parser version) reuses
+    the warehouse partition instead of parsing again.
+
     Returns:
-        The :class:`apiflag.ingest.IngestReport`.
+        The :class:`apiflag.ingest.IngestReport`, or a :class:`ReusedIngest`.
     """
     from apiflag.ingest import ingest_night
 
-    return ingest_night(night, source)
+    digest = source_digest(night, source)
+    part = config.warehouse_dir(str(night))
+    manifest = part / "_stages" / "ingest.json"
+    recon = part / "reconciliation.json"
+    if manifest.is_file() and recon.is_file():
+        if json.loads(manifest.read_text(encoding="utf-8")).get("digest") == digest:
+            return ReusedIngest(json.loads(recon.read_text(encoding="utf-8")))
+    report = ingest_night(night, source)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"digest": digest}), encoding="utf-8")
+    return report
 
 
 def stage_matching(night: str, casedb_url: str) -> tuple[dict[str, pd.DataFrame], bool]:
@@ -299,8 +339,11 @@ def run_night(
 def record_ingest(s: NightSummary, report: Any) -> None:
     """Copy the ingest reconciliation into the summary."""
     data = json.loads(report.to_json())
-    s.arrivals = int(data.get("flights", {}).get("travellers_parsed", 0) or 0)
-    s.quarantined = len(data.get("quarantine", []))
+    s.arrivals = int(data.get("travellers", {}).get("total", 0) or 0)
+    quarantine = data.get("quarantine", [])
+    s.quarantined = len(quarantine) if isinstance(quarantine, list) else int(quarantine or 0)
+    if isinstance(report, ReusedIngest):
+        s.reused_stages.append("ingest")
     links = data.get("links", {})
     s.linked = int(links.get("passengers_linked", 0) or 0)
     if not report.balanced:
