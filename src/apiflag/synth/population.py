@@ -307,6 +307,30 @@ _DOMAINS = (
     "DOCOMO.NE.JP",
     "YAHOO.COM",
 )
+_MIDDLE_NAMES = frozenset(
+    {
+        "USA",
+        "GBR",
+        "CAN",
+        "AUS",
+        "NZL",
+        "IRL",
+        "PHL",
+        "ESP",
+        "MEX",
+        "PER",
+        "COL",
+        "BRA",
+        "DEU",
+        "AUT",
+        "CHE",
+        "FRA",
+        "ITA",
+        "NLD",
+        "IND",
+        "THA",
+    }
+)
 _VENDORS = ("VI", "CA", "AX", "JC")
 _CITIES = ("MAIN ST", "RIVER RD", "STATION AVE", "PARK LANE", "HILL ST", "CENTRAL RD")
 
@@ -621,7 +645,12 @@ def person(
     pool = pool_for(nationality)
     if sex is None:
         sex = "F" if r.u() < 0.5 else "M"
-    given = r.choice(pool.female if sex == "F" else pool.male)
+    names = pool.female if sex == "F" else pool.male
+    given = r.choice(names)
+    if nationality in _MIDDLE_NAMES and " " not in given and r.chance(0.3):
+        middle = r.choice(names).split(" ")[0]
+        if middle != given:
+            given = f"{given} {middle}"
     if surname is None:
         surname = r.choice(pool.surnames)
         if sex == "F" and pool.female_suffix:
