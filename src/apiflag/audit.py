@@ -53,6 +53,7 @@ __all__ = [
     "ChainCheck",
     "append_event",
     "audit_events",
+    "audit_ready",
     "check_chain",
     "event_hash",
     "verify",
@@ -103,6 +104,11 @@ event.listen(
 )
 
 _ready: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def audit_ready(engine: Engine) -> None:
+    """Note that ``engine``'s database already has the audit table (skips the check per event)."""
+    _ready.add(engine)
 
 
 def _canonical(value: Any) -> str:
@@ -238,7 +244,8 @@ def append_event(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"audit: details are not JSON: {exc}") from exc
     if isinstance(bind, Connection):
-        AUDIT_METADATA.create_all(bind, checkfirst=True)
+        if bind.engine not in _ready:
+            AUDIT_METADATA.create_all(bind, checkfirst=True)
         return _append(bind, actor, action, object, payload, when)
     _ensure(bind)
     for attempt in range(20):

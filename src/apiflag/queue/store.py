@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from apiflag import config
-from apiflag.audit import AUDIT_METADATA, append_event
+from apiflag.audit import AUDIT_METADATA, append_event, audit_ready
 from apiflag.errors import ApiflagError
 from apiflag.queue.combine import CombineResult
 from apiflag.queue.reasons import REVIEW, check_reason
@@ -194,6 +194,8 @@ def open_engine(url: str | None = None) -> Engine:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA busy_timeout=30000")
+                # masked or deleted personal data must not linger in free pages of the file
+                cur.execute("PRAGMA secure_delete=ON")
                 cur.close()
 
             @event.listens_for(engine, "begin")
@@ -204,6 +206,7 @@ def open_engine(url: str | None = None) -> Engine:
             engine = create_engine(target, pool_pre_ping=True)
         METADATA.create_all(engine, checkfirst=True)
         AUDIT_METADATA.create_all(engine, checkfirst=True)
+        audit_ready(engine)
     except ArgumentError as exc:
         raise ApiflagError(f"queue database: invalid URL {_safe(target)!r}: {exc}") from exc
     except SQLAlchemyError as exc:
