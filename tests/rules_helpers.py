@@ -164,6 +164,7 @@ class NightBuilder:
         nationality: str = "PHL",
         in_pnr: bool = True,
         passenger_type: str = "A",
+        seat: str | None = None,
     ) -> str:
         """Add an API traveller, linked (with a PNR traveller row) when ``booking_id`` is given."""
         traveller_id = self._id("T")
@@ -204,7 +205,7 @@ class NightBuilder:
                 "country_of_residence": nationality,
                 "place_of_birth": None,
                 "record_locator": record_locator,
-                "seat": None,
+                "seat": seat,
                 "frequent_flyer": None,
                 "checked_bags": bags,
                 "bag_weight_kg": None if bags is None else 12.5 * bags,

@@ -561,6 +561,25 @@ def test_route_case_links_count_other_travellers_only() -> None:
     assert row(f, c)["flight.route_case_links"] == 0
 
 
+@pytest.mark.parametrize(
+    ("seats", "apart"),
+    [
+        (["6A", "9C", "12D"], True),  # escort pattern: nobody in the same row
+        (["15A", "15B", "16C"], False),  # friends: two share a row
+        (["06A", "6B"], False),  # leading zero is the same row
+        (["6A", None, None], None),  # one known seat: unknown
+    ],
+)
+def test_party_seated_apart(seats: list[str | None], apart: bool | None) -> None:
+    nb = NightBuilder()
+    b = nb.booking("SEAT01")
+    ids = [
+        nb.traveller(f"P{i}", "X", years_ago(30), booking_id=b, seat=s) for i, s in enumerate(seats)
+    ]
+    f = build_features(nb.tables())
+    assert {row(f, t)["booking.party_seated_apart"] for t in ids} == {apart}
+
+
 def test_crew_and_bags() -> None:
     nb = NightBuilder()
     crew = nb.traveller("PILOT", "P", years_ago(45), role="crew", bags=0)

@@ -202,6 +202,13 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
     ),
     _f("booking.party_size", "int", "count", "Travellers in the booking."),
     _f(
+        "booking.party_seated_apart",
+        "bool",
+        "",
+        "Two or more of the booking's travellers on this flight have a seat (API) and no two of "
+        "them sit in the same row; null with fewer than two known seats.",
+    ),
+    _f(
         "booking.adults_in_party",
         "int",
         "count",
@@ -1043,6 +1050,7 @@ def build_features(
         [unrelated.get(b, 0) if k else None for b, k in zip(bid, known, strict=True)],
         dtype="Int64",
     )
+    out["booking.party_seated_apart"] = _seated_apart(tr, known)
     payer_names = facts["payer_name"].reindex(bid).reset_index(drop=True)
     out["booking.payer_known"] = _bool(
         (
@@ -1263,6 +1271,26 @@ def build_features(
         float
     )
     return _typed(out, len(tr))
+
+
+_SEAT = re.compile(r"^0*(\d{1,3})([A-Z])$")
+
+
+def _seated_apart(tr: pd.DataFrame, known: np.ndarray) -> pd.Series:
+    """Per traveller: the booking's seated travellers on this flight share no row."""
+    rows: dict[tuple[object, object], list[str]] = defaultdict(list)
+    keys = list(zip(tr["booking_id"].tolist(), tr["flight_id"].tolist(), strict=True))
+    for key, k, seat in zip(keys, known, tr["seat"].tolist(), strict=True):
+        m = _SEAT.match(seat.strip().upper()) if k and isinstance(seat, str) else None
+        if m:
+            rows[key].append(m.group(1))
+    apart = {key: len(r) == len(set(r)) for key, r in rows.items() if len(r) >= 2}
+    return pd.Series(
+        pd.array(
+            [apart.get(key) if k else None for key, k in zip(keys, known, strict=True)],
+            dtype="boolean",
+        )
+    )
 
 
 def _route_case_links(
