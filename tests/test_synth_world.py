@@ -721,3 +721,27 @@ def test_workers_do_not_change_the_files(tmp_path: Path) -> None:
     generate_world(tmp_path / "one", cfg, workers=1)
     generate_world(tmp_path / "two", cfg, workers=2)
     assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
+
+
+def test_same_world_under_another_string_hash_seed(tmp_path: Path) -> None:
+    """No set order or str hash leaks into the files: another PYTHONHASHSEED, same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["--seed", "6", "--arrivals", "250", "--history-nights", "1", "--mess-share", "0.5"]
+    generate_world(
+        tmp_path / "here", WorldConfig(seed=6, arrivals=250, history_nights=1, mess_share=0.5)
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    code = "import sys; from apiflag.cli import main; main(sys.argv[1:])"
+    subprocess.run(
+        [sys.executable, "-c", code, "synth", "--out", str(tmp_path / "there"), *args],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    assert _digest(tmp_path / "here") == _digest(tmp_path / "there")
+    assert _sqlite_rows(tmp_path / "here" / "casedb.sqlite") == _sqlite_rows(
+        tmp_path / "there" / "casedb.sqlite"
+    )
