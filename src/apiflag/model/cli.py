@@ -94,9 +94,9 @@ def train_command(
         source = str(table)
     else:
         assert world is not None
-        from apiflag.model.data import build_training_frame
+        from apiflag.model.pipeline import build_training_frame
 
-        frame = build_training_frame(world)
+        frame = build_training_frame(world, progress=lambda line: click.echo(line, err=True))
         source = str(world)
     settings = TrainSettings(
         capacity=capacity, n_bins=n_bins, C=c, calibration=calibration, seed=seed

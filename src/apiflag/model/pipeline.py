@@ -25,7 +25,7 @@ import pandas as pd
 from apiflag.errors import ApiflagError
 from apiflag.model.data import LABEL, MATCH_SCORE, NIGHT, RULE_SCORE, TRAVELLER_ID
 
-__all__ = ["KEY", "build_training_frame", "read_outcomes", "train_world"]
+__all__ = ["KEY", "build_training_frame", "label_travellers", "read_outcomes", "train_world"]
 
 KEY = ("night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number")
 OUTCOME_COLUMNS = (*KEY, "record_locator", "outcome", "label")
@@ -64,6 +64,24 @@ def _key_frame(travellers: pd.DataFrame, flights: pd.DataFrame, night: str) -> p
         values = tv[col] if col in tv.columns else pd.Series([""] * len(tv))
         out[col] = values.astype(object).where(values.notna(), "").astype(str).to_numpy()
     return out
+
+
+def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Series, int]:
+    """Join recorded outcomes to travellers on the traveller key.
+
+    Args:
+        keys: ``traveller_id`` plus the :data:`KEY` columns as strings (one row per traveller).
+        outcomes: :func:`read_outcomes` rows; for a key recorded twice the last row wins.
+
+    Returns:
+        ``(labels, unmatched)``: label by traveller id for the travellers with an outcome, and
+        how many distinct outcome keys matched no traveller (reported, never hidden).
+    """
+    labelled = outcomes.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
+    joined = keys.merge(labelled, on=list(KEY), how="inner", validate="many_to_one")
+    labels = joined.drop_duplicates(TRAVELLER_ID).set_index(TRAVELLER_ID)["label"].astype(int)
+    matched_keys = len(joined.drop_duplicates(list(KEY)))
+    return labels, int(len(labelled) - matched_keys)
 
 
 def _history_nights(world: Path) -> list[str]:
@@ -147,14 +165,9 @@ def build_training_frame(
         if progress is not None:
             progress(f"{night}: {len(feats)} travellers, {len(hits)} rule hits")
     frame = pd.concat(frames, ignore_index=True)
-    key = pd.concat(keys, ignore_index=True)
-    labelled = outcomes.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
-    joined = key.merge(labelled, on=list(KEY), how="left", validate="many_to_one")
-    lab = joined.set_index(TRAVELLER_ID)["label"]
-    lab = lab[~lab.index.duplicated(keep="first")]
-    frame[LABEL] = frame[TRAVELLER_ID].astype(str).map(lab).fillna(0).astype(np.int8).to_numpy()
-    found = key.merge(labelled[list(KEY)], on=list(KEY), how="inner")
-    frame.attrs["unmatched_outcomes"] = int(len(labelled) - len(found.drop_duplicates(list(KEY))))
+    labels, unmatched = label_travellers(pd.concat(keys, ignore_index=True), outcomes)
+    frame[LABEL] = frame[TRAVELLER_ID].astype(str).map(labels).fillna(0).astype(np.int8).to_numpy()
+    frame.attrs["unmatched_outcomes"] = unmatched
     frame.attrs["outcomes"] = len(outcomes)
     return frame
 

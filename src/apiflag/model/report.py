@@ -164,6 +164,8 @@ a person reviews every flag.
   {split["calibration"]["last"]} ({c["calibration_rows"]}, {c["calibration_positives"]}); evaluation
   {split["evaluation"]["first"]} to {split["evaluation"]["last"]} ({c["eval_rows"]},
   {c["eval_positives"]}).
+- Recorded outcomes whose traveller was not found in the warehouse (not used):
+  {c.get("outcomes_unmatched", 0)}.
 - Training-data digest (SHA-256): `{result.data_digest}`
 
 ## Model

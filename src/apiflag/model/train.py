@@ -136,6 +136,7 @@ def train_scorecard(
         "calibration_positives": int(y[in_cal].sum()),
         "eval_rows": int(in_eval.sum()),
         "eval_positives": int(y[in_eval].sum()),
+        "outcomes_unmatched": int(frame.attrs.get("unmatched_outcomes", 0)),
     }
     for name in ("fit", "calibration", "eval"):
         if counts[f"{name}_positives"] == 0:
