@@ -713,6 +713,12 @@ def _apply_manifest_functions(
     """
     if travellers.empty:
         return travellers.drop(columns=[_MSG]), {}
+    lists = travellers.groupby(
+        [travellers["flight_id"], travellers["role"].isin(sorted(_CREW_ROLES))], sort=False
+    )[_MSG].nunique()
+    xr = any(m.get("function") == "XR" for m in metas)
+    if not xr and (lists <= 1).all():  # one list per flight and class: nothing to replace
+        return travellers.drop(columns=[_MSG]), {}
     msg = travellers[_MSG].to_numpy()
     prepared = [m.get("prepared") for m in metas]
     when = [prepared[i] for i in msg]
@@ -730,9 +736,10 @@ def _apply_manifest_functions(
         tuple(None if v is None or v is pd.NA or v is pd.NaT or v != v else v for v in r)
         for r in travellers[cols].astype(object).itertuples(index=False, name=None)
     ]
+    keys = [_identity(row) for row in rows]
     latest: dict[tuple[str, ...], tuple[int, list[int]]] = {}
     for i in order:
-        key = _identity(rows[i])
+        key = keys[i]
         if key is None:
             continue
         seen = latest.get(key)
@@ -751,7 +758,7 @@ def _apply_manifest_functions(
     keep = []
     ids = travellers["traveller_id"].tolist()
     for i, row in enumerate(rows):
-        key = _identity(row)
+        key = keys[i]
         if key is None or i in winners:
             keep.append(True)
             continue

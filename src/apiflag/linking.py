@@ -117,9 +117,7 @@ def _dob(value: object) -> dt.date | None:
 
 
 def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
-        return ""
-    return str(value).strip().upper()
+    return value.strip().upper() if isinstance(value, str) else ""
 
 
 def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
