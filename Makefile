@@ -7,7 +7,7 @@ export APIFLAG_HOME ?= $(CURDIR)/.apiflag
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export PYTHONHASHSEED := 0
 
 .PHONY: setup demo test test-slow lint typecheck bench schemas clean ci

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from apiflag import config, pipeline
 from apiflag.cli import cli
+from apiflag.queue.combine import CombineSettings
 from apiflag.queue.reasons import REASONS
 from apiflag.synth.world import WorldConfig, generate_world
 
@@ -27,7 +28,7 @@ NIGHT = dt.date(2026, 11, 20)
 def state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("e2e")
     world = root / "world"
-    generate_world(world, WorldConfig(seed=11, nights=1, arrivals=600, history_nights=0))
+    generate_world(world, WorldConfig(seed=11, nights=1, arrivals=300, history_nights=0))
     return {"world": world, "home": root / "home"}
 
 
@@ -49,7 +50,7 @@ def test_first_run_queues_ranked_items_on_the_right_tracks(
     state: dict[str, Path], home: Path
 ) -> None:
     s = _run(state)
-    assert s.arrivals > 600  # passengers plus crew
+    assert s.arrivals > 300  # passengers plus crew
     assert s.queued >= 1 and s.inserted == s.queued
     assert s.overflow >= 0
     combined = pd.read_parquet(config.warehouse_dir(str(NIGHT)) / "combined.parquet")
@@ -61,8 +62,11 @@ def test_first_run_queues_ranked_items_on_the_right_tracks(
     # a flagged minor is only ever on the protection track
     assert set(flagged.loc[flagged["minor"].astype(bool), "track"]) <= {"protection"}
     # queued items are capacity plus every case match above its threshold
-    non_case = [f for f in flagged.itertuples() if f.queued and f.track != "case_match"]
-    assert len(non_case) <= 10
+    case_queued = (
+        flagged["case_match_probability"].fillna(0.0) >= CombineSettings().case_match_threshold
+    )
+    assert int((flagged["queued"] & ~case_queued).sum()) == min(10, int((~case_queued).sum()))
+    assert bool(flagged.loc[case_queued, "queued"].all())
     report = Path(s.report_path or "")
     assert report.is_file() and "<html" in report.read_text(encoding="utf-8").lower()
 
@@ -109,6 +113,8 @@ def test_tampered_audit_event_is_named(state: dict[str, Path], home: Path) -> No
             "SELECT min(seq) FROM audit_events WHERE action LIKE '%decid%'"
         ).fetchone()[0]
         assert seq is not None
+        # someone with write access to the database file removes the guard, then edits history
+        conn.execute("DROP TRIGGER audit_events_no_update")
         conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = ?", (seq,))
     verify = CliRunner().invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 1
