@@ -2,7 +2,7 @@
 
 - The explanation rows of any pair sum to its match weight.
 - A pair's score is the same whether scored alone or in a batch, found by blocking or not.
-- Blocking loses nothing: brute force over every pair reports the same matches.
+- Blocking and pruning lose nothing: brute force over every pair reports the same matches.
 """
 
 from __future__ import annotations
@@ -181,6 +181,10 @@ def test_blocking_never_changes_a_score_and_loses_no_match(
     want = set(brute.index[(brute["gate"] & (brute["probability"] >= thr)).to_numpy()])
     got = set(blocked.index[(blocked["gate"] & (blocked["probability"] >= thr)).to_numpy()])
     assert got == want
+    # the production path (blocking, bound pruning, chunked scoring) reports the same pairs
+    result = matcher.match_side(side, thr)
+    reported = set(zip(result.matches["traveller_id"], result.matches["person_id"], strict=True))
+    assert reported == {(side.ids[t], matcher.persons.ids[p]) for t, p in want}
     # and a pair scored on its own scores the same as in the batch
     if len(bt):
         alone = matcher.score(side, bt[:1], bp[:1]).frame

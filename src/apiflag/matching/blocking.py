@@ -3,12 +3,13 @@
 Decides the candidate pairs, never a score. A pair is a candidate when the two records share
 any blocking key:
 
-- **name token + birth date with one part free**: for every name token (surname, given names
-  and aliases; particles such as DE or BIN left out) its phonetic code with the birth date's
-  (year, month, *), (year, *, day) and (*, month, day). Two records whose dates agree exactly,
-  have day and month swapped (the case side also emits its swapped date), or differ in one part
-  (year +-1 included) and who share one phonetic name token always share a key; so a typo
-  in one name token, swapped order or Vietnamese/Chinese order cannot hide a match.
+- **name token + birth date**: for every name token (surname, given names and aliases;
+  particles such as DE or BIN left out) its phonetic code with the birth date, with the date's
+  day free, and with its month free; the case side also emits its date with day and month
+  swapped and with the year +-1. Two records whose dates agree exactly, have day and month
+  swapped, or differ in one part (a year only by one) and who share one phonetic name token
+  always share a key; so a typo in one name token, swapped order or Vietnamese/Chinese order
+  cannot hide a match.
 - **document number, exact or one edit**: the number and every one-character deletion of it
   (a substitution, insertion or deletion leaves two numbers with a common deletion).
 
@@ -75,31 +76,38 @@ def date_keys(
     day: np.ndarray,
     with_swapped: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (owner, key) rows for name-token x birth-date keys with one date part free.
+    """Return (owner, key) rows for name-token x birth-date keys.
+
+    Every side emits (token, year, month, day), (token, year, month, *) and
+    (token, year, *, day). The case side (``with_swapped``) also emits the exact key of its date
+    with day and month swapped and with the year one off, so the two records share a key when
+    their dates agree exactly, with day and month swapped, or in all but one part (a year only
+    one apart).
 
     Args:
         owner: row owner (traveller or person index) of each token.
         code: token code (``token_codes``); ``0`` rows emit nothing.
         year, month, day: birth date parts of the owner (``0`` when unknown: nothing emitted).
-        with_swapped: also emit the date with day and month swapped (the case side does this).
+        with_swapped: emit the case side's extra exact keys (swapped, year +-1).
     """
     ok = (code != 0) & (year > 0) & (month > 0) & (day > 0)
-    owner, code, year, month, day = owner[ok], code[ok], year[ok], month[ok], day[ok]
-    dates = [(year, month, day)]
+    owner, code = owner[ok], code[ok]
+    y, m, d = (a[ok].astype(np.uint64) for a in (year, month, day))
+    z = np.zeros(len(y), dtype=np.uint64)
+    out_owner = [owner, owner, owner]
+    out_key = [
+        _mix(z + np.uint64(1), code, y, m, d),
+        _mix(z + np.uint64(2), code, y, m, z),
+        _mix(z + np.uint64(3), code, y, z, d),
+    ]
     if with_swapped:
-        swap = (day <= 12) & (day != month)
-        dates.append((year[swap], day[swap], month[swap]))
-        owners = [owner, owner[swap]]
-        codes = [code, code[swap]]
-    else:
-        owners, codes = [owner], [code]
-    out_owner, out_key = [], []
-    zero = np.uint64(0)
-    for (y, m, d), o, c in zip(dates, owners, codes, strict=True):
-        z = np.zeros(len(y), dtype=np.uint64)
-        for pattern, parts in enumerate(((y, m, z + zero), (y, z + zero, d), (z + zero, m, d))):
-            out_owner.append(o)
-            out_key.append(_mix(np.full(len(y), pattern + 1, dtype=np.uint64), c, *parts))
+        swap = (d <= 12) & (d != m)
+        out_owner.append(owner[swap])
+        out_key.append(_mix(z[swap] + np.uint64(1), code[swap], y[swap], d[swap], m[swap]))
+        for delta in (np.uint64(1), np.uint64(2**64 - 1)):  # +1 and -1 modulo 2**64
+            out_owner.append(owner)
+            with np.errstate(over="ignore"):
+                out_key.append(_mix(z + np.uint64(1), code, y + delta, m, d))
     return np.concatenate(out_owner), np.concatenate(out_key)
 
 
@@ -153,6 +161,10 @@ def candidate_pairs(
     order = np.argsort(right_key, kind="stable")
     rk = right_key[order]
     ro = right_owner[order].astype(np.int64)
+    # probe in sorted order: searchsorted with sorted queries stays in cache
+    l_order = np.argsort(left_key)
+    left_key = left_key[l_order]
+    left_owner = left_owner[l_order]
     lo_idx = np.searchsorted(rk, left_key, side="left")
     hi_idx = np.searchsorted(rk, left_key, side="right")
     counts = hi_idx - lo_idx

@@ -1,7 +1,8 @@
 """Matching travellers against case persons: the entry points the nightly flow and CLI call.
 
-Decides which pairs are reported: blocked candidates (:mod:`~apiflag.matching.blocking`) are
-scored (:mod:`~apiflag.matching.scoring`) and a pair is reported when its probability is at or
+Decides which pairs are reported: blocked candidates (:mod:`~apiflag.matching.blocking`) that
+could still reach the threshold (:func:`~apiflag.matching.scoring.prune_pairs`, a bound that
+never drops a reportable pair) are scored (:mod:`~apiflag.matching.scoring`) and a pair is reported when its probability is at or
 above the threshold **and** its birth date or a document agrees. A match to a person whose role
 is ``victim`` carries ``protection_only = True``: the nightly flow may only raise a protection
 flag from it. Output is sorted (traveller, probability descending, person) and carries the
@@ -25,7 +26,9 @@ from apiflag.matching.scoring import (
     Side,
     blocked_pairs,
     explain_pair,
+    name_weight_bound,
     prepare_side,
+    prune_pairs,
     score_pairs,
 )
 
@@ -159,6 +162,10 @@ def traveller_side(travellers: pd.DataFrame, documents: pd.DataFrame) -> Side:
     )
 
 
+CHUNK = 500_000
+"""Pairs scored at once (bounds memory: a scored pair costs about 1 KB in flight)."""
+
+
 class Matcher:
     """A case database prepared once for matching many batches of travellers.
 
@@ -174,6 +181,7 @@ class Matcher:
         persons = db.persons.reset_index(drop=True)
         self.case_id = persons["case_id"].to_numpy(dtype=object)
         self.role = persons["role"].to_numpy(dtype=object)
+        self.name_bound = name_weight_bound(self.persons, self.model)
 
     def threshold_or_default(self, threshold: float | None) -> float:
         """Return ``threshold`` checked to be in (0, 1), or the model's default."""
@@ -200,8 +208,15 @@ class Matcher:
         """Block, score and report matches of prepared travellers, with explanation rows."""
         thr = self.threshold_or_default(threshold)
         ti, pi = self.candidates(travellers)
-        scores = self.score(travellers, ti, pi)
-        hits = self.reported(scores, thr)
+        keep = prune_pairs(travellers, self.persons, ti, pi, self.model, thr, self.name_bound)
+        ti, pi = ti[keep], pi[keep]
+        parts = []
+        for start in range(0, len(ti), CHUNK):
+            scores = self.score(travellers, ti[start : start + CHUNK], pi[start : start + CHUNK])
+            parts.append(self.reported(scores, thr))
+        hits = (
+            pd.concat(parts, ignore_index=True) if parts else self.score(travellers, ti, pi).frame
+        )
         return self._result(travellers, hits)
 
     def _result(self, travellers: Side, hits: pd.DataFrame) -> MatchResult:

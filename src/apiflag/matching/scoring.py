@@ -11,7 +11,8 @@ may be reported:
   spaces, so DELA CRUZ = DELACRUZ), phonetic (Metaphone of folded tokens, variant groups such as
   MOHAMMED/MUHAMMAD), partial/dropped middle name, Jaro-Winkler bands, initial, different.
   Exact agreement on a common value weighs less (term frequencies).
-- **date of birth**: exact, day and month swapped, one part off, year only, different.
+- **date of birth**: exact, day and month swapped, one part off (the day, the month, or the
+  year by one), year only, different.
 - **document**: best pair of the traveller's (API and PNR) and the person's numbers: exact,
   one edit (numbers of 5+ characters), different.
 - **nationality**: same, different.
@@ -48,6 +49,8 @@ __all__ = [
     "prepare_side",
     "score_pairs",
     "blocked_pairs",
+    "name_weight_bound",
+    "prune_pairs",
     "explain_pair",
 ]
 
@@ -317,6 +320,74 @@ def _tf_weights(field: str, values: np.ndarray, model: MatcherModel) -> np.ndarr
     return w[inverse]
 
 
+def name_weight_bound(persons: Side, model: MatcherModel) -> np.ndarray:
+    """Return, per person, the largest name weight any traveller could reach against them.
+
+    The bound is the best surname level plus the best given-name level over the person's name
+    records (term-frequency exact weight or the best non-exact level, whichever is larger)
+    plus the best name-order weight; missing parts contribute 0.
+    """
+    pn = persons.names
+    bounds = []
+    for field, part in (("surname", pn.sur), ("given_names", pn.giv)):
+        levels = [lv for lv in FIELDS[field] if lv != "exact"]
+        other = max(model.weight(field, lv) for lv in levels)
+        b = np.maximum(_tf_weights(field, part.join, model), other)
+        b = np.where(part.join == "", 0.0, np.maximum(b, 0.0))
+        bounds.append(b)
+    order_max = max(model.weight("name_order", lv) for lv in FIELDS["name_order"])
+    per_record = bounds[0] + bounds[1] + order_max
+    out = np.full(len(persons), -np.inf)
+    np.maximum.at(out, pn.owner, per_record)
+    return out
+
+
+def prune_pairs(
+    travellers: Side,
+    persons: Side,
+    ti: np.ndarray,
+    pi: np.ndarray,
+    model: MatcherModel,
+    threshold: float,
+    name_bound: np.ndarray,
+) -> np.ndarray:
+    """Return a mask of the pairs that could still be reported; the others provably cannot.
+
+    Uses only cheap comparisons (birth date, nationality, whether both sides have a document)
+    and :func:`name_weight_bound`: a pair is dropped when even its best possible name and
+    document agreement would leave it below ``threshold`` or outside the gate. Pruning never
+    changes the score of a pair it keeps, nor the set of reported pairs.
+    """
+    if model.calibration_slope <= 0:
+        return np.ones(len(ti), dtype=bool)
+    dob = _date_levels(travellers, persons, ti, pi)
+    dob_w = _weights("date_of_birth", model)[dob]
+    gate_dob = np.isin(
+        dob, [LEVEL_INDEX["date_of_birth"][lv] for lv in GATE_LEVELS["date_of_birth"]]
+    )
+    t_has = np.zeros(len(travellers), dtype=bool)
+    t_has[travellers.doc_owner] = True
+    p_has = np.zeros(len(persons), dtype=bool)
+    p_has[persons.doc_owner] = True
+    doc_possible = t_has[ti] & p_has[pi]
+    doc_max = max(model.weight("document", lv) for lv in FIELDS["document"])
+    doc_b = np.where(doc_possible, doc_max, 0.0)
+    tn, pn_nat = travellers.nationality[ti], persons.nationality[pi]
+    nat_w = np.where(
+        (tn == "") | (pn_nat == ""),
+        0.0,
+        np.where(
+            tn == pn_nat,
+            model.weight("nationality", "same"),
+            model.weight("nationality", "different"),
+        ),
+    )
+    nb = name_bound[pi]
+    upper = model.prior_weight(len(persons)) + nb + dob_w + doc_b + nat_w
+    possible = (gate_dob | doc_possible) & (nb > 0)
+    return possible & (np.asarray(model.probability(upper)) >= threshold)
+
+
 @dataclass(frozen=True)
 class PairScores:
     """Scores of candidate pairs: one row per (traveller, person), best name record chosen.
@@ -389,7 +460,8 @@ def _date_levels(travellers: Side, persons: Side, ti: np.ndarray, pi: np.ndarray
     same = (y1 == y2).astype(int) + (m1 == m2) + (d1 == d2)
     out = np.full(len(ti), idx["different"], dtype=np.int8)
     out[y1 == y2] = idx["year_only"]
-    out[same == 2] = idx["one_part_off"]
+    # one part off: the day or the month differs, or the year differs by exactly one
+    out[(same == 2) & ((y1 == y2) | (np.abs(y1 - y2) == 1))] = idx["one_part_off"]
     out[(y1 == y2) & (m1 == d2) & (d1 == m2) & (m1 != d1)] = idx["day_month_swapped"]
     out[same == 3] = idx["exact"]
     out[(y1 == 0) | (y2 == 0)] = idx[MISSING]
@@ -407,7 +479,14 @@ def _document_levels(
     p_num = np.full(n, "", dtype=object)
     if n == 0 or len(travellers.doc_owner) == 0 or len(persons.doc_owner) == 0:
         return level, t_num, p_num
-    pairs = pd.DataFrame({"pair": np.arange(n), "t": ti, "p": pi})
+    t_has = np.zeros(len(travellers), dtype=bool)
+    t_has[travellers.doc_owner] = True
+    p_has = np.zeros(len(persons), dtype=bool)
+    p_has[persons.doc_owner] = True
+    both = np.flatnonzero(t_has[ti] & p_has[pi])
+    if len(both) == 0:
+        return level, t_num, p_num
+    pairs = pd.DataFrame({"pair": both, "t": ti[both], "p": pi[both]})
     tdocs = pd.DataFrame({"t": travellers.doc_owner, "tnum": travellers.doc_number})
     pdocs = pd.DataFrame({"p": persons.doc_owner, "pnum": persons.doc_number})
     rows = pairs.merge(tdocs, on="t").merge(pdocs, on="p")
@@ -429,6 +508,12 @@ def _document_levels(
     t_num[sel] = best["tnum"].to_numpy()
     p_num[sel] = best["pnum"].to_numpy()
     return level, t_num, p_num
+
+
+def _categorical(field: str, codes: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(
+        np.asarray(codes, dtype=np.int64), categories=[*FIELDS[field], MISSING]
+    )
 
 
 def score_pairs(
@@ -458,16 +543,19 @@ def score_pairs(
     rec = order[np.repeat(lo, counts) + offs]
     names = _name_scores(travellers, persons, ti[pair_of], rec, model)
     # best name record per pair: highest name weight, then the recorded name before aliases
-    nf = pd.DataFrame({"pair": pair_of, "rec": rec, **names})
-    nf = nf.sort_values(
-        ["pair", "name_weight", "rec"], ascending=[True, False, True], kind="stable"
-    )
-    nf = nf.drop_duplicates("pair").set_index("pair").reindex(np.arange(len(pi)))
-    frame = pd.DataFrame({"t": ti, "p": pi, "name_rec": nf["rec"].to_numpy()})
+    if len(pair_of) == len(pi):  # one name record per pair: nothing to choose
+        best = np.arange(len(pi))
+        best[pair_of] = np.arange(len(pair_of))
+    else:
+        order = np.lexsort((rec, -names["name_weight"], pair_of))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = pair_of[order][1:] != pair_of[order][:-1]
+        best = np.empty(len(pi), dtype=np.int64)
+        best[pair_of[order][first]] = order[first]
+    frame = pd.DataFrame({"t": ti, "p": pi, "name_rec": rec[best]})
     for f in ("surname", "given_names", "name_order"):
-        names_of = np.array((*FIELDS[f], MISSING), dtype=object)
-        frame[f"{f}_level"] = names_of[nf[f"{f}_level"].to_numpy(dtype=np.int64)]
-        frame[f"{f}_weight"] = nf[f"{f}_weight"].to_numpy(dtype=np.float64)
+        frame[f"{f}_level"] = _categorical(f, names[f"{f}_level"][best])
+        frame[f"{f}_weight"] = names[f"{f}_weight"][best].astype(np.float64)
     dob = _date_levels(travellers, persons, ti, pi)
     doc, t_num, p_num = _document_levels(travellers, persons, ti, pi)
     nat_idx = LEVEL_INDEX["nationality"]
@@ -475,7 +563,7 @@ def score_pairs(
     nat = np.where(tn == pn_nat, nat_idx["same"], nat_idx["different"]).astype(np.int8)
     nat[(tn == "") | (pn_nat == "")] = nat_idx[MISSING]
     for f, lv in (("date_of_birth", dob), ("document", doc), ("nationality", nat)):
-        frame[f"{f}_level"] = np.array((*FIELDS[f], MISSING), dtype=object)[lv]
+        frame[f"{f}_level"] = _categorical(f, lv)
         frame[f"{f}_weight"] = _weights(f, model)[lv]
     frame["doc_traveller"] = t_num
     frame["doc_person"] = p_num
