@@ -599,6 +599,8 @@ class IngestReport:
             f"flights {r['flights']['count']}: travellers {t['total']} "
             f"(passengers {t['passengers']}, crew {t['crew']}); "
             f"flights whose CNT differs from the parsed count: {r['flights']['cnt_mismatches']}",
+            f"travellers named again by a later list: replaced {t['replaced']}, "
+            f"cancelled (XR) {t['cancelled']}",
             f"PNR pushes {r['bookings']['pushes']}: current {r['bookings']['current']}, "
             f"superseded {r['bookings']['superseded']}",
             f"passengers linked to a PNR {links['passengers_linked']}, "
