@@ -534,3 +534,40 @@ def test_feature_spec_names_are_unique_dotted_paths() -> None:
     names = [s.name for s in FEATURE_SPEC]
     assert len(names) == len(set(names))
     assert all(n.count(".") == 1 and n == n.lower() for n in names)
+
+
+@pytest.mark.parametrize(
+    ("when", "text"),
+    [
+        (
+            {"all": [{"field": "booking.one_way", "op": "eq", "value": True}]},
+            "booking.one_way is true",
+        ),
+        (
+            {
+                "any": [
+                    {"field": "booking.party_size", "op": "gt", "ref": "booking.adults_in_party"},
+                    {"field": "bags.checked_count", "op": "is_null"},
+                ]
+            },
+            "booking.party_size > booking.adults_in_party or bags.checked_count is unknown",
+        ),
+        (
+            {
+                "all": [
+                    {"field": "booking.payment_cash", "op": "eq", "value": True},
+                    {
+                        "any": [
+                            {"field": "booking.lead_time_hours", "op": "between", "value": [0, 72]},
+                            {"field": "traveller.case_match_role", "op": "in", "value": ["broker"]},
+                        ]
+                    },
+                ]
+            },
+            "booking.payment_cash is true and (booking.lead_time_hours between [0, 72] or traveller.case_match_role in ['broker'])",
+        ),
+    ],
+)
+def test_criteria_read_as_a_sentence(when: dict[str, Any], text: str) -> None:
+    rule = Rule.model_validate(_mutate(GOOD, "when", when) | {"unless": None})
+    assert rule.criteria() == f"fires when {text}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -618,6 +619,11 @@ _SPLIT = re.compile(r"[^A-Z]+")
 def _name_tokens(name: object) -> frozenset[str]:
     if not isinstance(name, str) or not name.strip():
         return frozenset()
+    return _tokens_of(name)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _tokens_of(name: str) -> frozenset[str]:
     return frozenset(t for t in _SPLIT.split(anyascii(name).upper()) if t and t not in _TITLES)
 
 
@@ -643,6 +649,11 @@ def _is_named(
 def _norm_doc(number: object) -> str | None:
     if not isinstance(number, str):
         return None
+    return _doc_key(number)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _doc_key(number: str) -> str | None:
     out = re.sub(r"[^A-Z0-9]", "", anyascii(number).upper())
     return out or None
 
@@ -725,15 +736,18 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
             pd.Series(dtype=object),
             set(),
         )
+    ids = b["booking_id"].tolist()
+    cash_d, payer_d = cash.to_dict(), payer.to_dict()
+    pphone_d, card_d = pphone.to_dict(), card.to_dict()
     b["payment_cash"] = _bool(
-        (bool(cash.get(x, False)) if x in paid else None for x in b["booking_id"]), b.index
+        (bool(cash_d.get(x, False)) if x in paid else None for x in ids), b.index
     )
-    b["payer_name"] = [payer.get(x) for x in b["booking_id"]]
-    b["payer_phone"] = [pphone.get(x) for x in b["booking_id"]]
+    b["payer_name"] = [payer_d.get(x) for x in ids]
+    b["payer_phone"] = [pphone_d.get(x) for x in ids]
     # who pays, for the switchboard test: the card if given, else the payer's name words
     keys: list[str | None] = []
     for x, name in zip(b["booking_id"].tolist(), b["payer_name"].tolist(), strict=True):
-        c = re.sub(r"[^0-9X]", "", str(card.get(x) or "").upper())
+        c = re.sub(r"[^0-9X]", "", str(card_d.get(x) or "").upper())
         if sum(ch.isdigit() for ch in c) >= CARD_KNOWN_DIGITS:  # last four alone is not one card
             keys.append("card:" + c)
         elif isinstance(name, str) and _name_tokens(name):
@@ -1096,13 +1110,14 @@ def build_features(
         tonight.loc[tonight["key"].isin(boards)].groupby("record_locator")["key"].nunique()
     )
     rl_of = facts["record_locator"].where(facts["record_locator"].notna(), facts.index.to_series())
-    rl = rl_of.reindex(bid).reset_index(drop=True)
+    rl_list = rl_of.reindex(bid).tolist()
+    shared_d, board_d = shared.to_dict(), board_count.to_dict()
     out["booking.shared_contact_bookings"] = pd.array(
-        [int(shared.get(r, 0)) if k else None for r, k in zip(rl, known, strict=True)],
+        [int(shared_d.get(r, 0)) if k else None for r, k in zip(rl_list, known, strict=True)],
         dtype="Int64",
     )
     out["booking.switchboard_contacts"] = pd.array(
-        [int(board_count.get(r, 0)) if k else None for r, k in zip(rl, known, strict=True)],
+        [int(board_d.get(r, 0)) if k else None for r, k in zip(rl_list, known, strict=True)],
         dtype="Int64",
     )
     agency = facts["agency_id"].reindex(bid).reset_index(drop=True)
@@ -1237,7 +1252,9 @@ def build_features(
         vb = victim_idm.loc[
             (victim_idm["kind"].astype(object).str.lower() != "document").to_numpy(bool)
         ]
-        by_booking = vb.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].agg(set)
+        by_booking = (
+            vb.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].agg(set).to_dict()
+        )
         doc_case: dict[str, set[str]] = defaultdict(set)
         for k, v, c in zip(
             victim_idm["kind"].astype(object),

@@ -199,13 +199,13 @@ def _show(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, list):
         return "[" + ", ".join(_show(x) for x in v) + "]"
-    if isinstance(v, str) and v.startswith("@"):
-        return v[1:]
     return repr(v) if isinstance(v, str) else str(v)
 
 
-_ALL = frozenset({"bool", "int", "float", "str", "date"})
-_ORDERED = frozenset({"int", "float", "date"})
+# Dates are monitoring-only features (date of birth): no operator but is_null compares them.
+_ALL = frozenset({"bool", "int", "float", "str"})
+_ANY = _ALL | {"date"}
+_ORDERED = frozenset({"int", "float"})
 _LISTABLE = frozenset({"int", "float", "str"})
 
 
@@ -302,7 +302,7 @@ OPERATORS: Mapping[str, Operator] = {
         _op(
             "is_null",
             "bool",
-            _ALL,
+            _ANY,
             False,
             "{field} is {value}unknown",
             "missing (value true, the default) or present (value false)",

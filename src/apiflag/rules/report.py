@@ -258,5 +258,11 @@ def catalogue_report(
             )
     else:
         lines.append("No two rules hit the same traveller.")
+    lines += ["", "## Criteria and rationale", ""]
+    for rule in catalogue.rules:
+        lines += [
+            f"- **`{rule.ref}`** ({rule.track}, {rule.weight:+.1f}) {rule.title}: {rule.criteria()}. "
+            f"*Why:* {rule.rationale} *Approved by* {rule.approved_by}, *review by* {rule.review_by}."
+        ]
     lines += ["", "## Operators", "", operators_markdown(), ""]
     return "\n".join(lines)

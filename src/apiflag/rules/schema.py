@@ -26,7 +26,7 @@ from pydantic import (
 
 from apiflag.rules.operators import OPERATORS, check_operand_shape
 
-__all__ = ["AllOf", "AnyOf", "Condition", "Example", "Node", "Rule", "RuleTrack"]
+__all__ = ["AllOf", "AnyOf", "Condition", "Example", "Node", "Rule", "RuleTrack", "describe"]
 
 RuleTrack = Literal["protection", "examination", "document_integrity"]
 
@@ -104,6 +104,22 @@ class AnyOf(_Strict):
         return _unique(f for child in self.any for f in child.fields())
 
 
+def describe(node: Any) -> str:
+    """Render a condition tree in words (``a is true and (b > 2 or c is false)``)."""
+    if isinstance(node, Condition):
+        op = OPERATORS[node.op]
+        if node.ref is not None:
+            return op.template.format(field=node.field, value=node.ref)
+        return op.sentence(node.field, node.value)
+    children, joiner = (node.all, " and ") if isinstance(node, AllOf) else (node.any, " or ")
+    parts = [describe(c) for c in children]
+    parts = [
+        f"({p})" if not isinstance(c, Condition) and len(c.fields()) > 1 else p
+        for c, p in zip(children, parts, strict=True)
+    ]
+    return joiner.join(parts)
+
+
 def _unique(items: Any) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -151,6 +167,13 @@ class Rule(_Strict):
     def ref(self) -> str:
         """``R-012@2``: the id and version every hit and explanation cites."""
         return f"{self.id}@{self.version}"
+
+    def criteria(self) -> str:
+        """The rule as one sentence: ``when ... unless ...`` in the operator table's words."""
+        text = f"fires when {describe(self.when)}"
+        if self.unless is not None:
+            text += f"; unless {describe(self.unless)}"
+        return text
 
     def fields(self) -> list[str]:
         """Every field the rule reads (``when`` then ``unless``), without repeats."""
