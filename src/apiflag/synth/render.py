@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from apiflag.errors import UsageError
@@ -167,14 +168,17 @@ class _Writer:
         return f"{value:.2f}".replace(".", self.dec)
 
 
+@lru_cache(maxsize=1 << 16)
 def _yymmdd(d: dt.date | None) -> str | None:
     return None if d is None else f"{d.year % 100:02d}{d.month:02d}{d.day:02d}"
 
 
+@lru_cache(maxsize=1 << 16)
 def _ddmmyy(d: dt.date | None) -> str | None:
     return None if d is None else f"{d.day:02d}{d.month:02d}{d.year % 100:02d}"
 
 
+@lru_cache(maxsize=1 << 16)
 def _hhmm(t: dt.datetime | None) -> str | None:
     return None if t is None else f"{t.hour:02d}{t.minute:02d}"
 
@@ -183,6 +187,7 @@ def _stamp(t: dt.datetime) -> str:
     return f"{t.year % 100:02d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}"
 
 
+@lru_cache(maxsize=1 << 16)
 def _ddmmmyy(d: dt.date | None) -> str:
     return "" if d is None else f"{d.day:02d}{_MONTHS[d.month - 1]}{d.year % 100:02d}"
 

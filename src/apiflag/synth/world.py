@@ -406,19 +406,57 @@ def _style(r: Rand, mess_share: float, carrier: str) -> RenderStyle:
     )
 
 
+class _PnrView:
+    """What the PNRGOV writer reads of a traveller, as the T-72 h push shows it (cheap to make)."""
+
+    __slots__ = (
+        "ref",
+        "surname",
+        "given_names",
+        "title",
+        "passenger_type",
+        "sex",
+        "date_of_birth",
+        "nationality",
+        "documents",
+        "address",
+        "frequent_flyer",
+        "segment",
+    )
+    ref: str
+    surname: str
+    given_names: str
+    title: str | None
+    passenger_type: str
+    sex: str
+    date_of_birth: dt.date
+    nationality: str
+    documents: tuple[Any, ...]
+    address: Any
+    frequent_flyer: str | None
+    segment: int | None
+
+    @classmethod
+    def of(cls, t: Traveller, documents: tuple[Any, ...]) -> _PnrView:
+        v = cls()
+        v.ref, v.surname, v.given_names, v.title = t.ref, t.surname, t.given_names, t.title
+        v.passenger_type, v.sex, v.date_of_birth = t.passenger_type, t.sex, t.date_of_birth
+        v.nationality, v.documents, v.address = t.nationality, documents, None
+        v.frequent_flyer, v.segment = t.frequent_flyer, None
+        return v
+
+
 def _t72_booking(b: Any) -> Any:
     if b.docs_at_t72 and b.t72_name is None and b.t72_extra is None:
         return b
-    travellers = [
-        t if b.docs_at_t72 else dataclasses.replace(t, documents=[]) for t in b.travellers
-    ]
+    travellers: list[Any] = [t if b.docs_at_t72 else _PnrView.of(t, ()) for t in b.travellers]
     if b.t72_name is not None:
-        travellers[0] = dataclasses.replace(
-            travellers[0], surname=b.t72_name[0], given_names=b.t72_name[1]
-        )
+        first = _PnrView.of(b.travellers[0], ())
+        first.surname, first.given_names = b.t72_name
+        travellers[0] = first
     tickets = list(b.tickets)
     if b.t72_extra is not None:
-        travellers.append(dataclasses.replace(b.t72_extra, documents=[]))
+        travellers.append(_PnrView.of(b.t72_extra, ()))
         tickets.append(
             TicketV(b.tickets[0].number[:3] + "9" + b.tickets[0].number[4:], b.t72_extra.ref)
         )
