@@ -115,8 +115,19 @@ def document_keys(owner: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, n
     """Return (owner, key) rows: each normalised document number and its one-character deletions.
 
     Numbers shorter than 5 characters emit only their exact key (a one-edit neighbourhood of a
-    short number is too wide to mean anything).
+    short number is too wide to mean anything). Works in chunks to bound memory.
     """
+    step = 250_000
+    if len(numbers) > step:
+        parts = [
+            _document_keys(owner[i : i + step], numbers[i : i + step])
+            for i in range(0, len(numbers), step)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return _document_keys(owner, numbers)
+
+
+def _document_keys(owner: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lengths_all = pd.Series(numbers, dtype=object).fillna("").astype(str).str.len().to_numpy()
     keep = lengths_all > 0
     owner = owner[keep]
@@ -161,22 +172,28 @@ def candidate_pairs(
     order = np.argsort(right_key, kind="stable")
     rk = right_key[order]
     ro = right_owner[order].astype(np.int64)
-    # probe in sorted order: searchsorted with sorted queries stays in cache
-    l_order = np.argsort(left_key)
-    left_key = left_key[l_order]
-    left_owner = left_owner[l_order]
-    lo_idx = np.searchsorted(rk, left_key, side="left")
-    hi_idx = np.searchsorted(rk, left_key, side="right")
-    counts = hi_idx - lo_idx
-    hit = counts > 0
-    if not hit.any():
+    n_right = int(right_owner.max()) + 1 if len(right_owner) else 1
+    found: list[np.ndarray] = []
+    step = 2_000_000
+    for start in range(0, len(left_key), step):
+        # probe in sorted order: searchsorted with sorted queries stays in cache
+        lk = left_key[start : start + step]
+        lo_own = left_owner[start : start + step]
+        l_order = np.argsort(lk)
+        lk, lo_own = lk[l_order], lo_own[l_order]
+        lo_idx = np.searchsorted(rk, lk, side="left")
+        hi_idx = np.searchsorted(rk, lk, side="right")
+        counts = hi_idx - lo_idx
+        hit = counts > 0
+        if not hit.any():
+            continue
+        starts, counts = lo_idx[hit], counts[hit]
+        left = np.repeat(lo_own[hit].astype(np.int64), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        right = ro[np.repeat(starts, counts) + offsets]
+        found.append(np.unique(left * n_right + right))
+    if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    starts = lo_idx[hit]
-    counts = counts[hit]
-    left = np.repeat(left_owner[hit].astype(np.int64), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    right = ro[np.repeat(starts, counts) + offsets]
-    n_right = int(right_owner.max()) + 1 if len(right_owner) else 1
-    combined = np.unique(left * n_right + right)
+    combined = np.unique(np.concatenate(found))
     return combined // n_right, combined % n_right

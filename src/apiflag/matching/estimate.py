@@ -23,6 +23,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from apiflag.matching.model import DEFAULT_MODEL_PATH, FIELDS, Level, MatcherMod
 from apiflag.matching.normalise import normalise_name
 from apiflag.matching.scoring import Side
 
-__all__ = ["KEY", "estimate", "labelled_pairs", "main", "world_travellers"]
+__all__ = ["KEY", "estimate", "evaluate", "labelled_pairs", "main", "quality", "world_travellers"]
 
 KEY = ["night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number"]
 """The traveller key shared by truth and the warehouse (docs/ARCHITECTURE.md)."""
@@ -288,40 +289,36 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-def evaluate(world: Path, model: MatcherModel, threshold: float | None = None) -> dict[str, object]:
-    """Measure recall per variant kind and false-positive rates per decoy kind on a world.
+def quality(links: pd.DataFrame, matches: pd.DataFrame) -> dict[str, Any]:
+    """Measure recall per variant kind and false-positive rates per decoy kind.
 
     A true link counts as found when its (traveller, person) pair is reported. A decoy counts
     as a false positive when its traveller is reported against any person of the decoy's case.
     Precision is over every reported pair: true links / reported.
 
+    Args:
+        links: :func:`labelled_pairs` of the world.
+        matches: reported pairs (``traveller_id, person_id, case_id``).
+
     Returns:
-        ``{"threshold", "recall", "precision", "variants": {kind: {n, found, recall}},
-        "decoys": {kind: {n, reported, false_positive_rate}}, "reported", "true_reported"}``.
+        ``{"recall", "precision", "reported", "true_reported", "true_links",
+        "variants": {kind: {n, found, recall}}, "decoys": {kind: {n, reported,
+        false_positive_rate}}, "missed", "false"}``.
     """
-    db = load(f"sqlite:///{world / 'casedb.sqlite'}")
-    travellers, documents = world_travellers(world)
-    links = labelled_pairs(world, travellers)
-    matcher = Matcher(db, model)
-    thr = matcher.threshold_or_default(threshold)
-    result = matcher.match_side(traveller_side(travellers, documents), thr)
-    reported = set(zip(result.matches["traveller_id"], result.matches["person_id"], strict=True))
-    reported_case = set(zip(result.matches["traveller_id"], result.matches["case_id"], strict=True))
-    true = links[links["person_id"] != ""]
+    reported = set(zip(matches["traveller_id"], matches["person_id"], strict=True))
+    reported_case = set(zip(matches["traveller_id"], matches["case_id"], strict=True))
+    true = links[(links["person_id"] != "") & links["traveller_id"].notna()]
     truth_pairs = set(zip(true["traveller_id"], true["person_id"], strict=True))
     variants: dict[str, dict[str, float]] = {}
     for kind, group in true.groupby("variant_kind"):
-        found = sum(
-            (t, p) in reported
-            for t, p in zip(group["traveller_id"], group["person_id"], strict=True)
-        )
+        pairs = zip(group["traveller_id"], group["person_id"], strict=True)
+        found = sum(pair in reported for pair in pairs)
         variants[str(kind)] = {"n": len(group), "found": found, "recall": found / len(group)}
     decoys: dict[str, dict[str, float]] = {}
-    for kind, group in links[links["person_id"] == ""].groupby("decoy_kind"):
-        hit = sum(
-            (t, c) in reported_case
-            for t, c in zip(group["traveller_id"], group["case_id"], strict=True)
-        )
+    decoy_rows = links[(links["person_id"] == "") & links["traveller_id"].notna()]
+    for kind, group in decoy_rows.groupby("decoy_kind"):
+        pairs = zip(group["traveller_id"], group["case_id"], strict=True)
+        hit = sum(pair in reported_case for pair in pairs)
         decoys[str(kind)] = {
             "n": len(group),
             "reported": hit,
@@ -329,7 +326,6 @@ def evaluate(world: Path, model: MatcherModel, threshold: float | None = None) -
         }
     true_reported = len(reported & truth_pairs)
     return {
-        "threshold": thr,
         "recall": true_reported / max(len(truth_pairs), 1),
         "precision": true_reported / max(len(reported), 1),
         "reported": len(reported),
@@ -340,3 +336,14 @@ def evaluate(world: Path, model: MatcherModel, threshold: float | None = None) -
         "missed": sorted(truth_pairs - reported),
         "false": sorted(reported - truth_pairs),
     }
+
+
+def evaluate(world: Path, model: MatcherModel, threshold: float | None = None) -> dict[str, Any]:
+    """Match a world's parsed travellers and measure :func:`quality` against its truth."""
+    db = load(f"sqlite:///{world / 'casedb.sqlite'}")
+    travellers, documents = world_travellers(world)
+    links = labelled_pairs(world, travellers)
+    matcher = Matcher(db, model)
+    thr = matcher.threshold_or_default(threshold)
+    result = matcher.match_side(traveller_side(travellers, documents), thr)
+    return {"threshold": thr, **quality(links, result.matches)}
