@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "queue.json"
 FULL_ARRIVALS = 200_000
-FULL_EVENTS = 5_000
+FULL_EVENTS = 2_000
 
 
 def child(arrivals: int, events: int, hit_rate: float) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from apiflag.queue.combine import CombineResult, CombineSettings, RuleInfo, combine
 
@@ -400,3 +400,24 @@ def saved_small_night() -> CombineResult:
     store.save_night(engine, result)
     engine.dispose()
     return result
+
+
+@contextmanager
+def engine_for(kind: str, pg_url: str | None = None) -> Iterator[Engine]:
+    """A fresh queue database: SQLite under $APIFLAG_HOME, or empty tables in ``pg_url``."""
+    from apiflag.audit import AUDIT_METADATA
+    from apiflag.queue import store
+
+    if kind == "sqlite":
+        eng = store.open_engine()
+    else:
+        assert pg_url is not None
+        eng = store.open_engine(pg_url)
+        store.METADATA.drop_all(eng)
+        AUDIT_METADATA.drop_all(eng)
+        eng.dispose()
+        eng = store.open_engine(pg_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()

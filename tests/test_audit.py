@@ -12,20 +12,20 @@ from sqlalchemy.exc import DBAPIError
 
 from apiflag.audit import GENESIS, append_event, audit_events, check_chain, event_hash, verify
 from apiflag.queue import store
-from queue_helpers import postgres_database
+from queue_helpers import engine_for, postgres_database
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with postgres_database("apiflag_audit") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = store.open_engine()
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    with engine_for(request.param, url) as eng:
         yield eng
-        eng.dispose()
-    else:
-        with postgres_database("apiflag_audit") as url:
-            eng = store.open_engine(url)
-            yield eng
-            eng.dispose()
 
 
 def _fill(engine: Engine, n: int = 5) -> None:

@@ -10,20 +10,20 @@ from sqlalchemy import Engine, func, select
 from apiflag.audit import audit_events, check_chain
 from apiflag.errors import ApiflagError
 from apiflag.queue import store
-from queue_helpers import NIGHT, postgres_database, small_night
+from queue_helpers import NIGHT, engine_for, postgres_database, small_night
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with postgres_database("apiflag_queue") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = store.open_engine()
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    with engine_for(request.param, url) as eng:
         yield eng
-        eng.dispose()
-    else:
-        with postgres_database() as url:
-            eng = store.open_engine(url)
-            yield eng
-            eng.dispose()
 
 
 def _count(engine: Engine, table) -> int:

@@ -314,7 +314,7 @@ def combine(
 
     tv = travellers.reset_index(drop=True)
     ids = tv["traveller_id"].astype(str)
-    known = set(ids)
+    known = set(ids.to_numpy(dtype=object).tolist())
     for name, frame in (
         ("matches", matches),
         ("match_fields", match_fields),
@@ -322,7 +322,7 @@ def combine(
         ("scores", scores),
     ):
         if frame is not None and len(frame):
-            stray = set(frame["traveller_id"].astype(str)) - known
+            stray = set(frame["traveller_id"].astype(str).to_numpy(dtype=object).tolist()) - known
             if stray:
                 raise ApiflagError(
                     f"combine: {name}: traveller_id {sorted(stray)[0]!r} is not an arrival of "
