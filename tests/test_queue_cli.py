@@ -170,3 +170,13 @@ def test_reasons_table_lists_every_outcome(capsys) -> None:
     assert code == 0
     for outcome in ("hearing", "victim_support", "cleared", "reopen"):
         assert f"| {outcome} |" in out
+
+
+def test_review_takes_a_new_flag_once(capsys) -> None:
+    fid = _flag_of(saved_small_night(), "T5")
+    code, out, _ = run_cli(["queue", "review", fid, "--analyst", "kato"], capsys)
+    assert (code, out.strip()) == (0, f"{fid}: in_review by kato")
+    code, out, _ = run_cli(["queue", "list", "--status", "in_review", "--format", "json"], capsys)
+    assert [i["flag_id"] for i in json.loads(out)] == [fid]
+    code, _, err = run_cli(["queue", "review", fid, "--analyst", "kato"], capsys)
+    assert code == 1 and "is in_review, not new" in err

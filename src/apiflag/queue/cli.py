@@ -174,7 +174,8 @@ def reasons_command() -> None:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write to this file instead of standard output.",
+    help="Write to this file instead of standard output (a copy of personal data: keep it "
+    "under $APIFLAG_HOME, where retention masks it, or delete it after use).",
 )
 @click.option("--redact", is_flag=True, help="Leave out observed values, identity and notes.")
 def explain(flag_id: str, fmt: str, out: Path | None, redact: bool) -> None:
