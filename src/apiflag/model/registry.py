@@ -219,9 +219,22 @@ def _description(version: str, run_id: str, metrics: str, approval: str) -> str:
 
 
 def result_example(result: TrainingResult, rows: int = 5) -> pd.DataFrame:
-    """Return a small input example: the model's feature columns of a few evaluation rows."""
-    feats = list(result.model.features)
-    return result.example_frame[feats].head(rows).reset_index(drop=True)
+    """Return a small input example: the model's feature columns of a few evaluation rows.
+
+    Numeric and boolean features are given as float64 (NaN for missing), categorical ones as
+    strings, so the logged signature accepts the missing values real nights carry.
+    """
+    kinds = {f.name: f.kind for f in result.features}
+    example = result.example_frame.head(rows).reset_index(drop=True)
+    out = {}
+    for name in result.model.features:
+        col = example[name]
+        if kinds.get(name) == "categorical":
+            out[name] = col.astype(object).where(col.notna(), None)
+        else:
+            values = col.astype(object).where(col.notna(), np.nan)
+            out[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return pd.DataFrame(out)
 
 
 def _version(client: Any, version: str) -> Any:
