@@ -296,11 +296,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arrivals", type=int, default=FULL_ARRIVALS)
     parser.add_argument("--workers", default="auto", help="parser processes, or 'auto'")
     parser.add_argument("--compare", action="store_true", help="also run with workers=1")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="write the night here, or reuse it if present"
+    )
     args = parser.parse_args(argv if argv is not None else [])
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        folder = Path(tmp) / "night"
+        folder = args.keep or Path(tmp) / "night"
         start = time.perf_counter()
-        counts = write_night(folder, args.arrivals)
+        stamp = folder / "counts.json"
+        if stamp.is_file() and json.loads(stamp.read_text())["asked"] == args.arrivals:
+            counts = json.loads(stamp.read_text())
+        else:
+            counts = write_night(folder, args.arrivals)
+            stamp.write_text(json.dumps({**counts, "asked": args.arrivals}))
         gen_s = time.perf_counter() - start
         print(
             f"   wrote {counts['files']} files, {counts['bytes'] / 1e6:.1f} MB, "
