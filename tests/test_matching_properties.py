@@ -139,7 +139,7 @@ def _all_pairs(n_t: int, n_p: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @given(world())
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_field_rows_sum_to_match_weight_for_every_pair(
     w: tuple[list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
@@ -157,7 +157,7 @@ def test_field_rows_sum_to_match_weight_for_every_pair(
 
 
 @given(world())
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_blocking_never_changes_a_score_and_loses_no_match(
     w: tuple[list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
