@@ -571,3 +571,18 @@ def test_feature_spec_names_are_unique_dotted_paths() -> None:
 def test_criteria_read_as_a_sentence(when: dict[str, Any], text: str) -> None:
     rule = Rule.model_validate(_mutate(GOOD, "when", when) | {"unless": None})
     assert rule.criteria() == f"fires when {text}"
+
+
+def test_report_cli_writes_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_features(random_features(300, seed=2), "2026-11-26")
+    write_features(random_features(300, seed=4), "2026-11-27")
+    out = tmp_path / "catalogue.md"
+    main(["rules", "report", "--out", str(out)])
+    text = out.read_text()
+    assert "600 travellers" in text and CATALOGUE.digest in text
+    assert "nights 2026-11-26, 2026-11-27" in text
+    assert all(f"`{r.ref}`" in text for r in CATALOGUE.rules)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rules", "report", "--night", "2026-01-01"])
+    assert exit_info.value.code == 1
+    assert "no feature table for night 2026-01-01" in capsys.readouterr().err
