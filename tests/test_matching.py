@@ -400,3 +400,24 @@ def test_weak_dob_evidence_alone_is_weaker_than_exact(matcher: Matcher) -> None:
     result = _run(matcher, rows, threshold=1e-9)
     weights = result.matches.set_index("traveller_id")["match_weight"]
     assert weights["T0"] > weights["T1"] and weights["T0"] > weights["T2"]
+
+
+def test_empty_inputs_give_empty_results_with_columns() -> None:
+    db = case_database(TARGETS[:2])
+    empty_t = pd.DataFrame(
+        columns=["traveller_id", "surname", "given_names", "date_of_birth", "nationality"]
+    )
+    empty_d = pd.DataFrame(columns=["owner_kind", "owner_id", "number"])
+    result = match_travellers(empty_t, empty_d, db)
+    assert result.matches.empty and list(result.matches.columns) == MATCH_COLUMNS
+    assert result.fields.empty and list(result.fields.columns) == FIELD_COLUMNS
+    no_persons = case_database([])
+    one = pd.DataFrame(
+        [
+            {
+                "traveller_id": "T",
+                **{k: v for k, v in _t("PHETSRI", "NARONG", "1975-08-19").items() if k != "doc"},
+            }
+        ]
+    )
+    assert match_travellers(one, empty_d, no_persons).matches.empty
