@@ -429,3 +429,12 @@ def test_later_lists_replace_and_cancel_travellers(
     assert set(api_docs) == set(
         travellers.loc[travellers["document_number"].notna(), "traveller_id"]
     )
+
+
+def test_an_unreadable_file_stops_with_its_name(tmp_path: Path, parser: FakeParser) -> None:
+    root = _world(tmp_path / "w", parser)
+    broken = root / "nights" / NIGHT.isoformat() / "paxlst" / "GONE.edi"
+    broken.symlink_to(tmp_path / "nowhere.edi")
+    with pytest.raises(ApiflagError, match="GONE.edi: cannot read"):
+        ingest.ingest_night(NIGHT, root, workers=1)
+    assert not warehouse.night_dir(NIGHT).exists()  # nothing half-written

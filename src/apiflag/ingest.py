@@ -137,8 +137,8 @@ def _message_files(folder: Path) -> list[tuple[str, Path]]:
         if not base.is_dir():
             continue
         for path in sorted(base.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
-                continue
+            if path.name.startswith(".") or not (path.is_file() or path.is_symlink()):
+                continue  # hidden files (partial uploads) and folders; a broken link is an error
             found.append((f"{sub}/{path.name}", path))
     return found
 
@@ -824,7 +824,10 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     first_file: dict[str, str] = {}
     distinct_bytes = 0
     for rel, path in files:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # cannot be archived, so cannot be quarantined: stop and say why
+            raise ApiflagError(f"{path}: cannot read: {exc.strerror or exc}") from None
         sha = hashlib.sha256(data).hexdigest()
         _archive(sha, data)
         arrivals.append(
