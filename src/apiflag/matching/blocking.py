@@ -16,7 +16,8 @@ any blocking key:
 These cover exactly the evidence the reporting gate demands (a birth date or a document must
 agree), so a pair outside every block could only be reported on name evidence, which the gate
 forbids. Keys are 64-bit hashes; a collision only adds a candidate, which scoring then rejects.
-The join is a sorted ``searchsorted`` merge, O(n log n), vectorised.
+The join probes a hash table of the case side's distinct keys with the travellers' keys in
+chunks, vectorised (pandas ``Index.get_indexer``).
 """
 
 from __future__ import annotations
@@ -172,23 +173,18 @@ def candidate_pairs(
     order = np.argsort(right_key, kind="stable")
     rk = right_key[order]
     ro = right_owner[order].astype(np.int64)
+    uniq, starts_u, counts_u = np.unique(rk, return_index=True, return_counts=True)
+    lookup = pd.Index(uniq)  # hash table on the case side's distinct keys
     n_right = int(right_owner.max()) + 1 if len(right_owner) else 1
     found: list[np.ndarray] = []
     step = 2_000_000
     for start in range(0, len(left_key), step):
-        # probe in sorted order: searchsorted with sorted queries stays in cache
-        lk = left_key[start : start + step]
-        lo_own = left_owner[start : start + step]
-        l_order = np.argsort(lk)
-        lk, lo_own = lk[l_order], lo_own[l_order]
-        lo_idx = np.searchsorted(rk, lk, side="left")
-        hi_idx = np.searchsorted(rk, lk, side="right")
-        counts = hi_idx - lo_idx
-        hit = counts > 0
+        pos = lookup.get_indexer(left_key[start : start + step])
+        hit = pos >= 0
         if not hit.any():
             continue
-        starts, counts = lo_idx[hit], counts[hit]
-        left = np.repeat(lo_own[hit].astype(np.int64), counts)
+        starts, counts = starts_u[pos[hit]], counts_u[pos[hit]]
+        left = np.repeat(left_owner[start : start + step][hit].astype(np.int64), counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         right = ro[np.repeat(starts, counts) + offsets]
         found.append(np.unique(left * n_right + right))
