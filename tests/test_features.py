@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -591,3 +592,53 @@ def test_crew_and_bags() -> None:
 def test_unknown_table_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown warehouse table"):
         NightTables.from_frames(NIGHT, flightz=pd.DataFrame())
+
+
+def _story_night() -> NightTables:
+    """A night with every confounder of the issue and a recruiter, for whole-table properties."""
+    nb = NightBuilder()
+    for i in range(3):  # recruiter: one phone, cash, one-way
+        b = nb.booking(
+            f"REC0{i}", cash=True, payer="BROKER/BOB", return_after_days=None, phones=("+63 900 1",)
+        )
+        nb.traveller(f"RECRUIT{i}", "A", years_ago(20 + i), booking_id=b, seat=f"{10 + i}A")
+    fam = nb.booking("FAM001", cash=True, payer="CRUZ/ROSA", return_after_days=None)
+    nb.traveller("CRUZ", "JUAN", years_ago(9), booking_id=fam, passenger_type="C")
+    tour = nb.booking("TOUR01", agency="AG-T", payer="TANAKA/KENJI")
+    nb.traveller("TANAKA", "KENJI", years_ago(40), booking_id=tour, seat="20A")
+    for s in ("LIM", "GO", "TAN"):
+        nb.traveller(s, "B", years_ago(33), booking_id=tour, seat="20B" if s == "LIM" else "21C")
+    for i in range(3):  # corporate desk
+        b = nb.booking(f"DESK0{i}", cash=False, payer="ACME HOLDINGS", phones=("+81 3 0000",))
+        nb.traveller(f"EMP{i}", "C", years_ago(40), booking_id=b)
+    biz = nb.booking("BIZ001", lead_hours=6, return_after_days=None, payer="SATO TRADING CO LTD")
+    nb.traveller("SATO", "KEN", years_ago(50), booking_id=biz, document="DUP1")
+    nb.traveller("KIM", "MIN", years_ago(31), document="DUP1")  # same number, other identity
+    nb.traveller("KIM", "MIN", years_ago(44))  # common name
+    return nb.tables()
+
+
+@settings(max_examples=3)
+@given(st.randoms(use_true_random=False))
+def test_features_do_not_depend_on_row_order(rnd: Any) -> None:
+    tables = _story_night()
+    expected = build_features(tables).set_index("traveller_id").sort_index()
+    shuffled = {
+        name: getattr(tables, name)
+        .sample(frac=1.0, random_state=rnd.randrange(2**31))
+        .reset_index(drop=True)
+        for name in (
+            "flights",
+            "travellers",
+            "documents",
+            "bookings",
+            "pnr_travellers",
+            "booking_contacts",
+            "payments",
+            "itinerary",
+        )
+    }
+    got = build_features(NightTables.from_frames(tables.night, **shuffled)).set_index(
+        "traveller_id"
+    )
+    pd.testing.assert_frame_equal(got.sort_index(), expected)
