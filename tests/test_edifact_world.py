@@ -15,7 +15,19 @@ from apiflag.edifact import contract_rows, parse_bytes
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("world") / "w"
     try:
-        main(["synth", "--out", str(out), "--seed", "11", "--arrivals", "200", "--history-nights", "0"])
+        main(
+            [
+                "synth",
+                "--out",
+                str(out),
+                "--seed",
+                "11",
+                "--arrivals",
+                "200",
+                "--history-nights",
+                "0",
+            ]
+        )
     except SystemExit as exc:  # pragma: no cover - a failing synth is reported by its own tests
         assert not exc.code
     return out
