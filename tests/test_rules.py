@@ -586,3 +586,15 @@ def test_report_cli_writes_markdown(tmp_path: Path, capsys: pytest.CaptureFixtur
         main(["rules", "report", "--night", "2026-01-01"])
     assert exit_info.value.code == 1
     assert "no feature table for night 2026-01-01" in capsys.readouterr().err
+
+
+def test_rules_dir_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIFLAG_RULES_DIR", str(tmp_path / "missing"))
+    with pytest.raises(
+        ApiflagError, match="missing: no such rule file or folder .*APIFLAG_RULES_DIR"
+    ):
+        load_catalogue()
+    shutil.copytree(RULES_DIR, tmp_path / "missing")
+    assert load_catalogue().digest == CATALOGUE.digest

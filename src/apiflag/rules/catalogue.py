@@ -78,7 +78,8 @@ def load_catalogue(paths: Iterable[Path] | None = None) -> Catalogue:
     targets = list(paths) if paths is not None else [default_rules_dir()]
     for p in targets:
         if not p.exists():
-            raise ApiflagError(f"{p}: no such rule file or folder")
+            hint = " (set APIFLAG_RULES_DIR to the catalogue folder)" if paths is None else ""
+            raise ApiflagError(f"{p}: no such rule file or folder{hint}")
     report = lint_paths(targets, today=None)
     if report.findings:
         first = report.findings[0]

@@ -84,6 +84,7 @@ def evaluate_command(night: str, rules_dir: Path | None, fmt: str) -> None:
         "hits": len(result.hits),
         "evaluated": list(result.evaluated),
         "skipped": list(result.skipped),
+        "warnings": list(result.warnings),
     }
     if fmt == "json":
         click.echo(json.dumps(summary))
