@@ -207,3 +207,39 @@ def test_personal_columns_are_the_only_names(engine: Engine) -> None:
             for column, value in row._mapping.items():
                 if column not in personal:
                     assert value not in {"TANAKA", "NGUYEN", "PETROV", "REYES", "WANG"}, column
+
+
+def test_two_analysts_deciding_at_once_record_one_decision(engine: Engine) -> None:
+    import threading
+
+    result = small_night().combine()
+    store.save_night(engine, result)
+    fid = result.flags[0].flag_id
+    url = engine.url.render_as_string(hide_password=False)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def analyst(name: str, outcome: str, reason: str) -> None:
+        eng = store.open_engine(url)
+        barrier.wait()
+        try:
+            store.decide(eng, fid, outcome, reason, name)
+            outcomes.append("ok")
+        except ApiflagError as exc:
+            outcomes.append(str(exc))
+        finally:
+            eng.dispose()
+
+    threads = [
+        threading.Thread(target=analyst, args=("a", "cleared", "data_error")),
+        threading.Thread(target=analyst, args=("b", "hearing", "document_doubt")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 2 and outcomes.count("ok") == 1, outcomes
+    refused = next(o for o in outcomes if o != "ok")
+    assert "already decided" in refused or "changed while you were deciding" in refused
+    assert len(store.get_flag(engine, fid, actor="x")["history"]) == 1
+    assert check_chain(engine).broken_seq is None

@@ -342,11 +342,15 @@ def save_night(
             ):
                 unchanged += 1
             else:
-                conn.execute(
+                # only while still new: an analyst may have taken it since we read it
+                changed = conn.execute(
                     update(flags)
-                    .where(flags.c.flag_id == flag.flag_id)
+                    .where(flags.c.flag_id == flag.flag_id, flags.c.status == "new")
                     .values(**values, updated_at=now)
                 )
+                if changed.rowcount != 1:
+                    kept += 1
+                    continue
                 conn.execute(delete(contributions).where(contributions.c.flag_id == flag.flag_id))
                 conn.execute(contributions.insert(), contrib)
                 append_event(conn, actor, "queue.update", flag.flag_id, summary)
@@ -434,9 +438,16 @@ def _change(
     action: str,
 ) -> dt.datetime:
     at = _now()
-    conn.execute(
-        update(flags).where(flags.c.flag_id == row.flag_id).values(status=to_status, updated_at=at)
+    moved = conn.execute(
+        update(flags)
+        .where(flags.c.flag_id == row.flag_id, flags.c.status == row.status)
+        .values(status=to_status, updated_at=at)
     )
+    if moved.rowcount != 1:
+        raise ApiflagError(
+            f"flag {row.flag_id} changed while you were deciding (it is no longer {row.status}); "
+            "look at it again"
+        )
     conn.execute(
         dispositions.insert().values(
             flag_id=row.flag_id,
