@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ from apiflag.synth.render import render_paxlst, render_pnrgov
 OLD = dt.date(2026, 1, 10)
 RECENT = dt.date(2026, 11, 20)
 AS_OF = dt.date(2026, 11, 27)
+MODEL_CARD = (
+    "# Scorecard\nTrained on nights 2026-01-10 to 2026-11-20 (birth dates never used).\n"
+    "| group | n |\n| THA | 10 |\n| F | 10 |\n"
+)
 
 
 @dataclass(frozen=True)
@@ -376,6 +381,7 @@ def build_state(nights: Iterable[dt.date] = (OLD, RECENT)) -> State:
     artifacts = config.mlflow_artifact_root() / "1" / "run1" / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     old_people = state.people[nights[0]]
+    (artifacts / "model_card.md").write_text(MODEL_CARD)
     (artifacts / "input_example.json").write_text(
         json.dumps(
             {"columns": ["surname", "doc"], "data": [[p.surname, p.doc] for p in old_people]}
@@ -410,20 +416,37 @@ def _cells_of_sqlite(path: Path) -> Iterable[str]:
         conn.close()
 
 
+_WORD = re.compile(r"[0-9A-Z]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.upper())
+
+
 def scan_home(home: Path, values: Iterable[str]) -> list[tuple[str, str]]:
     """Return (place, value) for every value found in plain text anywhere under ``home``.
 
     Every file is read: Parquet cell by cell, SQLite databases row by row, anything else as
-    bytes (case-insensitively). Only the secrets folder is skipped (random keys).
+    text. A value is found when its words (letters and digits, case-insensitive) appear in a
+    row, in order and adjacent, so ``1991-03-14`` is found in ``born 1991-03-14;`` and
+    ``MILUSKA`` in ``payer Miluska V.``, but not inside ``MILUSKAS``. Only the secrets folder
+    is skipped (random keys).
     """
-    wanted = {v.upper(): v for v in values if v}
+    wanted: dict[tuple[str, ...], str] = {}
+    for v in values:
+        words = tuple(_words(v))
+        if words:
+            wanted[words] = v
+    longest = max((len(w) for w in wanted), default=1)
     found: list[tuple[str, str]] = []
 
     def check(place: str, text: str) -> None:
-        upper = text.upper()
-        for key, value in wanted.items():
-            if key in upper:
-                found.append((place, value))
+        words = _words(text)
+        for i in range(len(words)):
+            for n in range(1, min(longest, len(words) - i) + 1):
+                hit = wanted.get(tuple(words[i : i + n]))
+                if hit is not None:
+                    found.append((place, hit))
 
     for path in sorted(p for p in home.rglob("*") if p.is_file()):
         rel = str(path.relative_to(home))

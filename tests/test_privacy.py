@@ -115,6 +115,17 @@ def test_sweep_replaces_values_inside_text(
     assert d.sweep(swept) == (swept, 0)  # idempotent
 
 
+def test_places_seats_and_document_dates_are_not_searched_for_in_text() -> None:
+    d = PersonalDictionary()
+    assert d.add("place", "ARE") == pseudonym("place", "ARE")
+    d.add("seat", "12A")
+    d.add("date", "2026-11-10")
+    d.add("dob", "2026-11-10")
+    text = "nationality ARE, seat 12A, calibration 2026-11-10"
+    assert d.without_kinds({"dob"}).sweep(text) == (text, 0)
+    assert "2026-11-10" not in d.sweep(text)[0]  # within its own night a birth date is
+
+
 names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=12)
 
 

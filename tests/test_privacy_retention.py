@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from tests.privacy_helpers import (
     AS_OF,
+    MODEL_CARD,
     OLD,
     RECENT,
     State,
@@ -65,6 +66,30 @@ def state(template: tuple[Path, State], apiflag_home: Path) -> State:
     return template[1]
 
 
+@pytest.fixture(scope="module")
+def masked_template(template: tuple[Path, State], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same home after ``apply_retention(AS_OF)``: the old night masked."""
+    home = tmp_path_factory.mktemp("privacy-masked") / "home"
+    shutil.copytree(template[0], home)
+    saved = os.environ.get("APIFLAG_HOME")
+    os.environ["APIFLAG_HOME"] = str(home)
+    try:
+        apply_retention(AS_OF)
+    finally:
+        if saved is None:
+            os.environ.pop("APIFLAG_HOME", None)
+        else:
+            os.environ["APIFLAG_HOME"] = saved
+    return home
+
+
+@pytest.fixture
+def masked(template: tuple[Path, State], masked_template: Path, apiflag_home: Path) -> State:
+    """A home where retention already ran as of AS_OF (see :func:`masked_template`)."""
+    shutil.copytree(masked_template, apiflag_home, dirs_exist_ok=True)
+    return template[1]
+
+
 def audit_events(action_prefix: str) -> list[dict[str, object]]:
     engine = open_engine()
     with engine.connect() as conn:
@@ -93,8 +118,12 @@ def test_no_masked_value_remains_anywhere(state: State, apiflag_home: Path) -> N
     assert {p.split("/")[0] for p, _ in recent} >= {"warehouse", "apiflag.db", "reports"}
 
 
-def test_masked_night_keeps_its_shape_and_linkage(state: State) -> None:
-    apply_retention(AS_OF)
+def test_what_is_not_personal_is_left_alone(masked: State) -> None:
+    card = next(config.mlflow_artifact_root().rglob("model_card.md"))
+    assert card.read_text() == MODEL_CARD
+
+
+def test_masked_night_keeps_its_shape_and_linkage(masked: State) -> None:
     travellers = pq.read_table(config.warehouse_dir(OLD.isoformat()) / "travellers.parquet")
     assert travellers.schema.field("date_of_birth").type == "date32[day]"
     frame = travellers.to_pandas()
@@ -113,9 +142,8 @@ def test_masked_night_keeps_its_shape_and_linkage(state: State) -> None:
     assert not (config.archive_dir() / tomb["sha256"][:2] / tomb["sha256"]).exists()
 
 
-def test_pseudonyms_are_stable_across_nights(state: State) -> None:
+def test_pseudonyms_are_stable_across_nights(masked: State) -> None:
     frequent = cast(OLD)[-1]
-    apply_retention(AS_OF)
     later = RECENT + dt.timedelta(days=200)
     apply_retention(later)
     tokens = []
@@ -126,9 +154,8 @@ def test_pseudonyms_are_stable_across_nights(state: State) -> None:
 
 
 def test_audit_chain_verifies_and_events_carry_counts_only(
-    state: State, apiflag_home: Path
+    masked: State, apiflag_home: Path
 ) -> None:
-    apply_retention(AS_OF)
     assert check_chain(open_engine()).broken_seq is None
     (event,) = audit_events("retention.mask")
     assert event["object"] == f"night:{OLD.isoformat()}"
@@ -138,8 +165,7 @@ def test_audit_chain_verifies_and_events_carry_counts_only(
     assert all(isinstance(v, int) for v in details.values())
 
 
-def test_rerun_changes_nothing(state: State, apiflag_home: Path) -> None:
-    apply_retention(AS_OF)
+def test_rerun_changes_nothing(masked: State, apiflag_home: Path) -> None:
 
     def digest() -> dict[str, str]:
         return {
@@ -196,8 +222,7 @@ def test_only_decided_hearing_or_support_flags_can_be_held(state: State) -> None
         close_case("C-unknown", actor="s")
 
 
-def test_everything_is_deleted_after_the_maximum(state: State, apiflag_home: Path) -> None:
-    apply_retention(AS_OF)
+def test_everything_is_deleted_after_the_maximum(masked: State, apiflag_home: Path) -> None:
     far = OLD + dt.timedelta(days=5 * 366)
     report = apply_retention(far, RetentionSettings(180, 5))
     assert OLD.isoformat() in report.nights_deleted
@@ -215,15 +240,14 @@ def test_everything_is_deleted_after_the_maximum(state: State, apiflag_home: Pat
     assert audit_events("retention.delete")[0]["object"] == f"night:{OLD.isoformat()}"
     # the recent night is past the masking period but inside the maximum: masked, not deleted
     assert RECENT.isoformat() in report.nights_masked
-    assert scan_home(apiflag_home, state.values(RECENT)) == []
+    assert scan_home(apiflag_home, masked.values(RECENT)) == []
 
 
 # --------------------------------------------------------------------------- re-identification
 
 
-def test_supervisor_with_a_case_reference_sees_the_originals(state: State) -> None:
-    apply_retention(AS_OF)
-    flag_id = _flag_of(state, OLD, "cleared")
+def test_supervisor_with_a_case_reference_sees_the_originals(masked: State) -> None:
+    flag_id = _flag_of(masked, OLD, "cleared")
     person = cast(OLD)[0]
     shown = reidentify(flag_id, case_ref="C-2026-7", role="supervisor", reason="court order 12")
     traveller = shown["values"]["travellers"][0]
@@ -248,10 +272,9 @@ def test_supervisor_with_a_case_reference_sees_the_originals(state: State) -> No
     ],
 )
 def test_reidentification_is_refused_and_audited(
-    state: State, args: list[str], message: str
+    masked: State, args: list[str], message: str
 ) -> None:
-    apply_retention(AS_OF)
-    flag_id = _flag_of(state, OLD, "cleared")
+    flag_id = _flag_of(masked, OLD, "cleared")
     result = CliRunner().invoke(cli, ["reidentify", flag_id, *args])
     assert result.exit_code == 1
     assert message in str(result.exception)
@@ -268,14 +291,13 @@ def test_a_user_not_configured_as_supervisor_is_refused(
         reidentify(_flag_of(state, OLD, "cleared"), case_ref="C-1", role="supervisor", reason="r")
 
 
-def test_without_the_vault_key_the_originals_are_gone(state: State, apiflag_home: Path) -> None:
-    apply_retention(AS_OF)
+def test_without_the_vault_key_the_originals_are_gone(masked: State, apiflag_home: Path) -> None:
     (apiflag_home / "secrets" / "vault.key").unlink()
     from apiflag.privacy import keys
 
     keys._cipher_for.cache_clear()
     with pytest.raises(ApiflagError, match="does not open the vault"):
-        reidentify(_flag_of(state, OLD, "cleared"), case_ref="C-1", role="supervisor", reason="r")
+        reidentify(_flag_of(masked, OLD, "cleared"), case_ref="C-1", role="supervisor", reason="r")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -309,8 +331,7 @@ def test_cli_apply_refuses_bad_arguments(args: list[str], code: int, message: st
     assert exit_info.value.code == code
 
 
-def test_stats_count_without_personal_data(state: State, apiflag_home: Path) -> None:
-    apply_retention(AS_OF)
+def test_stats_count_without_personal_data(masked: State, apiflag_home: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["stats", "--from", "2026-01-01", "--to", "2026-12-31"])
     assert result.exit_code == 0, result.output

@@ -31,6 +31,9 @@ from apiflag.privacy.policy import CONTACT, REDACT, column_kind, sweepable
 
 _TOKEN = re.compile(r"[0-9A-Za-z\u00C0-\uFFFF@+_.\-]+")
 MAX_TOKENS = 12
+#: Kinds masked in their own columns but never searched for in free text: a place of birth is
+#: often a country code, a seat or a document date looks like many other things.
+UNSWEPT_KINDS = frozenset({"place", "seat", "date"})
 SHORT = 4
 
 
@@ -102,6 +105,8 @@ class PersonalDictionary:
         token = pseudonym(kind, text)
         self._memo[(kind, text)] = token
         self.vault.setdefault(token, (kind, text))
+        if kind in UNSWEPT_KINDS:
+            return token
         variants = [text]
         if any(c in text for c in "'&<>\""):  # as an HTML report writes it: D&#x27;SOUZA
             variants += [html.escape(text), html.escape(text).replace("&#x27;", "&#39;")]
@@ -121,6 +126,11 @@ class PersonalDictionary:
         kept = {k: v for k, v in self.entries.items() if k not in drop}
         longest = max(1, max((k.count(" ") + 1 for k in kept), default=1))
         return PersonalDictionary(kept, min(MAX_TOKENS, longest))
+
+    def without_kinds(self, kinds: Iterable[str]) -> PersonalDictionary:
+        """Return a copy whose sweeps ignore values of the given kinds."""
+        drop = set(kinds)
+        return self.without(k for k, (kind, _, _) in self.entries.items() if kind in drop)
 
     def merge(self, other: PersonalDictionary) -> None:
         """Add every entry of ``other`` that this dictionary does not have yet."""

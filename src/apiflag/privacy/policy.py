@@ -91,7 +91,11 @@ COLUMN_KINDS: dict[str, str] = {
     "masked_card": "card",
     "observed": REDACT,
     "note": REDACT,
+    "notes": REDACT,
     "remarks": REDACT,
+    "comment": REDACT,
+    "detail": REDACT,
+    "free_text": REDACT,
 }
 
 #: Sources of a night's dictionary of personal values: table -> column -> kind (as above).

@@ -50,6 +50,7 @@ from apiflag.errors import ApiflagError
 from apiflag.privacy import store
 from apiflag.privacy.keys import is_pseudonym
 from apiflag.privacy.masking import (
+    SHORT,
     MaskedFrame,
     PersonalDictionary,
     collect,
@@ -529,11 +530,11 @@ def _sweep_csv(
             if not value or is_pseudonym(value) or i == night_col:
                 continue
             kind = kinds[i] if i < len(kinds) else None
-            if kind in {"dob", "date"}:
+            if kind in {"dob", "date"} and night_col is not None:
                 dictionary.add(kind, value)
                 row[i] = ""
                 changed += 1
-            elif kind == REDACT:
+            elif kind == REDACT and night_col is not None:
                 row[i] = ""
                 changed += 1
             elif kind is not None and night_col is not None:
@@ -839,7 +840,11 @@ def apply_retention(
     for masker in maskers.values():
         unscoped.merge(masker.dictionary)
         held_keys.update(masker.held_values.entries)
-    file_counts = _sweep_files(night_dicts, unscoped.without(held_keys), maskers)
+    # outside its own night a birth date is not searched for (it is also some night's date),
+    # nor a value of under four characters (a surname PAK is also Pakistan's country code)
+    outside = unscoped.without(held_keys).without_kinds({"dob"})
+    outside = outside.without([k for k in outside.entries if len(k) < SHORT])
+    file_counts = _sweep_files(night_dicts, outside, maskers)
     with engine.begin() as conn:
         for night, masker in maskers.items():
             masker.count("vault", store.store_originals(conn, night, masker.dictionary.originals()))
