@@ -133,3 +133,14 @@ def test_no_model_says_so(capsys) -> None:
     store.save_night(engine, result)
     text = ex.render_text(ex.explanation(engine, result.flags[0].flag_id, actor="a"))
     assert "model none applied" in text and "Base rate" in text
+
+
+def test_base_rates_and_calibration_are_not_evidence(capsys) -> None:
+    result = saved_small_night()
+    code, out, _ = run_cli(["explain", _flag_of(result, "T4")], capsys)
+    assert code == 0
+    start, fired = out.index("Starting point"), out.index("What fired")
+    against = out.index("What speaks against it")
+    assert "case:C-2/prior" in out[start:fired] and "model:calibration" in out[start:fired]
+    assert "case:C-2/prior" not in out[against:]
+    assert "model:intercept" not in out[fired:]

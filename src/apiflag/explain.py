@@ -92,10 +92,20 @@ def redact(exp: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _baseline(row: dict[str, Any]) -> bool:
+    """Base rates and calibration: part of the arithmetic, not evidence for or against."""
+    sid = str(row["source_id"])
+    return (
+        row["source"] == "prior"
+        or (row["source"] == "case_match" and sid.endswith("/prior"))
+        or sid == "model:calibration"
+    )
+
+
 def _sections(exp: dict[str, Any]) -> dict[str, Any]:
     rows = exp["contributions"]
-    prior = [r for r in rows if r["source"] == "prior"]
-    body = [r for r in rows if r["source"] not in ("prior", "total")]
+    prior = [r for r in rows if _baseline(r)]
+    body = [r for r in rows if r["source"] != "total" and not _baseline(r)]
     fired = [r for r in body if r["weight"] > 0]
     against = [r for r in body if r["weight"] < 0]
     unmet = [(r["source_id"], cond) for r in rows if r["source"] == "rule" for cond in r["against"]]
@@ -132,9 +142,9 @@ def render_text(exp: dict[str, Any]) -> str:
         f"Assessment: probability {exp['probability']:.3f} (total {exp['total']:+.2f} log-odds). "
         "The system ranks and explains; an officer decides.",
         "",
-        "Starting point",
+        "Starting point (base rates and calibration: arithmetic, not evidence)",
     ]
-    out += [f"  {r['weight']:+6.2f}  {r['sentence']}" for r in s["prior"]]
+    out += [f"  {r['weight']:+6.2f}  [{r['source_id']}] {r['sentence']}" for r in s["prior"]]
     out += ["", "What fired (evidence for a closer look)"]
     if not s["fired"]:
         out.append("  nothing raised the score above the starting point")
@@ -202,7 +212,7 @@ log-odds). The system ranks and explains; an officer decides.</p>
 {% if r.rationale %}<br><span class="muted">Why it matters: {{ r.rationale }}</span>{% endif %}
 {% if r.observed is not none %}<br><span class="muted">Observed: {{ r.observed }}</span>{% endif %}</td></tr>
 {% endfor %}</table>{% endmacro %}
-<h2>Starting point</h2>{{ rows(s.prior) }}
+<h2>Starting point <span class="muted">(base rates and calibration: arithmetic, not evidence)</span></h2>{{ rows(s.prior) }}
 <h2>What fired</h2>{% if s.fired %}{{ rows(s.fired) }}{% else %}<p>Nothing raised the score.</p>{% endif %}
 <h2>What speaks against it</h2>{% if s.against %}{{ rows(s.against) }}{% endif %}
 {% if s.unmet %}<p>Exonerating conditions checked and found not to apply (verify them in person):</p>
