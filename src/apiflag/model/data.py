@@ -270,9 +270,12 @@ def _as_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def night_dates(frame: pd.DataFrame) -> np.ndarray:
-    """Return the frame's ``night`` column as an array of ``datetime.date``."""
-    return np.asarray([_as_date(v) for v in frame[NIGHT]], dtype=object)
+def night_codes(frame: pd.DataFrame) -> tuple[np.ndarray, list[dt.date]]:
+    """Return each row's night as a code into a list of distinct ``datetime.date`` nights."""
+    codes, uniques = pd.factorize(frame[NIGHT], use_na_sentinel=True)
+    if (codes < 0).any():
+        raise ApiflagError("training table has rows without a night")
+    return np.asarray(codes, dtype=np.int64), [_as_date(v) for v in uniques]
 
 
 def frame_digest(frame: pd.DataFrame, columns: Sequence[str]) -> str:

@@ -29,7 +29,7 @@ from apiflag.model.data import (
     check_no_protected,
     default_features,
     frame_digest,
-    night_dates,
+    night_codes,
     split_by_time,
 )
 from apiflag.model.evaluate import (
@@ -122,11 +122,15 @@ def train_scorecard(
     by_name = {f.name: f for f in spec}
     used = [by_name[f] for f in features]
 
-    nights = night_dates(frame)
-    split = split_by_time(nights, settings.eval_fraction, settings.calibration_fraction)
-    in_fit = np.isin(nights, np.asarray(split.fit, dtype=object))
-    in_cal = np.isin(nights, np.asarray(split.calibration, dtype=object))
-    in_eval = np.isin(nights, np.asarray(split.evaluation, dtype=object))
+    night_code, night_days = night_codes(frame)
+    split = split_by_time(night_days, settings.eval_fraction, settings.calibration_fraction)
+    slice_of_day = np.asarray(
+        [0 if d in split.fit else 1 if d in split.calibration else 2 for d in night_days],
+        dtype=np.int8,
+    )
+    row_slice = slice_of_day[night_code]
+    in_fit, in_cal, in_eval = row_slice == 0, row_slice == 1, row_slice == 2
+    nights = np.asarray(night_days, dtype=object)[night_code]
     y = frame[LABEL].to_numpy(dtype=np.int8)
     counts = {
         "rows": len(frame),
@@ -161,6 +165,7 @@ def train_scorecard(
     ev = frame.loc[in_eval].reset_index(drop=True)
     yv = y[in_eval]
     ev_nights = nights[in_eval]
+    ev_codes = night_code[in_eval]
     parts = model.decompose(ev)
     log_odds = parts["log_odds"]
     prob = parts["probability"]
@@ -176,9 +181,9 @@ def train_scorecard(
     metrics: dict[str, float] = {}
     flags: dict[str, np.ndarray] = {}
     for name, (score, p) in sources.items():
-        m = score_metrics(yv, score, ev_nights, cap, p)
+        m = score_metrics(yv, score, ev_codes, cap, p)
         rows.append({"source": name, **m})
-        flags[name] = capacity_flags(score, ev_nights, cap)
+        flags[name] = capacity_flags(score, ev_codes, cap)
         for key, value in m.items():
             metrics[key if name == "model" else f"{name}.{key}"] = value
     comparison = pd.DataFrame(rows)
