@@ -53,6 +53,7 @@ def _pax() -> FakeParsed:
             )
         ],
         dropped={"VGML": 1},
+        warnings=["segment 40: W_CNT_MISMATCH: CNT declares 4, 3 listed", "something odd"],
     )
 
 
@@ -88,6 +89,7 @@ def test_a_night_loads_links_and_reconciles(tmp_path: Path, parser: FakeParser) 
         "quarantined": 0,
         "balanced": True,
         "by_kind": {"PAXLST": 2, "PNRGOV": 2},
+        "unh_messages": 0,  # the stand-in parser does not count UNH messages
         "other_night": 0,
     }
     travellers = warehouse.read_table(NIGHT, "travellers")
@@ -101,6 +103,7 @@ def test_a_night_loads_links_and_reconciles(tmp_path: Path, parser: FakeParser) 
     assert r["links"]["passengers_linked"] == 1 and r["links"]["passengers_unlinked"] == 2
     assert r["flights"]["per_flight"][0]["cnt_ok"] is True
     assert r["sensitive_dropped"] == {"VGML": 1}
+    assert r["parser_warnings"] == {"W_CNT_MISMATCH": 1, "W_OTHER": 1}
     saved = json.loads((warehouse.night_dir(NIGHT) / "reconciliation.json").read_text())
     assert saved == json.loads(report.to_json())
     assert "balanced" in report.render()

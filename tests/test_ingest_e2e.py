@@ -33,6 +33,7 @@ def test_shared_fixtures_load_link_and_drop_the_meal_code(tmp_path: Path) -> Non
     report = ingest.ingest_night(NIGHT, _fixture_night(tmp_path / "night"), workers=1)
     r = report.reconciliation
     assert r["messages"]["balanced"] and r["messages"]["parsed"] == 2
+    assert r["messages"]["unh_messages"] == 2
     assert r["sensitive_dropped"].get("VGML") == 1
     (flight,) = r["flights"]["per_flight"]
     assert flight["flight_id"] == "QK21-20261121"

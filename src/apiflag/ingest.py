@@ -87,6 +87,7 @@ _PASSENGER_ROLES = frozenset({"passenger", "transit_passenger"})
 _CREW_ROLES = frozenset({"crew", "transit_crew"})
 _NOT_DIGITS = re.compile(r"[^0-9]")
 _SPACES = re.compile(r"\s+")
+_WARNING = re.compile(r"\b(W_[A-Z_]+)\b")
 
 
 class _Parsed(Protocol):
@@ -489,7 +490,8 @@ class _FileResult:
     kind: str | None = None
     error: tuple[str, int, str] | None = None  # code, segment, message
     dropped: dict[str, int] = field(default_factory=dict)
-    warnings: int = 0
+    warnings: dict[str, int] = field(default_factory=dict)  # warning code -> count
+    unh: int = 0  # UNH messages in the file, before multipart joining
     messages: range = range(0)
 
 
@@ -506,6 +508,11 @@ def _parse_bytes(data: bytes, file: str) -> _Parsed:
     parser = importlib.import_module("apiflag.edifact")  # the parsing stage, loaded when used
     parsed: _Parsed = parser.parse_bytes(data, file=file)
     return parsed
+
+
+def _warning_code(warning: str) -> str:
+    found = _WARNING.search(warning)
+    return found.group(1) if found else "W_OTHER"
 
 
 def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
@@ -529,7 +536,8 @@ def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
             batch.absorb(scratch)
             result.kind = parsed.kind
             result.dropped = dict(parsed.dropped)
-            result.warnings = len(parsed.warnings)
+            result.warnings = dict(Counter(_warning_code(w) for w in parsed.warnings))
+            result.unh = int(getattr(parsed, "messages", 0) or 0)
             result.messages = range(start, len(batch.metas))
         except ParseError as exc:
             result.error = (exc.code, exc.segment, exc.message)
@@ -856,7 +864,8 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     quarantine: dict[str, list[Any]] = {f.name: [] for f in warehouse.SCHEMAS["quarantine"]}
     quarantined: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
-    n_warnings = 0
+    warnings: Counter[str] = Counter()
+    unh = 0
     parsed_files = 0
     kinds: Counter[str] = Counter()
     for batch in _parse_all(tasks, night, workers):
@@ -865,7 +874,8 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
                 parsed_files += 1
                 kinds[res.kind or "?"] += 1
                 dropped.update(res.dropped)
-                n_warnings += res.warnings
+                warnings.update(res.warnings)
+                unh += res.unh
                 continue
             code, segment, message = res.error
             row = {
@@ -985,7 +995,8 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         removed=removed,
         bookings=bookings_df,
         dropped=dropped,
-        n_warnings=n_warnings,
+        warnings=warnings,
+        unh=unh,
     )
     text = json.dumps(reconciliation, indent=2, default=str) + "\n"
     _write_if_changed(out / "reconciliation.json", text.encode())
@@ -1021,7 +1032,8 @@ def _reconcile(
     removed: dict[str, tuple[str, str]],
     bookings: pd.DataFrame,
     dropped: Counter[str],
-    n_warnings: int,
+    warnings: Counter[str],
+    unh: int,
 ) -> dict[str, Any]:
     distinct = len({a["sha256"] for a in arrivals})
     per_flight: dict[str, dict[str, Any]] = {
@@ -1079,6 +1091,7 @@ def _reconcile(
             "quarantined": len(quarantined),
             "balanced": distinct == parsed_files + len(quarantined),
             "by_kind": dict(sorted(kinds.items())),
+            "unh_messages": unh,
             "other_night": len(other_night),
         },
         "quarantine": quarantined,
@@ -1109,7 +1122,7 @@ def _reconcile(
             | {"ambiguous": int(levels.get("ambiguous", 0))},
         },
         "sensitive_dropped": dict(sorted(dropped.items())),
-        "parser_warnings": n_warnings,
+        "parser_warnings": dict(sorted(warnings.items())),
     }
 
 
