@@ -194,9 +194,8 @@ def stage_features(night: str) -> tuple[pd.DataFrame, bool]:
     )
     parts = _warehouse_digest(night, tables)
     for day in _history_nights(night):
-        parts.extend(
-            f"{day}:{p}" for p in _warehouse_digest(day, ("booking_contacts", "documents"))
-        )
+        # features read every table of the 30 nights before (contacts, documents, bookings ...)
+        parts.extend(f"{day}:{p}" for p in _warehouse_digest(day, tables))
     digest = digest_of(["features/1", *parts])
     out, reused = run_stage(
         night, "features", digest, lambda: {"features": build_night_features(night, write=False)}
