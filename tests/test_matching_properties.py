@@ -189,3 +189,13 @@ def test_blocking_never_changes_a_score_and_loses_no_match(
     if len(bt):
         alone = matcher.score(side, bt[:1], bp[:1]).frame
         assert alone["match_weight"].iloc[0] == blocked["match_weight"].iloc[0]
+
+
+@given(st.text(max_size=40))
+def test_name_normalisation_is_idempotent_and_ascii(text: str) -> None:
+    from apiflag.matching.normalise import normalise_name
+
+    once = normalise_name(text)
+    assert normalise_name(once) == once
+    assert once.isascii() and once == once.upper().strip()
+    assert "  " not in once
