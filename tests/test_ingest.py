@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apiflag import config, ingest, warehouse
 from apiflag.cli import cli
@@ -441,3 +443,50 @@ def test_an_unreadable_file_stops_with_its_name(tmp_path: Path, parser: FakePars
     with pytest.raises(ApiflagError, match="GONE.edi: cannot read"):
         ingest.ingest_night(NIGHT, root, workers=1)
     assert not warehouse.night_dir(NIGHT).exists()  # nothing half-written
+
+
+_pushes = st.lists(
+    st.tuples(
+        st.sampled_from(["AAA111", "BBB222"]),
+        st.one_of(st.none(), st.integers(0, 3).map(lambda h: T72 + dt.timedelta(hours=h))),
+        st.sampled_from(["full", "changed"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(pushes=_pushes, seed=st.randoms(use_true_random=False))
+def test_push_order_keeps_exactly_the_latest_push_current(
+    pushes: list[tuple[str, dt.datetime | None, str]], seed: object
+) -> None:
+    metas = [{"prepared": when, "push_type": kind} for _, when, kind in pushes]
+    frame = warehouse.empty_table("bookings").to_pandas()
+    rows = pd.DataFrame(
+        {
+            "booking_id": [f"B{i}" for i in range(len(pushes))],
+            "record_locator": [loc for loc, _, _ in pushes],
+            "last_transaction": pd.Series([None] * len(pushes), dtype="datetime64[us]"),
+            "segment": list(range(len(pushes))),
+            ingest._MSG: list(range(len(pushes))),
+        }
+    )
+    bookings = pd.concat([frame, rows], ignore_index=True)
+    bookings[ingest._MSG] = bookings[ingest._MSG].astype("int32")  # as the Arrow tag column is
+    shuffled = bookings.sample(frac=1.0, random_state=seed.randint(0, 10**6))  # type: ignore[attr-defined]
+    out = ingest._push_order(shuffled, metas, ["F1"] * len(pushes))
+    for locator in {loc for loc, _, _ in pushes}:
+        mine = [i for i, (loc, _, _) in enumerate(pushes) if loc == locator]
+        latest = max(
+            mine,
+            key=lambda i: (
+                pushes[i][1] is not None,
+                pushes[i][1] or dt.datetime.min,
+                ingest._PUSH_RANK[pushes[i][2]],
+                i,
+            ),
+        )
+        group = out.loc[out["record_locator"] == locator].set_index("booking_id")
+        assert list(group.index[~group["superseded"].astype(bool)]) == [f"B{latest}"]
+        assert sorted(group["push_seq"]) == list(range(1, len(mine) + 1))
+        assert group.loc[f"B{latest}", "push_seq"] == len(mine)
