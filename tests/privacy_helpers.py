@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import sqlite3
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
 
 from apiflag import config, warehouse
 from apiflag.ingest import ingest_night
@@ -490,4 +495,44 @@ def db_hits_outside(db: Path, flag_id: str, values: Iterable[str]) -> list[tuple
                 found += [(table, v) for k, v in wanted.items() if k in text]
     finally:
         conn.close()
+    return found
+
+
+@contextmanager
+def postgres_database(prefix: str = "apiflag_privacy") -> Iterator[str]:
+    """Create a throw-away database on the APIFLAG_TEST_PG_URL server; yield its URL."""
+    base = os.environ.get("APIFLAG_TEST_PG_URL")
+    if not base:
+        pytest.skip("APIFLAG_TEST_PG_URL is not set")
+    url = sa.make_url(base)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def scan_database(url: str, values: Iterable[str]) -> list[tuple[str, str]]:
+    """Return (table, value) for every value found in any row of any table at ``url``."""
+    wanted = {tuple(_words(v)): v for v in values if _words(v)}
+    longest = max((len(w) for w in wanted), default=1)
+    engine = sa.create_engine(url)
+    found: list[tuple[str, str]] = []
+    try:
+        with engine.connect() as conn:
+            for table in sa.inspect(engine).get_table_names():
+                for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
+                    words = _words(" ".join(str(v) for v in row if v is not None))
+                    for i in range(len(words)):
+                        for n in range(1, min(longest, len(words) - i) + 1):
+                            hit = wanted.get(tuple(words[i : i + n]))
+                            if hit is not None:
+                                found.append((table, hit))
+    finally:
+        engine.dispose()
     return found

@@ -29,6 +29,8 @@ from tests.privacy_helpers import (
     build_state,
     cast,
     db_hits_outside,
+    postgres_database,
+    scan_database,
     scan_home,
 )
 
@@ -233,7 +235,9 @@ def test_everything_is_deleted_after_the_maximum(masked: State, apiflag_home: Pa
     with engine.connect() as conn:
         flags = conn.execute(sa.text("SELECT night FROM flags")).scalars().all()
         vault_nights = conn.execute(sa.select(store.vault.c.night).distinct()).scalars().all()
+        runs = conn.execute(sa.text("SELECT night FROM night_runs")).scalars().all()
     assert OLD.isoformat() not in {str(n)[:10] for n in flags}
+    assert {str(n)[:10] for n in runs} == {RECENT.isoformat()}
     assert OLD.isoformat() not in vault_nights
     assert not list(config.reports_dir().glob(f"*{OLD.isoformat()}*"))
     assert check_chain(engine).broken_seq is None
@@ -346,3 +350,29 @@ def test_stats_count_without_personal_data(masked: State, apiflag_home: Path) ->
         cli, ["stats", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "csv"]
     )
     assert csv_out.output.splitlines()[0] == "dimension,value,arrivals,flags"
+
+
+@pytest.mark.postgres
+def test_retention_on_a_postgresql_queue(
+    apiflag_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same guarantees when the queue, audit log and vault live in PostgreSQL."""
+    with postgres_database() as url:
+        monkeypatch.setenv("APIFLAG_DB_URL", url)
+        built = build_state()
+        assert scan_database(url, built.values(OLD))  # the scan can fail
+        apply_retention(AS_OF)
+        assert scan_database(url, built.values(OLD)) == []
+        assert scan_home(apiflag_home, built.values(OLD)) == []
+        assert check_chain(open_engine(url)).broken_seq is None
+        flag_id = _flag_of(built, OLD, "cleared")
+        shown = reidentify(flag_id, case_ref="C-PG-1", role="supervisor", reason="pg check")
+        assert shown["values"]["travellers"][0]["surname"] == cast(OLD)[0].surname
+        far = OLD + dt.timedelta(days=5 * 366)
+        assert OLD.isoformat() in apply_retention(far).nights_deleted
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT night FROM flags")).scalars().all()
+            nights = {str(n)[:10] for n in rows}
+        engine.dispose()
+        assert OLD.isoformat() not in nights and RECENT.isoformat() in nights

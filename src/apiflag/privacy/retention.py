@@ -149,11 +149,20 @@ def _queue_tables(engine: Engine) -> dict[str, sa.Table]:
     if not names:
         return {}
     meta.reflect(engine, only=names)
-    return {
-        name: table
-        for name, table in meta.tables.items()
-        if "flag_id" in table.c and (name == "flags" or "flag_id" in table.c)
-    }
+    return {name: table for name, table in meta.tables.items() if "flag_id" in table.c}
+
+
+def _night_tables(engine: Engine) -> list[sa.Table]:
+    """Reflect queue tables keyed by night alone (``night_runs``): deleted with their night."""
+    meta = sa.MetaData()
+    names = [
+        n
+        for n in sa.inspect(engine).get_table_names()
+        if n not in AUDIT_TABLES and n not in store.PRIVACY_TABLES
+    ]
+    if names:
+        meta.reflect(engine, only=names)
+    return [t for t in meta.tables.values() if "night" in t.c and "flag_id" not in t.c]
 
 
 def _flags(conn: Connection, tables: dict[str, sa.Table]) -> pd.DataFrame:
@@ -912,6 +921,11 @@ def _delete_night(
     )
     with engine.begin() as conn:
         counts["queue_rows"] = _delete_queue(conn, tables, night_flags)
+        for table in _night_tables(engine):
+            day = dt.date.fromisoformat(night)
+            value: Any = day if isinstance(table.c.night.type, sa.Date) else night
+            deleted = conn.execute(table.delete().where(table.c.night == value)).rowcount
+            counts["queue_rows"] += int(deleted or 0)
         counts["vault_rows"] = int(
             conn.execute(store.vault.delete().where(store.vault.c.night == night)).rowcount or 0
         )
