@@ -142,8 +142,18 @@ def main(small: bool = False) -> dict[str, object]:
         scoring = _run_part(["--part", "score", str(rows)], env)
     report: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0]},
-        "train": {**train, "goal_s": 120.0, "meets_goal": train["total_s"] <= 120.0},
-        "score": {**scoring, "goal_s": 20.0, "meets_goal": scoring["score_explain_s"] <= 20.0},
+        "train": {
+            **train,
+            "goal_s": 120.0,
+            "meets_goal": train["total_s"] <= 120.0,
+            "meets_goal_in_cpu_time": train["total_cpu_s"] <= 120.0,
+        },
+        "score": {
+            **scoring,
+            "goal_s": 20.0,
+            "meets_goal": scoring["score_explain_s"] <= 20.0,
+            "meets_goal_in_cpu_time": scoring["score_explain_cpu_s"] <= 20.0,
+        },
     }
     print(json.dumps(report, indent=2))
     if not small:

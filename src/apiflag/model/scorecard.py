@@ -134,12 +134,13 @@ class FeatureBins:
     def observed(self, values: pd.Series) -> pa.Array:
         """Return the observed values as an Arrow string array (no Python objects).
 
-        Numbers print in their shortest exact form, booleans as ``true``/``false``, a missing
-        value as ``missing``.
+        Numbers print rounded to 4 decimals for reading (the bin is decided on the exact
+        value), booleans as ``true``/``false``, a missing value as ``missing``.
         """
         if self.kind == "numeric":
             x = _as_float(values, self.name)
-            text = pc.cast(pa.array(x, from_pandas=True), pa.string())
+            rounded = pc.round(pa.array(x, from_pandas=True), ndigits=4)
+            text = pc.cast(rounded, pa.string())
         elif self.kind == "boolean":
             x = _as_float(values, self.name)
             text = pc.if_else(
