@@ -144,3 +144,23 @@ def test_base_rates_and_calibration_are_not_evidence(capsys) -> None:
     assert "case:C-2/prior" in out[start:fired] and "model:calibration" in out[start:fired]
     assert "case:C-2/prior" not in out[against:]
     assert "model:intercept" not in out[fired:]
+
+
+def test_tiny_model_rows_are_folded_in_text_but_kept_in_json(capsys) -> None:
+    from queue_helpers import small_night
+
+    night = small_night()
+    mc = night.model_contributions
+    night.model_contributions = mc.assign(
+        weight=mc["weight"].where(mc["feature"] != "booking.lead_days", 0.01)
+    )
+    result = night.combine()
+    engine = store.open_engine()
+    store.save_night(engine, result)
+    fid = _flag_of(result, "T1")
+    exp = ex.explanation(engine, fid, actor="a")
+    assert "feature:booking.lead_days" in {r["source_id"] for r in exp["contributions"]}
+    text = ex.render_text(exp)
+    assert "+0.01  1 more model features, each under 0.05 in size: booking.lead_days" in text
+    assert "[feature:booking.lead_days]" not in text
+    assert "1 more model\nfeatures" in ex.render_html(exp)

@@ -24,7 +24,10 @@ from sqlalchemy import Engine
 
 from apiflag.queue import store
 
-__all__ = ["explanation", "redact", "render_html", "render_text"]
+__all__ = ["SMALL", "explanation", "redact", "render_html", "render_text"]
+
+SMALL = 0.05
+"""Model rows under this size (log-odds) are folded into one line in text and HTML (JSON keeps all)."""
 
 
 def explanation(engine: Engine, flag_id: str, *, actor: str) -> dict[str, Any]:
@@ -106,10 +109,17 @@ def _sections(exp: dict[str, Any]) -> dict[str, Any]:
     rows = exp["contributions"]
     prior = [r for r in rows if _baseline(r)]
     body = [r for r in rows if r["source"] != "total" and not _baseline(r)]
+    small = [r for r in body if r["source"] == "model" and abs(r["weight"]) < SMALL]
+    body = [r for r in body if not (r["source"] == "model" and abs(r["weight"]) < SMALL)]
     fired = [r for r in body if r["weight"] > 0]
     against = [r for r in body if r["weight"] < 0]
     unmet = [(r["source_id"], cond) for r in rows if r["source"] == "rule" for cond in r["against"]]
-    return {"prior": prior, "fired": fired, "against": against, "unmet": unmet}
+    folded = {
+        "count": len(small),
+        "sum": math.fsum(r["weight"] for r in small),
+        "ids": [r["source_id"] for r in small],
+    }
+    return {"prior": prior, "fired": fired, "against": against, "unmet": unmet, "small": folded}
 
 
 def _who(exp: dict[str, Any]) -> str:
@@ -167,10 +177,17 @@ def render_text(exp: dict[str, Any]) -> str:
     if not s["against"] and not s["unmet"]:
         out.append("  no evidence against was recorded: that is not evidence of guilt; ask.")
     check = exp["sum_check"]
+    n_rows = len([r for r in exp["contributions"] if r["source"] != "total"])
+    if s["small"]["count"]:
+        out += [
+            "",
+            f"  {s['small']['sum']:+6.2f}  {s['small']['count']} more model features, each under "
+            f"{SMALL} in size: {', '.join(i.removeprefix('feature:') for i in s['small']['ids'])}",
+        ]
     out += [
         "",
-        f"Total {exp['total']:+.6f} log-odds = sum of the {len(s['prior']) + len(s['fired']) + len(s['against'])} "
-        f"rows above ({'exact' if check['exact'] else 'MISMATCH: ' + repr(check['sum_of_contributions'])})",
+        f"Total {exp['total']:+.6f} log-odds = sum of all {n_rows} contributions "
+        f"({'exact' if check['exact'] else 'MISMATCH: ' + repr(check['sum_of_contributions'])})",
         f"Versions: rules {v['rules_digest']}; model "
         + (f"{v['model_uri']} v{v['model_version']}" if v["model_uri"] else "none applied")
         + f"; matcher {v['matcher']}; parser {v['parser']}",
@@ -219,7 +236,9 @@ log-odds). The system ranks and explains; an officer decides.</p>
 <ul>{% for sid, cond in s.unmet %}<li><code>{{ sid }}</code>: {{ cond }}</li>{% endfor %}</ul>{% endif %}
 {% if not s.against and not s.unmet %}<p>No evidence against was recorded: that is not evidence of guilt; ask.</p>{% endif %}
 <h2>Arithmetic and provenance</h2>
-<p>Total {{ "%+.6f"|format(e.total) }} log-odds = sum of the rows above
+{% if s.small.count %}<p class="muted">{{ "%+.2f"|format(s.small.sum) }}: {{ s.small.count }} more model
+features, each under {{ small }} in size: {{ s.small.ids|join(", ") }}.</p>{% endif %}
+<p>Total {{ "%+.6f"|format(e.total) }} log-odds = sum of all {{ e.contributions|length - 1 }} contributions
 ({{ "exact" if e.sum_check.exact else "MISMATCH" }}).</p>
 <table>
 <tr><th>rules digest</th><td><code>{{ v.rules_digest }}</code></td></tr>
@@ -243,4 +262,5 @@ def render_html(exp: dict[str, Any]) -> str:
         v=exp["versions"],
         who=_who(exp),
         meaning=TRACK_MEANING.get(exp["track"], exp["track"]),
+        small=SMALL,
     )

@@ -565,7 +565,11 @@ def combine(
                     f"{r['rule_id']}@{r['rule_version']}",
                     float(r["weight"]),
                     f"{r['rule_id']} v{r['rule_version']} ({r['track']}): {title}"
-                    + (f" [ref {ref}]" if ref else ""),
+                    + (
+                        f" [ref {ref}]"
+                        if ref and ref != f"{r['rule_id']}@{r['rule_version']}"
+                        else ""
+                    ),
                     _fmt_observed(r["observed"]),
                     rationale=info.rationale if info else None,
                     against=list(info.exonerating) if info else [],
@@ -752,7 +756,13 @@ def _row(
         "source": source,
         "source_id": source_id,
         "weight": float(weight),
-        "sentence": f"{sentence}: {weight:+.2f}" if source != "total" else sentence,
+        "sentence": (
+            sentence
+            if source == "total"
+            else f"{sentence} (= {weight:+.2f} log-odds)"
+            if source == "case_match"
+            else f"{sentence}: {weight:+.2f}"
+        ),
         "observed": observed,
         "rationale": rationale,
         "against": json.dumps(against or [], ensure_ascii=False),
