@@ -219,7 +219,14 @@ def test_promote_then_score_with_the_champion(
         assert sum(weights.tolist()) == row["log_odds"]
     plain = score(night, champion)
     assert plain is not None
-    assert set(plain[1]["source_id"].astype(str)) == {f"feature:{f}" for f in MODEL_FEATURES}
+    plain_scores, plain_rows = plain
+    assert set(plain_rows["source_id"].astype(str)) == {f"feature:{f}" for f in MODEL_FEATURES}
+    # features only: intercept + features (in order) + calibration step is still exact
+    ordered = plain_rows.sort_values(["traveller_id", "order"], kind="stable")
+    for tid, part in list(ordered.groupby("traveller_id", observed=True, sort=False))[:50]:
+        row = plain_scores.loc[plain_scores["traveller_id"] == tid].iloc[0]
+        total = sum([row["intercept"], *part["weight"].tolist(), row["calibration_step"]])
+        assert total == row["log_odds"]
     out_dir = write_night_scores("2026-04-01", *plain)
     assert len(pd.read_parquet(out_dir / "scores.parquet")) == 300
     assert not list(out_dir.glob(".*.tmp"))
