@@ -150,3 +150,12 @@ def test_broken_audit_chain_is_reported() -> None:
         NIGHT, night.combine(), night.travellers, audit_head=check_chain(engine), plot=False
     )
     assert "BROKEN at event 1" in markdown
+
+
+def test_unlinked_passengers_are_noted_but_crew_are_not() -> None:
+    night = small_night()
+    tv = night.travellers.copy()
+    tv.loc[tv["traveller_id"] == "T6", "role"] = "crew"
+    tv.loc[tv["traveller_id"].isin(["T6", "T8"]), "pnr_traveller_id"] = None
+    _, markdown = build_report(NIGHT, night.combine(), tv, plot=False)
+    assert "- 1 of 8 passengers (12.5%) have no linked PNR" in markdown

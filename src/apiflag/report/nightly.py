@@ -229,10 +229,17 @@ def build_report(
             if n:
                 notes.append(f"{n} arrivals without a travel document number")
         if "pnr_traveller_id" in travellers.columns:
-            notes.append(
-                f"{arrivals - linked} of {arrivals} arrivals ({(arrivals - linked) / arrivals:.1%}) "
-                "have no linked PNR: PNR-based rules could not fire for them"
-            )
+            pax = travellers
+            who = "arrivals"
+            if "role" in travellers.columns:
+                pax = travellers.loc[travellers["role"].astype(str).str.endswith("passenger")]
+                who = "passengers"  # crew have no PNR
+            unlinked = int(pax["pnr_traveller_id"].isna().sum())
+            if unlinked:
+                notes.append(
+                    f"{unlinked} of {len(pax)} {who} ({unlinked / max(len(pax), 1):.1%}) have no "
+                    "linked PNR: PNR-based rules could not fire for them"
+                )
     if combined.model_uri is None:
         notes.append("no champion model: scores are prior + case match + rules only")
     notes.extend(data_quality)
