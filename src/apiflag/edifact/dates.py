@@ -15,7 +15,6 @@ segment.
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 
 from apiflag.errors import ParseError
 
@@ -162,19 +161,18 @@ def near_datetime(value: str, ref: dt.date, segment: int, what: str = "date/time
 # each distinct (value, reference, order) once is what keeps dates off the parser's profile.
 
 
-@lru_cache(maxsize=65536)
-def _cached(kind: str, value: str, ref: dt.date, order: str) -> dt.date | None:
-    try:
-        return _RESOLVERS[kind](value, ref, 0, order=order, what="")
-    except ParseError:
-        return None
+_CACHE: dict[tuple[str, str, dt.date, str], dt.date] = {}
+_CACHE_MAX = 65536
 
 
 def _resolve(kind: str, value: str, ref: dt.date, segment: int, order: str, what: str) -> dt.date:
-    got = _cached(kind, value, ref, order)
+    key = (kind, value, ref, order)
+    got = _CACHE.get(key)
     if got is None:
-        _RESOLVERS[kind](value, ref, segment, order=order, what=what)  # raises, naming the segment
-        raise _bad(value, what, segment)  # pragma: no cover - the call above raised
+        got = _RESOLVERS[kind](value, ref, segment, order=order, what=what)  # raises if bad
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = got
     return got
 
 
@@ -185,34 +183,35 @@ def past(
     value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "date"
 ) -> dt.date:
     """Return a birth or issue date: the latest century that puts it on or before ``ref``."""
-    return _resolve("past", value, ref, segment, order, what)
+    got = _CACHE.get(("past", value, ref, order))
+    return got if got is not None else _resolve("past", value, ref, segment, order, what)
 
 
 def expiry(
     value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "expiry date"
 ) -> dt.date:
     """Return an expiry date: ``20YY`` unless more than 20 years after ``ref``, then ``19YY``."""
-    return _resolve("expiry", value, ref, segment, order, what)
+    got = _CACHE.get(("expiry", value, ref, order))
+    return got if got is not None else _resolve("expiry", value, ref, segment, order, what)
 
 
 def near(
     value: str, ref: dt.date, segment: int, *, order: str = "ymd", what: str = "date"
 ) -> dt.date:
     """Return a flight, booking or transaction date in the century closest to ``ref``."""
-    return _resolve("near", value, ref, segment, order, what)
+    got = _CACHE.get(("near", value, ref, order))
+    return got if got is not None else _resolve("near", value, ref, segment, order, what)
 
 
-@lru_cache(maxsize=4096)
-def _time_cached(value: str) -> dt.time | None:
-    try:
-        return _time_of_uncached(value, 0)
-    except ParseError:
-        return None
+_TIMES: dict[str, dt.time] = {}
 
 
 def time_of(value: str, segment: int, what: str = "time") -> dt.time:
     """Return ``HHMM`` (or ``HHMMSS``) as a time; ``2400`` is refused."""
-    got = _time_cached(value)
+    got = _TIMES.get(value)
     if got is None:
-        return _time_of_uncached(value, segment, what)  # raises, naming the segment
+        got = _time_of_uncached(value, segment, what)  # raises, naming the segment
+        if len(_TIMES) >= 8192:
+            _TIMES.clear()
+        _TIMES[value] = got
     return got

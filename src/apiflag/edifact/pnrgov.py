@@ -78,6 +78,10 @@ _TITLE_LOOKALIKES = frozenset(
 _PHONE = re.compile(r"\+?\d[\d\s\-./()]{4,}\d")
 _NUMBER = re.compile(r"0*([1-9][0-9]{0,3}[A-Z]?)")
 _ALPHA3 = re.compile(r"[A-Z]{3}")
+_PAX_ASSOCIATION = re.compile(r"-\d+[A-Z].*$")
+_NON_DIGIT = re.compile(r"\D")
+_STATUS_COUNT = re.compile(r"[A-Z]{2}\d+")
+_FORM = re.compile(r"[A-Z]{2}")
 _DDMMMYY = re.compile(r"\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
 _QUIET = frozenset({"REF", "FAR", "MON", "PTK", "TXD", "APD", "TRA", "EBD", "ERC", "SAC"})
 _SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MI": "M", "FI": "F"}
@@ -136,7 +140,7 @@ def decode_email(text: str) -> str:
     t = text.strip().lstrip("/").strip()
     t = t.split(" ")[0] if " " in t else t
     t = t.replace("//", "@").replace("./", "-").replace("..", "_")
-    t = re.sub(r"-\d+[A-Z].*$", "", t)
+    t = _PAX_ASSOCIATION.sub("", t)
     return t.split("/")[0].strip()
 
 
@@ -146,7 +150,7 @@ def _phone(text: str) -> str | None:
     if not m:
         return None
     raw = m.group(0)
-    digits = re.sub(r"\D", "", raw)
+    digits = _NON_DIGIT.sub("", raw)
     return ("+" + digits) if raw.startswith("+") else digits
 
 
@@ -222,33 +226,55 @@ def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
     return leg
 
 
-@dataclass
 class _Traveller:
-    ref: str
-    segment: int
-    tif_surname: str
-    tif_given: str
-    passenger_type: str | None
-    data: dict[str, Any] = field(default_factory=dict)
-    documents: list[tuple[dict[str, Any], int]] = field(default_factory=list)
-    docs_names: tuple[str, str | None] | None = None
-    infant_of: str | None = None
+    """One TIF group (or an infant read from SSR INFT / DOCS) before it becomes a record."""
+
+    __slots__ = (
+        "data", "docs_names", "documents", "infant_of", "passenger_type", "ref", "segment",
+        "tif_given", "tif_surname",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        ref: str,
+        segment: int,
+        tif_surname: str,
+        tif_given: str,
+        passenger_type: str | None,
+        infant_of: str | None = None,
+    ) -> None:
+        self.ref = ref
+        self.segment = segment
+        self.tif_surname = tif_surname
+        self.tif_given = tif_given
+        self.passenger_type = passenger_type
+        self.data: dict[str, Any] = {}
+        self.documents: list[tuple[dict[str, Any], int]] = []
+        self.docs_names: tuple[str, str | None] | None = None
+        self.infant_of = infant_of
 
 
-@dataclass
 class _Booking:
-    segment: int
-    data: dict[str, Any] = field(default_factory=dict)
-    travellers: list[_Traveller] = field(default_factory=list)
-    contacts: list[dict[str, Any]] = field(default_factory=list)
-    payments: list[dict[str, Any]] = field(default_factory=list)
-    tickets: list[dict[str, Any]] = field(default_factory=list)
-    itinerary: list[dict[str, Any]] = field(default_factory=list)
-    leg_segments: list[int] = field(default_factory=list)
-    bags: list[dict[str, Any]] = field(default_factory=list)
-    seats: list[dict[str, Any]] = field(default_factory=list)
-    splits: list[str] = field(default_factory=list)
-    sponsor: dict[str, Any] = field(default_factory=dict)
+    """One SRC group before it becomes a record."""
+
+    __slots__ = (
+        "bags", "contacts", "data", "itinerary", "leg_segments", "payments", "seats", "segment",
+        "splits", "sponsor", "tickets", "travellers",
+    )  # fmt: skip
+
+    def __init__(self, segment: int) -> None:
+        self.segment = segment
+        self.data: dict[str, Any] = {}
+        self.travellers: list[_Traveller] = []
+        self.contacts: list[dict[str, Any]] = []
+        self.payments: list[dict[str, Any]] = []
+        self.tickets: list[dict[str, Any]] = []
+        self.itinerary: list[dict[str, Any]] = []
+        self.leg_segments: list[int] = []
+        self.bags: list[dict[str, Any]] = []
+        self.seats: list[dict[str, Any]] = []
+        self.splits: list[str] = []
+        self.sponsor: dict[str, Any] = {}
 
     def traveller(self, ref: str) -> _Traveller | None:
         return next((t for t in self.travellers if t.ref == ref), None)
@@ -402,7 +428,7 @@ class _Reader:
             self.section = "split"
 
     def _src(self, seg: Segment) -> None:
-        self.booking = _Booking(segment=seg.number)
+        self.booking = _Booking(seg.number)
         self.bookings.append(self.booking)
         self.section = "booking"
         self.traveller = None
@@ -508,7 +534,7 @@ class _Reader:
             form = c[0].upper()
             if not form:
                 continue
-            if not re.fullmatch(r"[A-Z]{2}", form):
+            if not _FORM.fullmatch(form):
                 self.warnings.append(
                     f"segment {seg.number}: W_BAD_VALUE: form of payment {form!r} read as MS"
                 )
@@ -698,11 +724,11 @@ class _Reader:
 
     def _docs(self, seg: Segment, t: _Traveller, text: str) -> None:
         f = [x.strip().upper() for x in text.strip().lstrip("/").split("/")]
-        if f and re.fullmatch(r"[A-Z]{2}\d+", f[0]):
+        if f and _STATUS_COUNT.fullmatch(f[0]):
             f = f[1:]  # status and count, e.g. HK1
         f += [""] * (11 - len(f))
         doc_type, issuer, number, nationality, dob, sex, expiry = f[:7]
-        surname, given, middle = f[7], f[8], " ".join(x for x in f[9:] if x)
+        surname, given, middle = f[7], f[8], " ".join(filter(None, f[9:]))
         target = t
         if sex in ("MI", "FI"):
             target = self._infant_for(t, surname, given, seg.number)
@@ -716,7 +742,10 @@ class _Reader:
         if sex:
             data["sex"] = _SEX.get(sex)
         if surname:
-            target.docs_names = (surname, " ".join(x for x in (given, middle) if x) or None)
+            target.docs_names = (
+                surname,
+                (f"{given} {middle}" if middle else given) if given else (middle or None),
+            )
         if number:
             doc: dict[str, Any] = {
                 "type": doc_type or "P",
@@ -759,7 +788,7 @@ class _Reader:
     def _inft(self, seg: Segment, t: _Traveller, text: str) -> None:
         tokens = [x for x in re.split(r"[/\s]+", text.strip().upper()) if x]
         dob = next((x for x in tokens if _DDMMMYY.fullmatch(x)), None)
-        names = [x for x in tokens if x != dob and not re.fullmatch(r"[A-Z]{2}\d+", x)]
+        names = [x for x in tokens if x != dob and not _STATUS_COUNT.fullmatch(x)]
         surname = names[0] if names else t.tif_surname
         given = " ".join(names[1:])
         infant = self._infant_for(t, surname, given, seg.number)
@@ -793,6 +822,8 @@ class _Reader:
             raise ParseError(
                 "E_MISSING_SEGMENT", "booking (SRC) has no RCI record locator", b.segment
             )
+        if not check:
+            return self._booking_dict(b)
         travellers = []
         for t in b.travellers:
             surname, docs_given = t.docs_names if t.docs_names else (t.tif_surname, None)
@@ -842,6 +873,47 @@ class _Reader:
             segment=b.segment,
         )
         return _build(PnrBooking, data, b.segment, "booking", check)
+
+    @staticmethod
+    def _booking_dict(b: _Booking) -> dict[str, Any]:
+        """:meth:`finish_booking` without checks: plain dicts for the one bulk validation."""
+        travellers = []
+        for t in b.travellers:
+            if t.docs_names:
+                surname, given = t.docs_names
+                title = split_title(t.tif_given, given)[1]
+            else:
+                surname = t.tif_surname
+                given, title = split_title(t.tif_given)
+            data = dict(t.data)
+            data["ref"] = t.ref
+            data["surname"] = surname
+            data["given_names"] = given or None
+            data["title"] = title
+            data["passenger_type"] = t.passenger_type
+            data["segment"] = t.segment
+            data["documents"] = [d for d, _ in t.documents]
+            travellers.append(data)
+        payments = b.payments
+        if b.sponsor:
+            payments = []
+            for p in b.payments:
+                p = dict(p)
+                for key, value in b.sponsor.items():
+                    if p.get(key) is None:
+                        p[key] = value
+                payments.append(p)
+        data = dict(b.data)
+        data["travellers"] = travellers
+        data["itinerary"] = b.itinerary
+        data["contacts"] = b.contacts
+        data["payments"] = payments
+        data["tickets"] = b.tickets
+        data["bags"] = b.bags
+        data["seats"] = b.seats
+        data["split_record_locators"] = b.splits
+        data["segment"] = b.segment
+        return data
 
     def read(self, msg: Message) -> _Part:
         part = self.part

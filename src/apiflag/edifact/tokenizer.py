@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from apiflag.errors import ParseError
 
@@ -258,45 +259,55 @@ def _split_segments(
         )
         restore = str.maketrans({_P_RELEASE: rel, _P_TERM: term, _P_ELEM: elem, _P_COMP: comp})
     raw_segments = body.split(term)
-    segments: list[Segment] = []
-    number = first_number - 1
-    valid_tags: set[str] = set()
-    for index, raw in enumerate(raw_segments):
-        if not raw:
-            continue
-        if raw[0] in " \t":
-            raw = raw.lstrip(" \t")
-            if not raw:
-                continue
-        number += 1
-        parts = raw.split(elem)
-        tag = parts[0]
-        if tag not in valid_tags:
-            if not _TAG.fullmatch(tag):
-                shown = raw[:20].translate(restore) if released else raw[:20]
-                raise ParseError(
-                    "E_BAD_SEGMENT", f"segment does not start with a tag: {shown!r}", number
-                )
-            valid_tags.add(tag)
-        if released and _PLACEHOLDERS.search(raw):
-            elements = [[c.translate(restore) for c in p.split(comp)] for p in parts]
-            segments.append(Segment(tag, parts, number, comp, elements))
-        else:
-            segments.append(Segment(tag, parts, number, comp))
-        if tag == "UNZ":
-            rest = term.join(raw_segments[index + 1 :])
-            if released:
-                assert rel is not None
-                back: dict[str, str | int | None] = {
-                    _P_RELEASE: rel + rel,
-                    _P_TERM: rel + term,
-                    _P_ELEM: rel + elem,
-                    _P_COMP: rel + comp,
-                }
-                rest = rest.translate(str.maketrans(back))
-            return segments, number, rest
-    last = segments[-1].number if segments else first_number
-    raise ParseError("E_TRUNCATED", "the interchange ends without UNZ (file cut short?)", last)
+    # the UNZ segment: a terminator, optional blanks, then the tag UNZ ending its element
+    unz = _unz_pattern(term, elem).search(body)
+    end = len(raw_segments) if unz is None else body.count(term, 0, unz.start()) + 2
+    raws = raw_segments[:end]
+    if body[:1] in (" ", "\t") or term + " " in body or term + "\t" in body:
+        raws = [r.lstrip(" \t") if r[:1] in (" ", "\t") else r for r in raws]
+    if "" in raws:
+        raws = [r for r in raws if r]
+    split_parts = [r.split(elem) for r in raws]
+    tags = {p[0] for p in split_parts}
+    bad = [t for t in tags if not _TAG.fullmatch(t)]
+    if bad:
+        index = next(i for i, p in enumerate(split_parts) if p[0] in bad)
+        raw = raws[index]
+        shown = raw[:20].translate(restore) if released else raw[:20]
+        raise ParseError(
+            "E_BAD_SEGMENT",
+            f"segment does not start with a tag: {shown!r}",
+            first_number + index,
+        )
+    segments = [
+        Segment(p[0], p, number, comp) for number, p in enumerate(split_parts, first_number)
+    ]
+    if released:
+        for index, raw in enumerate(raws):
+            if _PLACEHOLDERS.search(raw):
+                seg = segments[index]
+                elements = [[c.translate(restore) for c in p.split(comp)] for p in seg.parts]
+                segments[index] = Segment(seg.tag, seg.parts, seg.number, comp, elements)
+    if unz is None:
+        last = segments[-1].number if segments else first_number
+        raise ParseError("E_TRUNCATED", "the interchange ends without UNZ (file cut short?)", last)
+    rest = term.join(raw_segments[end:])
+    if released:
+        assert rel is not None
+        back: dict[str, str | int | None] = {
+            _P_RELEASE: rel + rel,
+            _P_TERM: rel + term,
+            _P_ELEM: rel + elem,
+            _P_COMP: rel + comp,
+        }
+        rest = rest.translate(str.maketrans(back))
+    return segments, segments[-1].number, rest
+
+
+@lru_cache(maxsize=64)
+def _unz_pattern(term: str, elem: str) -> re.Pattern[str]:
+    t, e = re.escape(term), re.escape(elem)
+    return re.compile(f"{t}[ \t]*UNZ(?:{e}|{t}|$)")
 
 
 def _envelope(segments: list[Segment], seps: Separators) -> Interchange:
