@@ -394,13 +394,14 @@ class _Reader:
     def _org(self, seg: Segment) -> None:
         if self.booking is None or self.section != "booking":
             return  # sender (level 0) or check-in agent: not the booking's originator
+        e1, e6 = seg.fields(1, 2), seg.fields(6, 2)
         agency = {
-            "airline": seg.get(1, 0) or None,
-            "location": seg.get(1, 1) or None,
+            "airline": e1[0] or None,
+            "location": e1[1] or None,
             "agency_id": seg.get(2, 0) or None,
             "kind": seg.get(5, 0) or None,
-            "country": seg.get(6, 0) or None,
-            "currency": seg.get(6, 1) or None,
+            "country": e6[0] or None,
+            "currency": e6[1] or None,
         }
         if any(agency.values()):
             self.booking.data["agency"] = agency
@@ -530,10 +531,10 @@ class _Reader:
         assert b is not None
         self.fop = []
         for comps in seg.elements[1:]:
-            c = [x.strip() for x in comps] + [""] * 6
-            form = c[0].upper()
+            form = comps[0].strip().upper()
             if not form:
                 continue
+            c = [x.strip() for x in comps] + [""] * 6
             if not _FORM.fullmatch(form):
                 self.warnings.append(
                     f"segment {seg.number}: W_BAD_VALUE: form of payment {form!r} read as MS"

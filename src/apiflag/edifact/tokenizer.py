@@ -89,23 +89,27 @@ class Segment:
 
     def get(self, element: int, component: int = 0) -> str:
         """Return one component (``""`` when absent), stripped of surrounding spaces."""
-        if self._elements is None:
+        els = self._elements
+        if els is None:
             parts = self.parts
             if element >= len(parts):
                 return ""
-            text = parts[element]
-            comp = self._comp
             if component == 0:
-                cut = text.find(comp)
-                return (text if cut < 0 else text[:cut]).strip()
-            comps = text.split(comp)
+                return parts[element].partition(self._comp)[0].strip()
+            comps = parts[element].split(self._comp)
             return comps[component].strip() if component < len(comps) else ""
-        els = self._elements
         if element < len(els):
             comps = els[element]
             if component < len(comps):
                 return comps[component].strip()
         return ""
+
+    def fields(self, element: int, count: int) -> list[str]:
+        """Return one element's components stripped, padded with ``""`` to ``count`` at least."""
+        out = [c.strip() for c in self.element(element)]
+        if len(out) < count:
+            out += [""] * (count - len(out))
+        return out
 
     def element(self, element: int) -> list[str]:
         """Return the components of one element (``[]`` when absent)."""
