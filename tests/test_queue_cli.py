@@ -180,3 +180,41 @@ def test_review_takes_a_new_flag_once(capsys) -> None:
     assert [i["flag_id"] for i in json.loads(out)] == [fid]
     code, _, err = run_cli(["queue", "review", fid, "--analyst", "kato"], capsys)
     assert code == 1 and "is in_review, not new" in err
+
+
+def test_auditor_sees_pseudonyms_and_may_not_decide(capsys, monkeypatch) -> None:
+    result = saved_small_night()
+    fid = _flag_of(result, "T3")
+    monkeypatch.setenv("APIFLAG_ROLE", "auditor")
+    code, out, err = run_cli(["queue", "list", "--format", "json"], capsys)
+    assert code == 0, err
+    t3 = next(i for i in json.loads(out) if i["flag_id"] == fid)
+    assert t3["traveller"]["surname"].startswith("PSN:") and t3["traveller"]["flight"] == "PR428"
+    code, out, _ = run_cli(["explain", fid, "--format", "json"], capsys)
+    assert code == 0 and "NGUYEN" not in out and "1995-07-09" not in out
+    assert json.loads(out)["sum_check"]["exact"] is True
+    code, _, err = run_cli(
+        [
+            "queue",
+            "decide",
+            fid,
+            "--outcome",
+            "cleared",
+            "--reason",
+            "data_error",
+            "--analyst",
+            "x",
+        ],
+        capsys,
+    )
+    assert code == 1 and err.startswith("apiflag: role auditor: may not queue.decide")
+    assert run_cli(["audit", "verify"], capsys)[0] == 0
+    views = [a for a in _audit_actions() if a[1] in ("queue.list", "flag.explain")]
+    assert len(views) == 2
+
+
+def test_model_owner_never_lists_the_queue(capsys, monkeypatch) -> None:
+    saved_small_night()
+    monkeypatch.setenv("APIFLAG_ROLE", "model_owner")
+    code, out, err = run_cli(["queue", "list"], capsys)
+    assert code == 1 and "role model_owner: may not queue.list" in err and out == ""

@@ -30,13 +30,16 @@ SMALL = 0.05
 """Model rows under this size (log-odds) are folded into one line in text and HTML (JSON keeps all)."""
 
 
-def explanation(engine: Engine, flag_id: str, *, actor: str) -> dict[str, Any]:
+def explanation(
+    engine: Engine, flag_id: str, *, actor: str, role: str | None = None
+) -> dict[str, Any]:
     """Return the explanation of one flag and record the view in the audit log.
 
     Args:
         engine: the queue database (:func:`apiflag.queue.store.open_engine`).
         flag_id: the flag.
         actor: who asks (audited: an explanation shows personal data).
+        role: the role the actor acts in, recorded with the view.
 
     Returns:
         A JSON-ready dict (see the module docstring for its keys).
@@ -44,7 +47,7 @@ def explanation(engine: Engine, flag_id: str, *, actor: str) -> dict[str, Any]:
     Raises:
         ApiflagError: no such flag.
     """
-    view = store.get_flag(engine, flag_id, actor=actor, action="flag.explain")
+    view = store.get_flag(engine, flag_id, actor=actor, action="flag.explain", role=role)
     flag = view["flag"]
     rows = [
         {

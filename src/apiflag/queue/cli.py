@@ -2,7 +2,10 @@
 
 Every command works on the queue database of :func:`apiflag.config.db_url`. Listing, showing
 and explaining a flag show personal data, so each is recorded in the audit log under the
-current user (``$APIFLAG_USER``, else the login name). A user's mistake (unknown flag, outcome,
+current user (``$APIFLAG_USER``, else the login name) and role. Roles come from
+:mod:`apiflag.privacy.roles` (``$APIFLAG_HOME/config.yaml``, ``$APIFLAG_ROLE``): auditors and
+model owners see keyed pseudonyms instead of personal data; only analysts and supervisors
+decide. A user's mistake (unknown flag, outcome,
 reason or status, a flag already decided) is one line on stderr and exit status 1; a malformed
 option value is exit status 2.
 """
@@ -14,6 +17,7 @@ import getpass
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,6 +35,26 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def acting_role(action: str) -> str:
+    """Return the current role (``apiflag.privacy.roles``) after checking it may do ``action``.
+
+    Raises:
+        ApiflagError: the user has no such role, or the role may not do ``action``.
+    """
+    from apiflag.privacy import roles
+
+    role = roles.current_role()
+    roles.require(role, action)
+    return role
+
+
+def as_seen_by(role: str, record: Any) -> Any:
+    """Return ``record`` as ``role`` may see it: keyed pseudonyms instead of personal data."""
+    from apiflag.privacy import roles
+
+    return roles.redact_for(role, record)
 
 
 def _format(value: str, allowed: tuple[str, ...]) -> str:
@@ -64,8 +88,10 @@ def list_command(night: str | None, status: str | None, fmt: str) -> None:
     from apiflag.queue import store
 
     fmt = _format(fmt, ("text", "json"))
+    role = acting_role("queue.list")
     engine = store.open_engine()
-    items = store.list_flags(engine, _night(night), status, actor=current_user())
+    items = store.list_flags(engine, _night(night), status, actor=current_user(), role=role)
+    items = as_seen_by(role, items)
     if fmt == "json":
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))
         return
@@ -92,7 +118,9 @@ def show_command(flag_id: str, fmt: str) -> None:
     from apiflag.queue import store
 
     fmt = _format(fmt, ("text", "json"))
-    view = store.get_flag(store.open_engine(), flag_id, actor=current_user())
+    role = acting_role("queue.show")
+    view = store.get_flag(store.open_engine(), flag_id, actor=current_user(), role=role)
+    view = as_seen_by(role, view)
     if fmt == "json":
         click.echo(json.dumps(view, indent=2, ensure_ascii=False, default=str))
         return
@@ -125,6 +153,7 @@ def decide_command(flag_id: str, outcome: str, reason: str, analyst: str, note: 
     """Record a decision on a flag."""
     from apiflag.queue import store
 
+    acting_role("queue.decide")
     d = store.decide(store.open_engine(), flag_id, outcome, reason, analyst, note)
     click.echo(
         f"{d.flag_id}: {d.outcome} ({d.reason_code}) by {d.analyst} at {d.decided_at:%Y-%m-%d %H:%M:%S}Z"
@@ -144,6 +173,7 @@ def reopen_command(flag_id: str, reason: str, analyst: str, note: str | None) ->
     """Re-open a decided flag (back to in_review); the earlier decision stays in the history."""
     from apiflag.queue import store
 
+    acting_role("queue.decide")
     d = store.reopen(store.open_engine(), flag_id, reason, analyst, note)
     click.echo(f"{d.flag_id}: re-opened (was {d.outcome}; {d.reason_code}) by {d.analyst}")
 
@@ -155,6 +185,7 @@ def review_command(flag_id: str, analyst: str) -> None:
     """Take a new flag into review (a rerun of its night then leaves it alone)."""
     from apiflag.queue import store
 
+    acting_role("queue.decide")
     store.start_review(store.open_engine(), flag_id, analyst)
     click.echo(f"{flag_id}: in_review by {analyst}")
 
@@ -184,7 +215,9 @@ def explain(flag_id: str, fmt: str, out: Path | None, redact: bool) -> None:
     from apiflag.queue import store
 
     fmt = _format(fmt, ("text", "json", "html"))
-    exp = ex.explanation(store.open_engine(), flag_id, actor=current_user())
+    role = acting_role("explain")
+    exp = ex.explanation(store.open_engine(), flag_id, actor=current_user(), role=role)
+    exp = as_seen_by(role, exp)
     if redact:
         exp = ex.redact(exp)
     if fmt == "json":
@@ -216,6 +249,7 @@ def verify_command() -> None:
     from apiflag.audit import check_chain
     from apiflag.queue import store
 
+    acting_role("audit.verify")
     check = check_chain(store.open_engine())
     if check.broken_seq is not None:
         # echoed here (not raised) so that embedding callers such as click's CliRunner see it too

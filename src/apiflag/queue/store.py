@@ -575,6 +575,7 @@ def list_flags(
     status: str | None = None,
     *,
     actor: str | None = None,
+    role: str | None = None,
 ) -> list[dict[str, Any]]:
     """Return queue items, best priority first (night, then priority).
 
@@ -583,6 +584,7 @@ def list_flags(
         night: only this night.
         status: only this status.
         actor: when given, the listing (which shows names) is recorded in the audit log.
+        role: the role the actor acts in, recorded with the listing.
 
     Returns:
         Items ``{flag_id, night, track, priority, probability, status, traveller: {surname,
@@ -625,13 +627,19 @@ def list_flags(
                     "night": night.isoformat() if night else None,
                     "status": status,
                     "items": len(items),
+                    "role": role,
                 },
             )
     return items
 
 
 def get_flag(
-    engine: Engine, flag_id: str, *, actor: str, action: str = "flag.view"
+    engine: Engine,
+    flag_id: str,
+    *,
+    actor: str,
+    action: str = "flag.view",
+    role: str | None = None,
 ) -> dict[str, Any]:
     """Return one flag with its person, contributions and history, and audit the view.
 
@@ -640,6 +648,7 @@ def get_flag(
         flag_id: the flag.
         actor: who is looking (recorded: this is a view of personal data).
         action: the audit action (``flag.view`` for ``queue show``, ``flag.explain``).
+        role: the role the actor acts in, recorded with the view.
 
     Returns:
         ``{flag: {...}, traveller: {...}, contributions: [...], history: [...]}``.
@@ -671,7 +680,7 @@ def get_flag(
                 .order_by(dispositions.c.id)
             )
         ]
-        append_event(conn, actor, action, flag_id, {"night": row.night.isoformat()})
+        append_event(conn, actor, action, flag_id, {"night": row.night.isoformat(), "role": role})
     return {
         "flag": {
             "flag_id": row.flag_id,
