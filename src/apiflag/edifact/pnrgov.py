@@ -209,7 +209,8 @@ def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
     elif departure is None:
         departure = dt.datetime.combine(day, dt.time())
     carrier = seg.get(4, 0).upper()
-    number = seg.get(5, 0).upper()
+    e5 = seg.fields(5, 2)
+    number = e5[0].upper()
     m = _NUMBER.fullmatch(number)
     if not m:
         raise ParseError("E_BAD_VALUE", f"{what} TVL flight number {number!r} unreadable", n)
@@ -221,8 +222,8 @@ def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
         "scheduled_departure": departure,
         "scheduled_arrival": arrival,
     }
-    if seg.get(5, 1):
-        leg["booking_class"] = seg.get(5, 1)
+    if e5[1]:
+        leg["booking_class"] = e5[1]
     return leg
 
 
@@ -445,12 +446,13 @@ class _Reader:
             return
         if "record_locator" in b.data:
             return  # another carrier's locator (codeshare) or operating-carrier RCI
-        b.data["carrier"] = seg.get(1, 0) or None
-        b.data["record_locator"] = seg.get(1, 1)
-        day = seg.get(1, 3)
+        e1 = seg.fields(1, 5)
+        b.data["carrier"] = e1[0] or None
+        b.data["record_locator"] = e1[1]
+        day = e1[3]
         if day:
             date = dates.near(day, self.ref, seg.number, order="dmy", what="booking date")
-            clock = seg.get(1, 4)
+            clock = e1[4]
             t = dates.time_of(clock, seg.number, "booking time") if clock else dt.time()
             b.data["created"] = dt.datetime.combine(date, t)
 
@@ -474,11 +476,12 @@ class _Reader:
     def _tif(self, seg: Segment) -> None:
         b = self.booking
         assert b is not None
-        surname = seg.get(1, 0).upper()
-        given = seg.get(2, 0).upper()
-        ptype = seg.get(2, 1).upper() or None
-        ref = seg.get(2, 2)
-        if seg.get(1, 1).upper() == "I" and ptype is None:
+        e1, e2 = seg.fields(1, 2), seg.fields(2, 3)
+        surname = e1[0].upper()
+        given = e2[0].upper()
+        ptype = e2[1].upper() or None
+        ref = e2[2]
+        if ptype is None and e1[1].upper() == "I":
             ptype = "IN"
         if self.section in ("leg", "checkin"):
             found = b.traveller(ref) if ref else None
@@ -514,12 +517,13 @@ class _Reader:
     def _tkt(self, seg: Segment) -> None:
         b = self.booking
         assert b is not None
-        number = seg.get(1, 0)
+        e1 = seg.fields(1, 2)
+        number = e1[0]
         if number:
             b.tickets.append(
                 {
                     "number": number,
-                    "type": seg.get(1, 1) or None,
+                    "type": e1[1] or None,
                     "traveller_ref": self.traveller.ref if self.traveller else None,
                 }
             )
