@@ -218,3 +218,25 @@ def test_model_owner_never_lists_the_queue(capsys, monkeypatch) -> None:
     monkeypatch.setenv("APIFLAG_ROLE", "model_owner")
     code, out, err = run_cli(["queue", "list"], capsys)
     assert code == 1 and "role model_owner: may not queue.list" in err and out == ""
+
+
+def test_auditor_replays_who_did_what_to_a_flag(capsys, monkeypatch) -> None:
+    fid = _flag_of(saved_small_night(), "T5")
+    run_cli(
+        ["queue", "decide", fid, "--outcome", "hearing", "--reason", "document_doubt", "--analyst", "sato"],
+        capsys,
+    )  # fmt: skip
+    code, _, err = run_cli(["audit", "log"], capsys)
+    assert code == 1 and "role analyst: may not audit.view" in err
+    monkeypatch.setenv("APIFLAG_ROLE", "auditor")
+    code, out, err = run_cli(["audit", "log", "--object", fid, "--format", "json"], capsys)
+    assert code == 0, err
+    events = json.loads(out)
+    assert [(e["actor"], e["action"]) for e in events] == [
+        ("apiflag-nightly", "queue.insert"),
+        ("sato", "queue.decide"),
+    ]
+    assert events[1]["details"]["reason"] == "document_doubt"
+    code, out, _ = run_cli(["audit", "log", "--action", "queue", "--limit", "2"], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2 and "queue.decide" in lines[-1]

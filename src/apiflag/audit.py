@@ -56,6 +56,7 @@ __all__ = [
     "audit_ready",
     "check_chain",
     "event_hash",
+    "read_events",
     "verify",
 ]
 
@@ -330,6 +331,56 @@ def _walk(conn: Connection) -> ChainCheck:
         prev = str(row.hash)
         expected += 1
     return ChainCheck(checked, None, "", expected - 1, prev)
+
+
+def read_events(
+    bind: Engine | Connection,
+    *,
+    object: str | None = None,
+    action: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    """Return events in chain order, optionally only one object's or one action's.
+
+    Args:
+        bind: an engine or connection on the queue database.
+        object: only events about this id (a flag, a night, a model version).
+        action: only this action, or actions starting with it followed by a dot
+            (``queue`` matches ``queue.decide``).
+        limit: only the newest ``limit`` events (still returned oldest first).
+
+    Returns:
+        The events as :class:`~apiflag.records.AuditEvent` records.
+    """
+    query = select(audit_events)
+    if object is not None:
+        query = query.where(audit_events.c.object == object)
+    if action is not None:
+        query = query.where(
+            (audit_events.c.action == action) | audit_events.c.action.startswith(f"{action}.")
+        )
+    query = query.order_by(audit_events.c.seq.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    if isinstance(bind, Engine):
+        _ensure(bind)
+        with bind.connect() as conn:
+            rows = conn.execute(query).all()
+    else:
+        rows = bind.execute(query).all()
+    return [
+        AuditEvent(
+            seq=r.seq,
+            time=dt.datetime.fromisoformat(r.time),
+            actor=r.actor,
+            action=r.action,
+            object=r.object,
+            details=json.loads(r.details),
+            prev_hash=r.prev_hash,
+            hash=r.hash,
+        )
+        for r in reversed(rows)
+    ]
 
 
 def verify(bind: Engine | Connection) -> int | None:

@@ -240,7 +240,34 @@ def explain(flag_id: str, fmt: str, out: Path | None, redact: bool) -> None:
 
 @click.group()
 def audit() -> None:
-    """The audit log: verify its hash chain."""
+    """The audit log: verify its hash chain, read who did what."""
+
+
+@audit.command("log")
+@click.option(
+    "--object", "obj", default=None, help="Only events about this id (a flag id, a night)."
+)
+@click.option("--action", default=None, help="Only this action or family (queue, flag.view, ...).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Newest N events.")
+@click.option("--format", "fmt", default="text", show_default=True, help="text or json.")
+def log_command(obj: str | None, action: str | None, limit: int, fmt: str) -> None:
+    """Show audit events, oldest first (who viewed, decided, promoted, masked what)."""
+    from apiflag.audit import read_events
+    from apiflag.queue import store
+
+    fmt = _format(fmt, ("text", "json"))
+    if limit < 1:
+        raise UsageError(f"--limit {limit}: must be at least 1")
+    acting_role("audit.view")
+    events = read_events(store.open_engine(), object=obj, action=action, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        return
+    for e in events:
+        details = json.dumps(e.details, sort_keys=True, ensure_ascii=False)
+        click.echo(
+            f"{e.seq:>6} {e.time:%Y-%m-%d %H:%M:%S} {e.actor:16} {e.action:16} {e.object} {details}"
+        )
 
 
 @audit.command("verify")
