@@ -42,6 +42,7 @@ class NightSummary:
     queued: int = 0
     overflow: int = 0
     inserted: int = 0
+    updated: int = 0
     unchanged: int = 0
     kept_decided: int = 0
     reused_stages: list[str] = field(default_factory=list)
@@ -267,29 +268,24 @@ def stage_model(night: str, features: pd.DataFrame) -> tuple[dict[str, pd.DataFr
 
 
 def _rule_info() -> dict[str, Any]:
+    """Titles, rationales and exonerating circumstances of the catalogue, for explanations.
+
+    An ``unless: any:`` lists independent exonerating circumstances, one entry each; any other
+    ``unless`` is one circumstance, rendered whole so its all/any structure is kept.
+    """
     from apiflag.queue.combine import RuleInfo
     from apiflag.rules import load_catalogue
+    from apiflag.rules.schema import AnyOf, describe
 
     info: dict[str, Any] = {}
     for rule in load_catalogue().rules:
-        unless = getattr(rule, "unless", None)
         against: tuple[str, ...] = ()
-        if unless is not None:
-            against = tuple(
-                f"{c.field} {c.op} {getattr(c, 'value', None)!r}" for c in _leaves(unless)
-            )
+        if isinstance(rule.unless, AnyOf):
+            against = tuple(describe(child) for child in rule.unless.any)
+        elif rule.unless is not None:
+            against = (describe(rule.unless),)
         info[rule.id] = RuleInfo(title=rule.title, rationale=rule.rationale, exonerating=against)
     return info
-
-
-def _leaves(tree: Any) -> list[Any]:
-    children = getattr(tree, "all", None) or getattr(tree, "any", None)
-    if children is None:
-        return [tree]
-    out: list[Any] = []
-    for child in children:
-        out.extend(_leaves(child))
-    return out
 
 
 def run_night(
@@ -403,6 +399,7 @@ def finish_night(
     s.overflow = result.overflow
     s.inserted = int(getattr(saved, "inserted", 0))
     s.unchanged = int(getattr(saved, "unchanged", 0))
+    s.updated = int(getattr(saved, "updated", 0))
     s.kept_decided = int(getattr(saved, "kept", 0))
     if write_report:
         import dataclasses

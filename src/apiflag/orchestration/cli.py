@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ from typing import Any
 import click
 
 from apiflag import config
+
+# Prefect without a server starts a temporary one per process: be patient on a busy machine,
+# keep its state out of the user's home directory, and do not phone home.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from apiflag.errors import ApiflagError, UsageError
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
@@ -74,7 +81,7 @@ def _print_summary(s: Any) -> None:
     click.echo(f"model: {s.model}")
     click.echo(f"flagged by track: {tracks}")
     click.echo(
-        f"queued {s.queued} (new {s.inserted}, already queued {s.unchanged}, "
+        f"queued {s.queued} (new {s.inserted}, refreshed {s.updated}, unchanged {s.unchanged}, "
         f"decided and kept {s.kept_decided}); {s.overflow} more over capacity"
     )
     if s.reused_stages:
