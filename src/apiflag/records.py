@@ -153,10 +153,12 @@ class PaxlstManifest(Record):
     declared_passengers: Annotated[int, Field(ge=0)] | None = None
     declared_crew: Annotated[int, Field(ge=0)] | None = None
     common_access_ref: str | None = Field(
-        default=None, description="UNH element 3: the key that joins the parts of a multipart message"
+        default=None,
+        description="UNH element 3: the key that joins the parts of a multipart message",
     )
     parts: tuple[int, ...] = Field(
-        default=(), description="UNH part numbers joined here (01:C ... nn:F); empty if not multipart"
+        default=(),
+        description="UNH part numbers joined here (01:C ... nn:F); empty if not multipart",
     )
     complete: bool = Field(
         default=True, description="False when a multipart message lacks a part or its final part"
@@ -283,10 +285,12 @@ class PnrgovMessage(Record):
     bookings: tuple[PnrBooking, ...] = ()
     declared_bookings: Annotated[int, Field(ge=0)] | None = None
     common_access_ref: str | None = Field(
-        default=None, description="UNH element 3: the key that joins the parts of a multipart message"
+        default=None,
+        description="UNH element 3: the key that joins the parts of a multipart message",
     )
     parts: tuple[int, ...] = Field(
-        default=(), description="UNH part numbers joined here (01:C ... nn:F); empty if not multipart"
+        default=(),
+        description="UNH part numbers joined here (01:C ... nn:F); empty if not multipart",
     )
     complete: bool = Field(
         default=True, description="False when a multipart message lacks a part or its final part"
