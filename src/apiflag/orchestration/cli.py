@@ -29,7 +29,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from apiflag.errors import ApiflagError, UsageError
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
-DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 3000, "history_nights": 12}
+DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 2500, "history_nights": 8}
 
 
 def _night(value: str | None) -> dt.date:
