@@ -252,14 +252,15 @@ class _TravellerBuilder:
 
     def __init__(self, seg: Segment, role: str) -> None:
         self.segment = seg.number
-        surname = seg.get(4, 0)
-        given = " ".join(c.strip() for c in seg.element(4)[1:] if c.strip()) or None
+        names = seg.fields(4, 1)
+        surname = names[0]
+        given = " ".join(filter(None, names[1:])) or None
         if not surname and seg.get(3):  # unstructured "SURNAME/GIVEN" in element 3
             name = seg.get(3)
             surname, _, rest = name.partition("/")
             given = rest.strip() or None
         address = None
-        if any(seg.get(i) for i in range(5, 10)):
+        if len(seg.parts) > 5 and any(seg.get(i) for i in range(5, 10)):
             address = {
                 "street": _text(seg, 5),
                 "city": seg.get(6) or None,
