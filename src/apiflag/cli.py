@@ -71,8 +71,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
+    except click.UsageError as exc:
+        # one line, like every other user error: which command, what is wrong
+        where = exc.ctx.command_path if exc.ctx is not None else "apiflag"
+        click.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"apiflag: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except ApiflagError as exc:
         click.echo(f"apiflag: {exc}", err=True)

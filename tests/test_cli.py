@@ -1,0 +1,48 @@
+"""The command line as a user meets it: one line per mistake, stable exit codes, lazy commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from apiflag.cli import COMMANDS, cli, main
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    code = info.value.code
+    return (code if isinstance(code, int) else 1), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synth", "--out", "x", "--arrivals", "-5"],
+        ["synth", "--out", "x", "--paxlst-version", "D99"],
+        ["no-such-command"],
+        ["queue", "list", "--format", "yaml"],
+    ],
+    ids=["negative-count", "unknown-version", "unknown-command", "unknown-format"],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(argv, capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert argv[-1] in err  # names the offending value
+
+
+def test_refused_action_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["queue", "show", "F-no-such-flag"], capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1, err
+    assert "F-no-such-flag" in err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_loads_and_has_help(name: str) -> None:
+    """Each lazily imported command exists under its name and documents itself."""
+    command = cli.get_command(None, name)  # type: ignore[arg-type]
+    assert command is not None
+    assert command.help or command.short_help or command.callback.__doc__  # type: ignore[union-attr]
