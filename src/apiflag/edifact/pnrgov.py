@@ -180,8 +180,29 @@ def _ssr_text(seg: Segment) -> str:
     return " ".join(r for r in rest if r)
 
 
+_TVL_CACHE: dict[tuple[str, str, dt.date, str], dict[str, Any]] = {}
+
+
 def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
-    """Read a TVL into FlightLeg fields (plus booking_class)."""
+    """Read a TVL into FlightLeg fields (plus booking_class); a fresh dict on every call.
+
+    The same legs recur in most bookings of a push, so a TVL read once (same text, component
+    separator and reference date) is copied, not read again. Segments with released
+    characters and failing ones are always read afresh (errors name their own segment).
+    """
+    if seg.released:
+        return _read_tvl(seg, ref, what)
+    key = (seg.key, seg.component, ref, what)
+    leg = _TVL_CACHE.get(key)
+    if leg is None:
+        leg = _read_tvl(seg, ref, what)
+        if len(_TVL_CACHE) >= 16384:
+            _TVL_CACHE.clear()
+        _TVL_CACHE[key] = leg
+    return dict(leg)
+
+
+def _read_tvl(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
     comps = [c.strip() for c in seg.element(1)]
     n = seg.number
     dep_date = comps[0] if comps else ""

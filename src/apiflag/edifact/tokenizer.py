@@ -104,6 +104,21 @@ class Segment:
                 return comps[component].strip()
         return ""
 
+    @property
+    def released(self) -> bool:
+        """True when the segment held released characters (its elements are pre-split)."""
+        return self._elements is not None
+
+    @property
+    def component(self) -> str:
+        """The component separator of the segment's interchange."""
+        return self._comp
+
+    @property
+    def key(self) -> str:
+        """The element strings joined unambiguously (U+E002 never occurs in input): a cache key."""
+        return _P_ELEM.join(self.parts)
+
     def fields(self, element: int, count: int) -> list[str]:
         """Return one element's components stripped, padded with ``""`` to ``count`` at least."""
         out = [c.strip() for c in self.element(element)]
