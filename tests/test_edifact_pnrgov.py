@@ -245,3 +245,20 @@ def test_a_bad_value_is_located_at_its_own_segment() -> None:
     with pytest.raises(ParseError) as info:
         parse_text(text, "p.edi")
     assert (info.value.code, info.value.segment) == ("E_BAD_VALUE", docs_segment)
+
+
+def test_recurring_tvl_legs_are_independent_records() -> None:
+    """A TVL read once is reused for later bookings; check-in on one must not leak."""
+    leg = "TVL+211126:2330::0730+BKK+NRT+QK+21:Y'"
+    first = f"SRC'RCI+QK:AAA111'TIF+ONE+ANNA:A:1'{leg}"
+    second = f"SRC'RCI+QK:BBB222'TIF+TWO+BEN:A:1'{leg}DAT+2:211126:2000'TIF+TWO+BEN:A:1'"
+    third = f"SRC'RCI+QK:CCC333'TIF+TRI+CAT:A:1'{leg.replace('21:Y', '21:C')}"
+    parsed = parse_text(pnr(first + second + third, level0=LEVEL0.replace("EQN+1", "EQN+3")))
+    a, b, c = parsed.pnr_messages[0].bookings
+    assert a.itinerary[0].checked_in is None
+    assert b.itinerary[0].checked_in is True
+    assert a.itinerary[0].scheduled_arrival == dt.datetime(2026, 11, 22, 7, 30)
+    assert a.itinerary[0].model_dump(exclude={"checked_in"}) == b.itinerary[0].model_dump(
+        exclude={"checked_in"}
+    )
+    assert (a.itinerary[0].booking_class, c.itinerary[0].booking_class) == ("Y", "C")
