@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from apiflag.edifact import dates
 from apiflag.edifact.paxlst import prepared_at
-from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, DropLog, is_kept_ssr
+from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES, DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
 from apiflag.errors import ParseError
 from apiflag.records import (
@@ -707,7 +707,7 @@ class _Reader:
         b = self.booking
         assert b is not None
         code = seg.get(1, 0).upper()
-        if not is_kept_ssr(code):
+        if code not in KEPT_SSR_CODES:
             self.drops.drop(code or "?")
             return
         if code in ("SEAT", "NSST", "RQST"):
@@ -749,7 +749,10 @@ class _Reader:
             self._inft(seg, target, text)
 
     def _docs(self, seg: Segment, t: _Traveller, text: str) -> None:
-        f = [x.strip().upper() for x in text.strip().lstrip("/").split("/")]
+        flat = text.strip().lstrip("/").upper()
+        f = flat.split("/")
+        if " " in flat or not flat.isprintable():  # blanks (any whitespace) around a field
+            f = [x.strip() for x in f]
         if f and _STATUS_COUNT.fullmatch(f[0]):
             f = f[1:]  # status and count, e.g. HK1
         f += [""] * (11 - len(f))
