@@ -180,19 +180,9 @@ def _history_nights(night: str, days: int = 30) -> list[str]:
 
 def stage_features(night: str) -> tuple[pd.DataFrame, bool]:
     """Build the night's feature table (with its 30-day history and the night's case matches)."""
-    from apiflag.features import build_night_features
+    from apiflag.features import TABLE_COLUMNS, build_night_features
 
-    tables = (
-        "travellers",
-        "documents",
-        "bookings",
-        "pnr_travellers",
-        "booking_contacts",
-        "payments",
-        "itinerary",
-        "flights",
-        *MATCH_TABLES,
-    )
+    tables = (*TABLE_COLUMNS, *MATCH_TABLES)
     parts = _warehouse_digest(night, tables)
     for day in _history_nights(night):
         # features read every table of the 30 nights before (contacts, documents, bookings ...)

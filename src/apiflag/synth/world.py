@@ -679,21 +679,14 @@ def _write_csv(path: Path, header: Iterable[str], rows: Iterable[Iterable[Any]])
 
 
 def _write_casedb(db: CaseDB, folder: Path) -> None:
+    """Write the case database export in the columns ``apiflag casedb import`` reads."""
+    from apiflag.casedb import FILES
+
     folder.mkdir(parents=True, exist_ok=True)
-    _write_csv(folder / "cases.csv", ("case_id", "typology", "year", "status"), db.cases)
+    _write_csv(folder / "cases.csv", FILES["cases.csv"], db.cases)
     _write_csv(
         folder / "persons.csv",
-        (
-            "person_id",
-            "case_id",
-            "role",
-            "surname",
-            "given_names",
-            "aliases",
-            "date_of_birth",
-            "nationality",
-            "document_numbers",
-        ),
+        FILES["persons.csv"],
         (
             (
                 p["person_id"],
@@ -709,9 +702,7 @@ def _write_casedb(db: CaseDB, folder: Path) -> None:
             for p in db.persons
         ),
     )
-    _write_csv(
-        folder / "identifiers.csv", ("case_id", "person_id", "kind", "value"), db.identifiers
-    )
+    _write_csv(folder / "identifiers.csv", FILES["identifiers.csv"], db.identifiers)
 
 
 # ----------------------------------------------------------------------------- the world
