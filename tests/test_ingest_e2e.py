@@ -14,7 +14,7 @@ from apiflag import ingest, warehouse
 from apiflag.synth.render import RenderStyle, render_paxlst, render_pnrgov
 from ingest_helpers import api_traveller, booking, manifest, pnr_message, pnr_traveller
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+SHARED = Path(__file__).resolve().parent / "data" / "messages"  # copies of shared/fixtures
 NIGHT = dt.date(2026, 11, 21)
 DOB = dt.date(2005, 6, 2)
 
@@ -25,7 +25,7 @@ def _fixture_night(root: Path) -> Path:
         ("pnrgov", "pnrgov_11_1_two_pnrs.edi"),
     ):
         (root / sub).mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHARED / "messages" / name, root / sub / name)
+        shutil.copy(SHARED / "hand" / name, root / sub / name)
     return root
 
 
@@ -48,7 +48,7 @@ def test_shared_fixtures_load_link_and_drop_the_meal_code(tmp_path: Path) -> Non
     assert travellers.loc["CHAIYAPORN", "link_level"] is None or str(
         travellers.loc["CHAIYAPORN", "link_level"]
     ) in ("nan", "<NA>")
-    expected = json.loads((SHARED / "messages" / "expected.json").read_text())
+    expected = json.loads((SHARED / "hand" / "expected.json").read_text())
     for row in expected["paxlst_d05b_passengers.edi"]:
         t = travellers.loc[row["surname"]]
         assert t["given_names"] == row["given_names"]
@@ -115,7 +115,7 @@ def test_rendered_messages_push_order_by_prepared_time(
 
 def test_a_broken_file_is_quarantined_with_the_parser_code(tmp_path: Path) -> None:
     root = _fixture_night(tmp_path / "night")
-    text = (SHARED / "messages" / "paxlst_d05b_passengers.edi").read_text()
+    text = (SHARED / "hand" / "paxlst_d05b_passengers.edi").read_text()
     lines = text.splitlines(keepends=True)
     (root / "paxlst" / "QK21_cut.edi").write_text("".join(lines[: len(lines) // 2]))
     (root / "paxlst" / "empty.edi").write_bytes(b"")

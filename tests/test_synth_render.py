@@ -27,7 +27,7 @@ from apiflag.records import (
 )
 from apiflag.synth.render import RenderStyle, encode_email, render_paxlst, render_pnrgov
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "messages"
+FIXTURES = Path(__file__).resolve().parent / "data" / "messages" / "hand"
 LEG = FlightLeg(
     carrier="QK",
     number="21",
