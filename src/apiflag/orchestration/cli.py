@@ -157,7 +157,8 @@ def demo(orchestrator: str, capacity: int) -> None:
     from apiflag.model import registry
     from apiflag.model.pipeline import train_world
     from apiflag.queue.store import list_flags, open_engine
-    from apiflag.synth.world import WorldConfig, generate_world
+    from apiflag.synth.cli import summary_lines
+    from apiflag.synth.world import WorldConfig, generate_world, summarize_world
 
     start = time.perf_counter()
     world = config.world_dir()
@@ -167,6 +168,8 @@ def demo(orchestrator: str, capacity: int) -> None:
         generate_world(world, WorldConfig(**DEMO_WORLD))  # type: ignore[arg-type]
     else:
         click.echo(f"1/4 reusing the synthetic world in {world}")
+    for line in summary_lines(world, summarize_world(world)):
+        click.echo(f"    {line}")
     click.echo("2/4 training a scorecard on the world's history (ingest, match, features, rules)")
     champion = registry.champion_version()
     if champion is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -52,6 +53,26 @@ def _shares(values: tuple[str, ...]) -> tuple[dict[str, float], dict[str, float]
                 param_hint="--share",
             )
     return patterns, confounders
+
+
+def summary_lines(out: Path, summary: dict[str, Any]) -> list[str]:
+    """Render :func:`summarize_world` for people: totals, patterns, confounders, case database."""
+    t = summary["totals"]
+    lines = [
+        f"world {out}: {len(summary['nights'])} night(s) + {summary['history_nights']} history, "
+        f"{t['flights']} flights, {t['passengers']} passengers, {t['crew']} crew, "
+        f"{t['bookings']} bookings, {t['files']} files ({t['messy_files']} messy)"
+    ]
+    for kind in ("patterns", "confounders"):
+        parts = ", ".join(
+            f"{k} {v['instances']}/{v['travellers']}" for k, v in summary[kind].items()
+        )
+        lines.append(f"{kind} (instances/travellers): {parts}")
+    db = summary["casedb"]
+    lines.append(
+        f"case database: {db['cases']} cases, {db['persons']} persons, {db['identifiers']} identifiers"
+    )
+    return lines
 
 
 @click.command("synth")
@@ -169,18 +190,5 @@ def synth(
     if fmt == "json":
         click.echo(json.dumps(summary, sort_keys=True))
         return
-    t = summary["totals"]
-    click.echo(
-        f"world {out}: {len(summary['nights'])} night(s) + {summary['history_nights']} history, "
-        f"{t['flights']} flights, {t['passengers']} passengers, {t['crew']} crew, "
-        f"{t['bookings']} bookings, {t['files']} files ({t['messy_files']} messy)"
-    )
-    for kind in ("patterns", "confounders"):
-        parts = ", ".join(
-            f"{k} {v['instances']}/{v['travellers']}" for k, v in summary[kind].items()
-        )
-        click.echo(f"{kind} (instances/travellers): {parts}")
-    db = summary["casedb"]
-    click.echo(
-        f"case database: {db['cases']} cases, {db['persons']} persons, {db['identifiers']} identifiers"
-    )
+    for line in summary_lines(out, summary):
+        click.echo(line)
