@@ -327,3 +327,10 @@ def test_postgres_import_round_trip(tmp_path: Path) -> None:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def test_load_of_a_missing_sqlite_file_is_refused_without_creating_it(tmp_path: Path) -> None:
+    target = tmp_path / "nowhere.sqlite"
+    with pytest.raises(ApiflagError, match="no such case database file"):
+        load(f"sqlite:///{target}")
+    assert not target.exists()

@@ -572,6 +572,10 @@ def load(url: str) -> CaseDatabase:
     Raises:
         ApiflagError: when the URL cannot be opened or holds no case database.
     """
+    sqlite_file = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+    if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).is_file():
+        # reading must never create an empty database file as a side effect
+        raise ApiflagError(f"{url}: no such case database file")
     engine = _engine(url)
     try:
         with engine.connect() as conn:
