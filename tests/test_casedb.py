@@ -331,6 +331,6 @@ def test_postgres_import_round_trip(tmp_path: Path) -> None:
 
 def test_load_of_a_missing_sqlite_file_is_refused_without_creating_it(tmp_path: Path) -> None:
     target = tmp_path / "nowhere.sqlite"
-    with pytest.raises(ApiflagError, match="no such case database file"):
+    with pytest.raises(ApiflagError, match=r"no case database here \(no such file\)"):
         load(f"sqlite:///{target}")
     assert not target.exists()

@@ -575,7 +575,7 @@ def load(url: str) -> CaseDatabase:
     sqlite_file = sa.engine.make_url(url).database if url.startswith("sqlite") else None
     if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).is_file():
         # reading must never create an empty database file as a side effect
-        raise ApiflagError(f"{url}: no such case database file")
+        raise ApiflagError(f"{url}: no case database here (no such file)")
     engine = _engine(url)
     try:
         with engine.connect() as conn:

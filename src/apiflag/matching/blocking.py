@@ -69,6 +69,25 @@ def _mix(*parts: np.ndarray) -> np.ndarray:
     return out
 
 
+def initial_date_keys(
+    owner: np.ndarray, initial: np.ndarray, year: np.ndarray, month: np.ndarray, day: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (owner, key) rows for the surname's initial x the exact birth date.
+
+    A typo in every name token (``NEUYEN`` for ``NGUYEN``) with no given names to fall back on
+    leaves no shared name-token key; the initial and the birth date still agree.
+
+    Args:
+        owner: record owner (traveller or person index) of each name record.
+        initial: code of the normalised surname's first letter (``0``: nothing emitted).
+        year, month, day: birth date parts of each record's owner (``0`` when unknown).
+    """
+    ok = (initial != 0) & (year > 0) & (month > 0) & (day > 0)
+    y, m, d = (a[ok].astype(np.uint64) for a in (year, month, day))
+    z = np.zeros(len(y), dtype=np.uint64)
+    return owner[ok], _mix(z + np.uint64(9), initial[ok].astype(np.uint64), y, m, d)
+
+
 def date_keys(
     owner: np.ndarray,
     code: np.ndarray,

@@ -38,7 +38,13 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from apiflag.matching.blocking import candidate_pairs, date_keys, document_keys, token_codes
+from apiflag.matching.blocking import (
+    candidate_pairs,
+    date_keys,
+    document_keys,
+    initial_date_keys,
+    token_codes,
+)
 from apiflag.matching.model import FIELDS, GATE_LEVELS, MatcherModel
 from apiflag.matching.normalise import PARTICLES, normalise_documents, normalise_name, phonetic
 
@@ -252,6 +258,9 @@ def prepare_side(
         t_owner, names.token_code, year[t_owner], month[t_owner], day[t_owner], case_side
     )
     k2_owner, k2 = document_keys(doc_owner, docs)
+    initial = np.array([ord(s[0]) if s else 0 for s in names.sur.join], dtype=np.uint64)
+    r_owner = names.owner
+    k3_owner, k3 = initial_date_keys(r_owner, initial, year[r_owner], month[r_owner], day[r_owner])
     return Side(
         ids=ids.to_numpy(dtype=object),
         names=names,
@@ -261,8 +270,8 @@ def prepare_side(
         nationality=nationality.fillna("").astype(str).to_numpy(dtype=object),
         doc_owner=doc_owner,
         doc_number=docs,
-        key_owner=np.concatenate([k1_owner, k2_owner]),
-        key=np.concatenate([k1, k2]),
+        key_owner=np.concatenate([k1_owner, k2_owner, k3_owner]),
+        key=np.concatenate([k1, k2, k3]),
     )
 
 
