@@ -133,6 +133,10 @@ class ApiTraveller(Record):
     verified: bool | None = None
     documents: tuple[Document, ...] = ()
     segment: Annotated[int, Field(ge=1)] | None = None
+    degraded: tuple[str, ...] = Field(
+        default=(),
+        description="fields whose value could not be read and are null (the reader's warnings say why)",
+    )
 
 
 class PaxlstManifest(Record):
@@ -250,6 +254,10 @@ class PnrTraveller(Record):
     address: Address | None = None
     frequent_flyer: str | None = None
     segment: Annotated[int, Field(ge=1)] | None = None
+    degraded: tuple[str, ...] = Field(
+        default=(),
+        description="fields whose value could not be read and are null (the reader's warnings say why)",
+    )
 
 
 class PnrBooking(Record):

@@ -38,18 +38,20 @@ unusual value read as null), ``W_TRAILING_TEXT`` (text after ``UNZ`` that is not
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from apiflag.edifact.contract import ROW_KEYS, contract_rows
+from apiflag.edifact.loss import RecordLoss
 from apiflag.edifact.paxlst import parse_paxlst
 from apiflag.edifact.pnrgov import parse_pnrgov
 from apiflag.edifact.sensitive import DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, decode, tokenize
 from apiflag.errors import ParseError
-from apiflag.records import PaxlstManifest, PnrgovMessage
+from apiflag.records import ApiTraveller, PaxlstManifest, PnrgovMessage, PnrTraveller
 
-__all__ = ["ROW_KEYS", "ParsedFile", "contract_rows", "parse_bytes", "parse_text"]
+__all__ = ["ROW_KEYS", "ParsedFile", "RecordLoss", "contract_rows", "parse_bytes", "parse_text"]
 
 _KINDS = {"PAXLST": "PAXLST", "PNRGOV": "PNRGOV"}
 
@@ -65,6 +67,7 @@ class ParsedFile:
         dropped: sensitive SSR / free-text code -> how many were dropped (never the values).
         warnings: ``"segment N: W_CODE: text"`` lines for defects that did not stop parsing.
         messages: how many UNH messages the file held (before multipart joining).
+        lost: records quarantined while the rest of the file loaded (see :mod:`.loss`).
     """
 
     kind: Literal["PAXLST", "PNRGOV"]
@@ -73,13 +76,45 @@ class ParsedFile:
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     messages: int = 0
+    lost: list[RecordLoss] = field(default_factory=list)
+
+    def iter_travellers(self) -> Iterator[ApiTraveller | PnrTraveller]:
+        """Every traveller read (clean or degraded), in file order."""
+        for manifest in self.manifests:
+            yield from manifest.travellers
+        for message in self.pnr_messages:
+            for booking in message.bookings:
+                yield from booking.travellers
 
     @property
     def travellers(self) -> int:
-        """Number of travellers (API) or PNR travellers in the file."""
-        if self.kind == "PAXLST":
-            return sum(len(m.travellers) for m in self.manifests)
-        return sum(len(b.travellers) for m in self.pnr_messages for b in m.bookings)
+        """Number of travellers (API) or PNR travellers read from the file."""
+        return sum(1 for _ in self.iter_travellers())
+
+    @property
+    def degraded(self) -> int:
+        """Travellers read with at least one value lost (null with a warning)."""
+        return sum(1 for t in self.iter_travellers() if t.degraded)
+
+    @property
+    def quarantined(self) -> int:
+        """Travellers in the records quarantined (a lost booking counts its TIFs)."""
+        return sum(loss.travellers for loss in self.lost)
+
+    @property
+    def declared(self) -> int | None:
+        """Travellers the file declares: PAXLST CNT 42 + 41; PNRGOV the TIFs of each PNR.
+
+        None when a PAXLST message has no CNT (nothing declared to reconcile against).
+        """
+        if self.kind == "PNRGOV":
+            return self.travellers + self.quarantined
+        total = 0
+        for m in self.manifests:
+            if m.declared_passengers is None and m.declared_crew is None:
+                return None
+            total += (m.declared_passengers or 0) + (m.declared_crew or 0)
+        return total
 
 
 def _kind(interchanges: list[Interchange]) -> tuple[str, list[tuple[Interchange, Message]]]:

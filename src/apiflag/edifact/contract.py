@@ -47,6 +47,7 @@ ROW_KEYS = (
     "emails",
     "agency",
     "itinerary",
+    "degraded",
 )
 
 
@@ -116,6 +117,7 @@ def _paxlst_rows(m: PaxlstManifest, file: str) -> list[dict[str, Any]]:
             role=t.role,
             flight=_flight(_traveller_leg(m, t)),
             message_function=m.function,
+            degraded=list(t.degraded),
         )
         rows.append(row)
     return rows
@@ -154,6 +156,7 @@ def _pnr_row(m: PnrgovMessage, b: PnrBooking, t: PnrTraveller, file: str) -> dic
         emails=_unique([c.value for c in mine if c.kind == "email"]),
         agency=agency,
         itinerary=[_flight(leg) for leg in b.itinerary],
+        degraded=list(t.degraded),
     )
     return row
 
