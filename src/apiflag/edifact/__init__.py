@@ -150,13 +150,14 @@ def parse_text(text: str, file: str | None = None) -> ParsedFile:
         kind, messages = _kind(interchanges)
         warnings = [w for ic in interchanges for w in ic.warnings]
         drops = DropLog()
+        lost: list[RecordLoss] = []
         if kind == "PAXLST":
-            manifests = parse_paxlst(messages, drops, warnings)
+            manifests = parse_paxlst(messages, drops, warnings, lost)
             return ParsedFile(
-                "PAXLST", manifests, [], drops.as_dict(), warnings, messages=len(messages)
+                "PAXLST", manifests, [], drops.as_dict(), warnings, len(messages), lost
             )
-        pushes = parse_pnrgov(messages, drops, warnings)
-        return ParsedFile("PNRGOV", [], pushes, drops.as_dict(), warnings, messages=len(messages))
+        pushes = parse_pnrgov(messages, drops, warnings, lost)
+        return ParsedFile("PNRGOV", [], pushes, drops.as_dict(), warnings, len(messages), lost)
     except ParseError as exc:
         if file is not None and exc.file is None:
             raise exc.with_file(file) from None

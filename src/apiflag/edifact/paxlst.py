@@ -39,6 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from apiflag.edifact import dates
+from apiflag.edifact.loss import RecordLoss
 from apiflag.edifact.sensitive import DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
 from apiflag.errors import ParseError
@@ -553,7 +554,10 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
 
 
 def parse_paxlst(
-    messages: list[tuple[Interchange, Message]], drops: DropLog, warnings: list[str]
+    messages: list[tuple[Interchange, Message]],
+    drops: DropLog,
+    warnings: list[str],
+    lost: list[RecordLoss] | None = None,
 ) -> list[PaxlstManifest]:
     """Read PAXLST messages into manifests, joining the parts of multipart messages.
 
@@ -561,6 +565,7 @@ def parse_paxlst(
         messages: every PAXLST message of one file with its interchange, in file order.
         drops: where dropped free text is counted.
         warnings: where warnings are appended (``"segment N: W_CODE: text"``).
+        lost: where records that cannot be read are quarantined (see :mod:`.loss`).
 
     Returns:
         One manifest per message (per joined multipart message), in file order.

@@ -39,6 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from apiflag.edifact import dates
+from apiflag.edifact.loss import RecordLoss
 from apiflag.edifact.paxlst import prepared_at
 from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES, DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
@@ -1029,7 +1030,10 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
 
 
 def parse_pnrgov(
-    messages: list[tuple[Interchange, Message]], drops: DropLog, warnings: list[str]
+    messages: list[tuple[Interchange, Message]],
+    drops: DropLog,
+    warnings: list[str],
+    lost: list[RecordLoss] | None = None,
 ) -> list[PnrgovMessage]:
     """Read PNRGOV messages into pushes, joining the parts of multipart messages.
 
@@ -1037,6 +1041,7 @@ def parse_pnrgov(
         messages: every PNRGOV message of one file with its interchange, in file order.
         drops: where dropped SSRs and free text are counted.
         warnings: where warnings are appended (``"segment N: W_CODE: text"``).
+        lost: where records that cannot be read are quarantined (see :mod:`.loss`).
 
     Returns:
         One message per push (per joined multipart message), in file order.
