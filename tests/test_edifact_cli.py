@@ -45,13 +45,48 @@ def test_bad_file_reported_on_one_line_and_others_still_printed(
     text = good.read_text()
     cut.write_text(text[: text.index("NAD+FL+++SATO")])
     missing = tmp_path / "missing.edi"
-    code, out, err = run([str(cut), str(missing), str(good)], capsys)
+    empty = tmp_path / "empty.edi"
+    empty.write_bytes(b"")
+    code, out, err = run(["--warnings", str(cut), str(missing), str(empty), str(good)], capsys)
     assert code == 1
-    assert len(out.splitlines()) == 3  # only the good file's travellers; nothing of the cut one
+    rows = [json.loads(line) for line in out.splitlines()]
+    # the cut file keeps the traveller before the cut; the one it ends inside is quarantined
+    assert [(Path(r["source"]["file"]).name, r["surname"]) for r in rows] == [
+        ("cut.edi", "CHAIYAPORN"),
+        ("good.edi", "CHAIYAPORN"),
+        ("good.edi", "KAEWKLA"),
+        ("good.edi", "SATO"),
+    ]
     lines = err.splitlines()
-    assert re.fullmatch(rf"{re.escape(str(cut))}: segment \d+: E_TRUNCATED: .+", lines[0])
-    assert re.fullmatch(rf"{re.escape(str(missing))}: segment 0: E_READ: .+", lines[1])
+    assert any(
+        re.fullmatch(rf"{re.escape(str(cut))}: warning: segment \d+: W_TRUNCATED: .+", x)
+        for x in lines
+    )
+    assert any(
+        re.fullmatch(
+            rf"{re.escape(str(cut))}: lost: segments? [\d-]+: E_TRUNCATED: traveller quarantined: .+",
+            x,
+        )
+        for x in lines
+    )
+    assert f"{missing}: segment 0: E_READ: " in err
+    assert f"{empty}: segment 0: E_EMPTY: " in err
     assert "Traceback" not in err
+
+
+def test_exit_status_is_0_when_every_file_was_read_even_with_losses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "damaged.edi"
+    text = (HAND / "paxlst_d05b_passengers.edi").read_text()
+    damaged.write_text(text.replace("NAD+FL+++SATO", "NAD+FL+++", 1))
+    code, out, err = run(["--warnings", str(damaged)], capsys)
+    assert code == 0
+    assert len(out.splitlines()) == 2
+    assert (
+        ": lost: " in err
+        and "E_BAD_VALUE: traveller quarantined: traveller NAD has no surname" in err
+    )
 
 
 def test_warnings_and_drops_on_request(capsys: pytest.CaptureFixture[str]) -> None:

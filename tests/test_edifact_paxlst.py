@@ -8,7 +8,6 @@ import pytest
 
 from apiflag.edifact import contract_rows, parse_text
 from apiflag.edifact.paxlst import parse_flight_id
-from apiflag.errors import ParseError
 
 HEADER = "BGM+745'NAD+MS+++DESK'TDT+20+QK0021+++QK'LOC+125+BKK'DTM+189:2611210005:201'LOC+87+NRT'DTM+232:2611210810:201'"
 PAX = "NAD+FL+++SOMCHAI:NARONG'ATT+2++M'DTM+329:830415'NAT+2+THA'RFF+AVF:QKTT01'DOC+P:110:111+AB1'DTM+36:300101'LOC+91+THA'"
@@ -129,46 +128,130 @@ def test_free_text_is_dropped_and_counted_but_bag_tags_are_not_free_text() -> No
     assert "WHEELCHAIR" not in repr(parsed.manifests)
 
 
+TWO = PAX + PAX.replace("SOMCHAI:NARONG", "NGUYEN:THI HUONG").replace("QKTT01", "QKTT02")
+
+
 @pytest.mark.parametrize(
-    ("body", "code"),
+    ("change", "field", "tag"),
     [
-        (HEADER + PAX.replace("830415", "831345"), "E_BAD_DATE"),
-        (HEADER.replace("2611210005", "26112100"), "E_BAD_DATE"),
+        (("ATT+2++M", "ATT+2++Q"), "sex", "ATT"),
+        (("NAT+2+THA", "NAT+2+TH"), "nationality", "NAT+2"),
+        (("DTM+329:830415", "DTM+329:831345"), "date_of_birth", "DTM+329"),
+        (("DTM+329:830415", "DTM+329:83O415"), "date_of_birth", "DTM+329"),
+    ],
+    ids=["sex", "nationality", "birth date", "letter in birth date"],
+)
+def test_an_unreadable_value_is_null_degraded_and_named(
+    change: tuple[str, str], field: str, tag: str
+) -> None:
+    """One bad value of one traveller: that value is null, everything else loads."""
+    m, warnings = parse(message(HEADER + TWO.replace(*change, 1) + "CNT+42:2'"))
+    first, second = m.travellers  # type: ignore[attr-defined]
+    assert getattr(first, field) is None
+    assert first.degraded == (field,)
+    assert (first.surname, first.documents[0].number) == ("SOMCHAI", "AB1")
+    assert second.degraded == () and getattr(second, field) is not None
+    (line,) = [w for w in warnings if "W_BAD_VALUE" in w]
+    assert f": W_BAD_VALUE: {tag} {field}: " in line
+    assert change[1].split(":")[-1].split("+")[-1] not in line  # the value is not repeated
+
+
+def test_an_unreadable_birth_date_is_age_unknown_never_a_guess() -> None:
+    m, _ = parse(message(HEADER + PAX.replace("DTM+329:830415", "DTM+329:1306")))
+    t = m.travellers[0]  # type: ignore[attr-defined]
+    assert (t.date_of_birth, t.degraded) == (None, ("date_of_birth",))
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (("SOMCHAI:NARONG", ":NARONG"), "E_BAD_VALUE"),
+        (("DOC+P:110:111+AB1", "DOC+P:110:111+AB1'RFF+AVF+" + "X" * 40), None),
+    ],
+    ids=["no surname", "odd segment"],
+)
+def test_a_traveller_that_cannot_be_read_is_quarantined_and_the_rest_load(
+    change: tuple[str, str], code: str | None
+) -> None:
+    parsed = parse_text(interchange(message(HEADER + TWO.replace(*change, 1) + "CNT+42:2'")))
+    (m,) = parsed.manifests
+    if code is None:  # not a loss at all: an odd RFF is read as it is
+        assert len(m.travellers) == 2 and not parsed.lost
+        return
+    assert [t.surname for t in m.travellers] == ["NGUYEN"]
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.code, loss.travellers, loss.first_segment) == ("traveller", code, 1, 10)
+    assert loss.last_segment == 17  # the whole NAD group, up to the next traveller
+    assert (parsed.declared, parsed.travellers, parsed.quarantined) == (2, 1, 1)
+    assert not any("W_CNT_MISMATCH" in w for w in parsed.warnings)  # the loss explains it
+
+
+def test_a_document_number_the_contract_cannot_hold_drops_that_document_only() -> None:
+    body = HEADER + PAX.replace("DOC+P:110:111+AB1", "DOC+P:110:111+" + "X" * 40)
+    parsed = parse_text(interchange(message(body)), "f.edi")
+    t = parsed.manifests[0].travellers[0]
+    assert (t.surname, t.documents, t.degraded) == ("SOMCHAI", (), ("documents",))
+    assert any(w.startswith("segment 15: W_BAD_VALUE: DOC documents: ") for w in parsed.warnings)
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
         (HEADER.replace("QK0021", "Q"), "E_BAD_VALUE"),
         (
             HEADER.replace(
                 "TDT+20+QK0021+++QK'LOC+125+BKK'DTM+189:2611210005:201'LOC+87+NRT'DTM+232:2611210810:201'",
                 "",
-            )
-            + PAX,
+            ),
             "E_MISSING_SEGMENT",
         ),
-        (HEADER.replace("BGM+745'", "") + PAX, "E_MISSING_SEGMENT"),
-        (HEADER + PAX.replace("SOMCHAI:NARONG", ":NARONG"), "E_BAD_VALUE"),
-        (HEADER + PAX + "TDT+20+QK22'", "E_UNEXPECTED_SEGMENT"),
     ],
-    ids=["birth date", "flight time", "flight id", "no TDT", "no BGM", "no surname", "late TDT"],
+    ids=["flight id", "no TDT"],
 )
-def test_defects_that_refuse_the_file(body: str, code: str) -> None:
-    with pytest.raises(ParseError) as info:
-        parse_text(interchange(message(body)), "f.edi")
-    assert info.value.code == code and info.value.file == "f.edi"
-    assert info.value.segment > 0
+def test_a_message_whose_flight_cannot_be_read_is_one_message_loss(header: str, code: str) -> None:
+    good = message(HEADER + PAX, ref="M2")
+    parsed = parse_text(interchange(message(header + TWO), good))
+    assert [len(m.travellers) for m in parsed.manifests] == [1]  # the other message loads
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.code, loss.travellers, loss.message_ref) == ("message", code, 2, "M1")
+
+
+def test_header_values_that_cannot_be_read_are_null_or_inferred() -> None:
+    no_bgm = HEADER.replace("BGM+745'", "").replace("2611210005", "26112100")
+    m, warnings = parse(message(no_bgm + PAX + "TDT+20+QK22'"))
+    assert m.document_code == "745"  # type: ignore[attr-defined]
+    assert m.legs[0].scheduled_departure is None  # type: ignore[attr-defined]
+    assert m.travellers[0].surname == "SOMCHAI"  # type: ignore[attr-defined]
+    codes = {w.split(": ")[1] for w in warnings}
+    assert {"W_MISSING_SEGMENT", "W_BAD_VALUE", "W_UNEXPECTED_SEGMENT"} <= codes
 
 
 @pytest.mark.parametrize(
-    ("change", "field", "warning"),
+    ("locs", "want"),
     [
-        (("ATT+2++M", "ATT+2++Q"), "sex", "sex code 'Q'"),
-        (("NAT+2+THA", "NAT+2+TH"), "nationality", "nationality 'TH'"),
+        (
+            "LOC+92+MNL'DTM+189:2611210005:201'LOC+92+NRT'DTM+232:2611210810:201'",
+            [("MNL", "NRT")],
+        ),
+        (
+            "LOC+92+DEL'DTM+189:2611202200:201'LOC+92+BKK'DTM+232:2611210300:201'"
+            "DTM+189:2611210400:201'LOC+92+NRT'DTM+232:2611211200:201'",
+            [("DEL", "BKK"), ("BKK", "NRT")],
+        ),
+        ("LOC+125+MNL'DTM+189:2611210005:201'", [("MNL", None)]),
+        ("LOC+87+NRT'DTM+232:2611210810:201'", [(None, "NRT")]),
+        ("LOC+125+MNL'LOC+130+NRT'", [("MNL", "NRT")]),
     ],
+    ids=["92 on each end", "92 on every stop", "only departure", "only arrival", "130"],
 )
-def test_unusual_values_become_null_with_a_warning(
-    change: tuple[str, str], field: str, warning: str
+def test_legs_as_other_senders_write_them(
+    locs: str, want: list[tuple[str | None, str | None]]
 ) -> None:
-    m, warnings = parse(message(HEADER + PAX.replace(*change)))
-    assert getattr(m.travellers[0], field) is None  # type: ignore[attr-defined]
-    assert any(warning in w for w in warnings)
+    header = "BGM+745'TDT+20+QK21+++QK'" + locs
+    m, warnings = parse(message(header + PAX))
+    assert [(leg.departure_airport, leg.arrival_airport) for leg in m.legs] == want  # type: ignore[attr-defined]
+    missing = sum(x is None for pair in want for x in pair)
+    assert sum("W_MISSING_SEGMENT: LOC" in w for w in warnings) == missing
 
 
 def test_unknown_party_group_is_skipped_with_a_warning() -> None:
@@ -190,12 +273,3 @@ def test_unknown_party_group_is_skipped_with_a_warning() -> None:
 )
 def test_flight_ids(flight_id: str, carrier: str | None, want: tuple[str, str] | None) -> None:
     assert parse_flight_id(flight_id, carrier) == want
-
-
-def test_a_bad_value_is_located_at_its_own_segment() -> None:
-    """Bulk validation fails; the error still names the DOC segment (15) and the field."""
-    body = HEADER + PAX.replace("DOC+P:110:111+AB1", "DOC+P:110:111+" + "X" * 40)
-    with pytest.raises(ParseError) as info:
-        parse_text(interchange(message(body)), "f.edi")
-    assert (info.value.code, info.value.segment) == ("E_BAD_VALUE", 15)
-    assert "number" in info.value.message

@@ -225,11 +225,12 @@ def test_multipart_push_is_joined() -> None:
     assert (message.parts, message.complete, message.declared_bookings) == ((1, 2), True, 2)
 
 
-def test_mixed_message_types_are_refused() -> None:
-    text = pnr().replace("UNZ+1+IC2'", "UNH+2+PAXLST:D:05B:UN:IATA'BGM+745'UNT+3+2'UNZ+2+IC2'")
-    with pytest.raises(ParseError) as info:
-        parse_text(text)
-    assert info.value.code == "E_MIXED_MESSAGES"
+def test_a_message_of_the_other_kind_is_quarantined_and_the_file_loads() -> None:
+    other = "UNH+2+PAXLST:D:05B:UN:IATA'BGM+745'NAD+FL+++KIM:MINJI'UNT+4+2'"
+    parsed = parse_text(pnr().replace("UNZ+1+IC2'", other + "UNZ+2+IC2'"))
+    assert parsed.kind == "PNRGOV" and len(parsed.pnr_messages) == 1
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.code, loss.travellers) == ("message", "E_MIXED_MESSAGES", 1)
 
 
 def test_unknown_message_type_is_refused() -> None:

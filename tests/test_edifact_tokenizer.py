@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apiflag.edifact.tokenizer import decode, tokenize
+from apiflag.edifact.loss import read_warning
+from apiflag.edifact.tokenizer import Interchange, decode, tokenize
 from apiflag.errors import ParseError
 
 TIDY = (
@@ -82,19 +83,89 @@ def test_latin1_bytes_decode() -> None:
         ("", "E_EMPTY", 0),
         ("   \r\n  ", "E_EMPTY", 0),
         ("Hello, this is an e-mail without any message.", "E_NO_UNB", 0),
-        (TIDY[: TIDY.index("UNZ")], "E_TRUNCATED", 5),
-        (TIDY.replace("UNT+4+M1'", ""), "E_TRUNCATED", 5),
         (TIDY.replace("UNA:+.? '", "UNA:::? '"), "E_BAD_UNA", 0),
-        (TIDY.replace("BGM+745'", "BGM+745'bgm+1'"), "E_BAD_SEGMENT", 4),
-        (TIDY.replace("UNT+4+M1'", "UNT+4+M1'BGM+745'"), "E_ENVELOPE", 6),
         (TIDY.replace("BGM", "\ue001GM"), "E_BAD_CHARACTER", 0),
     ],
-    ids=["empty", "blank", "prose", "no UNZ", "no UNT", "bad UNA", "bad tag", "outside", "pua"],
+    ids=["empty", "blank", "prose", "bad UNA", "pua"],
 )
-def test_envelope_defects_are_errors(text: str, code: str, segment: int) -> None:
+def test_only_an_unreadable_envelope_is_an_error(text: str, code: str, segment: int) -> None:
     with pytest.raises(ParseError) as info:
         tokenize(text)
     assert (info.value.code, info.value.segment) == (code, segment)
+
+
+def _codes(interchange: Interchange) -> list[str]:
+    return [read_warning(w).code for w in interchange.warnings]
+
+
+def test_a_file_cut_short_keeps_what_it_has_and_says_so() -> None:
+    (interchange,) = tokenize(TIDY[: TIDY.index("UNT")])
+    (message,) = interchange.messages
+    assert (message.truncated, message.unt, interchange.unz) == (True, None, None)
+    assert [s.tag for s in message.body] == ["BGM", "NAD"]
+    assert _codes(interchange).count("W_TRUNCATED") == 2  # no UNT, no UNZ
+
+
+def test_a_message_without_unt_ends_at_the_next_unh() -> None:
+    second = "UNH+M2+PAXLST:D:05B:UN:IATA'BGM+745'UNT+3+M2'"
+    text = TIDY.replace("UNT+4+M1'", second).replace("UNZ+1", "UNZ+2")
+    (interchange,) = tokenize(text)
+    first, other = interchange.messages
+    assert (first.unt, first.truncated, [s.tag for s in first.body]) == (
+        None,
+        False,
+        ["BGM", "NAD"],
+    )
+    assert (other.truncated, other.unh.get(1)) == (False, "M2")
+    assert "W_NO_UNT" in _codes(interchange)
+
+
+def test_an_unreadable_segment_is_reported_and_skipped() -> None:
+    (interchange,) = tokenize(TIDY.replace("BGM+745'", "BGM+745'bgm+1'"))
+    assert [s.tag for s in interchange.messages[0].body] == ["BGM", "", "NAD"]  # its reader knows
+    (line,) = [w for w in interchange.warnings if "W_BAD_SEGMENT" in w]
+    assert line.startswith("segment 4: W_BAD_SEGMENT: ")
+    assert "bgm" not in line  # the content is not repeated: it may be personal data
+
+
+def test_segments_outside_a_message_are_kept_apart_as_a_stray_run() -> None:
+    (interchange,) = tokenize(TIDY.replace("UNT+4+M1'", "UNT+4+M1'BGM+745'NAD+FL+++X'"))
+    assert len(interchange.messages) == 1
+    assert [[s.tag for s in run] for run in interchange.stray] == [["BGM", "NAD"]]
+    assert "W_ENVELOPE" in _codes(interchange)
+
+
+def test_an_interchange_without_unz_runs_into_the_next_and_both_are_read() -> None:
+    text = TIDY.replace("UNZ+1+IC1'", "") + "\r\n" + TIDY
+    first, second = tokenize(text)
+    assert (first.unz, len(first.messages), len(second.messages)) == (None, 1, 1)
+    assert second.unz is not None and "W_TRUNCATED" in _codes(first)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        TIDY.replace("NAD+FL", "NAD +FL").replace("UNH+M1", "UNH +M1"),
+        TIDY.replace("'", " '\r\n ")
+        .replace("? '\r\n ", "?'")
+        .replace("UNA:+.? '\r\n ", "UNA:+.? '"),
+        TIDY.replace("UNA:+.? '", "UNA:+.? \r\n"),  # a line break in the sixth place
+        TIDY.replace("UNA:+.? '", "UNA:+.?'"),  # five characters
+    ],
+    ids=["blank after tag", "blanks around terminators", "UNA newline", "UNA short"],
+)
+def test_habits_of_real_senders_give_the_same_segments(text: str) -> None:
+    assert _body(text) == _body(TIDY)
+
+
+def test_a_una_the_file_does_not_follow_is_overruled_with_a_warning() -> None:
+    plain = TIDY.replace("O?'BRIEN", "OBRIEN")
+    text = plain.replace("'", "\u2019").replace("UNA:+.? \u2019", "UNA:+.? '")
+    assert _body(text) == _body(plain)
+    (interchange,) = tokenize(text)
+    assert interchange.separators.terminator == "\u2019"
+    assert _codes(interchange)[0] == "W_UNA_MISMATCH"
+    assert "W_UNA_MISMATCH" not in _codes(tokenize(TIDY)[0])
 
 
 @pytest.mark.parametrize(

@@ -113,20 +113,23 @@ def test_rendered_messages_push_order_by_prepared_time(
     assert travellers.loc["KAEWKLA", "pnr_traveller_id"] == current["pnr_traveller_id"].item()
 
 
-def test_a_broken_file_is_quarantined_with_the_parser_code(tmp_path: Path) -> None:
+def test_a_file_without_an_envelope_is_quarantined_and_a_cut_file_keeps_what_it_holds(
+    tmp_path: Path,
+) -> None:
     root = _fixture_night(tmp_path / "night")
     text = (SHARED / "hand" / "paxlst_d05b_passengers.edi").read_text()
     lines = text.splitlines(keepends=True)
     (root / "paxlst" / "QK21_cut.edi").write_text("".join(lines[: len(lines) // 2]))
     (root / "paxlst" / "empty.edi").write_bytes(b"")
+    (root / "paxlst" / "prose.edi").write_text("Please find the manifest attached.\n")
     report = ingest.ingest_night(NIGHT, root, workers=1)
     m = report.reconciliation["messages"]
-    assert (m["distinct"], m["parsed"], m["quarantined"], m["balanced"]) == (4, 2, 2, True)
+    assert (m["distinct"], m["parsed"], m["quarantined"], m["balanced"]) == (5, 3, 2, True)
     q = warehouse.read_table(NIGHT, "quarantine").set_index("file")
-    assert q.loc["paxlst/QK21_cut.edi", "code"] == "E_TRUNCATED"
-    assert q.loc["paxlst/QK21_cut.edi", "segment"] > 0
     assert q.loc["paxlst/empty.edi", "code"] == "E_EMPTY"
-    assert len(warehouse.read_table(NIGHT, "travellers")) == 3
+    assert q.loc["paxlst/prose.edi", "code"] == "E_NO_UNB"
+    assert "paxlst/QK21_cut.edi" not in q.index  # read up to the cut, not refused
+    assert len(warehouse.read_table(NIGHT, "travellers")) == 3  # the cut copy adds nobody
 
 
 def _night_bytes() -> dict[str, bytes]:

@@ -74,8 +74,12 @@ class FlightLeg(Record):
 
     carrier: Carrier
     number: FlightNumber
-    departure_airport: Airport
-    arrival_airport: Airport
+    departure_airport: Airport | None = Field(
+        default=None, description="null when the feed does not say or cannot be read"
+    )
+    arrival_airport: Airport | None = Field(
+        default=None, description="null when the feed does not say or cannot be read"
+    )
     scheduled_departure: dt.datetime | None = None
     scheduled_arrival: dt.datetime | None = None
 

@@ -44,10 +44,10 @@ from typing import Literal
 
 from apiflag.edifact.contract import ROW_KEYS, contract_rows
 from apiflag.edifact.loss import RecordLoss
-from apiflag.edifact.paxlst import parse_paxlst
+from apiflag.edifact.paxlst import ROLES, parse_paxlst
 from apiflag.edifact.pnrgov import parse_pnrgov
 from apiflag.edifact.sensitive import DropLog
-from apiflag.edifact.tokenizer import Interchange, Message, decode, tokenize
+from apiflag.edifact.tokenizer import Interchange, Message, Segment, decode, tokenize
 from apiflag.errors import ParseError
 from apiflag.records import ApiTraveller, PaxlstManifest, PnrgovMessage, PnrTraveller
 
@@ -117,40 +117,120 @@ class ParsedFile:
         return total
 
 
-def _kind(interchanges: list[Interchange]) -> tuple[str, list[tuple[Interchange, Message]]]:
-    found: dict[str, int] = {}
+_TRAVELLER_OPENERS = {"PAXLST": ("NAD", frozenset(ROLES)), "PNRGOV": ("TIF", None)}
+
+
+def _travellers_in(segments: list[Segment], kind: str | None) -> int:
+    """How many travellers a run of segments opens (NAD+FL/FM/DDU/DDT, or TIF)."""
+    count = 0
+    for seg in segments:
+        if seg.tag == "TIF" and kind in (None, "PNRGOV"):
+            count += 1
+        elif seg.tag == "NAD" and kind in (None, "PAXLST") and seg.get(1) in ROLES:
+            count += 1
+    return count
+
+
+def _message_loss(
+    segments: list[Segment], code: str, text: str, kind: str | None, ref: str | None
+) -> RecordLoss:
+    return RecordLoss(
+        "message",
+        segments[0].number,
+        segments[-1].number,
+        code,
+        text,
+        _travellers_in(segments, kind),
+        ref,
+    )
+
+
+def _kind(
+    interchanges: list[Interchange], lost: list[RecordLoss]
+) -> tuple[str, list[tuple[Interchange, Message]]]:
+    """Decide the file's kind and keep its messages; the others become message losses.
+
+    The kind is that of the first PAXLST or PNRGOV message; a message of another type, or of
+    the other kind, is quarantined whole (its travellers counted). Only a file with no
+    PAXLST or PNRGOV message at all is refused.
+    """
+    kind: str | None = None
     messages: list[tuple[Interchange, Message]] = []
     for ic in interchanges:
-        if not ic.messages:
-            raise ParseError("E_NO_MESSAGE", "interchange holds no UNH message", ic.unb.number)
         for msg in ic.messages:
             mtype = msg.unh.get(2, 0).upper()
-            kind = _KINDS.get(mtype)
-            if kind is None:
-                raise ParseError(
-                    "E_UNKNOWN_MESSAGE",
-                    f"message type {mtype or '(none)'!r} is neither PAXLST nor PNRGOV",
-                    msg.unh.number,
-                )
-            found.setdefault(kind, msg.unh.number)
-            messages.append((ic, msg))
-    if len(found) > 1:
+            if mtype in _KINDS and kind is None:
+                kind = mtype
+            if mtype == kind:
+                messages.append((ic, msg))
+                continue
+            code = "E_MIXED_MESSAGES" if mtype in _KINDS else "E_UNKNOWN_MESSAGE"
+            what = f"message type {mtype or '(none)'!r} in a file of {kind or 'other'} messages"
+            lost.append(
+                _message_loss([msg.unh, *msg.body], code, what, mtype or None, msg.unh.get(1))
+            )
+    if kind is None:
+        if not any(ic.messages for ic in interchanges):
+            raise ParseError("E_NO_MESSAGE", "no interchange holds a UNH message", 0)
+        first = interchanges[0].messages[0] if interchanges[0].messages else None
+        mtype = first.unh.get(2, 0).upper() if first else ""
         raise ParseError(
-            "E_MIXED_MESSAGES",
-            "file mixes PAXLST and PNRGOV messages",
-            max(found.values()),
+            "E_UNKNOWN_MESSAGE",
+            f"message type {mtype or '(none)'!r} is neither PAXLST nor PNRGOV",
+            first.unh.number if first else 0,
         )
-    return next(iter(found)), messages
+    for ic in interchanges:
+        for run in ic.stray:
+            what = "segments outside any UNH...UNT message (an unreadable UNH?)"
+            lost.append(_message_loss(run, "E_ENVELOPE", what, kind, None))
+    return kind, messages
+
+
+def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
+    """Quarantine the last record of a message the file ends inside: it may be incomplete.
+
+    PAXLST: the last traveller, unless its CNT follows (then only UNT was cut). PNRGOV: the
+    last booking (from its ``SRC``).
+    """
+    opener, qualifiers = _TRAVELLER_OPENERS[kind]
+    if kind == "PNRGOV":
+        opener = "SRC"
+    at = None
+    for i in range(len(msg.body) - 1, -1, -1):
+        seg = msg.body[i]
+        if kind == "PAXLST" and seg.tag == "CNT":
+            return
+        if seg.tag == opener and (qualifiers is None or seg.get(1) in qualifiers):
+            at = i
+            break
+    if at is None:
+        return
+    tail = msg.body[at:]
+    del msg.body[at:]
+    lost.append(
+        RecordLoss(
+            "booking" if kind == "PNRGOV" else "traveller",
+            tail[0].number,
+            tail[-1].number,
+            "E_TRUNCATED",
+            "the file ends inside this record, so it may be incomplete",
+            _travellers_in(tail, kind),
+            msg.unh.get(1),
+        )
+    )
 
 
 def parse_text(text: str, file: str | None = None) -> ParsedFile:
     """Parse the decoded text of one file (see :func:`parse_bytes`)."""
     try:
         interchanges = tokenize(text)
-        kind, messages = _kind(interchanges)
+        lost: list[RecordLoss] = []
+        kind, messages = _kind(interchanges, lost)
+        for _, msg in messages:
+            if msg.truncated:
+                _cut_tail(kind, msg, lost)
         warnings = [w for ic in interchanges for w in ic.warnings]
         drops = DropLog()
-        lost: list[RecordLoss] = []
         if kind == "PAXLST":
             manifests = parse_paxlst(messages, drops, warnings, lost)
             return ParsedFile(

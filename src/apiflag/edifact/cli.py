@@ -1,9 +1,15 @@
 """``apiflag parse FILE...``: print the parse contract as JSON Lines.
 
-Each file is parsed whole before anything of it is printed, so a file that fails prints
-nothing on stdout and one line ``FILE: segment N: CODE: message`` on stderr; the other files
-are still processed and the exit status is 1 at the end. A missing or unreadable file gives
-the same one-line form with ``E_READ``.
+The reader loses as little as it can (see :mod:`apiflag.edifact.loss`): a value it cannot
+read is null (the row's ``degraded`` names the field), a traveller or booking it cannot read
+is quarantined as a record, and only a file whose envelope cannot be read is refused whole.
+
+Exit status 0 when every file was read, even with lost values or records; with
+``--warnings`` each lost value is a line ``FILE: warning: segment N: W_CODE: ...`` and each
+quarantined record a line ``FILE: lost: segments A-B: CODE: traveller quarantined: ...`` on
+stderr. A file refused whole prints nothing on stdout and one line ``FILE: segment N: CODE:
+message`` on stderr; the other files are still printed and the exit status is 1 at the end.
+A missing or unreadable file gives the same one-line form with ``E_READ``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ __all__ = ["parse"]
     "--warnings/--no-warnings",
     "show_warnings",
     default=False,
-    help="Also print each file's warnings on stderr as 'FILE: warning: segment N: W_CODE: ...'.",
+    help="Also print each file's warnings and quarantined records on stderr "
+    "('FILE: warning: segment N: W_CODE: ...', 'FILE: lost: segments A-B: CODE: ...').",
 )
 @click.option(
     "--dropped/--no-dropped",
@@ -36,9 +43,9 @@ __all__ = ["parse"]
 def parse(files: tuple[str, ...], show_warnings: bool, show_dropped: bool) -> None:
     """Parse PAXLST/PNRGOV FILES; print one JSON object per traveller (JSON Lines).
 
-    Keys per shared/docs/MESSAGES.md "parse contract" (null where the message does not say).
-    A file that cannot be parsed is reported on stderr and the exit status is 1; the other
-    files are still printed.
+    Keys per the parse contract in the README (null where the message does not say; ``degraded``
+    names the fields that could not be read). Exit status 0 when every file was read; a file
+    refused whole is reported on stderr, the others are still printed, and the status is 1.
     """
     failed = 0
     out = sys.stdout
@@ -62,6 +69,8 @@ def parse(files: tuple[str, ...], show_warnings: bool, show_dropped: bool) -> No
         if show_warnings:
             for warning in parsed.warnings:
                 click.echo(f"{name}: warning: {warning}", err=True)
+            for loss in parsed.lost:
+                click.echo(f"{name}: lost: {loss}", err=True)
         if show_dropped and parsed.dropped:
             counts = ", ".join(f"{code}={n}" for code, n in parsed.dropped.items())
             click.echo(f"{name}: dropped: {counts}", err=True)

@@ -39,15 +39,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from apiflag.edifact import dates
-from apiflag.edifact.loss import RecordLoss
+from apiflag.edifact.loss import RecordLoss, RecordUnreadable, value_warning
 from apiflag.edifact.sensitive import DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
 from apiflag.errors import ParseError
 from apiflag.records import (
-    Address,
     ApiTraveller,
-    Document,
-    FlightLeg,
     PaxlstManifest,
     describe_validation_error,
 )
@@ -64,6 +61,7 @@ ROLES = {
 
 _SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MALE": "M", "FEMALE": "F"}
 _ALPHA3 = re.compile(r"[A-Z]{3}")
+_AIRPORT = re.compile(r"[A-Z]{3}")
 _FLIGHT_ID = re.compile(r"([A-Z]{3}|[A-Z0-9]{2})\s*0*([1-9][0-9]{0,3}[A-Z]?)")
 _NUMBER = re.compile(r"0*([1-9][0-9]{0,3}[A-Z]?)")
 # segments read elsewhere or known and not needed: no warning
@@ -137,6 +135,8 @@ class _Part:
     declared_passengers: int | None = None
     declared_crew: int | None = None
     first_segment: int = 1
+    lost: list[RecordLoss] = field(default_factory=list)
+    bad_flight: Segment | None = None
 
 
 def _text(seg: Segment, element: int) -> str | None:
@@ -170,89 +170,138 @@ def _build(model: Any, data: dict[str, Any], segment: int, what: str, check: boo
 
 
 class _LegBuilder:
-    """Collects TDT/LOC/DTM into flight legs."""
+    """Collects TDT/LOC/DTM into flight legs, as senders really write them.
+
+    Each ``LOC`` is a stop and each ``DTM 189``/``232`` after it is that stop's departure or
+    arrival time. ``125`` departs, ``87`` arrives, ``92`` is intermediate: it arrives and
+    departs, unless only a ``DTM 232`` (then it arrives) or only a ``DTM 189`` (then it
+    departs) follows it, which is how senders write every leg as ``LOC 92``. A leg with
+    only a departure or only an arrival keeps the other airport null with a warning;
+    ``LOC 130`` is the last leg's arrival when nothing else gives it.
+    """
 
     def __init__(self) -> None:
-        self.legs: list[dict[str, Any]] = []
-        self.flight: tuple[str, str] | None = None
-        self.dep_leg: dict[str, Any] | None = None
-        self.arr_leg: dict[str, Any] | None = None
+        self.groups: list[tuple[tuple[str, str], list[dict[str, Any]]]] = []
         self.final_destination: str | None = None
-        self.opened: list[int] = []  # segment numbers that opened each leg
+        self.bad_flight: Segment | None = None
 
     def tdt(self, seg: Segment) -> None:
         fid, carrier = seg.get(2), seg.get(5) or None
         parsed = parse_flight_id(fid, carrier)
         if parsed is None:
-            raise ParseError(
-                "E_BAD_VALUE", f"TDT flight {fid!r} is not a carrier and flight number", seg.number
+            self.bad_flight = self.bad_flight or seg
+            return
+        self.groups.append((parsed, []))
+
+    def loc(self, seg: Segment, qualifier: str, warnings: list[str]) -> None:
+        if qualifier == "130":
+            self.final_destination = _airport(seg.get(2), seg, "final destination", warnings)
+            return
+        if qualifier not in ("125", "87", "92"):
+            return
+        if not self.groups:
+            warnings.append(
+                f"segment {seg.number}: W_MISSING_SEGMENT: LOC {qualifier}: flight LOC before any TDT; ignored"
             )
-        self.flight = parsed
-        self.dep_leg = self.arr_leg = None
+            return
+        place = _airport(seg.get(2), seg, "airport", warnings)
+        self.groups[-1][1].append({"q": qualifier, "place": place, "segment": seg.number})
 
-    def _new_leg(self, seg: Segment) -> dict[str, Any]:
-        if self.flight is None:
-            raise ParseError("E_MISSING_SEGMENT", "flight LOC before any TDT", seg.number)
-        leg: dict[str, Any] = {"carrier": self.flight[0], "number": self.flight[1]}
-        self.legs.append(leg)
-        self.opened.append(seg.number)
-        return leg
-
-    def loc(self, seg: Segment, qualifier: str) -> None:
-        place = seg.get(2)
-        if qualifier == "125":
-            current = self.legs[-1] if self.legs and self.dep_leg is not None else None
-            if current is None or "departure_airport" in current or "arrival_airport" in current:
-                current = self._new_leg(seg)
-            current["departure_airport"] = place
-            self.dep_leg = current
-        elif qualifier == "87":
-            current = self.dep_leg if self.dep_leg is not None else None
-            if current is None or "arrival_airport" in current:
-                current = self._new_leg(seg)
-            current["arrival_airport"] = place
-            self.arr_leg = current
-        elif qualifier == "92":
-            current = self.dep_leg
-            if current is not None and "arrival_airport" not in current:
-                current["arrival_airport"] = place
-                self.arr_leg = current
-            nxt = self._new_leg(seg)
-            nxt["departure_airport"] = place
-            self.dep_leg = nxt
-        elif qualifier == "130":
-            self.final_destination = place
-
-    def dtm(self, seg: Segment, qualifier: str, ref: dt.date) -> None:
-        if qualifier == "189" and self.dep_leg is not None:
-            self.dep_leg["scheduled_departure"] = dates.near_datetime(
-                seg.get(1, 1), ref, seg.number, "departure date/time"
-            )
-        elif qualifier == "232" and self.arr_leg is not None:
-            self.arr_leg["scheduled_arrival"] = dates.near_datetime(
-                seg.get(1, 1), ref, seg.number, "arrival date/time"
+    def dtm(self, seg: Segment, qualifier: str, ref: dt.date, warnings: list[str]) -> None:
+        if qualifier not in ("189", "232") or not self.groups or not self.groups[-1][1]:
+            return
+        stop = self.groups[-1][1][-1]
+        value = seg.get(1, 1)
+        try:
+            stop[qualifier] = dates.near_datetime(value, ref, seg.number, "flight date/time")
+        except ParseError:
+            stop[qualifier] = None
+            warnings.append(
+                value_warning(seg.number, f"DTM+{qualifier}", "flight", value, "is not a date/time")
             )
 
-    def finish(self, check: bool) -> list[Any]:
-        if self.legs and "arrival_airport" not in self.legs[-1] and self.final_destination:
-            self.legs[-1]["arrival_airport"] = self.final_destination
-        out = []
-        for leg, number in zip(self.legs, self.opened, strict=True):
-            if "departure_airport" not in leg or "arrival_airport" not in leg:
-                raise ParseError(
-                    "E_MISSING_SEGMENT",
-                    f"flight leg {leg['carrier']}{leg['number']} lacks LOC 125 or LOC 87",
-                    number,
-                )
-            out.append(_build(FlightLeg, leg, number, "flight leg", check))
+    def finish(self, warnings: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for (carrier, number), stops in self.groups:
+            out.extend(self._legs(carrier, number, stops))
+        if out and out[-1].get("arrival_airport") is None and self.final_destination:
+            out[-1]["arrival_airport"] = self.final_destination
+        for leg in out:
+            for key, code in (("departure_airport", "125"), ("arrival_airport", "87")):
+                if leg.get(key) is None:
+                    leg[key] = None
+                    warnings.append(
+                        f"segment {leg['segment']}: W_MISSING_SEGMENT: LOC {code} "
+                        f"{key}: flight leg {leg['carrier']}{leg['number']} does not say it; "
+                        "read as null"
+                    )
         return out
+
+    @staticmethod
+    def _legs(carrier: str, number: str, stops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        legs: list[dict[str, Any]] = []
+        current: dict[str, Any] | None = None
+        tentative = False  # opened by an intermediate stop that may have been the last one
+
+        def opened(stop: dict[str, Any]) -> dict[str, Any]:
+            leg = {"carrier": carrier, "number": number, "segment": stop["segment"]}
+            leg["departure_airport"] = stop["place"]
+            if stop.get("189") is not None:
+                leg["scheduled_departure"] = stop["189"]
+            return leg
+
+        for stop in stops:
+            q, has_dep, has_arr = stop["q"], "189" in stop, "232" in stop
+            role = {"125": "dep", "87": "arr"}.get(q)
+            if role is None:
+                role = (
+                    "arr"
+                    if has_arr and not has_dep
+                    else "dep"
+                    if has_dep and not has_arr
+                    else "via"
+                )
+            if role in ("arr", "via") and current is not None:
+                current["arrival_airport"] = stop["place"]
+                if stop.get("232") is not None:
+                    current["scheduled_arrival"] = stop["232"]
+                legs.append(current)
+                current = None
+            elif role == "arr":  # a leg with only an arrival
+                leg = {"carrier": carrier, "number": number, "segment": stop["segment"]}
+                leg["arrival_airport"] = stop["place"]
+                if stop.get("232") is not None:
+                    leg["scheduled_arrival"] = stop["232"]
+                legs.append(leg)
+                continue
+            if role in ("dep", "via"):
+                if current is not None:  # two departures in a row: a leg with only a departure
+                    legs.append(current)
+                current, tentative = opened(stop), role == "via"
+        if current is not None and not (
+            tentative and legs and "scheduled_departure" not in current
+        ):
+            legs.append(current)
+        return legs
+
+
+def _airport(value: str, seg: Segment, what: str, warnings: list[str]) -> str | None:
+    v = value.strip().upper()
+    if not v:
+        return None
+    if _AIRPORT.fullmatch(v):
+        return v
+    warnings.append(
+        value_warning(seg.number, f"LOC+{seg.get(1)}", what, v, "is not an IATA airport code")
+    )
+    return None
 
 
 class _TravellerBuilder:
-    """Collects one NAD group into an ApiTraveller."""
+    """Collects one NAD group into an ApiTraveller's fields, and what of it was lost."""
 
     def __init__(self, seg: Segment, role: str) -> None:
-        self.segment = seg.number
+        self.segment = self.last_segment = seg.number
         names = seg.fields(4, 1)
         surname = names[0]
         given = " ".join(filter(None, names[1:])) or None
@@ -260,6 +309,8 @@ class _TravellerBuilder:
             name = seg.get(3)
             surname, _, rest = name.partition("/")
             given = rest.strip() or None
+        if not surname.strip():
+            raise RecordUnreadable("E_BAD_VALUE", "traveller NAD has no surname", seg.number)
         address = None
         if len(seg.parts) > 5 and any(seg.get(i) for i in range(5, 10)):
             address = {
@@ -279,19 +330,198 @@ class _TravellerBuilder:
             self.data["address"] = address
         self.documents: list[dict[str, Any]] = []
         self.doc_segments: list[int] = []
+        self.degraded: list[str] = []
+        self.lost: RecordUnreadable | None = None
 
-    def finish(self, check: bool) -> Any:
-        docs = tuple(
-            _build(Document, d, n, "document", check)
-            for d, n in zip(self.documents, self.doc_segments, strict=True)
-        )
+    def degrade(self, name: str) -> None:
+        if name not in self.degraded:
+            self.degraded.append(name)
+
+    def finish(self) -> dict[str, Any]:
         data = dict(self.data)
-        if "address" in data:
-            data["address"] = _build(
-                Address, data["address"], self.segment, "traveller address", check
+        data["documents"] = tuple(self.documents)
+        if self.degraded:
+            data["degraded"] = tuple(self.degraded)
+        return data
+
+    def loss(self, message_ref: str, code: str, text: str) -> RecordLoss:
+        return RecordLoss("traveller", self.segment, self.last_segment, code, text, 1, message_ref)
+
+
+def _header_segment(
+    seg: Segment, q: str, part: _Part, legs: _LegBuilder, ref: dt.date, drops: DropLog,
+    warnings: list[str], unknown: Counter[str],
+) -> None:  # fmt: skip
+    tag = seg.tag
+    if tag == "BGM":
+        part.document_code = q or None
+        part.function = seg.get(2) or None
+    elif tag == "RFF":
+        if q == "TN":
+            part.transaction_ref = seg.get(1, 1) or None
+    elif tag == "TDT":
+        legs.tdt(seg)
+    elif tag == "LOC":
+        legs.loc(seg, q, warnings)
+    elif tag == "DTM":
+        legs.dtm(seg, q, ref, warnings)
+    elif tag == "FTX":
+        drops.drop(f"FTX:{q or '?'}")
+    elif tag not in _QUIET:
+        unknown[tag] += 1
+
+
+def _date_value(
+    tb: _TravellerBuilder, seg: Segment, field: str, value: str, ref: dt.date,
+    warnings: list[str], kind: str = "past",
+) -> dt.date | None:  # fmt: skip
+    try:
+        if kind == "expiry":
+            return dates.expiry(value, ref, seg.number)
+        return dates.past(value, ref, seg.number, what=field)
+    except ParseError:
+        warnings.append(
+            value_warning(seg.number, f"DTM+{seg.get(1)}", field, value, "is not a date")
+        )
+        tb.degrade(field if field == "date_of_birth" else "documents")
+        return None
+
+
+def _traveller_segment(
+    tb: _TravellerBuilder, seg: Segment, q: str, doc: dict[str, Any] | None, ref: dt.date,
+    drops: DropLog, warnings: list[str], unknown: Counter[str],
+) -> dict[str, Any] | None:  # fmt: skip
+    """Read one segment of a traveller's group; return the document now open."""
+    t, tag = tb.data, seg.tag
+    tb.last_segment = seg.number
+    if tag == "DOC":
+        number = seg.get(2)
+        if not number:
+            warnings.append(
+                f"segment {seg.number}: W_BAD_VALUE: DOC documents: DOC without a number skipped"
             )
-        data["documents"] = docs
-        return _build(ApiTraveller, data, self.segment, "traveller", check)
+            tb.degrade("documents")
+            return {}
+        if len(number) > 35:
+            warnings.append(
+                value_warning(
+                    seg.number, "DOC", "documents", number, "is longer than 35 characters"
+                )
+            )
+            tb.degrade("documents")
+            return {}
+        doc_type = seg.get(1, 0).upper()
+        if doc_type and not _DOC_TYPE.fullmatch(doc_type):
+            warnings.append(
+                value_warning(seg.number, "DOC", "documents", doc_type, "is not a document type")
+            )
+            tb.degrade("documents")
+            doc_type = ""
+        new = {"type": doc_type or "P", "number": number}
+        tb.documents.append(new)
+        tb.doc_segments.append(seg.number)
+        return new
+    if tag == "DTM":
+        value = seg.get(1, 1)
+        if q == "329":
+            t["date_of_birth"] = _date_value(tb, seg, "date_of_birth", value, ref, warnings)
+        elif doc and q == "36":
+            doc["expiry_date"] = _date_value(tb, seg, "expiry_date", value, ref, warnings, "expiry")
+        elif doc and q == "182":
+            doc["issue_date"] = _date_value(tb, seg, "issue_date", value, ref, warnings)
+    elif tag == "LOC":
+        place = seg.get(2) or seg.get(2, 3)
+        if q == "91":
+            if doc:
+                doc["issuing_country"] = _alpha3(place, seg, "issuing country", warnings)
+                if doc["issuing_country"] is None and place:
+                    tb.degrade("documents")
+        elif q == "174":
+            t["country_of_residence"] = place or None
+        elif q == "178":
+            t["embarkation"] = place or None
+        elif q == "179":
+            t["debarkation"] = place or None
+        elif q == "180":
+            t["place_of_birth"] = " ".join(c.strip() for c in seg.element(2) if c.strip()) or None
+    elif tag == "ATT":
+        raw = seg.get(3).upper()
+        sex = _SEX.get(raw)
+        if raw and sex is None:
+            warnings.append(value_warning(seg.number, "ATT", "sex", raw, "is not M/F/X/U"))
+            tb.degrade("sex")
+        t["sex"] = sex
+    elif tag == "NAT":
+        raw = seg.get(2)
+        t["nationality"] = _alpha3(raw, seg, "nationality", warnings)
+        if t["nationality"] is None and raw:
+            tb.degrade("nationality")
+    elif tag == "RFF":
+        field = _RFF_FIELDS.get(q)
+        if field:
+            t[field] = seg.get(1, 1) or None
+    elif tag == "MEA":
+        _mea(tb, seg, q, warnings)
+    elif tag == "GEI":
+        values = {c.strip() for comps in seg.elements[1:] for c in comps}
+        if "173" in values:
+            t["verified"] = True
+        elif "174" in values:
+            t["verified"] = False
+    elif tag == "FTX":
+        if q != "BAG":
+            drops.drop(f"FTX:{q or '?'}")
+    elif tag in ("TDT", "BGM"):
+        warnings.append(
+            f"segment {seg.number}: W_UNEXPECTED_SEGMENT: {tag} after the travellers; ignored"
+        )
+    elif tag == "":
+        tb.degrade("unreadable_segment")
+    elif tag not in _QUIET:
+        unknown[tag] += 1
+    return doc
+
+
+_RFF_FIELDS = {
+    "AVF": "record_locator",
+    "ABO": "passenger_reference",
+    "SEA": "seat",
+    "CR": "frequent_flyer",
+}
+_DOC_TYPE = re.compile(r"[A-Z]{1,3}")
+
+
+def _mea(tb: _TravellerBuilder, seg: Segment, q: str, warnings: list[str]) -> None:
+    value = seg.get(3, 1)
+    if q == "CT":
+        n = _int(value, seg, "bag count", warnings)
+        tb.data["checked_bags"] = n
+        if n is None and value.strip():
+            tb.degrade("checked_bags")
+    elif q == "WT" and value:
+        try:
+            weight = float(value)
+        except ValueError:
+            warnings.append(
+                value_warning(seg.number, "MEA", "bag_weight_kg", value, "is not a number")
+            )
+            tb.degrade("bag_weight_kg")
+            return
+        unit = seg.get(3, 0).upper()
+        if unit in ("LBR", "LB", "LBS"):
+            weight = round(weight * _LB_TO_KG, 1)
+        tb.data["bag_weight_kg"] = weight if weight >= 0 else None
+
+
+def _cnt(seg: Segment, part: _Part, warnings: list[str]) -> None:
+    for comps in seg.elements[1:]:
+        kind = comps[0].strip() if comps else ""
+        value = comps[1] if len(comps) > 1 else ""
+        n = _int(value, seg, f"CNT {kind}", warnings)
+        if kind == "42":
+            part.declared_passengers = n
+        elif kind == "41":
+            part.declared_crew = n
 
 
 def _message_part(
@@ -300,6 +530,7 @@ def _message_part(
     drops: DropLog,
     warnings: list[str],
 ) -> _Part:
+    """Read one UNH...UNT message; a traveller that cannot be read is marked lost."""
     unh = msg.unh
     version_parts = [c.strip() for c in unh.element(2)[1:3] if c.strip()]
     part_no = unh.get(4, 0)
@@ -315,8 +546,10 @@ def _message_part(
     legs = _LegBuilder()
     traveller: _TravellerBuilder | None = None
     travellers: list[_TravellerBuilder] = []
+    lost: list[RecordLoss] = []
     doc: dict[str, Any] | None = None
-    skipping = False  # inside a NAD group of an unknown party
+    skipping = False  # inside a NAD group of an unknown party, or of a lost traveller
+    lost_open = False  # skipping the group of a NAD that cannot be read
     unknown: Counter[str] = Counter()
     in_header = True
     for seg in msg.body:
@@ -337,133 +570,61 @@ def _message_part(
                 skipping, traveller = True, None
                 continue
             skipping, in_header = False, False
-            traveller = _TravellerBuilder(seg, role)
-            if not traveller.data["surname"]:
-                raise ParseError("E_BAD_VALUE", "traveller NAD has no surname", seg.number)
+            lost_open = False
+            try:
+                traveller = _TravellerBuilder(seg, role)
+            except RecordUnreadable as exc:
+                lost_open = True
+                lost.append(
+                    RecordLoss(
+                        "traveller",
+                        seg.number,
+                        seg.number,
+                        exc.code,
+                        exc.message,
+                        1,
+                        part.message_ref,
+                    )
+                )
+                skipping, traveller = True, None
+                continue
             travellers.append(traveller)
             continue
         if tag == "CNT":
-            skipping, traveller, doc = False, None, None
-            for comps in seg.elements[1:]:
-                kind = comps[0].strip() if comps else ""
-                value = comps[1] if len(comps) > 1 else ""
-                n = _int(value, seg, f"CNT {kind}", warnings)
-                if kind == "42":
-                    part.declared_passengers = n
-                elif kind == "41":
-                    part.declared_crew = n
+            skipping, traveller, doc, lost_open = False, None, None, False
+            _cnt(seg, part, warnings)
             continue
         if skipping:
-            continue
-        if in_header:
-            if tag == "BGM":
-                part.document_code = q or None
-                part.function = seg.get(2) or None
-            elif tag == "RFF":
-                if q == "TN":
-                    part.transaction_ref = seg.get(1, 1) or None
-            elif tag == "TDT":
-                legs.tdt(seg)
-            elif tag == "LOC":
-                legs.loc(seg, q)
-            elif tag == "DTM":
-                legs.dtm(seg, q, ref)
-            elif tag == "FTX":
-                drops.drop(f"FTX:{q or '?'}")
-            elif tag not in _QUIET:
-                unknown[tag] += 1
-            continue
-        assert traveller is not None
-        t = traveller.data
-        if tag == "DOC":
-            number = seg.get(2)
-            if not number:
-                warnings.append(f"segment {seg.number}: W_BAD_VALUE: DOC without a number skipped")
-                doc = {}
-                continue
-            doc = {"type": seg.get(1, 0).upper() or "P", "number": number}
-            traveller.documents.append(doc)
-            traveller.doc_segments.append(seg.number)
-        elif tag == "DTM":
-            value = seg.get(1, 1)
-            if q == "329":
-                t["date_of_birth"] = dates.past(value, ref, seg.number, what="date of birth")
-            elif doc is not None and q == "36":
-                if doc:
-                    doc["expiry_date"] = dates.expiry(value, ref, seg.number)
-            elif doc is not None and q == "182":
-                if doc:
-                    doc["issue_date"] = dates.past(value, ref, seg.number, what="issue date")
-        elif tag == "LOC":
-            place = seg.get(2) or seg.get(2, 3)
-            if q == "91":
-                if doc:
-                    doc["issuing_country"] = _alpha3(place, seg, "issuing country", warnings)
-            elif q == "174":
-                t["country_of_residence"] = place or None
-            elif q == "178":
-                t["embarkation"] = place or None
-            elif q == "179":
-                t["debarkation"] = place or None
-            elif q == "180":
-                t["place_of_birth"] = (
-                    " ".join(c.strip() for c in seg.element(2) if c.strip()) or None
+            if lost_open:  # the group of a traveller that cannot be read runs on
+                last = lost[-1]
+                lost[-1] = RecordLoss(
+                    last.kind,
+                    last.first_segment,
+                    seg.number,
+                    last.code,
+                    last.message,
+                    last.travellers,
+                    last.message_ref,
                 )
-        elif tag == "ATT":
-            raw = seg.get(3).upper()
-            sex = _SEX.get(raw)
-            if raw and sex is None:
-                warnings.append(f"segment {seg.number}: W_BAD_VALUE: sex code {raw!r} not M/F/X/U")
-            t["sex"] = sex
-        elif tag == "NAT":
-            t["nationality"] = _alpha3(seg.get(2), seg, "nationality", warnings)
-        elif tag == "RFF":
-            ref_value = seg.get(1, 1) or None
-            if q == "AVF":
-                t["record_locator"] = ref_value
-            elif q == "ABO":
-                t["passenger_reference"] = ref_value
-            elif q == "SEA":
-                t["seat"] = ref_value
-            elif q == "CR":
-                t["frequent_flyer"] = ref_value
-        elif tag == "MEA":
-            value = seg.get(3, 1)
-            if q == "CT":
-                t["checked_bags"] = _int(value, seg, "bag count", warnings)
-            elif q == "WT" and value:
-                try:
-                    weight = float(value)
-                except ValueError:
-                    warnings.append(
-                        f"segment {seg.number}: W_BAD_VALUE: bag weight {value!r} not a number"
-                    )
-                else:
-                    unit = seg.get(3, 0).upper()
-                    if unit in ("LBR", "LB", "LBS"):
-                        weight = round(weight * _LB_TO_KG, 1)
-                    t["bag_weight_kg"] = weight if weight >= 0 else None
-        elif tag == "GEI":
-            values = {c.strip() for comps in seg.elements[1:] for c in comps}
-            if "173" in values:
-                t["verified"] = True
-            elif "174" in values:
-                t["verified"] = False
-        elif tag == "FTX":
-            if q != "BAG":
-                drops.drop(f"FTX:{q or '?'}")
-        elif tag in ("TDT", "BGM"):
-            raise ParseError("E_UNEXPECTED_SEGMENT", f"{tag} after the travellers", seg.number)
-        elif tag not in _QUIET:
-            unknown[tag] += 1
+            continue
+        if in_header or traveller is None:
+            _header_segment(seg, q, part, legs, ref, drops, warnings, unknown)
+            continue
+        try:
+            doc = _traveller_segment(traveller, seg, q, doc, ref, drops, warnings, unknown)
+        except (ParseError, RecordUnreadable) as exc:
+            traveller.lost = RecordUnreadable(exc.code, exc.message, seg.number)
+            skipping = True
     for tag, count in sorted(unknown.items()):
         warnings.append(
             f"segment {unh.number}: W_UNKNOWN_SEGMENT: {tag} x{count} ignored in message "
             f"{part.message_ref}"
         )
-    part.legs = legs.finish(check=False)
-    part.travellers = [tb.finish(check=False) for tb in travellers]
+    part.legs = legs.finish(warnings)
     part.builders = [legs, *travellers]
+    part.travellers = travellers
+    part.lost = lost
+    part.bad_flight = legs.bad_flight
     return part
 
 
@@ -473,39 +634,96 @@ def _alpha3(value: str, seg: Segment, what: str, warnings: list[str]) -> str | N
         return None
     if _ALPHA3.fullmatch(v):
         return v
-    warnings.append(f"segment {seg.number}: W_BAD_VALUE: {what} {v!r} is not ISO alpha-3")
+    field = what.replace(" ", "_")
+    warnings.append(
+        value_warning(seg.number, f"{seg.tag}+{seg.get(1)}", field, v, "is not ISO alpha-3")
+    )
     return None
 
 
-def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> PaxlstManifest:
-    parts = sorted(parts, key=lambda p: p.part or 0)
+def _complete(parts: list[_Part], warnings: list[str]) -> tuple[tuple[int, ...], bool]:
     head = parts[0]
     numbers = [p.part for p in parts if p.part is not None]
     multipart = bool(numbers) and (len(parts) > 1 or head.final is not None or head.part != 1)
-    complete = True
-    if multipart:
-        expected = list(range(1, max(numbers) + 1))
-        has_final = any(p.final for p in parts)
-        single_unmarked = len(parts) == 1 and head.final is None and head.part == 1
-        complete = (numbers == expected and has_final) or single_unmarked
-        if not complete:
-            warnings.append(
-                f"segment {head.first_segment}: W_INCOMPLETE_PARTS: message "
-                f"{head.common_access_ref or head.message_ref} has parts "
-                f"{','.join(f'{n:02d}' for n in numbers)}"
-                f"{'' if has_final else ' and no final (F) part'}"
-            )
+    if not multipart:
+        return (), True
+    expected = list(range(1, max(numbers) + 1))
+    has_final = any(p.final for p in parts)
+    single_unmarked = len(parts) == 1 and head.final is None and head.part == 1
+    complete = (numbers == expected and has_final) or single_unmarked
+    if not complete:
+        warnings.append(
+            f"segment {head.first_segment}: W_INCOMPLETE_PARTS: message "
+            f"{head.common_access_ref or head.message_ref} has parts "
+            f"{','.join(f'{n:02d}' for n in numbers)}"
+            f"{'' if has_final else ' and no final (F) part'}"
+        )
+    return tuple(numbers), complete
+
+
+def _validated_travellers(parts: list[_Part], lost: list[RecordLoss]) -> list[ApiTraveller]:
+    """Validate each traveller's fields; a traveller the contract cannot hold is quarantined."""
+    out = []
+    for part in parts:
+        lost.extend(part.lost)
+        for tb in part.travellers:
+            if tb.lost is not None:
+                lost.append(tb.loss(part.message_ref, tb.lost.code, tb.lost.message))
+                continue
+            data = tb.finish()
+            try:
+                out.append(ApiTraveller.model_validate(data))
+            except ValidationError as exc:
+                lost.append(tb.loss(part.message_ref, "E_BAD_VALUE", _fields_at_fault(exc)))
+    return out
+
+
+def _fields_at_fault(exc: ValidationError) -> str:
+    """Name the fields pydantic refused and why, without their values (personal data)."""
+    return "; ".join(
+        f"field '{'.'.join(str(p) for p in err['loc']) or '(record)'}': {err['msg']}"
+        for err in exc.errors()
+    )
+
+
+def _join(
+    parts: list[_Part], warnings: list[str], interchange: Interchange, ref: dt.date,
+    lost: list[RecordLoss],
+) -> PaxlstManifest | None:  # fmt: skip
+    """Join the parts of one message into a manifest; a header that cannot be read loses it."""
+    parts = sorted(parts, key=lambda p: p.part or 0)
+    head = parts[0]
+    numbers, complete = _complete(parts, warnings)
     legs = next((p.legs for p in parts if p.legs), [])
     document_code = next((p.document_code for p in parts if p.document_code), None)
+    bad_flight = next((p.bad_flight for p in parts if p.bad_flight is not None), None)
+    problem = None
     if not legs:
-        raise ParseError(
-            "E_MISSING_SEGMENT", f"message {head.message_ref} has no TDT flight", head.first_segment
+        problem = (
+            ("E_BAD_VALUE", "TDT flight is not a carrier and flight number")
+            if bad_flight
+            else ("E_MISSING_SEGMENT", f"message {head.message_ref} has no TDT flight")
         )
+    if problem is not None:
+        builders = [tb for p in parts for tb in p.travellers]
+        held = len(builders) + sum(x.travellers for p in parts for x in p.lost)
+        ends = [tb.last_segment for tb in builders] + [
+            x.last_segment for p in parts for x in p.lost
+        ]
+        last = max(ends, default=head.first_segment)
+        code, text = problem
+        lost.append(
+            RecordLoss("message", head.first_segment, last, code, text, held, head.message_ref)
+        )
+        return None
+    travellers = _validated_travellers(parts, lost)
     if document_code is None:
-        raise ParseError(
-            "E_MISSING_SEGMENT", f"message {head.message_ref} has no BGM", head.first_segment
+        crew_only = travellers and all(t.role in ("crew", "transit_crew") for t in travellers)
+        document_code = "250" if crew_only else "745"
+        warnings.append(
+            f"segment {head.first_segment}: W_MISSING_SEGMENT: BGM document_code: message "
+            f"{head.message_ref} has no BGM; read as {document_code} from its travellers"
         )
-    travellers = [t for p in parts for t in p.travellers]
     declared_passengers = next(
         (p.declared_passengers for p in reversed(parts) if p.declared_passengers is not None), None
     )
@@ -513,23 +731,29 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
         (p.declared_crew for p in reversed(parts) if p.declared_crew is not None), None
     )
     if complete:
-        pax = sum(t["role"] in ("passenger", "transit_passenger") for t in travellers)
+        lost_here = sum(x.travellers for p in parts for x in p.lost) + sum(
+            tb.lost is not None for p in parts for tb in p.travellers
+        )
+        pax = sum(t.role in ("passenger", "transit_passenger") for t in travellers)
         crew = len(travellers) - pax
         for declared, actual, who in ((declared_passengers, pax, "passengers"),
                                       (declared_crew, crew, "crew")):  # fmt: skip
-            if declared is not None and declared != actual:
+            if (
+                declared is not None
+                and declared != actual
+                and not (lost_here and declared <= actual + lost_here)
+            ):
                 warnings.append(
                     f"segment {head.first_segment}: W_CNT_MISMATCH: CNT declares {declared} "
                     f"{who}, message {head.message_ref} lists {actual}"
                 )
-    prepared = prepared_at(interchange.unb)
     data = {
         "version": head.version,
         "message_ref": head.message_ref,
         "interchange_ref": interchange.unb.get(5) or None,
         "sender": interchange.unb.get(2) or None,
         "recipient": interchange.unb.get(3) or None,
-        "prepared": prepared,
+        "prepared": _prepared_or_none(interchange.unb),
         "document_code": document_code,
         "function": next((p.function for p in parts if p.function), None),
         "transaction_ref": next((p.transaction_ref for p in parts if p.transaction_ref), None),
@@ -539,18 +763,65 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
         "declared_passengers": declared_passengers,
         "declared_crew": declared_crew,
         "common_access_ref": head.common_access_ref,
-        "parts": tuple(numbers) if multipart else (),
+        "parts": numbers,
         "complete": complete,
     }
+    for leg in legs:
+        leg.pop("segment", None)
     try:
         return PaxlstManifest.model_validate(data)
     except ValidationError as exc:
-        for part in parts:  # find the traveller or leg at fault, with its segment number
-            for builder in part.builders:
-                builder.finish(check=True)
-        raise ParseError(
-            "E_BAD_VALUE", describe_validation_error(exc, "manifest"), head.first_segment
-        ) from None
+        held = len(travellers)
+        lost.append(
+            RecordLoss(
+                "message",
+                head.first_segment,
+                head.first_segment,
+                "E_BAD_VALUE",
+                _fields_at_fault(exc),
+                held,
+                head.message_ref,
+            )
+        )
+        return None
+
+
+def _prepared_or_none(unb: Segment) -> dt.datetime | None:
+    try:
+        return prepared_at(unb)
+    except ParseError:
+        return None
+
+
+def reference_date(interchange: Interchange, msg: Message, warnings: list[str]) -> dt.date | None:
+    """The date two-digit years resolve against: UNB's, else the message's first flight date.
+
+    Returns None when neither can be read (the message cannot be placed in time).
+    """
+    try:
+        return prepared_at(interchange.unb).date()
+    except ParseError:
+        pass
+    for seg in msg.body:
+        if seg.tag in ("DTM", "TVL"):
+            value = seg.get(1, 1) if seg.tag == "DTM" else seg.get(1, 0)
+            digits = value.strip()
+            if seg.tag == "DTM" and len(digits) in (10, 12) and digits.isdigit():
+                day = digits[:6] if len(digits) == 10 else digits[2:8]
+            elif seg.tag == "TVL" and len(digits) == 6 and digits.isdigit():
+                day = digits[4:6] + digits[2:4] + digits[:2]
+            else:
+                continue
+            try:
+                found = dt.date(2000 + int(day[:2]), int(day[2:4]), int(day[4:6]))
+            except ValueError:
+                continue
+            warnings.append(
+                f"segment {interchange.unb.number}: W_BAD_VALUE: UNB prepared: the preparation "
+                f"date cannot be read; two-digit years resolved against the flight date"
+            )
+            return found
+    return None
 
 
 def parse_paxlst(
@@ -568,15 +839,29 @@ def parse_paxlst(
         lost: where records that cannot be read are quarantined (see :mod:`.loss`).
 
     Returns:
-        One manifest per message (per joined multipart message), in file order.
-
-    Raises:
-        ParseError: on the defects listed in the module docstring.
+        One manifest per message (per joined multipart message) that could be read, in
+        file order; a message whose flight cannot be read is one ``message`` loss.
     """
+    lost = [] if lost is None else lost
     groups: dict[str, list[_Part]] = {}
-    order: list[tuple[str, Interchange]] = []
+    order: list[tuple[str, Interchange, dt.date]] = []
     for index, (interchange, msg) in enumerate(messages):
-        ref = prepared_at(interchange.unb).date()
+        ref = reference_date(interchange, msg, warnings)
+        if ref is None:
+            held = sum(1 for seg in msg.body if seg.tag == "NAD" and seg.get(1) in ROLES)
+            last = msg.body[-1].number if msg.body else msg.unh.number
+            lost.append(
+                RecordLoss(
+                    "message",
+                    msg.unh.number,
+                    last,
+                    "E_BAD_DATE",
+                    "neither the UNB preparation date nor a flight date can be read",
+                    held,
+                    msg.unh.get(1),
+                )
+            )
+            continue
         part = _message_part(msg, ref, drops, warnings)
         if part.part is not None and part.common_access_ref:
             key = part.common_access_ref
@@ -584,6 +869,7 @@ def parse_paxlst(
             key = f"\x00{index}"
         if key not in groups:
             groups[key] = []
-            order.append((key, interchange))
+            order.append((key, interchange, ref))
         groups[key].append(part)
-    return [_join(groups[key], warnings, interchange) for key, interchange in order]
+    manifests = (_join(groups[key], warnings, ic, ref, lost) for key, ic, ref in order)
+    return [m for m in manifests if m is not None]

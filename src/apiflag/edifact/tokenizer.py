@@ -140,22 +140,33 @@ class Segment:
 
 @dataclass(slots=True)
 class Message:
-    """One ``UNH`` ... ``UNT`` message: header, body segments and trailer."""
+    """One ``UNH`` ... ``UNT`` message: header, body segments and trailer.
+
+    ``unt`` is None when the message ends without its ``UNT``; ``truncated`` is True when
+    the file itself ends inside the message (cut short): its last record may be incomplete.
+    """
 
     unh: Segment
     body: list[Segment]
-    unt: Segment
+    unt: Segment | None
+    truncated: bool = False
 
 
 @dataclass(slots=True)
 class Interchange:
-    """One ``UNB`` ... ``UNZ`` interchange of a file."""
+    """One ``UNB`` ... ``UNZ`` interchange of a file.
+
+    ``unz`` is None when the interchange ends without one. ``stray`` holds the runs of data
+    segments found outside any ``UNH`` ... ``UNT`` (a message whose ``UNH`` cannot be read):
+    the parsers count the travellers in them as lost.
+    """
 
     separators: Separators
     unb: Segment
     messages: list[Message]
-    unz: Segment
+    unz: Segment | None
     warnings: list[str] = field(default_factory=list)
+    stray: list[list[Segment]] = field(default_factory=list)
 
 
 # private-use placeholders for released characters
@@ -194,6 +205,64 @@ def _separators_from_una(service: str) -> Separators:
             0,
         )
     return Separators(comp, elem, dec, release, term)
+
+
+def _observed_terminator(text: str, unb_at: int, elem: str) -> str | None:
+    """The character the file really ends segments with: the last one before the first UNH."""
+    unh = text.find("UNH" + elem, unb_at)
+    if unh < 0:
+        return None
+    pos = unh - 1
+    while pos > unb_at and text[pos] in " \t\r\n":
+        pos -= 1
+    found = text[pos]
+    return None if found.isalnum() or found == elem else found
+
+
+def _repair_una(text: str) -> tuple[str, list[str]]:
+    """Rewrite each UNA as six characters with the terminator the file really uses.
+
+    Senders write a ``UNA`` of five characters, one with a line break in the sixth place, or
+    one that declares ``'`` while a word processor turned every terminator into U+2019. The
+    terminator the file uses is the character before its first ``UNH``; where it differs
+    from the declared one it wins, with a ``W_UNA_MISMATCH`` warning.
+    """
+    warnings: list[str] = []
+    out: list[str] = []
+    pos = 0
+    while (i := text.find("UNA", pos)) >= 0:
+        j = text.find("UNB", i + 3, i + 3 + 16)
+        if j < 0:
+            out.append(text[pos : i + 3])
+            pos = i + 3
+            continue
+        svc = text[i + 3 : j]
+        chars = svc.rstrip("\r\n")
+        term: str | None = None
+        if len(chars) >= 6:
+            head, reserved, term = chars[:4], chars[4], chars[5]
+        elif len(chars) == 5 and chars[4] == " ":
+            head, reserved = chars[:4], " "
+            term = svc[5] if len(svc) > 5 else None
+        elif len(chars) == 5:
+            head, reserved, term = chars[:4], " ", chars[4]
+        else:
+            out.append(text[pos:j])
+            pos = j
+            continue
+        observed = _observed_terminator(text, j, head[1])
+        final = term if observed is None or observed == term else observed
+        if final is None:
+            final = DEFAULT_SEPARATORS.terminator
+        if final != term or len(svc.rstrip("\r\n")) != 6:
+            warnings.append(
+                f"segment 0: W_UNA_MISMATCH: UNA service string of {len(chars)} characters "
+                f"declares terminator {term!r}; the file uses {final!r}"
+            )
+        out.append(text[pos:i] + "UNA" + head + reserved + final)
+        pos = j
+    out.append(text[pos:])
+    return "".join(out), warnings
 
 
 def _find_una(text: str, pos: int) -> tuple[int, Separators] | None:
@@ -284,23 +353,18 @@ def _split_segments(
     raws = raw_segments[:end]
     if body[:1] in (" ", "\t") or term + " " in body or term + "\t" in body:
         raws = [r.lstrip(" \t") if r[:1] in (" ", "\t") else r for r in raws]
+    if " " + term in body or "\t" + term in body:  # blanks before a terminator are not data
+        raws = [r.rstrip(" \t") if r[-1:] in (" ", "\t") else r for r in raws]
     if "" in raws:
         raws = [r for r in raws if r]
     split_parts = [r.split(elem) for r in raws]
     tags = {p[0] for p in split_parts}
     bad = [t for t in tags if not _TAG.fullmatch(t)]
-    if bad:
-        index = next(i for i, p in enumerate(split_parts) if p[0] in bad)
-        raw = raws[index]
-        shown = raw[:20].translate(restore) if released else raw[:20]
-        raise ParseError(
-            "E_BAD_SEGMENT",
-            f"segment does not start with a tag: {shown!r}",
-            first_number + index,
-        )
     segments = [
         Segment(p[0], p, number, comp) for number, p in enumerate(split_parts, first_number)
     ]
+    if bad:
+        _mend_tags(segments, set(bad))
     if released:
         for index, raw in enumerate(raws):
             if _PLACEHOLDERS.search(raw):
@@ -308,8 +372,7 @@ def _split_segments(
                 elements = [[c.translate(restore) for c in p.split(comp)] for p in seg.parts]
                 segments[index] = Segment(seg.tag, seg.parts, seg.number, comp, elements)
     if unz is None:
-        last = segments[-1].number if segments else first_number
-        raise ParseError("E_TRUNCATED", "the interchange ends without UNZ (file cut short?)", last)
+        return segments, segments[-1].number if segments else first_number, ""
     rest = term.join(raw_segments[end:])
     if released:
         assert rel is not None
@@ -323,75 +386,155 @@ def _split_segments(
     return segments, segments[-1].number, rest
 
 
+def _mend_tags(segments: list[Segment], bad: set[str]) -> None:
+    """Read tags written with blanks (``NAD +FL``, `` UNG``); mark the unreadable ones.
+
+    A segment whose first element is not a tag even without blanks keeps the tag ``""``:
+    the envelope and the parsers report it (``W_BAD_SEGMENT``) where they know its record.
+    """
+    for seg in segments:
+        if seg.tag in bad:
+            tag = seg.tag.strip(" \t")
+            if tag.startswith("UNA"):  # the service string of a next interchange
+                tag = "UNA"
+            seg.tag = tag if _TAG.fullmatch(tag) else ""
+            if seg.tag:
+                seg.parts[0] = tag
+
+
 @lru_cache(maxsize=64)
 def _unz_pattern(term: str, elem: str) -> re.Pattern[str]:
     t, e = re.escape(term), re.escape(elem)
     return re.compile(f"{t}[ \t]*UNZ(?:{e}|{t}|$)")
 
 
+def _bad_segment(seg: Segment) -> str:
+    return (
+        f"segment {seg.number}: W_BAD_SEGMENT: segment does not start with a tag "
+        f"({len(seg.parts[0])} characters before the first separator); ignored"
+    )
+
+
 def _envelope(segments: list[Segment], seps: Separators) -> Interchange:
-    """Group an interchange's segments into messages and check the envelope."""
-    unb, unz = segments[0], segments[-1]
-    if unb.tag != "UNB":
-        raise ParseError("E_NO_UNB", f"interchange starts with {unb.tag}, not UNB", unb.number)
+    """Group one interchange's segments (UNB first) into messages; check the envelope.
+
+    Defects inside the envelope are warnings, never errors: a message without ``UNT`` ends
+    where the next ``UNH``, ``UNZ`` or the file ends (``truncated``); data segments outside
+    a message are kept as ``stray`` runs for the parsers to count; an unreadable segment is
+    reported and skipped.
+    """
+    unb = segments[0]
+    unz = segments[-1] if len(segments) > 1 and segments[-1].tag == "UNZ" else None
+    inner = segments[1:-1] if unz is not None else segments[1:]
     warnings: list[str] = []
     messages: list[Message] = []
+    stray: list[list[Segment]] = []
     current: Segment | None = None
     body: list[Segment] = []
     groups = 0
-    for seg in segments[1:-1]:
+
+    def cut(at: Segment | None) -> None:
+        assert current is not None
+        messages.append(Message(current, body, None, truncated=at is None))
+        if at is None:
+            where = body[-1].number if body else current.number
+            text = f"W_TRUNCATED: message {current.get(1)} ends with the file, without UNT"
+        else:
+            where, text = (
+                at.number,
+                f"W_NO_UNT: message {current.get(1)} has no UNT before {at.tag}",
+            )
+        warnings.append(f"segment {where}: {text}")
+
+    for seg in inner:
         tag = seg.tag
+        if not tag:  # kept in a message so that its reader knows whose record it hit
+            warnings.append(_bad_segment(seg))
+            if current is not None:
+                body.append(seg)
+            continue
         if current is not None:
             if tag == "UNT":
                 messages.append(Message(current, body, seg))
-                declared = seg.get(1)
-                actual = len(body) + 2
-                if declared != str(actual):
-                    warnings.append(
-                        f"segment {seg.number}: W_SEGMENT_COUNT: UNT says {declared or '?'} "
-                        f"segments, message {current.get(1)} has {actual}"
-                    )
-                if seg.get(2) != current.get(1):
-                    warnings.append(
-                        f"segment {seg.number}: W_REFERENCE: UNT reference {seg.get(2)!r} "
-                        f"differs from UNH {current.get(1)!r}"
-                    )
+                _check_unt(seg, current, len(body), warnings)
                 current, body = None, []
-            elif tag == "UNH":
-                raise ParseError(
-                    "E_TRUNCATED",
-                    f"message {current.get(1)} has no UNT before the next UNH",
-                    seg.number,
-                )
-            elif tag in ("UNB", "UNZ", "UNG", "UNE"):
-                raise ParseError(
-                    "E_TRUNCATED", f"message {current.get(1)} has no UNT before {tag}", seg.number
-                )
+            elif tag in ("UNH", "UNG", "UNE", "UNZ"):
+                cut(seg)
+                current, body = (seg, []) if tag == "UNH" else (None, [])
+                groups += tag == "UNG"
             else:
                 body.append(seg)
         elif tag == "UNH":
             current = seg
         elif tag == "UNG":
             groups += 1
-        elif tag == "UNE":
+        elif tag in ("UNE", "UNZ", "UNT", "UNA"):
             pass
         else:
-            raise ParseError("E_ENVELOPE", f"{tag} outside a UNH...UNT message", seg.number)
+            if not stray or stray[-1][-1].number != seg.number - 1:
+                stray.append([])
+                warnings.append(
+                    f"segment {seg.number}: W_ENVELOPE: {tag} outside a UNH...UNT message; "
+                    "its run of segments is not read"
+                )
+            stray[-1].append(seg)
     if current is not None:
-        raise ParseError("E_TRUNCATED", f"message {current.get(1)} has no UNT", unz.number)
+        cut(None)
+    if unz is None:
+        last = segments[-1]
+        warnings.append(
+            f"segment {last.number}: W_TRUNCATED: the interchange ends without UNZ "
+            "(file cut short?)"
+        )
+    else:
+        _check_unz(unz, unb, groups, len(messages), warnings)
+    if not messages:
+        warnings.append(f"segment {unb.number}: W_NO_MESSAGE: interchange holds no UNH message")
+    return Interchange(seps, unb, messages, unz, warnings, stray)
+
+
+def _check_unt(unt: Segment, unh: Segment, body: int, warnings: list[str]) -> None:
+    declared = unt.get(1)
+    actual = body + 2
+    if declared != str(actual):
+        warnings.append(
+            f"segment {unt.number}: W_SEGMENT_COUNT: UNT says {declared or '?'} "
+            f"segments, message {unh.get(1)} has {actual}"
+        )
+    if unt.get(2) != unh.get(1):
+        warnings.append(
+            f"segment {unt.number}: W_REFERENCE: UNT reference {unt.get(2)!r} "
+            f"differs from UNH {unh.get(1)!r}"
+        )
+
+
+def _check_unz(unz: Segment, unb: Segment, groups: int, messages: int, warnings: list[str]) -> None:
     declared = unz.get(1)
-    expected = groups if groups and declared == str(groups) else len(messages)
+    expected = groups if groups and declared == str(groups) else messages
     if declared != str(expected):
         warnings.append(
             f"segment {unz.number}: W_MESSAGE_COUNT: UNZ says {declared or '?'} messages, "
-            f"interchange has {len(messages)}"
+            f"interchange has {messages}"
         )
     if unz.get(2) != unb.get(5):
         warnings.append(
             f"segment {unz.number}: W_REFERENCE: UNZ reference {unz.get(2)!r} differs from "
             f"UNB {unb.get(5)!r}"
         )
-    return Interchange(seps, unb, messages, unz, warnings)
+
+
+def _interchanges(segments: list[Segment], seps: Separators) -> list[Interchange]:
+    """Split segments at each UNB (an interchange without UNZ runs into the next) and group."""
+    starts = [i for i, seg in enumerate(segments) if seg.tag == "UNB"]
+    if not starts or starts[0] != 0:
+        first = segments[0] if segments else None
+        raise ParseError(
+            "E_NO_UNB",
+            f"interchange starts with {first.tag if first and first.tag else 'no tag'}, not UNB",
+            first.number if first else 0,
+        )
+    bounds = [*starts, len(segments)]
+    return [_envelope(segments[a:b], seps) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def tokenize(text: str) -> list[Interchange]:
@@ -412,6 +555,9 @@ def tokenize(text: str) -> list[Interchange]:
     if _PLACEHOLDERS.search(text):
         raise ParseError("E_BAD_CHARACTER", "private-use characters U+E000-U+E003 in input", 0)
     # a UNA that makes a line break the terminator must be seen before line breaks go
+    una_warnings: list[str] = []
+    if "UNA" in text:
+        text, una_warnings = _repair_una(text)
     raw_una = _find_una(text, 0)
     terminator = raw_una[1].terminator if raw_una else "'"
     text = _clean(text, terminator)
@@ -423,7 +569,7 @@ def tokenize(text: str) -> list[Interchange]:
             break
         _, unb_at, seps = start
         segments, last, rest = _split_segments(text[unb_at:], seps, number)
-        interchanges.append(_envelope(segments, seps))
+        interchanges.extend(_interchanges(segments, seps))
         number = last + 1
         text, pos = rest, 0
         if not rest.strip():
@@ -435,4 +581,5 @@ def tokenize(text: str) -> list[Interchange]:
             break
     if not interchanges:
         raise ParseError("E_NO_UNB", "no UNB interchange header found", 0)
+    interchanges[0].warnings[:0] = una_warnings
     return interchanges
