@@ -1,12 +1,16 @@
 """Parsing of airline API (PAXLST) and PNR (PNRGOV) feeds.
 
-:func:`parse_bytes` turns one file's bytes into a :class:`ParsedFile` or raises
-:class:`~apiflag.errors.ParseError`; it never returns half a file. Stages:
-:mod:`.tokenizer` (separators, telex headers, wrapping, envelope), :mod:`.paxlst`,
+:func:`parse_bytes` turns one file's bytes into a :class:`ParsedFile`. The reader loses the
+smallest unit it cannot read, and counts it (:mod:`.loss`): a **value** becomes null with a
+warning and the traveller's ``degraded`` names the field; a **record** (a traveller, a
+booking, or a message whose header or type cannot be read) becomes a :class:`RecordLoss` in
+``ParsedFile.lost`` while the rest loads; only a **file** whose envelope cannot be read is
+refused with :class:`~apiflag.errors.ParseError`, and then nothing of it is returned.
+Stages: :mod:`.tokenizer` (separators, telex headers, wrapping, envelope), :mod:`.paxlst`,
 :mod:`.pnrgov`, :mod:`.sensitive` (what is dropped), :mod:`.contract` (the JSON rows of
 ``apiflag parse``).
 
-Errors (the whole file is refused; ``segment`` names where, 0 for the file as a whole):
+Errors that refuse the file (``segment`` names where, 0 for the file as a whole):
 
 ============================ ============================================================
 code                         meaning
@@ -15,25 +19,31 @@ code                         meaning
 ``E_NO_UNB``                 no ``UNB`` interchange header (or text that is not EDIFACT)
 ``E_BAD_UNA``                the ``UNA`` service string repeats a separator
 ``E_BAD_CHARACTER``          characters no EDIFACT syntax allows (U+E000-U+E003)
-``E_BAD_SEGMENT``            a segment that does not start with a three-character tag
-``E_TRUNCATED``              no ``UNZ``, or a ``UNH`` without its ``UNT`` (file cut short)
-``E_ENVELOPE``               a data segment outside ``UNH`` ... ``UNT``
-``E_NO_MESSAGE``             an interchange without any ``UNH`` message
-``E_UNKNOWN_MESSAGE``        a message type other than PAXLST or PNRGOV
-``E_MIXED_MESSAGES``         PAXLST and PNRGOV messages in one file
-``E_MISSING_SEGMENT``        a mandatory segment is missing (BGM, TDT/LOC, level-0 TVL, RCI)
-``E_UNEXPECTED_SEGMENT``     a header segment (BGM, TDT) among the travellers
-``E_BAD_DATE``               a date or time that is not one
-``E_BAD_VALUE``              a value the contract cannot hold (flight number, surname ...)
+``E_NO_MESSAGE``             no interchange holds any ``UNH`` message
+``E_UNKNOWN_MESSAGE``        no message is PAXLST or PNRGOV
 ============================ ============================================================
 
-Warnings (the file is parsed; each is ``"segment N: W_CODE: text"`` in
-``ParsedFile.warnings``): ``W_SEGMENT_COUNT`` (UNT count differs: normal for parts of a
-multipart message), ``W_MESSAGE_COUNT`` (UNZ count), ``W_REFERENCE`` (UNT/UNZ reference
-differs from UNH/UNB), ``W_INCOMPLETE_PARTS`` (a multipart message lacks parts),
-``W_CNT_MISMATCH`` / ``W_EQN_MISMATCH`` (declared and listed travellers or PNRs differ),
-``W_UNKNOWN_SEGMENT``, ``W_UNKNOWN_PARTY``, ``W_UNKNOWN_TRAVELLER``, ``W_BAD_VALUE`` (an
-unusual value read as null), ``W_TRAILING_TEXT`` (text after ``UNZ`` that is not EDIFACT).
+Codes of quarantined records (``RecordLoss.code``): ``E_TRUNCATED`` (the file ends inside
+the record), ``E_ENVELOPE`` (segments outside any ``UNH`` ... ``UNT``), ``E_UNKNOWN_MESSAGE``
+and ``E_MIXED_MESSAGES`` (a message of another type or kind among the file's messages),
+``E_MISSING_SEGMENT`` (a message without a TDT flight or level-0 TVL, a booking without
+RCI), ``E_BAD_DATE`` (no date to resolve two-digit years against), ``E_BAD_VALUE`` (a value
+a record cannot do without: a surname, a flight number, a record locator).
+
+Warnings (each ``"segment N: W_CODE: TAG field: text"`` in ``ParsedFile.warnings``):
+``W_BAD_VALUE`` (a value read as null; its class is named, never the value),
+``W_MISSING_SEGMENT`` (a leg without an airport, a message without BGM), ``W_UNA_MISMATCH``
+(the file's terminator is not the declared one, or the UNA is not six characters),
+``W_BAD_SEGMENT`` (a segment without a tag, skipped; its traveller is ``degraded``),
+``W_TRUNCATED`` / ``W_NO_UNT`` (a message or interchange without its trailer),
+``W_ENVELOPE`` (a run of segments outside any message), ``W_NO_MESSAGE``,
+``W_SEGMENT_COUNT`` (UNT count differs: normal for parts of a multipart message),
+``W_MESSAGE_COUNT`` (UNZ count), ``W_REFERENCE`` (UNT/UNZ reference differs from UNH/UNB),
+``W_INCOMPLETE_PARTS`` (a multipart message lacks parts), ``W_CNT_MISMATCH`` /
+``W_EQN_MISMATCH`` (declared and listed travellers or PNRs differ, beyond what was
+quarantined), ``W_UNKNOWN_SEGMENT``, ``W_UNKNOWN_PARTY``, ``W_UNKNOWN_TRAVELLER``,
+``W_UNEXPECTED_SEGMENT`` (BGM or TDT among the travellers, ignored), ``W_TRAILING_TEXT``
+(text after ``UNZ`` that is not EDIFACT).
 """
 
 from __future__ import annotations

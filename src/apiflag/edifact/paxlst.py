@@ -9,9 +9,10 @@ What it decides:
   transit crew); ``DOC`` opens one of the traveller's documents, whose ``DTM 36`` (expiry),
   ``DTM 182`` (issue) and ``LOC 91`` (issuing country) follow it. ``NAD+MS`` is the reporting
   party. Another ``NAD`` qualifier is skipped with a warning, with its whole group.
-* **Flight legs.** Each ``TDT+20`` names a flight; ``LOC 125``/``DTM 189`` give a leg's
-  departure, ``LOC 87``/``DTM 232`` its arrival, ``LOC 92`` ends one leg and starts the next
-  (multi-leg flights), ``LOC 130`` is the arrival when ``LOC 87`` is absent.
+* **Flight legs.** Each ``TDT+20`` names a flight; each ``LOC`` after it is a stop (``125``
+  departs, ``87`` arrives, ``92`` is intermediate, or departs/arrives when only a ``DTM 189``
+  or only a ``DTM 232`` follows it, as senders write every leg as ``92``; ``130`` is the
+  final destination). A leg that gives only one airport keeps the other null with a warning.
 * **Multipart messages.** Messages of one file that share the UNH common access reference
   (element 3) and carry part numbers (element 4, ``01:C`` ... ``nn:F``) are joined into one
   manifest in part order: the header comes from the first part, travellers are concatenated,
@@ -20,12 +21,15 @@ What it decides:
   parts in separate files.
 * **BGM** document code (745 passengers, 250 crew, ...) and function (CP, XR, RP, CL, ...) are
   carried on the manifest; the stages that keep history apply them.
-* **Two-digit years** resolve against the UNB preparation date (see :mod:`.dates`).
-* **Errors vs warnings.** A value the contract cannot hold without guessing (a bad date, an
-  unreadable flight, no BGM/TDT, a traveller without surname) is a :class:`ParseError`; a
-  value that is merely unusual (an unknown sex code, a bag count that is not a number, a
-  country code that is not alpha-3) becomes ``None`` with a warning. Nothing is dropped
-  silently.
+* **Two-digit years** resolve against the UNB preparation date (see :mod:`.dates`), or the
+  first flight date when UNB's cannot be read.
+* **Loss** (see :mod:`.loss`). A value that cannot be read (a birth, expiry or flight date, a
+  sex, a country, a number, a document the contract cannot hold) becomes ``None``, named in a
+  warning and in the traveller's ``degraded``; an unreadable birth date is age unknown, never
+  a guess. A traveller without a surname, or whose segments raise, is a ``traveller`` record
+  loss spanning its NAD group; a message without a readable TDT flight is one ``message``
+  loss counting its travellers. No BGM is read as 745 (or 250 when only crew are listed),
+  with a warning. Nothing is dropped silently.
 """
 
 from __future__ import annotations
