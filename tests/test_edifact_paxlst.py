@@ -273,3 +273,10 @@ def test_unknown_party_group_is_skipped_with_a_warning() -> None:
 )
 def test_flight_ids(flight_id: str, carrier: str | None, want: tuple[str, str] | None) -> None:
     assert parse_flight_id(flight_id, carrier) == want
+
+
+def test_a_damaged_part_number_is_an_incomplete_message_not_a_huge_allocation() -> None:
+    """A part number of ten digits (a damaged UNH) must not size anything."""
+    m, warnings = parse(message(HEADER + PAX, "+QK21/261121+2108270031:C"))
+    assert m.parts == (2108270031,) and not m.complete  # type: ignore[attr-defined]
+    assert any("W_INCOMPLETE_PARTS" in w for w in warnings)

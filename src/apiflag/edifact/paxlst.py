@@ -651,10 +651,10 @@ def _complete(parts: list[_Part], warnings: list[str]) -> tuple[tuple[int, ...],
     multipart = bool(numbers) and (len(parts) > 1 or head.final is not None or head.part != 1)
     if not multipart:
         return (), True
-    expected = list(range(1, max(numbers) + 1))
+    in_order = sorted(numbers) == list(range(1, len(numbers) + 1))  # never sized by the feed
     has_final = any(p.final for p in parts)
     single_unmarked = len(parts) == 1 and head.final is None and head.part == 1
-    complete = (numbers == expected and has_final) or single_unmarked
+    complete = (in_order and has_final) or single_unmarked
     if not complete:
         warnings.append(
             f"segment {head.first_segment}: W_INCOMPLETE_PARTS: message "
