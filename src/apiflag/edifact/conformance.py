@@ -569,6 +569,8 @@ def _text_carrier(c: Mapping[str, Any], indent: str) -> list[str]:
     lines = [indent + _carrier_head(c), indent + "  " + _travellers_line(c)]
     if c["deviations"]:
         rows = [list(_COLUMNS)] + [_deviation_cells(d) for d in c["deviations"]]
+        if not any(d["first_segments"] for d in c["deviations"]):
+            rows = [r[:-1] for r in rows]  # the summary: segments name places in one file
         lines += _table(rows, indent + "  ")
     else:
         lines.append(indent + "  no deviation reported")
@@ -629,7 +631,7 @@ Deviations from the PAXLST and PNRGOV guides as the tolerant reader met them, an
 {% for f in files %}
 <h2><code>{{ f.file }}</code></h2>
 {% if f.status != "read" %}<div class="warn"><b>{{ f.status | upper }}</b> ({{ f.refusal.action }}): <code>{{ f.error }}</code></div>
-{% else %}<p>{{ f.kind }}, {{ f.messages }} messages, {% if f.declared is none %}no count declared{% else %}{{ f.declared }} declared{% endif %}.
+{% else %}<p>{{ f.kind }}, {{ f.messages }} message{{ "" if f.messages == 1 else "s" }}, {% if f.declared is none %}no count declared{% else %}{{ f.declared }} declared{% endif %}.
 {{ travellers_line(f) }}</p>
 {% for c in f.carriers %}{{ carrier(c) }}{% endfor %}
 {% endif %}
