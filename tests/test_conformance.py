@@ -136,16 +136,11 @@ def test_deviations_counts_carrier_and_shares(
     ]
     # the ATT of the third traveller: UNB 1, UNH 2, 6 header segments, 5 per traveller, 2 XYZ
     assert devs["W_BAD_VALUE"]["first_segments"] == [2 + 6 + 5 + 5 + 2 + 2]
-    assert devs["W_BAD_VALUE"]["field"] in (None, "sex")
-    # every traveller is read; the one with sex Q is clean or degraded as the reader decides
-    parsed = parse_bytes(path.read_bytes(), str(path))
-    degraded = sum(1 for t in parsed.iter_travellers() if t.degraded)
+    assert devs["W_BAD_VALUE"]["field"] == "sex"
+    # every traveller is read; SUKARNO's sex is null, so that traveller is degraded
     t = c["travellers"]
-    assert t == {"clean": 5 - degraded, "degraded": degraded, "quarantined": 0, "total": 5}
-    assert c["shares"] == {
-        "clean": round((5 - degraded) / 5, 4), "degraded": round(degraded / 5, 4),
-        "quarantined": 0.0,
-    }  # fmt: skip
+    assert t == {"clean": 4, "degraded": 1, "quarantined": 0, "total": 5}
+    assert c["shares"] == {"clean": 0.8, "degraded": 0.2, "quarantined": 0.0}
     assert f["travellers"] == t and doc["summary"]["carriers"][0]["travellers"] == t
 
 
@@ -170,17 +165,34 @@ def test_each_carrier_gets_its_own_deviations(
     assert by["B2"]["senders"] == ["HUB"]
 
 
+def test_truncated_file_is_read_and_its_cut_traveller_quarantined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut.edi"
+    text = deviating_file()
+    cut.write_text(text[: text.index("NAT+2+KOR")])  # inside KIM's NAD group
+    code, doc, err = report_json([cut], capsys)
+    assert (code, err) == (0, "")
+    (c,) = doc["files"][0]["carriers"]
+    assert c["travellers"] == {"clean": 1, "degraded": 0, "quarantined": 1, "total": 2}
+    assert c["shares"] == {"clean": 0.5, "degraded": 0.0, "quarantined": 0.5}
+    lost = [d for d in c["deviations"] if d["code"] == "E_TRUNCATED"]
+    kim = 2 + 6 + 5 + 1  # UNB, UNH, the header, NGUYEN's five segments: KIM's NAD
+    assert [(d["tag"], d["count"], d["travellers"], d["action"], d["first_segments"])
+            for d in lost] == [("NAD", 1, 1, "quarantined the traveller", [kim])]  # fmt: skip
+    assert {d["code"] for d in c["deviations"]} == {"E_TRUNCATED", "W_TRUNCATED"}
+
+
 def test_refused_file_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.edi"
     good.write_text(deviating_file())
-    cut = tmp_path / "cut.edi"
-    text = deviating_file()
-    cut.write_text(text[: text.index("NAD+FL+++KIM")])
+    cut = tmp_path / "mail.txt"
+    cut.write_text("Dear colleague,\nthe manifest of ZG701 follows tomorrow.\n")
     missing = tmp_path / "missing.edi"
     code, doc, err = report_json([good, cut, missing], capsys)
     assert code == 1
     lines = err.splitlines()
-    assert re.fullmatch(rf"{re.escape(str(cut))}: segment \d+: E_TRUNCATED: .+", lines[0])
+    assert re.fullmatch(rf"{re.escape(str(cut))}: segment 0: E_NO_UNB: .+", lines[0])
     assert re.fullmatch(rf"{re.escape(str(missing))}: segment 0: E_READ: .+", lines[1])
     assert lines[2] == "apiflag: 2 of 3 file(s) refused whole"
     assert "Traceback" not in err
@@ -188,7 +200,7 @@ def test_refused_file_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert read["status"] == "read" and read["carriers"]
     assert (refused["status"], refused["error"], refused["carriers"]) == ("refused", lines[0], [])
     assert (refused["refusal"]["code"], refused["refusal"]["action"]) == (
-        "E_TRUNCATED", "refused the file",
+        "E_NO_UNB", "refused the file",
     )  # fmt: skip
     assert (unreadable["status"], unreadable["error"]) == ("unreadable", lines[1])
     assert doc["summary"] | {"carriers": None} == {
@@ -285,11 +297,11 @@ def test_markup_is_escaped_in_html(tmp_path: Path) -> None:
     people = [("<script>", "alert(1)</script>", "Q", "900101", "THA"), *TRAVELLERS[:1]]
     odd.write_text(interchange([paxlst_message("M1", "ZG", people, declared=3)]))
     tagged = tmp_path / "tag.edi"
-    text = deviating_file()
-    tagged.write_text(text.replace("NAT+2+KOR", "<script>+2+KOR"))
+    tagged.write_text(deviating_file().replace("NAT+2+KOR", "<script>+2+KOR"))
     doc = conformance_report([str(odd), str(tagged)])
-    assert doc["files"][1]["refusal"]["code"] == "E_BAD_SEGMENT"
-    assert "<script>" in doc["files"][1]["error"]  # the raw segment start, as the reader said
+    codes = {d["code"] for c in doc["files"][1]["carriers"] for d in c["deviations"]}
+    assert "W_BAD_SEGMENT" in codes  # the segment without a tag is reported, then ignored
+    assert "<script>" in doc["files"][0]["file"]
     page = render_html(doc)
     assert "<script" not in page
     assert "&lt;script&gt;" in page
@@ -319,8 +331,8 @@ def test_degraded_and_quarantined_shares_per_carrier() -> None:
     """Exact accounting on what the tolerant reader returns: degraded fields, lost records."""
     text = interchange(
         [
-            paxlst_message("M1", "ZG", TRAVELLERS[:3]),
-            paxlst_message("M2", "B2", TRAVELLERS[3:]),
+            paxlst_message("M1", "ZG", [TRAVELLERS[i] for i in (0, 1, 3)]),  # no sex Q
+            paxlst_message("M2", "B2", TRAVELLERS[4:] + TRAVELLERS[:1]),
         ]
     )
     ics = tokenize(text)
@@ -365,6 +377,12 @@ def test_samples_report_what_parse_warns(sample: Path, capsys: pytest.CaptureFix
     prefix = f"{sample}: warning: "
     lines = [line[len(prefix) :] for line in err.splitlines() if line.startswith(prefix)]
     warned = Counter((w.code, w.segment) for w in map(read_warning, lines))
+    lost = f"{sample}: lost: "
+    for line in err.splitlines():  # "segments A-B: CODE: kind quarantined: ..."
+        if line.startswith(lost):
+            m = re.match(r"segments? (\d+)(?:-\d+)?: (E_[A-Z_]+): ", line[len(lost) :])
+            assert m is not None, line
+            warned[(m.group(2), int(m.group(1)))] += 1
     code, doc, err = report_json([sample], capsys)
     assert code == parse_code and "Traceback" not in err
     (f,) = doc["files"]

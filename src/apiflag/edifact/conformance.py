@@ -77,7 +77,7 @@ from apiflag.edifact import ParsedFile, parse_bytes
 from apiflag.edifact.loss import Warning as ReaderWarning
 from apiflag.edifact.loss import read_warning
 from apiflag.edifact.paxlst import parse_flight_id
-from apiflag.edifact.tokenizer import Interchange, Message, decode, tokenize
+from apiflag.edifact.tokenizer import Interchange, Message, Segment, decode, tokenize
 from apiflag.errors import ApiflagError, ParseError
 
 __all__ = [
@@ -117,6 +117,14 @@ TREATMENTS: dict[str, Treatment] = {
     "W_REFERENCE": Treatment("noted, message kept"),
     "W_INCOMPLETE_PARTS": Treatment("read the parts present, marked incomplete", "UNH"),
     "W_TRAILING_TEXT": Treatment("ignored the text after UNZ", "UNZ"),
+    "W_UNA_MISMATCH": Treatment("used the separators the file really uses", "UNA"),
+    "W_BAD_SEGMENT": Treatment("ignored the segment"),
+    "W_UNEXPECTED_SEGMENT": Treatment("ignored the segment"),
+    "W_MISSING_SEGMENT": Treatment("read without it (null, or inferred)"),
+    "W_ENVELOPE": Treatment("did not read the segments outside a message"),
+    "W_NO_MESSAGE": Treatment("skipped the interchange", "UNB"),
+    "W_NO_UNT": Treatment("ended the message at the next envelope segment", "UNT"),
+    "W_TRUNCATED": Treatment("read what arrived, up to the end of the file"),
     "W_OTHER": Treatment("kept reading (a warning of another form)"),
     "loss:traveller": Treatment("quarantined the traveller"),
     "loss:booking": Treatment("quarantined the booking"),
@@ -249,7 +257,7 @@ def _message_spans(parsed: ParsedFile, interchanges: Sequence[Interchange]) -> l
     for ic in interchanges:
         sender = ic.unb.get(2, 0) or None
         for msg in ic.messages:
-            first, last = msg.unh.number, msg.unt.number
+            first, last = msg.unh.number, _segments(msg)[-1].number
             i = bisect.bisect_left(record_segments, first)
             found: tuple[str, str] | None = None
             if i < len(record_segments) and record_segments[i] <= last:
@@ -273,11 +281,12 @@ class _Locator:
         self.starts = [s.first for s in self.spans]
         self.envelopes: list[_Span] = []
         for ic in interchanges:
-            inside = [s for s in self.spans if ic.unb.number <= s.first <= ic.unz.number]
+            end = max(seg.number for seg in _interchange_segments(ic))
+            inside = [s for s in self.spans if ic.unb.number <= s.first <= end]
             if inside:
                 head = inside[0]
                 self.envelopes.append(
-                    _Span(ic.unb.number, ic.unz.number, head.carrier, head.named_by, head.sender)
+                    _Span(ic.unb.number, end, head.carrier, head.named_by, head.sender)
                 )
 
     def span(self, segment: int) -> _Span | None:
@@ -292,19 +301,32 @@ class _Locator:
         return self.spans[0] if self.spans else None
 
 
+def _segments(msg: Message) -> list[Segment]:
+    """A message's segments from UNH to UNT (or to its last segment when UNT is missing)."""
+    return [msg.unh, *msg.body, *([msg.unt] if msg.unt is not None else [])]
+
+
+def _interchange_segments(ic: Interchange) -> list[Segment]:
+    """Every segment of an interchange: UNB, its messages, stray runs, UNZ when present."""
+    out = [ic.unb]
+    for msg in ic.messages:
+        out += _segments(msg)
+    for run in ic.stray:
+        out += run
+    if ic.unz is not None:
+        out.append(ic.unz)
+    return out
+
+
 def _segment_tags(text: str) -> tuple[list[Interchange], dict[int, str]]:
     """The file's interchanges and segment number -> tag; empty when it cannot be tokenized."""
     try:
         interchanges = tokenize(text)
     except ParseError:
         return [], {}
-    tags: dict[int, str] = {}
-    for ic in interchanges:
-        tags[ic.unb.number] = ic.unb.tag
-        tags[ic.unz.number] = ic.unz.tag
-        for msg in ic.messages:
-            for seg in (msg.unh, *msg.body, msg.unt):
-                tags[seg.number] = seg.tag
+    tags = {
+        seg.number: seg.tag for ic in interchanges for seg in _interchange_segments(ic) if seg.tag
+    }
     return interchanges, tags
 
 
@@ -546,7 +568,7 @@ _COLUMNS = ("tag", "code", "field", "count", "what the reader did", "first segme
 def _deviation_cells(d: Mapping[str, Any]) -> list[str]:
     count = str(d["count"])
     if d["travellers"] is not None:
-        count += f" ({d['travellers']} travellers)"
+        count += f" ({d['travellers']} traveller{'' if d['travellers'] == 1 else 's'})"
     return [
         d["tag"] or "?",
         d["code"],
