@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "schemas": "apiflag.schemas_cli:schemas",
     "synth": "apiflag.synth.cli:synth",
     "parse": "apiflag.edifact.cli:parse",
+    "conformance": "apiflag.edifact.conformance:conformance",
     "ingest": "apiflag.ingest:ingest_command",
     "casedb": "apiflag.casedb:casedb",
     "match": "apiflag.matching.cli:match",
