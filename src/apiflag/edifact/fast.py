@@ -1,0 +1,516 @@
+"""The fast columnar reader: clean PAXLST/PNRGOV files straight into warehouse columns.
+
+The tolerant reader (:mod:`.tokenizer`, :mod:`.paxlst`, :mod:`.pnrgov`) reads anything a
+sender writes and builds validated :mod:`apiflag.records`; that costs a few microseconds per
+segment and per record. Most files of a night are plain: one interchange, the standard
+``UNA``, no released characters, no blanks around separators, every segment one the readers
+know, every value readable. For those, :func:`read_fast` splits the text with ``str.split``
+and fills the warehouse's column lists directly (the same ``_Batch`` of :mod:`apiflag.ingest`
+the tolerant records are converted into), without a pydantic model in between.
+
+It is **all or nothing per file**: at the first thing it does not take as it comes (a telex
+header, text after ``UNZ``, a multipart message, an unknown segment or party, a value the
+tolerant reader would warn about, null or refuse, a record the contracts would refuse) it
+returns None and the file goes to the tolerant reader, whose records are converted to the
+same columns. So a file read here never carries a warning or a lost record, and
+``tests/test_edifact_fast.py`` proves, file by file, that both ways give the same columns,
+drop counts and message counts (goldens worlds, hand fixtures, messy synthetic worlds).
+
+Only what the warehouse stores is computed: tickets, seats, bags and addresses are checked
+where the contracts could refuse them, not kept. ``apiflag parse`` and everything that needs
+the records themselves still use the tolerant reader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from apiflag.edifact import dates
+from apiflag.edifact.paxlst import ROLES, _LegBuilder, prepared_at
+from apiflag.edifact.tokenizer import Segment, decode
+from apiflag.errors import ParseError
+from apiflag.records import FlightLeg
+
+if TYPE_CHECKING:
+    from apiflag.ingest import _Batch
+
+__all__ = ["FastFile", "Unsupported", "file_columns", "read_fast"]
+
+_UNA = "UNA:+.? '"
+# what sends a file to the tolerant reader besides characters that are not printable (control,
+# private-use, tab and non-ASCII blank characters): blanks next to a separator, which the
+# tolerant reader strips
+_BLANKS = (" +", "+ ", " :", ": ", " '", "' ")
+_P_RELEASE, _P_TERM = "\ue000", "\ue001"  # released ? and ', as in the tokenizer
+_RESTORE = str.maketrans({_P_RELEASE: "?", _P_TERM: "'"})
+_ENVELOPE = frozenset({"UNA", "UNB", "UNG", "UNE", "UNZ", "UNH", "UNT"})
+_KINDS = ("PAXLST", "PNRGOV")
+CARRIER = re.compile(r"[A-Z0-9]{2,3}")
+AIRPORT = re.compile(r"[A-Z]{3}")
+DOC_TYPE = re.compile(r"[A-Z]{1,3}")
+
+
+class Unsupported(Exception):
+    """Raised inside the fast reader when a file must go to the tolerant reader."""
+
+
+@dataclass
+class FastFile:
+    """One file read into warehouse columns.
+
+    Attributes:
+        kind: ``"PAXLST"`` or ``"PNRGOV"``.
+        batch: the ingest batch holding the file's rows and message metadata.
+        dropped: sensitive SSR / free-text code -> count, as ``ParsedFile.dropped``.
+        warnings: the tolerant reader's warning lines (always empty on the fast path).
+        messages: UNH messages in the file.
+        fast: True when the fast reader read it, False when the tolerant reader did.
+    """
+
+    kind: str
+    batch: _Batch
+    dropped: dict[str, int]
+    warnings: list[str]
+    messages: int
+    fast: bool = True
+
+
+@dataclass
+class Envelope:
+    """The checked envelope of a plain file: UNB, and each message's UNH and body."""
+
+    kind: str
+    unb: Segment
+    prepared: dt.datetime
+    messages: list[tuple[list[str], list[list[str]], int]]  # UNH parts, body, UNH number
+
+
+def get(parts: list[str], element: int, component: int = 0) -> str:
+    """``Segment.get`` on raw parts (no blanks to strip on the fast path)."""
+    if element >= len(parts):
+        return ""
+    if component == 0:
+        return parts[element].partition(":")[0]
+    comps = parts[element].split(":")
+    return comps[component] if component < len(comps) else ""
+
+
+def fields(parts: list[str], element: int, count: int) -> list[str]:
+    """``Segment.fields`` on raw parts: one element's components, padded to ``count``."""
+    out = parts[element].split(":") if element < len(parts) else []
+    if len(out) < count:
+        out += [""] * (count - len(out))
+    return out
+
+
+def segment(parts: list[str], number: int) -> Segment:
+    """A tokenizer segment, for the few places the tolerant reader's own helpers are reused."""
+    return Segment(parts[0], parts, number, ":")
+
+
+def check(condition: bool) -> None:
+    """Send the file to the tolerant reader unless ``condition`` holds."""
+    if not condition:
+        raise Unsupported
+
+
+def split_plain(data: bytes) -> list[list[str]] | None:
+    """The segments of a plain file, each split into elements; None when it is not plain.
+
+    Released terminators and release characters (``O?'BRIEN``, ``??``) are read as the
+    tokenizer reads them; a released ``+`` or ``:`` sends the file to the tolerant reader.
+    """
+    text = decode(data)
+    if not text.startswith(_UNA):
+        return None
+    body = text[len(_UNA) :]
+    if "\n" in body:
+        body = body.replace("\n", "")
+    if "\r" in body:
+        body = body.replace("\r", "")
+    if not body.isprintable() or any(blank in body for blank in _BLANKS):
+        return None
+    released = "?" in body
+    if released:
+        body = body.replace("??", _P_RELEASE).replace("?'", _P_TERM)
+        if "?+" in body or "?:" in body:
+            return None
+    at = body.find("'UNZ+")
+    end = body.find("'", at + 1) if at >= 0 else -1
+    if end < 0 or end != len(body) - 1:
+        return None  # no UNZ, or text after it (W_TRAILING_TEXT)
+    raws = body[:end].split("'")
+    if "" in raws:
+        return None
+    if released:
+        raws = [r.translate(_RESTORE) if _P_TERM in r or _P_RELEASE in r else r for r in raws]
+    return [r.split("+") for r in raws]
+
+
+def envelope(segments: list[list[str]]) -> Envelope | None:
+    """Check one interchange's envelope as the tokenizer would, without a single warning."""
+    tags = [p[0] for p in segments]
+    if tags[0] != "UNB" or tags[-1] != "UNZ" or len(segments[0]) < 6:
+        return None
+    unb = segment(segments[0], 1)
+    try:
+        prepared = prepared_at(unb)
+    except ParseError:
+        return None
+    marks = [i for i, tag in enumerate(tags) if tag in _ENVELOPE]
+    messages: list[tuple[list[str], list[list[str]], int]] = []
+    groups = 0
+    kind = None
+    keys: set[str] = set()
+    k = 1
+    while k < len(marks) - 1:
+        i = marks[k]
+        tag = tags[i]
+        if tag in ("UNG", "UNE"):
+            groups += tag == "UNG"
+            k += 1
+            continue
+        j = marks[k + 1]
+        if tag != "UNH" or tags[j] != "UNT":
+            return None
+        unh, unt = segments[i], segments[j]
+        if get(unt, 1) != str(j - i + 1) or get(unt, 2) != get(unh, 1):
+            return None  # W_SEGMENT_COUNT / W_REFERENCE
+        mtype = get(unh, 2).upper()
+        if mtype not in _KINDS or kind not in (None, mtype):
+            return None
+        kind = mtype
+        if not _single_part(unh, keys):
+            return None
+        messages.append((unh, segments[i + 1 : j], i + 1))
+        k += 2
+    unz = segments[-1]
+    declared = get(unz, 1)
+    expected = groups if groups and declared == str(groups) else len(messages)
+    if not messages or declared != str(expected) or get(unz, 2) != unb.get(5):
+        return None
+    assert kind is not None
+    return Envelope(kind, unb, prepared, messages)
+
+
+def _single_part(unh: list[str], keys: set[str]) -> bool:
+    """Whether a message stands alone: no part number, or part 1 final/unmarked, never joined."""
+    part_no, indicator = get(unh, 4, 0), get(unh, 4, 1).upper()
+    if not part_no and not indicator:
+        return True
+    if not part_no.isdigit() or int(part_no) != 1 or indicator not in ("", "F"):
+        return False
+    key = get(unh, 3)
+    if key:
+        if key in keys:
+            return False
+        keys.add(key)
+    return True
+
+
+def leg_record(leg: dict[str, Any]) -> FlightLeg:
+    """A leg the contract would accept, as a record (not validated again)."""
+    check(isinstance(leg.get("carrier"), str) and bool(CARRIER.fullmatch(leg["carrier"])))
+    for key in ("departure_airport", "arrival_airport"):
+        value = leg.get(key)
+        check(value is None or bool(AIRPORT.fullmatch(value)))
+    return FlightLeg.model_construct(
+        carrier=leg["carrier"],
+        number=leg["number"],
+        departure_airport=leg.get("departure_airport"),
+        arrival_airport=leg.get("arrival_airport"),
+        scheduled_departure=leg.get("scheduled_departure"),
+        scheduled_arrival=leg.get("scheduled_arrival"),
+    )
+
+
+def read_fast(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | None:
+    """Read a plain file into warehouse columns, or None to leave it to the tolerant reader.
+
+    Args:
+        data: the file's bytes.
+        file: the file's name (for the batch's message metadata).
+        sha: the file's SHA-256 (row ids and provenance).
+        night: the arrival night being ingested (picks each manifest's arrival leg).
+
+    Returns:
+        The file's columns, or None when anything in it needs the tolerant reader.
+    """
+    from apiflag.edifact.fast_pnr import read_pnr_message
+    from apiflag.ingest import _Batch
+
+    segments = split_plain(data)
+    if segments is None:
+        return None
+    env = envelope(segments)
+    if env is None:
+        return None
+    batch = _Batch()
+    drops: Counter[str] = Counter()
+    ref = env.prepared.date()
+    reader: Callable[..., None] = read_pnr_message if env.kind == "PNRGOV" else read_manifest
+    try:
+        for index, (unh, body, first) in enumerate(env.messages):
+            reader(batch, env, unh, body, first, ref, drops, index, file, sha, night)
+    except (Unsupported, ParseError, ValueError, IndexError, KeyError):
+        return None
+    return FastFile(env.kind, batch, dict(sorted(drops.items())), [], len(env.messages))
+
+
+def file_columns(
+    data: bytes, file: str, sha: str, night: dt.date, parse: Callable[[bytes, str], Any]
+) -> FastFile:
+    """One file's warehouse columns: the fast reader's, else the tolerant reader's converted.
+
+    Args:
+        data: the file's bytes.
+        file: the file's name.
+        sha: the file's SHA-256.
+        night: the arrival night.
+        parse: the tolerant reader (``parse_bytes``-like: ``(data, file) -> ParsedFile``).
+
+    Raises:
+        ParseError: when the tolerant reader refuses the file.
+    """
+    fast = read_fast(data, file, sha, night)
+    if fast is not None:
+        return fast
+    from apiflag.ingest import _Batch
+
+    parsed = parse(data, file)
+    batch = _Batch()
+    for i, m in enumerate(parsed.manifests):
+        batch.add_manifest(m, i, file, sha, night)
+    for i, p in enumerate(parsed.pnr_messages):
+        batch.add_pnr(p, i, file, sha)
+    unh = int(getattr(parsed, "messages", 0) or 0)
+    return FastFile(parsed.kind, batch, dict(parsed.dropped), list(parsed.warnings), unh, False)
+
+
+# --------------------------------------------------------------------------- PAXLST
+
+_SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MALE": "M", "FEMALE": "F"}
+_QUIET = frozenset({"COM", "EMP", "QTY", "ERP", "ERC", "UNS", "CPI", "TSR", "SEQ"})
+_LB = ("LBR", "LB", "LBS")
+_T_FIELDS = (
+    "sex", "date_of_birth", "nationality", "country_of_residence", "place_of_birth",
+    "record_locator", "seat", "frequent_flyer", "checked_bags", "bag_weight_kg",
+)  # fmt: skip
+_RFF = {"AVF": "record_locator", "SEA": "seat", "CR": "frequent_flyer", "ABO": ""}
+
+
+def _alpha3(value: str) -> str | None:
+    v = value.upper()
+    if not v:
+        return None
+    check(bool(AIRPORT.fullmatch(v)))  # the tolerant reader warns about anything else
+    return v
+
+
+def _traveller(p: list[str], number: int) -> dict[str, Any]:
+    role = ROLES.get(get(p, 1))
+    check(role is not None)
+    names = fields(p, 4, 1)
+    surname = names[0]
+    check(bool(surname.strip()))  # no surname (or one in element 3): the tolerant reader
+    given = " ".join(filter(None, names[1:])) or None
+    return {"role": role, "surname": surname, "given_names": given, "segment": number,
+            "documents": []}  # fmt: skip
+
+
+def _doc(p: list[str]) -> dict[str, Any]:
+    number = get(p, 2)
+    check(0 < len(number) <= 35)
+    doc_type = get(p, 1).upper()
+    check(not doc_type or bool(DOC_TYPE.fullmatch(doc_type)))
+    return {"type": doc_type or "P", "number": number, "issuing_country": None,
+            "expiry_date": None, "issue_date": None}  # fmt: skip
+
+
+def _traveller_segment(
+    t: dict[str, Any], p: list[str], tag: str, n: int, ref: dt.date, drops: Counter[str]
+) -> None:
+    """One segment of a NAD group, as ``paxlst._traveller_segment`` reads a clean one."""
+    e1 = p[1] if len(p) > 1 else ""
+    if tag == "LOC":
+        q = e1.partition(":")[0]
+        if q == "178" or q == "179":
+            return  # embarkation and debarkation: not warehouse columns
+        place = get(p, 2) or get(p, 2, 3)
+        if q == "91":
+            if t["documents"]:
+                t["documents"][-1]["issuing_country"] = _alpha3(place)
+        elif q == "174":
+            t["country_of_residence"] = place or None
+        elif q == "180":
+            comps = p[2].split(":") if len(p) > 2 else []
+            t["place_of_birth"] = " ".join(c for c in comps if c) or None
+    elif tag == "DTM":
+        q, _, rest = e1.partition(":")
+        value = rest.partition(":")[0]
+        if q == "329":
+            t["date_of_birth"] = dates.past(value, ref, n, what="date_of_birth")
+        elif t["documents"] and q == "36":
+            t["documents"][-1]["expiry_date"] = dates.expiry(value, ref, n)
+        elif t["documents"] and q == "182":
+            t["documents"][-1]["issue_date"] = dates.past(value, ref, n, what="issue_date")
+    elif tag == "RFF":
+        q, _, rest = e1.partition(":")
+        name = _RFF.get(q)
+        if name:
+            t[name] = rest.partition(":")[0] or None
+    elif tag == "ATT":
+        raw = get(p, 3).upper()
+        check(not raw or raw in _SEX)
+        t["sex"] = _SEX.get(raw)
+    elif tag == "NAT":
+        t["nationality"] = _alpha3(get(p, 2))
+    elif tag == "DOC":
+        t["documents"].append(_doc(p))
+    elif tag == "MEA":
+        _mea(t, p, e1.partition(":")[0])
+    elif tag == "FTX":
+        q = e1.partition(":")[0]
+        if q != "BAG":
+            drops[f"FTX:{q or '?'}"] += 1
+    else:
+        check(tag == "GEI" or tag in _QUIET)
+
+
+def _mea(t: dict[str, Any], p: list[str], q: str) -> None:
+    value = get(p, 3, 1)
+    if q == "CT":
+        check(not value or value.isdigit())
+        t["checked_bags"] = int(value) if value else None
+    elif q == "WT" and value:
+        weight = float(value)  # ValueError: the tolerant reader warns
+        check(weight == weight and value.strip() == value)
+        if get(p, 3).upper() in _LB:
+            weight = round(weight * 0.45359237, 1)
+        t["bag_weight_kg"] = weight if weight >= 0 else None
+
+
+def _header(
+    p: list[str], tag: str, n: int, head: dict[str, Any], legs: _LegBuilder, ref: dt.date,
+    drops: Counter[str],
+) -> None:  # fmt: skip
+    q = get(p, 1)
+    warnings: list[str] = []
+    if tag == "BGM":
+        head["document_code"] = q or None  # the last BGM of a message wins, as in paxlst
+        head["function"] = get(p, 2) or None
+    elif tag == "TDT":
+        legs.tdt(segment(p, n))
+    elif tag == "LOC":
+        legs.loc(segment(p, n), q, warnings)
+    elif tag == "DTM":
+        legs.dtm(segment(p, n), q, ref, warnings)
+    elif tag == "FTX":
+        drops[f"FTX:{q or '?'}"] += 1
+    elif tag == "NAD":
+        check(q == "MS")
+    elif tag == "CNT":
+        for element in p[1:]:
+            comps = element.split(":")
+            value = comps[1] if len(comps) > 1 else ""
+            check(not value or value.isdigit())
+            if comps[0] in ("42", "41"):
+                head[comps[0]] = int(value) if value else None
+    else:
+        check(tag == "RFF" or tag in _QUIET)
+    check(not warnings)
+
+
+def read_manifest(
+    batch: _Batch, env: Envelope, unh: list[str], body: list[list[str]], first: int,
+    ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
+) -> None:  # fmt: skip
+    """Read one PAXLST message into the batch's columns (``Unsupported`` when not plain)."""
+    head: dict[str, Any] = {}
+    legs = _LegBuilder()
+    travellers: list[dict[str, Any]] = []
+    t: dict[str, Any] | None = None
+    for k, p in enumerate(body, first + 1):
+        tag = p[0]
+        if tag == "NAD" and get(p, 1) != "MS":
+            t = _traveller(p, k)
+            travellers.append(t)
+        elif tag == "CNT" or t is None:
+            t = None
+            _header(p, tag, k, head, legs, ref, drops)
+        else:
+            _traveller_segment(t, p, tag, k, ref, drops)
+    warnings: list[str] = []
+    found = legs.finish(warnings)
+    check(bool(found) and not warnings and head.get("document_code") is not None)
+    pax = sum(x["role"] in ("passenger", "transit_passenger") for x in travellers)
+    for declared, actual in ((head.get("42"), pax), (head.get("41"), len(travellers) - pax)):
+        check(declared is None or declared == actual)  # else W_CNT_MISMATCH
+    for leg in found:
+        leg.pop("segment", None)
+    _add_manifest(batch, env, unh, [leg_record(x) for x in found], head, travellers,
+                  (index, file, sha, night))  # fmt: skip
+
+
+def _add_manifest(
+    batch: _Batch, env: Envelope, unh: list[str], legs: list[FlightLeg], head: dict[str, Any],
+    travellers: list[dict[str, Any]], where: tuple[int, str, str, dt.date],
+) -> None:  # fmt: skip
+    """The columns ``_Batch.add_manifest`` fills from a manifest record, from plain dicts."""
+    from apiflag.ingest import _arrival_leg, _flight_dict, flight_id_of
+
+    index, file, sha, night = where
+    msg = len(batch.metas)
+    leg = _arrival_leg(legs, night)
+    arrival = leg.scheduled_arrival.date() if leg.scheduled_arrival else None
+    fid = flight_id_of(leg.carrier, leg.number, arrival or night)
+    stem = f"{sha[:16]}-{index}"
+    T = travellers
+    tids = [f"T-{stem}-{t['segment']}" for t in T]
+    batch._extend("flights", msg, 1, flight_id=fid, **_flight_dict(leg), message_sha256=sha)
+    columns: dict[str, Any] = {name: [t.get(name) for t in T] for name in _T_FIELDS}
+    batch._extend(
+        "travellers", msg, len(T), traveller_id=tids, flight_id=fid,
+        role=[t["role"] for t in T], surname=[t["surname"] for t in T],
+        given_names=[t["given_names"] for t in T],
+        document_number=[t["documents"][0]["number"] if t["documents"] else None for t in T],
+        message_sha256=sha, segment=[t["segment"] for t in T], **columns,
+    )  # fmt: skip
+    add_documents(batch, msg, "api", [(i, t["segment"], t["documents"]) for i, t in zip(tids, T)],
+                  sha)  # fmt: skip
+    pax = sum(t["role"] in ("passenger", "transit_passenger") for t in T)
+    function = head.get("function")
+    batch.metas.append(
+        {
+            "kind": "PAXLST", "file": file, "sha256": sha, "index": index,
+            "message_ref": get(unh, 1), "flight_id": fid, "arrival_date": arrival,
+            "document_code": head["document_code"],
+            "function": (function or "").upper() or None, "prepared": env.prepared,
+            "declared_passengers": head.get("42"), "declared_crew": head.get("41"),
+            "passengers": pax, "crew": len(T) - pax,
+        }
+    )  # fmt: skip
+
+
+def add_documents(
+    batch: _Batch, msg: int, kind: str, owners: list[tuple[str, int, list[dict[str, Any]]]],
+    sha: str,
+) -> None:  # fmt: skip
+    """The ``documents`` rows of ``_Batch._documents``, from document dicts."""
+    docs = [(oid, seq, d, seg) for oid, seg, ds in owners for seq, d in enumerate(ds)]
+    if not docs:
+        return
+    batch._extend(
+        "documents", msg, len(docs), owner_kind=kind, owner_id=[o for o, _, _, _ in docs],
+        seq=[s for _, s, _, _ in docs], doc_type=[d["type"] for _, _, d, _ in docs],
+        number=[d["number"] for _, _, d, _ in docs],
+        issuing_country=[d.get("issuing_country") for _, _, d, _ in docs],
+        expiry_date=[d.get("expiry_date") for _, _, d, _ in docs],
+        issue_date=[d.get("issue_date") for _, _, d, _ in docs],
+        message_sha256=sha, segment=[g for _, _, _, g in docs],
+    )  # fmt: skip
