@@ -39,7 +39,7 @@ from apiflag.records import FlightLeg
 if TYPE_CHECKING:
     from apiflag.ingest import _Batch
 
-__all__ = ["FastFile", "Unsupported", "file_columns", "read_fast"]
+__all__ = ["FastFile", "Unsupported", "file_columns", "read_fast", "tolerant_columns"]
 
 _UNA = "UNA:+.? '"
 # what sends a file to the tolerant reader besides characters that are not printable (control,
@@ -278,8 +278,13 @@ def file_columns(
         ParseError: when the tolerant reader refuses the file.
     """
     fast = read_fast(data, file, sha, night)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else tolerant_columns(data, file, sha, night, parse)
+
+
+def tolerant_columns(
+    data: bytes, file: str, sha: str, night: dt.date, parse: Callable[[bytes, str], Any]
+) -> FastFile:
+    """The tolerant reader's records of one file, converted to warehouse columns by ingest."""
     from apiflag.ingest import _Batch
 
     parsed = parse(data, file)
@@ -481,7 +486,7 @@ def _add_manifest(
         document_number=[t["documents"][0]["number"] if t["documents"] else None for t in T],
         message_sha256=sha, segment=[t["segment"] for t in T], **columns,
     )  # fmt: skip
-    add_documents(batch, msg, "api", [(i, t["segment"], t["documents"]) for i, t in zip(tids, T)],
+    add_documents(batch, msg, "api", [(i, t["segment"], t["documents"]) for i, t in zip(tids, T, strict=True)],
                   sha)  # fmt: skip
     pax = sum(t["role"] in ("passenger", "transit_passenger") for t in T)
     function = head.get("function")

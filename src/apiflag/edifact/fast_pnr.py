@@ -28,10 +28,16 @@ from apiflag.edifact.fast import (
     leg_record,
     segment,
 )
-from apiflag.edifact.pnrgov import _DDMMMYY, _STATUS_COUNT, _phone, _tvl_leg, decode_email
+from apiflag.edifact.pnrgov import (
+    _DDMMMYY,
+    _STATUS_COUNT,
+    _phone,
+    _tvl_leg,
+    decode_email,
+    split_title,
+)
 from apiflag.edifact.pnrgov import _QUIET as _PNR_QUIET
 from apiflag.edifact.pnrgov import _SEX as _PNR_SEX
-from apiflag.edifact.pnrgov import split_title
 from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES
 
 if TYPE_CHECKING:
@@ -132,7 +138,7 @@ class _Reader:
         elif tag == "TIF":
             self.tif(b, p, n)
         elif tag == "TVL":
-            b.legs.append(_tvl_leg(segment(p, n), self.ref, "itinerary"))
+            b.legs.append(_itinerary_leg(p, n, self.ref))
             self.section, self.person = "leg", None
         elif tag == "TKT":
             if self.section == "fop":
@@ -171,9 +177,7 @@ class _Reader:
             b.data["carrier"] = e1[0] or None
             b.data["record_locator"] = e1[1]
             if e1[3]:
-                day = dates.near(e1[3], self.ref, n, order="dmy", what="booking date")
-                clock = dates.time_of(e1[4], n, "booking time") if e1[4] else dt.time()
-                b.data["created"] = dt.datetime.combine(day, clock)
+                b.data["created"] = _stamp(e1[3], e1[4], self.ref, n)
         elif tag == "DAT":
             if self.section in ("leg", "checkin"):
                 self.section = "checkin"
@@ -181,10 +185,8 @@ class _Reader:
             for element in p[1:]:
                 comps = element.split(":")
                 if comps[0] == "700" and len(comps) > 1 and comps[1]:
-                    day = dates.near(comps[1], self.ref, n, order="dmy", what="DAT date")
                     clock = comps[2] if len(comps) > 2 else ""
-                    t = dates.time_of(clock, n, "DAT time") if clock else dt.time()
-                    b.data["last_transaction"] = dt.datetime.combine(day, t)
+                    b.data["last_transaction"] = _stamp(comps[1], clock, self.ref, n)
         elif self.section == "booking":  # ORG of the booking, not of the sender or check-in
             e1, e6 = fields(p, 1, 2), fields(p, 6, 2)
             agency = (e1[0], e1[1], get(p, 2), get(p, 5), e6[0], e6[1])
@@ -266,10 +268,11 @@ class _Reader:
         return True
 
     def tif(self, b: _Booking, p: list[str], n: int) -> None:
-        e1, e2 = fields(p, 1, 2), fields(p, 2, 3)
+        e1 = p[1].split(":") if len(p) > 1 else [""]
+        e2 = (p[2].split(":") if len(p) > 2 else []) + ["", "", ""]
         surname, given = e1[0].upper(), e2[0].upper()
         ptype, ref = e2[1].upper() or None, e2[2]
-        if ptype is None and e1[1].upper() == "I":
+        if ptype is None and len(e1) > 1 and e1[1].upper() == "I":
             ptype = "IN"
         if self.section in ("leg", "checkin"):  # a check-in TIF names a booked traveller
             found = b.person(ref) if ref else None
@@ -373,9 +376,18 @@ class _Reader:
         return infant
 
 
+_CODES: dict[str, str | None] = {}
+
+
 def _alpha3(value: str) -> str | None:
-    v = value.strip().upper()
-    return v if AIRPORT.fullmatch(v) else None
+    """``pnrgov._alpha3``: an ISO alpha-3 code, else None (remembered per value)."""
+    got = _CODES.get(value, "")
+    if got == "":
+        v = value.strip().upper()
+        got = v if AIRPORT.fullmatch(v) else None
+        if len(_CODES) < 4096:
+            _CODES[value] = got
+    return got
 
 
 def _ssr_text(p: list[str]) -> str:
@@ -422,10 +434,42 @@ def _bags(p: list[str]) -> None:
         check(weight >= 0)
 
 
-def _check_leg(leg: dict[str, Any]) -> None:
-    check(bool(CARRIER.fullmatch(leg["carrier"])))
-    check(bool(AIRPORT.fullmatch(leg["departure_airport"])))
-    check(bool(AIRPORT.fullmatch(leg["arrival_airport"])))
+_STAMPS: dict[tuple[str, str, dt.date], dt.datetime] = {}
+
+
+def _stamp(day: str, clock: str, ref: dt.date, n: int) -> dt.datetime:
+    """A ``DDMMYY`` date and optional ``HHMM`` time (RCI, DAT), as the tolerant reader reads them."""
+    key = (day, clock, ref)
+    got = _STAMPS.get(key)
+    if got is None:
+        date = dates.near(day, ref, n, order="dmy", what="booking date")
+        got = dt.datetime.combine(date, dates.time_of(clock, n, "time") if clock else dt.time())
+        if len(_STAMPS) >= 65536:
+            _STAMPS.clear()
+        _STAMPS[key] = got
+    return got
+
+
+_LEGS: dict[tuple[str, dt.date], dict[str, Any]] = {}
+
+
+def _itinerary_leg(p: list[str], n: int, ref: dt.date) -> dict[str, Any]:
+    """An itinerary TVL as ``pnrgov._tvl_leg`` reads it, checked against the contract once.
+
+    Legs recur in most bookings of a push: the same text against the same reference date is
+    read once (the dict is shared, never changed: only the columns read it).
+    """
+    key = ("+".join(p), ref)
+    leg = _LEGS.get(key)
+    if leg is None:
+        leg = _tvl_leg(segment(p, n), ref, "itinerary")
+        check(bool(CARRIER.fullmatch(leg["carrier"])))
+        check(bool(AIRPORT.fullmatch(leg["departure_airport"])))
+        check(bool(AIRPORT.fullmatch(leg["arrival_airport"])))
+        if len(_LEGS) >= 16384:
+            _LEGS.clear()
+        _LEGS[key] = leg
+    return leg
 
 
 def read_pnr_message(
@@ -442,8 +486,6 @@ def read_pnr_message(
     check(reader.declared is None or reader.declared == len(reader.bookings))
     for b in reader.bookings:
         check(bool(b.data.get("record_locator")))
-        for leg in b.legs:
-            _check_leg(leg)
     _add_pnr(batch, env, unh, flight, reader, (index, file, sha))
 
 
@@ -471,7 +513,11 @@ def _add_pnr(
         n_travellers=[len(b.people) for b in B], message_sha256=sha,
         segment=[b.segment for b in B],
     )  # fmt: skip
-    people = [(bid, b, t, f"P-{stem}-{t.segment}") for bid, b in zip(bids, B) for t in b.people]
+    people = [
+        (bid, b, t, f"P-{stem}-{t.segment}")
+        for bid, b in zip(bids, B, strict=True)
+        for t in b.people
+    ]
     rows = [_person_row(t) for _, _, t, _ in people]
     batch._extend(
         "pnr_travellers", msg, len(people), pnr_traveller_id=[pid for _, _, _, pid in people],
@@ -489,7 +535,7 @@ def _add_pnr(
     add_documents(batch, msg, "pnr", [(pid, t.segment, t.documents) for _, _, t, pid in people],
                   sha)  # fmt: skip
     pid_of = {(bid, t.ref): pid for bid, _, t, pid in reversed(people)}  # first wins
-    contacts = [(bid, b, c) for bid, b in zip(bids, B) for c in b.contacts]
+    contacts = [(bid, b, c) for bid, b in zip(bids, B, strict=True) for c in b.contacts]
     batch._extend(
         "booking_contacts", msg, len(contacts), booking_id=[bid for bid, _, _ in contacts],
         pnr_traveller_id=[pid_of.get((bid, c[2])) if c[2] else None for bid, _, c in contacts],
@@ -508,12 +554,26 @@ def _add_pnr(
     )  # fmt: skip
 
 
+_TITLES: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+
+
+def _split_title(given: str, docs_given: str | None) -> tuple[str, str | None]:
+    key = (given, docs_given)
+    got = _TITLES.get(key)
+    if got is None:
+        got = split_title(given, docs_given)
+        if len(_TITLES) >= 65536:
+            _TITLES.clear()
+        _TITLES[key] = got
+    return got
+
+
 def _person_row(t: _Person) -> tuple[str, str | None, str | None]:
     """Surname, given names and title as ``pnrgov._Reader._booking_dict`` decides them."""
     if t.docs_names:
         surname, given = t.docs_names
-        return surname, given or None, split_title(t.given, given)[1]
-    given_tif, title = split_title(t.given)
+        return surname, given or None, _split_title(t.given, given)[1]
+    given_tif, title = _split_title(t.given, None)
     return t.surname, given_tif or None, title
 
 
@@ -521,7 +581,7 @@ def _add_money_and_legs(
     batch: _Batch, msg: int, B: list[_Booking], bids: list[str], sha: str
 ) -> None:
     pays = []
-    for bid, b in zip(bids, B):
+    for bid, b in zip(bids, B, strict=True):
         for p in b.payments:
             if b.sponsor:
                 p = dict(p)
@@ -537,7 +597,11 @@ def _add_money_and_legs(
         payer_phone=[p.get("payer_phone") for _, _, p in pays],
         message_sha256=sha, segment=[b.segment for _, b, _ in pays],
     )  # fmt: skip
-    legs = [(bid, b, seq, leg) for bid, b in zip(bids, B) for seq, leg in enumerate(b.legs, 1)]
+    legs = [
+        (bid, b, seq, leg)
+        for bid, b in zip(bids, B, strict=True)
+        for seq, leg in enumerate(b.legs, 1)
+    ]
     batch._extend(
         "itinerary", msg, len(legs), booking_id=[bid for bid, _, _, _ in legs],
         leg_seq=[seq for _, _, seq, _ in legs], carrier=[x["carrier"] for _, _, _, x in legs],
