@@ -116,11 +116,37 @@ def test_a_plain_file_with_released_apostrophes_is_read_fast() -> None:
     assert fast.dropped == {"FTX:AAI": 1}
 
 
+PNR_PLAIN = (
+    "UNA:+.? 'UNB+IATA:1+QK+JPNPNR+261121:0335+QK1'\n"
+    "UNH+1+PNRGOV:11:1:IA+QK6226/211126/0315'\nMSG+:22'\nORG+QK:BKK'\n"
+    "TVL+211126:0315:211126:0515+BKK+NGO+QK+6226'\nEQN+1'\nSRC'\n"
+    "RCI+QK:0JB362::161126:0315'\nDAT+700:161126:0315'\n"
+    "IFT+4:28::QK+CTCM ?+81 90 9559 6464'\nIFT+4:28::QK+CTCE kaewkla927//example.com'\n"
+    "TIF+KAEWKLA+PIMCHANOK DARAMS:A:1'\n"
+    "SSR+DOCS:HK:1:QK:::::/P/THA/P44244414/THA/11NOV83/F/01JAN30/KAEWKLA/PIMCHANOK/DARA'\n"
+    "SSR+VGML:HK:1:QK'\nFOP+CC::1300.00:VI:4111XXXXXXXX1111:0129'\n"
+    "IFT+4:43+PIMCHANOK DARA KAEWKLA+?+66 81 234 5678'\nTIF+KAEWKLA+SOMCHAI MR:A:2'\n"
+    "TVL+211126:0315:211126:0515+BKK+NGO+QK+6226:Y'\nUNT+18+1'\nUNZ+1+QK1'\n"
+)
+
+
+def test_a_plain_push_with_released_plus_signs_is_read_fast() -> None:
+    data = PNR_PLAIN.encode()
+    assert _same(data, "push.edi", dt.date(2026, 11, 21))
+    fast = read_fast(data, "push.edi", "0" * 64, dt.date(2026, 11, 21))
+    assert fast is not None
+    cols = fast.batch.cols
+    assert cols["booking_contacts"]["value"][0] == "+819095596464"
+    assert cols["payments"]["payer_phone"] == ["+66812345678"]
+    assert cols["pnr_travellers"]["title"] == ["MS", "MR"]
+    assert fast.dropped == {"VGML": 1}
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [
         ("UNA:+.? '", "ZCZC 123\nUNA:+.? '"),  # a telex header
-        ("MARY ANN", "MARY?+ANN"),  # a released element separator
+        ("MARY ANN", "MARY?:ANN"),  # a released component separator
         ("CNT+42:2", "CNT+42:3"),  # W_CNT_MISMATCH
         ("NAT+2+JPN", "NAT+2+JAPAN"),  # a value read as null with a warning
         ("ATT+2++F'\nDTM+329:050602", "ATT+2++F'\nXYZ+1'\nDTM+329:050602"),  # unknown segment

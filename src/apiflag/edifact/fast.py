@@ -24,6 +24,7 @@ the records themselves still use the tolerant reader.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +47,9 @@ _UNA = "UNA:+.? '"
 # private-use, tab and non-ASCII blank characters): blanks next to a separator, which the
 # tolerant reader strips
 _BLANKS = (" +", "+ ", " :", ": ", " '", "' ")
-_P_RELEASE, _P_TERM = "\ue000", "\ue001"  # released ? and ', as in the tokenizer
+# released ?, ' and + (as in the tokenizer); a released + stays a placeholder until the
+# segment is split into elements (:func:`elements`)
+_P_RELEASE, _P_TERM, P_ELEM = "\ue000", "\ue001", "\ue002"
 _RESTORE = str.maketrans({_P_RELEASE: "?", _P_TERM: "'"})
 _ENVELOPE = frozenset({"UNA", "UNB", "UNG", "UNE", "UNZ", "UNH", "UNT"})
 _KINDS = ("PAXLST", "PNRGOV")
@@ -87,7 +90,7 @@ class Envelope:
     kind: str
     unb: Segment
     prepared: dt.datetime
-    messages: list[tuple[list[str], list[list[str]], int]]  # UNH parts, body, UNH number
+    messages: list[tuple[list[str], list[str], int]]  # UNH parts, body segments, UNH number
 
 
 def get(parts: list[str], element: int, component: int = 0) -> str:
@@ -108,6 +111,14 @@ def fields(parts: list[str], element: int, count: int) -> list[str]:
     return out
 
 
+def elements(raw: str) -> list[str]:
+    """A segment's elements, released ``+`` restored (they are data, not separators)."""
+    parts = raw.split("+")
+    if P_ELEM in raw:
+        parts = [p.replace(P_ELEM, "+") for p in parts]
+    return parts
+
+
 def segment(parts: list[str], number: int) -> Segment:
     """A tokenizer segment, for the few places the tolerant reader's own helpers are reused."""
     return Segment(parts[0], parts, number, ":")
@@ -119,11 +130,12 @@ def check(condition: bool) -> None:
         raise Unsupported
 
 
-def split_plain(data: bytes) -> list[list[str]] | None:
-    """The segments of a plain file, each split into elements; None when it is not plain.
+def split_plain(data: bytes) -> list[str] | None:
+    """The segments of a plain file (text between terminators); None when it is not plain.
 
     Released terminators and release characters (``O?'BRIEN``, ``??``) are read as the
-    tokenizer reads them; a released ``+`` or ``:`` sends the file to the tolerant reader.
+    tokenizer reads them; a released ``+`` stays ``P_ELEM`` until :func:`elements`; a released
+    ``:`` sends the file to the tolerant reader.
     """
     text = decode(data)
     if not text.startswith(_UNA):
@@ -137,8 +149,8 @@ def split_plain(data: bytes) -> list[list[str]] | None:
         return None
     released = "?" in body
     if released:
-        body = body.replace("??", _P_RELEASE).replace("?'", _P_TERM)
-        if "?+" in body or "?:" in body:
+        body = body.replace("??", _P_RELEASE).replace("?'", _P_TERM).replace("?+", P_ELEM)
+        if "?:" in body:
             return None
     at = body.find("'UNZ+")
     end = body.find("'", at + 1) if at >= 0 else -1
@@ -149,47 +161,47 @@ def split_plain(data: bytes) -> list[list[str]] | None:
         return None
     if released:
         raws = [r.translate(_RESTORE) if _P_TERM in r or _P_RELEASE in r else r for r in raws]
-    return [r.split("+") for r in raws]
+    return raws
 
 
-def envelope(segments: list[list[str]]) -> Envelope | None:
+def envelope(raws: list[str]) -> Envelope | None:
     """Check one interchange's envelope as the tokenizer would, without a single warning."""
-    tags = [p[0] for p in segments]
-    if tags[0] != "UNB" or tags[-1] != "UNZ" or len(segments[0]) < 6:
+    marks = [i for i, r in enumerate(raws) if r[:3] in _ENVELOPE]
+    parts = {i: raws[i].split("+") for i in marks}
+    tags = {i: p[0] for i, p in parts.items()}
+    if marks[0] != 0 or tags[0] != "UNB" or marks[-1] != len(raws) - 1 or len(parts[0]) < 6:
         return None
-    unb = segment(segments[0], 1)
+    if tags[marks[-1]] != "UNZ" or any(tags[i] != raws[i][:3] or P_ELEM in raws[i] for i in marks):
+        return None  # a tag such as UNHX is no envelope segment: the tolerant reader decides
+    unb = segment(parts[0], 1)
     try:
         prepared = prepared_at(unb)
     except ParseError:
         return None
-    marks = [i for i, tag in enumerate(tags) if tag in _ENVELOPE]
-    messages: list[tuple[list[str], list[list[str]], int]] = []
+    messages: list[tuple[list[str], list[str], int]] = []
     groups = 0
     kind = None
     keys: set[str] = set()
     k = 1
     while k < len(marks) - 1:
         i = marks[k]
-        tag = tags[i]
-        if tag in ("UNG", "UNE"):
-            groups += tag == "UNG"
+        if tags[i] in ("UNG", "UNE"):
+            groups += tags[i] == "UNG"
             k += 1
             continue
         j = marks[k + 1]
-        if tag != "UNH" or tags[j] != "UNT":
+        if tags[i] != "UNH" or tags[j] != "UNT":
             return None
-        unh, unt = segments[i], segments[j]
+        unh, unt = parts[i], parts[j]
         if get(unt, 1) != str(j - i + 1) or get(unt, 2) != get(unh, 1):
             return None  # W_SEGMENT_COUNT / W_REFERENCE
         mtype = get(unh, 2).upper()
-        if mtype not in _KINDS or kind not in (None, mtype):
+        if mtype not in _KINDS or kind not in (None, mtype) or not _single_part(unh, keys):
             return None
         kind = mtype
-        if not _single_part(unh, keys):
-            return None
-        messages.append((unh, segments[i + 1 : j], i + 1))
+        messages.append((unh, raws[i + 1 : j], i + 1))
         k += 2
-    unz = segments[-1]
+    unz = parts[marks[-1]]
     declared = get(unz, 1)
     expected = groups if groups and declared == str(groups) else len(messages)
     if not messages or declared != str(expected) or get(unz, 2) != unb.get(5):
@@ -241,6 +253,16 @@ def read_fast(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | No
     Returns:
         The file's columns, or None when anything in it needs the tolerant reader.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # the reader makes no reference cycles: no collection is due while it runs
+    try:
+        return _read(data, file, sha, night)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | None:
     from apiflag.edifact.fast_pnr import read_pnr_message
     from apiflag.ingest import _Batch
 
@@ -432,7 +454,7 @@ def _header(
 
 
 def read_manifest(
-    batch: _Batch, env: Envelope, unh: list[str], body: list[list[str]], first: int,
+    batch: _Batch, env: Envelope, unh: list[str], body: list[str], first: int,
     ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
 ) -> None:  # fmt: skip
     """Read one PAXLST message into the batch's columns (``Unsupported`` when not plain)."""
@@ -440,7 +462,14 @@ def read_manifest(
     legs = _LegBuilder()
     travellers: list[dict[str, Any]] = []
     t: dict[str, Any] | None = None
-    for k, p in enumerate(body, first + 1):
+    start, stop = _traveller_run(body)
+    tiled = _tiled_travellers(body[start:stop], first + 1 + start, ref) if stop > start else None
+    steps = list(enumerate(body, first + 1))
+    if tiled is not None:  # the NAD groups are read: step through the rest only
+        travellers.extend(tiled)
+        steps = steps[:start] + steps[stop:]
+    for k, raw in steps:
+        p = elements(raw)
         tag = p[0]
         if tag == "NAD" and get(p, 1) != "MS":
             t = _traveller(p, k)
@@ -460,6 +489,68 @@ def read_manifest(
         leg.pop("segment", None)
     _add_manifest(batch, env, unh, [leg_record(x) for x in found], head, travellers,
                   (index, file, sha, night))  # fmt: skip
+
+
+def _traveller_run(body: list[str]) -> tuple[int, int]:
+    """Where the NAD groups run: from the first traveller's NAD to the first CNT after it."""
+    start = next((i for i, r in enumerate(body) if r[:4] == "NAD+" and r[4:6] != "MS"), 0)
+    stop = next((i for i in range(start, len(body)) if body[i][:4] == "CNT+"), len(body))
+    return start, stop
+
+
+# One NAD group as the synthetic world's writer and most carriers write it, segment by segment
+# in this order; a run of groups this pattern tiles exactly is read a group at a time (a C
+# regex instead of a Python step per segment). Anything else in the run (another order, more
+# components, a segment it does not list) leaves the whole run to the step-by-step reader.
+_DOC_GROUP = (
+    r"(?:DOC\+([A-Z]{1,3})(?::[^\n+]*)?\+([^\n:+]{1,35})\n(?:DTM\+36:(\d{6})\n)?"
+    r"(?:DTM\+182:(\d{6})\n)?(?:LOC\+91\+([A-Z]{3})\n)?)?"
+)
+_NAD_GROUP = re.compile(
+    r"NAD\+(FL|FM|DDU|DDT)\+\+\+([^:\n+]+)((?::[^:\n+]*)*)(?:\+[^\n+]*){0,5}\n"
+    r"(?:ATT\+2\+\+([A-Z]*)\n)?(?:DTM\+329:(\d{6})\n)?(?:MEA\+CT\+\+:(\d*)\n)?"
+    r"(?:LOC\+178\+[^\n]*\n)?(?:LOC\+179\+[^\n]*\n)?(?:LOC\+174\+([A-Z]*)\n)?"
+    r"(?:LOC\+180\+([^\n:+]*)\n)?(?:NAT\+2\+([A-Z]{3})\n)?(?:RFF\+AVF:([^\n:+]*)\n)?"
+    r"(?:RFF\+SEA:([^\n:+]*)\n)?(?:RFF\+CR:([^\n:+]*)\n)?" + _DOC_GROUP + _DOC_GROUP
+)
+
+
+def _tiled_travellers(run: list[str], number: int, ref: dt.date) -> list[dict[str, Any]] | None:
+    """The travellers of a run of NAD groups the group pattern tiles exactly, else None."""
+    text = "\n".join(run) + "\n"  # never in a value: line breaks are gone, O'BRIEN is not
+    if P_ELEM in text:
+        return None  # a released + in a value: segment by segment
+    out: list[dict[str, Any]] = []
+    pos, end, match = 0, len(text), _NAD_GROUP.match
+    past, expiry = dates.past, dates.expiry
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
+            return None
+        (role, surname, given, sex, dob, bags, residence, birthplace, nat, locator, seat, flyer,
+         *docs) = m.groups()  # fmt: skip
+        check(not sex or sex in _SEX)
+        documents = []
+        for d in (docs[:5], docs[5:]):
+            if d[1] is not None:
+                documents.append({
+                    "type": d[0], "number": d[1], "issuing_country": d[4],
+                    "expiry_date": expiry(d[2], ref, number) if d[2] else None,
+                    "issue_date": past(d[3], ref, number, what="issue_date") if d[3] else None,
+                })  # fmt: skip
+        out.append({
+            "role": ROLES[role], "surname": surname,
+            "given_names": " ".join(filter(None, given.split(":"))) or None if given else None,
+            "segment": number, "documents": documents, "sex": _SEX.get(sex) if sex else None,
+            "date_of_birth": past(dob, ref, number, what="date_of_birth") if dob else None,
+            "checked_bags": (int(bags) if bags else None) if bags is not None else None,
+            "country_of_residence": residence or None, "place_of_birth": birthplace or None,
+            "nationality": nat, "record_locator": locator or None, "seat": seat or None,
+            "frequent_flyer": flyer or None,
+        })  # fmt: skip
+        number += m.group(0).count("\n")
+        pos = m.end()
+    return out
 
 
 def _add_manifest(

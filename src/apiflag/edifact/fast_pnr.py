@@ -23,6 +23,7 @@ from apiflag.edifact.fast import (
     Envelope,
     add_documents,
     check,
+    elements,
     fields,
     get,
     leg_record,
@@ -473,12 +474,13 @@ def _itinerary_leg(p: list[str], n: int, ref: dt.date) -> dict[str, Any]:
 
 
 def read_pnr_message(
-    batch: _Batch, env: Envelope, unh: list[str], body: list[list[str]], first: int,
+    batch: _Batch, env: Envelope, unh: list[str], body: list[str], first: int,
     ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
 ) -> None:  # fmt: skip
     """Read one PNRGOV message into the batch's columns (``Unsupported`` when not plain)."""
     reader = _Reader(ref, drops)
-    for n, p in enumerate(body, first + 1):
+    for n, raw in enumerate(body, first + 1):
+        p = elements(raw)
         reader.read(p, p[0], n)
     check(reader.flight is not None)
     assert reader.flight is not None
