@@ -181,10 +181,10 @@ class DropRule:
     def describe(self) -> str:
         """The rule in one sentence, as the report states it."""
         return (
-            f"a carrier is named when its share of travellers degraded or quarantined tonight "
-            f"is more than {self.rise_points:g} percentage points above its median over its "
-            f"last {self.window} earlier nights (at least {self.min_history} such nights and "
-            f"{self.min_travellers} travellers tonight)"
+            f"named when its share of traveller records degraded or quarantined tonight is "
+            f"more than {self.rise_points:g} percentage points above its median over its last "
+            f"{self.window} earlier nights with records (at least {self.min_history} such "
+            f"nights and {self.min_travellers} records tonight)"
         )
 
 
@@ -241,36 +241,47 @@ class CarrierQuality:
 
     def notes(self) -> list[str]:
         """The sentences of the report's Data quality section (no personal data)."""
+        return self.named_notes() + self.other_notes()
+
+    def named_notes(self) -> list[str]:
+        """One sentence per carrier whose data quality dropped: tonight, median, nights."""
+        return [_dropped_sentence(t) for t in self.of("dropped")]
+
+    def other_notes(self) -> list[str]:
+        """How many carriers were compared, and which are new or too small to compare."""
         if not self.stored:
             return [
                 f"per-carrier data quality: no counts stored for night {self.night} "
                 "(ingested by an earlier build; ingest the night again to compare carriers)"
             ]
-        out = [_dropped_sentence(t, self.rule) for t in self.of("dropped")]
+        out = []
         compared = len(self.of("dropped")) + len(self.of("steady"))
         if not self.of("dropped"):
             out.append(
-                f"per-carrier data quality: no carrier's share of travellers degraded or "
-                f"quarantined rose more than {self.rule.rise_points:g} points above its "
-                f"median ({compared} carrier{'' if compared == 1 else 's'} compared)"
+                f"per-carrier data quality: no carrier's share of traveller records degraded "
+                f"or quarantined rose more than {self.rule.rise_points:g} percentage points "
+                f"above its median ({compared} carrier{'' if compared == 1 else 's'} compared)"
             )
         new = self.of("new")
         if new:
             out.append(
                 f"new carrier{'' if len(new) == 1 else 's'} (fewer than "
-                f"{self.rule.min_history} earlier nights, not compared): "
+                f"{self.rule.min_history} earlier nights with records, not compared): "
                 + "; ".join(
                     f"{t.carrier} ({len(t.nights)} earlier night"
-                    f"{'' if len(t.nights) == 1 else 's'}, tonight {_pct(t.share)} of "
-                    f"{t.travellers})"
+                    f"{'' if len(t.nights) == 1 else 's'}; tonight {_pct(t.share)} of "
+                    f"{t.travellers} records degraded or quarantined)"
                     for t in new
                 )
             )
         few = self.of("few")
         if few:
             out.append(
-                f"too few travellers tonight to compare (under {self.rule.min_travellers}): "
-                + ", ".join(f"{t.carrier} ({_pct(t.share)} of {t.travellers})" for t in few)
+                f"too few traveller records tonight to compare (under "
+                f"{self.rule.min_travellers}): "
+                + ", ".join(
+                    f"{t.carrier} ({t.lost} of {t.travellers} degraded or quarantined)" for t in few
+                )
             )
         return out
 
@@ -279,13 +290,12 @@ def _pct(share: float | None) -> str:
     return "n/a" if share is None else f"{share * 100:.1f} %"
 
 
-def _dropped_sentence(t: CarrierTrend, rule: DropRule) -> str:
+def _dropped_sentence(t: CarrierTrend) -> str:
     first, last = t.nights[-1], t.nights[0]
     return (
-        f"carrier {t.carrier}: data quality dropped: {_pct(t.share)} of {t.travellers} "
-        f"travellers degraded or quarantined tonight ({t.lost}), against a median of "
-        f"{_pct(t.median)} over its {len(t.nights)} earlier nights {first} to {last} "
-        f"(named above median + {rule.rise_points:g} points)"
+        f"carrier {t.carrier}: {_pct(t.share)} of its {t.travellers} traveller records "
+        f"tonight degraded or quarantined ({t.lost}), against a median of {_pct(t.median)} "
+        f"over its {len(t.nights)} earlier nights from {first} to {last}"
     )
 
 
