@@ -58,8 +58,8 @@ CARRIER_DROP = DropRule(
 Its share of traveller records degraded or quarantined tonight must exceed the median of that
 share over its last 30 earlier nights with records by more than 10 percentage points, with at
 least 30 records tonight and 7 earlier nights (fewer: *new*), looked for up to 180 days back.
-Ten points over at least 30 records is four or more records beyond the usual: with a usual
-share of 2 %, chance alone gets there on about 3 in 1,000 carrier-nights.
+For a median of 2 %, more than 12 % of 30 records is 4 or more lost where 0.6 are usual, which
+chance alone (binomial) gives on about 3 in 1,000 carrier-nights; of 100 records, 1 in 10 million.
 """
 
 
