@@ -296,3 +296,23 @@ def test_carriers_add_up_to_the_file(messy_night: Path) -> None:
         assert [(r["carrier"], r["clean"], r["degraded"], r["quarantined"]) for r in rows] == [
             (a.carrier, a.clean, a.degraded, a.quarantined) for a in accounts
         ]
+
+
+def test_thirty_night_median_with_the_report_rule(tmp_path: Path) -> None:
+    """32 earlier nights: the median is over the last 30 only, as CARRIER_DROP says."""
+    assert CARRIER_DROP.window == 30
+    earlier = [TONIGHT - dt.timedelta(days=d) for d in range(32, 0, -1)]
+    # the two oldest nights 10 % (4 of 40); of the last 30, 16 clean and 14 at 2.5 % (1 of 40):
+    # the median over 30 is 0 %, over all 32 it would be 1.25 %
+    damaged = [4, 4] + [0, 1] * 14 + [0, 0]
+    for night, bad in [*zip(earlier, damaged, strict=True), (TONIGHT, 5)]:
+        folder = tmp_path / night.isoformat() / "paxlst"
+        folder.mkdir(parents=True)
+        (folder / "ZG77_BKK_pax.edi").write_text(_paxlst("ZG", "77", night, 40, bad, 0))
+        ingest.ingest_night(night, folder.parent, workers=1)
+    (zg,) = carrier_trends(TONIGHT, CARRIER_DROP).trends
+    assert zg.nights == tuple(reversed(earlier[2:]))
+    assert zg.median == 0.0
+    assert (zg.status, zg.lost, zg.travellers) == ("dropped", 5, 40)  # 12.5 % > 0 % + 10
+    (line,) = carrier_trends(TONIGHT, CARRIER_DROP).named_notes()
+    assert line.endswith("median of 0.0 % over its 30 earlier nights from 2026-10-22 to 2026-11-20")
