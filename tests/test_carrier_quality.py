@@ -140,7 +140,11 @@ def test_the_degrading_carrier_is_named_the_steady_one_is_not(nights: Path) -> N
         assert "carrier QK:" not in text and "carrier SM:" not in text
         assert "NX (0 earlier nights; tonight 0.0 % of 35 records degraded or quarantined)" in text
         assert "too few traveller records tonight to compare (under 30): SM (2 of 5" in text
-        assert "more than 10 percentage points above its median over its last 30" in text
+        assert (
+            "(rule: share of traveller records degraded or quarantined tonight more than 10 "
+            "percentage points above its own median over its last 30 earlier nights with "
+            "records; at least 7 such nights and 30 records tonight)"
+        ) in text
     assert '<div class="warn"><b>Carriers whose data quality dropped</b>' in section
 
 
@@ -259,6 +263,13 @@ def test_the_stored_counts_reconcile_with_apiflag_conformance(messy_night: Path)
 
     # the night's totals per carrier in reconciliation.json = conformance's summary
     summary = {c["carrier"]: c for c in doc["summary"]["carriers"]}
+    totals: Counter[str] = Counter()
+    for c in doc["summary"]["carriers"]:
+        totals.update(c["travellers"])
+    assert (
+        f"carriers {len(summary)}: traveller records clean {totals['clean']}, "
+        f"degraded {totals['degraded']}, quarantined {totals['quarantined']}\n"
+    ) in report.render()
     stored = json.loads((warehouse.night_dir(night) / "reconciliation.json").read_text())
     assert stored["carriers"] == report.reconciliation["carriers"]
     assert {c["carrier"] for c in stored["carriers"]} == set(summary)

@@ -181,10 +181,10 @@ class DropRule:
     def describe(self) -> str:
         """The rule in one sentence, as the report states it."""
         return (
-            f"named when its share of traveller records degraded or quarantined tonight is "
-            f"more than {self.rise_points:g} percentage points above its median over its last "
-            f"{self.window} earlier nights with records (at least {self.min_history} such "
-            f"nights and {self.min_travellers} records tonight)"
+            f"share of traveller records degraded or quarantined tonight more than "
+            f"{self.rise_points:g} percentage points above its own median over its last "
+            f"{self.window} earlier nights with records; at least {self.min_history} such "
+            f"nights and {self.min_travellers} records tonight"
         )
 
 

@@ -86,6 +86,7 @@ E_INTERNAL = "E_PARSER_INTERNAL"
 kept and the night goes on, and the error names the exception so it can be fixed."""
 
 _PUSH_RANK = {"full": 0, "changed": 1}
+_QUALITY = ("clean", "degraded", "quarantined")  # per-carrier counts the render sums
 _PASSENGER_ROLES = frozenset({"passenger", "transit_passenger"})
 _CREW_ROLES = frozenset({"crew", "transit_crew"})
 _NOT_DIGITS = re.compile(r"[^0-9]")
@@ -621,6 +622,11 @@ class IngestReport:
             f"unlinked {links['passengers_unlinked']}; by level "
             + ", ".join(f"{k} {v}" for k, v in links["by_level"].items()),
         ]
+        per_carrier = r.get("carriers", [])
+        lines.append(
+            f"carriers {len(per_carrier)}: traveller records "
+            + ", ".join(f"{k} {sum(c[k] for c in per_carrier)}" for k in _QUALITY)
+        )
         for q in r["quarantine"]:
             lines.append(
                 f"quarantined {q['file']}: segment {q['segment']}: {q['code']}: {q['message']}"

@@ -370,7 +370,7 @@ Review the rules behind these flags for proxies of protected attributes.</div>
 {% for r in fair %}<tr{% if r.small %} class="small"{% endif %}><td>{{ r.attribute }}</td><td>{{ r.group }}</td><td class="n">{{ r.arrivals }}</td><td class="n">{{ r.flagged }}</td><td class="n">{{ r.queued }}</td><td class="n">{{ "%.2f"|format(r.rate * 100) }} %</td><td class="n">{{ "%.1f"|format(r.ratio) }}</td></tr>
 {% endfor %}</table>
 <h2>Data quality</h2>
-{% if carrier_drops %}<div class="warn"><b>Carriers whose data quality dropped</b> ({{ carrier_rule }}):
+{% if carrier_drops %}<div class="warn"><b>Carriers whose data quality dropped</b> (rule: {{ carrier_rule }}):
 <ul>{% for n in carrier_drops %}<li>{{ n }}</li>{% endfor %}</ul></div>
 {% endif %}
 {% if notes %}<ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>{% elif not carrier_drops %}<p>Nothing to note.</p>{% endif %}
@@ -416,7 +416,7 @@ def _markdown(c: dict[str, Any]) -> str:
     lines += [f"**Top rules:** {rules}", "", f"**Fairness:** {fairness}", ""]
     if c["carrier_drops"]:
         lines += [
-            f"**Carriers whose data quality dropped** ({c['carrier_rule']}):",
+            f"**Carriers whose data quality dropped** (rule: {c['carrier_rule']}):",
             *(f"- {n}" for n in c["carrier_drops"]),
             "",
         ]
