@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from apiflag.carrier_quality import file_rows
 from apiflag.edifact import parse_bytes
 from apiflag.edifact.fast import file_columns, read_fast, tolerant_columns
 from apiflag.errors import ParseError
@@ -54,6 +55,8 @@ def _same(data: bytes, file: str, night: dt.date = NIGHT) -> bool:
         return False
     parsed = parse_bytes(data, file)
     assert parsed.warnings == [] and parsed.lost == [], f"{file}: fast read a file with warnings"
+    assert parsed.degraded == 0, f"{file}: fast read a file with degraded travellers"
+    assert file_rows(file, sha, fast.parsed) == file_rows(file, sha, parsed), file
     assert (fast.kind, fast.dropped, fast.messages) == (slow.kind, slow.dropped, slow.messages)
     assert fast.batch.metas == slow.batch.metas, file
     for table, columns in slow.batch.cols.items():

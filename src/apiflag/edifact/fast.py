@@ -29,11 +29,12 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from apiflag.edifact import dates
 from apiflag.edifact.paxlst import ROLES, _LegBuilder, prepared_at
-from apiflag.edifact.tokenizer import Segment, decode
+from apiflag.edifact.tokenizer import DEFAULT_SEPARATORS, Interchange, Message, Segment, decode
 from apiflag.errors import ParseError
 from apiflag.records import FlightLeg
 
@@ -72,6 +73,9 @@ class FastFile:
         dropped: sensitive SSR / free-text code -> count, as ``ParsedFile.dropped``.
         warnings: the tolerant reader's warning lines (always empty on the fast path).
         messages: UNH messages in the file.
+        parsed: the tolerant reader's ``ParsedFile``; on the fast path a stand-in holding what
+            the per-carrier accounting (:mod:`apiflag.edifact.carriers`) reads: the records'
+            carriers, refs and segment numbers, no warning, no lost record.
         fast: True when the fast reader read it, False when the tolerant reader did.
     """
 
@@ -80,6 +84,7 @@ class FastFile:
     dropped: dict[str, int]
     warnings: list[str]
     messages: int
+    parsed: Any
     fast: bool = True
 
 
@@ -275,13 +280,40 @@ def _read(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | None:
     batch = _Batch()
     drops: Counter[str] = Counter()
     ref = env.prepared.date()
-    reader: Callable[..., None] = read_pnr_message if env.kind == "PNRGOV" else read_manifest
+    reader: Callable[..., SimpleNamespace] = (
+        read_pnr_message if env.kind == "PNRGOV" else read_manifest
+    )
+    records = []
     try:
         for index, (unh, body, first) in enumerate(env.messages):
-            reader(batch, env, unh, body, first, ref, drops, index, file, sha, night)
+            records.append(
+                reader(batch, env, unh, body, first, ref, drops, index, file, sha, night)
+            )
     except (Unsupported, ParseError, ValueError, IndexError, KeyError):
         return None
-    return FastFile(env.kind, batch, dict(sorted(drops.items())), [], len(env.messages))
+    view = accounting_view(env, records, len(segments))
+    return FastFile(env.kind, batch, dict(sorted(drops.items())), [], len(env.messages), view)
+
+
+def accounting_view(env: Envelope, records: list[SimpleNamespace], segments: int) -> Any:
+    """What :func:`apiflag.edifact.carriers.account_parsed` reads of a ``ParsedFile``.
+
+    The records (manifests or pushes: carrier legs, refs, declared counts, the segment numbers
+    of travellers and bookings) and one interchange whose messages keep their UNH and UNT
+    segments: the accounting places records in messages by segment number. Nothing was
+    lost or warned about on the fast path, so no traveller is degraded.
+    """
+    messages = [
+        Message(segment(unh, first), [], Segment("UNT", ["UNT"], first + len(body) + 1))
+        for unh, body, first in env.messages
+    ]
+    unz = Segment("UNZ", ["UNZ"], segments)
+    interchange = Interchange(DEFAULT_SEPARATORS, env.unb, messages, unz)
+    pax = env.kind == "PAXLST"
+    return SimpleNamespace(
+        kind=env.kind, manifests=records if pax else [], pnr_messages=[] if pax else records,
+        warnings=[], lost=[], dropped={}, messages=len(messages), interchanges=[interchange],
+    )  # fmt: skip
 
 
 def file_columns(
@@ -316,7 +348,8 @@ def tolerant_columns(
     for i, p in enumerate(parsed.pnr_messages):
         batch.add_pnr(p, i, file, sha)
     unh = int(getattr(parsed, "messages", 0) or 0)
-    return FastFile(parsed.kind, batch, dict(parsed.dropped), list(parsed.warnings), unh, False)
+    dropped, warnings = dict(parsed.dropped), list(parsed.warnings)
+    return FastFile(parsed.kind, batch, dropped, warnings, unh, parsed, False)
 
 
 # --------------------------------------------------------------------------- PAXLST
@@ -456,8 +489,12 @@ def _header(
 def read_manifest(
     batch: _Batch, env: Envelope, unh: list[str], body: list[str], first: int,
     ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
-) -> None:  # fmt: skip
-    """Read one PAXLST message into the batch's columns (``Unsupported`` when not plain)."""
+) -> SimpleNamespace:  # fmt: skip
+    """Read one PAXLST message into the batch's columns (``Unsupported`` when not plain).
+
+    Returns:
+        The manifest as the per-carrier accounting reads it (see :func:`accounting_view`).
+    """
     head: dict[str, Any] = {}
     legs = _LegBuilder()
     travellers: list[dict[str, Any]] = []
@@ -487,8 +524,13 @@ def read_manifest(
         check(declared is None or declared == actual)  # else W_CNT_MISMATCH
     for leg in found:
         leg.pop("segment", None)
-    _add_manifest(batch, env, unh, [leg_record(x) for x in found], head, travellers,
-                  (index, file, sha, night))  # fmt: skip
+    records = [leg_record(x) for x in found]
+    _add_manifest(batch, env, unh, records, head, travellers, (index, file, sha, night))
+    return SimpleNamespace(
+        legs=records, message_ref=get(unh, 1), common_access_ref=get(unh, 3) or None,
+        declared_passengers=head.get("42"), declared_crew=head.get("41"),
+        travellers=[SimpleNamespace(segment=t["segment"], degraded=()) for t in travellers],
+    )  # fmt: skip
 
 
 def _traveller_run(body: list[str]) -> tuple[int, int]:

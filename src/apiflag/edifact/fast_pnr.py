@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from apiflag.edifact import dates
@@ -476,8 +477,12 @@ def _itinerary_leg(p: list[str], n: int, ref: dt.date) -> dict[str, Any]:
 def read_pnr_message(
     batch: _Batch, env: Envelope, unh: list[str], body: list[str], first: int,
     ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
-) -> None:  # fmt: skip
-    """Read one PNRGOV message into the batch's columns (``Unsupported`` when not plain)."""
+) -> SimpleNamespace:  # fmt: skip
+    """Read one PNRGOV message into the batch's columns (``Unsupported`` when not plain).
+
+    Returns:
+        The push as the per-carrier accounting reads it (see :func:`.fast.accounting_view`).
+    """
     reader = _Reader(ref, drops)
     for n, raw in enumerate(body, first + 1):
         p = elements(raw)
@@ -489,6 +494,17 @@ def read_pnr_message(
     for b in reader.bookings:
         check(bool(b.data.get("record_locator")))
     _add_pnr(batch, env, unh, flight, reader, (index, file, sha))
+    bookings = [
+        SimpleNamespace(
+            segment=b.segment,
+            travellers=[SimpleNamespace(segment=t.segment, degraded=()) for t in b.people],
+        )
+        for b in reader.bookings
+    ]
+    return SimpleNamespace(
+        flight=flight, bookings=bookings, message_ref=get(unh, 1),
+        common_access_ref=get(unh, 3) or None,
+    )  # fmt: skip
 
 
 def _add_pnr(
