@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from apiflag.carrier_quality import file_rows
-from apiflag.edifact import parse_bytes
+from apiflag.edifact import fast, parse_bytes
 from apiflag.edifact.fast import file_columns, read_fast, tolerant_columns
 from apiflag.errors import ParseError
 from apiflag.synth.world import WorldConfig, generate_world
@@ -165,3 +165,16 @@ def test_what_the_fast_reader_leaves_to_the_tolerant_reader(old: str, new: str) 
     assert read_fast(data, "x.edi", "0" * 64, NIGHT) is None
     columns = file_columns(data, "x.edi", "0" * 64, NIGHT, parse_bytes)
     assert not columns.fast
+
+
+def test_a_failure_inside_the_fast_reader_leaves_the_file_to_the_tolerant_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the fast reader")
+
+    monkeypatch.setattr(fast, "read_manifest", broken)
+    data = PLAIN.encode()
+    columns = file_columns(data, "plain.edi", "0" * 64, NIGHT, parse_bytes)
+    assert not columns.fast
+    assert columns.batch.cols["travellers"]["surname"] == ["O'BRIEN", "SATO"]

@@ -289,7 +289,7 @@ def _read(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | None:
             records.append(
                 reader(batch, env, unh, body, first, ref, drops, index, file, sha, night)
             )
-    except (Unsupported, ParseError, ValueError, IndexError, KeyError):
+    except Exception:  # Unsupported, or anything the tolerant reader must judge (never a loss)
         return None
     view = accounting_view(env, records, len(segments))
     return FastFile(env.kind, batch, dict(sorted(drops.items())), [], len(env.messages), view)
