@@ -87,7 +87,7 @@ def test_urgent_flags_are_strong_matches_and_minors_on_protection_landing_soon()
     result, travellers = _night()
     # FL1 (T1, T2, T3, T7) lands in 2 h; FL2 (T4, T5, T6, T8, T9) in 30 h
     flights = _flights(NOW + dt.timedelta(hours=2), NOW + dt.timedelta(hours=30))
-    found, later = alerts.urgent_alerts(
+    found, outside = alerts.urgent_alerts(
         result.travellers, travellers, flights, _settings(None, "http://x"), str(NIGHT), NOW
     )
     # T2: a minor on the protection track; T3: strong match to a victim's record
@@ -95,7 +95,7 @@ def test_urgent_flags_are_strong_matches_and_minors_on_protection_landing_soon()
         _flag_of(result, "T2"): ("minor_protection",),
         _flag_of(result, "T3"): ("strong_case_match",),
     }
-    assert later == 2  # T4 (strong match, case_match track) and T9 (strong, protection) on FL2
+    assert outside == 2  # T4 (strong match, case_match track) and T9 (strong, protection) on FL2
     assert {a.flight for a in found} == {"PR428"}
     assert all(
         a.landing == NOW + dt.timedelta(hours=2) and a.arrival_airport == "NRT" for a in found
@@ -129,14 +129,16 @@ def test_window_includes_just_landed_and_unknown_landing_but_not_long_landed() -
     result, travellers = _night()
     s = _settings(None, "http://x", landed_minutes=60.0)
     landed_30_min_ago = _flights(NOW - dt.timedelta(minutes=30), NOW - dt.timedelta(hours=3))
-    found, later = alerts.urgent_alerts(
+    found, outside = alerts.urgent_alerts(
         result.travellers, travellers, landed_30_min_ago, s, str(NIGHT), NOW
     )
     assert {a.flag_id for a in found} == {_flag_of(result, t) for t in ("T2", "T3")}
-    assert later == 2
+    assert outside == 2
     unknown = _flights(None, NOW + dt.timedelta(days=3))
-    found, later = alerts.urgent_alerts(result.travellers, travellers, unknown, s, str(NIGHT), NOW)
-    assert [a.landing for a in found] == [None, None] and later == 2
+    found, outside = alerts.urgent_alerts(
+        result.travellers, travellers, unknown, s, str(NIGHT), NOW
+    )
+    assert [a.landing for a in found] == [None, None] and outside == 2
     assert "landing time unknown" in found[0].subject()
 
 

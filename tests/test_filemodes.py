@@ -6,6 +6,7 @@ setting under which a home used to be readable by every local account.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
@@ -160,6 +161,11 @@ def test_exposure_ignores_symbolic_links_and_counts_what_it_checked(tmp_path: Pa
     os.chmod(root / "a", 0o640)
     found = filemodes.exposure(root)
     assert (found.count, found.first, found.first_mode) == (1, root / "a", 0o640)
+    # the CLI and the flow it starts both check: one line per process
+    err = io.StringIO()
+    filemodes.warn_if_exposed(root, err)
+    filemodes.warn_if_exposed(root, err)
+    assert err.getvalue().count("\n") == 1 and "1 of its 3 entries" in err.getvalue()
 
 
 @pytest.mark.slow

@@ -384,7 +384,7 @@ def urgent_alerts(
     night: str,
     now: dt.datetime,
 ) -> tuple[list[Alert], int]:
-    """Return the alerts for a night's urgent flags, and how many urgent flags land later.
+    """Return the alerts for a night's urgent flags, and how many land outside the window.
 
     Args:
         combined: ``CombineResult.travellers`` (flag_id, track, queued, minor,
@@ -410,14 +410,14 @@ def urgent_alerts(
     earliest = now - dt.timedelta(minutes=settings.landed_minutes)
     latest = now + dt.timedelta(hours=settings.within_hours)
     alerts: list[Alert] = []
-    later = 0
+    outside = 0
     for rec in urgent.to_dict("records"):
         fid = flight_of.get(rec["traveller_id"])
         info: dict[str, Any] = fl.loc[fid].to_dict() if fid in fl.index else {}
         landing = _value(info.get("scheduled_arrival"))
         landing = None if landing is None else pd.Timestamp(landing).to_pydatetime()
         if landing is not None and not earliest <= landing <= latest:
-            later += 1
+            outside += 1
             continue
         reasons = []
         if bool(rec["strong_case_match"]):
@@ -438,7 +438,7 @@ def urgent_alerts(
             )
         )
     alerts.sort(key=lambda a: (a.landing is not None, a.landing or now, a.flag_id))
-    return alerts, later
+    return alerts, outside
 
 
 # --------------------------------------------------------------------------- delivery
@@ -567,7 +567,8 @@ class AlertReport:
     Attributes:
         configured: False when config.yaml has no ``alerts:`` key.
         urgent: urgent flags of the night landing within the window.
-        later: urgent flags on flights landing outside the window (not alerted).
+        outside_window: urgent flags on flights landing later than the window, or landed
+            before it (not alerted).
         sent: deliveries made by this run.
         already_sent: deliveries an earlier run made (not repeated).
         in_progress: deliveries another run is making right now (not repeated).
@@ -576,7 +577,7 @@ class AlertReport:
 
     configured: bool = True
     urgent: int = 0
-    later: int = 0
+    outside_window: int = 0
     sent: int = 0
     already_sent: int = 0
     in_progress: int = 0
@@ -588,7 +589,7 @@ class AlertReport:
             return "alerts: not configured (no alerts: in config.yaml)"
         return (
             f"alerts: {self.urgent} urgent flag(s) landing within the window "
-            f"({self.later} later); deliveries sent {self.sent}, already sent "
+            f"({self.outside_window} outside it); deliveries sent {self.sent}, already sent "
             f"{self.already_sent}, in progress elsewhere {self.in_progress}, "
             f"failed {len(self.failed)}"
         )
@@ -731,11 +732,11 @@ def alert_night(
     settings = settings if settings is not None else load_settings()
     if settings is None:
         return AlertReport(configured=False)
-    alerts, later = urgent_alerts(
+    alerts, outside = urgent_alerts(
         combined, travellers, flights, settings, night, now or service_now()
     )
     if not alerts:
-        return AlertReport(later=later)
+        return AlertReport(outside_window=outside)
     from apiflag.queue.store import open_engine
 
     own = engine is None
@@ -745,7 +746,7 @@ def alert_night(
     finally:
         if own:
             bind.dispose()
-    report.later = later
+    report.outside_window = outside
     return report
 
 

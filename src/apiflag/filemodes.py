@@ -42,6 +42,7 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 #: permission bits that give group or others any access
 OPEN_BITS = stat.S_IRWXG | stat.S_IRWXO
+_WARNED: set[Path] = set()
 
 
 def private_umask() -> None:
@@ -157,6 +158,7 @@ def warn_if_exposed(root: Path, stream: TextIO | None = None) -> Exposure | None
     if not root.is_dir():
         return None
     found = exposure(root)
-    if found.count:
+    if found.count and root.resolve() not in _WARNED:
+        _WARNED.add(root.resolve())  # once per process: `apiflag run` starts a flow that checks too
         print(found.line(), file=stream or sys.stderr, flush=True)
     return found

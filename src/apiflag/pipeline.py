@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from apiflag import config
+from apiflag.alerts import AlertReport
 from apiflag.errors import ApiflagError
 from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage
 
@@ -46,7 +47,7 @@ class NightSummary:
     unchanged: int = 0
     kept_decided: int = 0
     reused_stages: list[str] = field(default_factory=list)
-    alerts: str = "alerts: not configured (no alerts: in config.yaml)"
+    alerts: str = field(default_factory=lambda: AlertReport(configured=False).line())
     alerts_sent: int = 0
     alerts_failed: int = 0
     report_path: str | None = None
