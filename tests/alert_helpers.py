@@ -42,11 +42,14 @@ class MailBox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[MailBox, int]]:
-    """A real SMTP server on 127.0.0.1 for the duration of the block."""
+def smtp_server(**smtp_parameters: Any) -> Iterator[tuple[MailBox, int]]:
+    """A real SMTP server on 127.0.0.1 for the duration of the block.
+
+    ``smtp_parameters`` go to aiosmtpd's SMTP class (``authenticator``, ``auth_require_tls``).
+    """
     box = MailBox()
     port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller = Controller(box, hostname="127.0.0.1", port=port, **smtp_parameters)
     controller.start()
     try:
         yield box, port

@@ -264,6 +264,50 @@ def test_smtp_temporary_refusal_is_retried_and_permanent_http_error_is_not(
         engine.dispose()
 
 
+def test_smtp_login_reads_the_password_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret", handled=False)
+
+    result, travellers = _night()
+    flights = _flights(NOW + dt.timedelta(hours=2), NOW + dt.timedelta(days=2))
+    with smtp_server(authenticator=authenticator, auth_require_tls=False) as (box, port):
+        email = EmailSettings(
+            host="127.0.0.1",
+            port=port,
+            username="apiflag",
+            password_env="APIFLAG_TEST_SMTP_PASSWORD",
+            sender="apiflag@test",
+            recipients=("duty@test",),
+        )
+        settings = AlertSettings(case_url=CASE_URL, email=email, attempts=3, backoff_seconds=0)
+        found, _ = alerts.urgent_alerts(
+            result.travellers, travellers, flights, settings, str(NIGHT), NOW
+        )
+        # no password in the environment: refused at once, naming the variable, server untouched
+        monkeypatch.delenv("APIFLAG_TEST_SMTP_PASSWORD", raising=False)
+        ok, attempts, error = alerts.deliver(
+            lambda: alerts.send_email(email, found[0]), 3, 0, lambda s: None
+        )
+        assert (ok, attempts, logins) == (False, 1, [])
+        assert "APIFLAG_TEST_SMTP_PASSWORD (alerts.email.password_env) is not set" in error
+        # a wrong password is a 535: permanent, not retried
+        monkeypatch.setenv("APIFLAG_TEST_SMTP_PASSWORD", "wrong")
+        ok, attempts, error = alerts.deliver(
+            lambda: alerts.send_email(email, found[0]), 3, 0, lambda s: None
+        )
+        assert (ok, attempts) == (False, 1) and "535" in error
+        monkeypatch.setenv("APIFLAG_TEST_SMTP_PASSWORD", "s3cret")
+        alerts.send_email(email, found[0])
+    assert logins[-1] == (b"apiflag", b"s3cret") and len(box.messages) == 1
+
+
 def test_unreachable_smtp_server_is_reported_not_raised() -> None:
     from alert_helpers import free_port
 
