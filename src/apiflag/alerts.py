@@ -669,6 +669,11 @@ def send_alerts(
 ) -> AlertReport:
     """Deliver each alert on each configured channel unless an earlier run already did.
 
+    A channel that failed one alert after all its attempts is not tried again in this run (a
+    server that is down would otherwise hold the night up for attempts x timeout per alert):
+    its remaining alerts are recorded and reported as failed, ``not attempted``, and the next
+    run tries them.
+
     Args:
         engine: the queue database (see :func:`apiflag.queue.store.open_engine`).
         alerts: from :func:`urgent_alerts`.
@@ -681,6 +686,7 @@ def send_alerts(
     """
     ALERT_METADATA.create_all(engine, checkfirst=True)
     report = AlertReport(urgent=len(alerts))
+    down: dict[str, str] = {}
     for alert in alerts:
         for channel in settings.channels:
             state = _claim(engine, alert, channel)
@@ -690,10 +696,15 @@ def send_alerts(
             if state == "in_progress":
                 report.in_progress += 1
                 continue
-            send = _sender(settings, channel)
-            ok, attempts, error = deliver(
-                functools.partial(send, alert), settings.attempts, settings.backoff_seconds, sleep
-            )
+            if channel in down:
+                ok, attempts, error = False, 0, f"not attempted: {channel} {down[channel]}"
+            else:
+                send = functools.partial(_sender(settings, channel), alert)
+                ok, attempts, error = deliver(
+                    send, settings.attempts, settings.backoff_seconds, sleep
+                )
+                if not ok:
+                    down[channel] = f"failed for flag {alert.flag_id} in this run"
             _record(engine, alert, channel, ok, attempts, error, actor)
             if ok:
                 report.sent += 1
