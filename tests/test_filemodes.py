@@ -128,44 +128,60 @@ def test_an_open_home_gets_one_warning_line_at_start(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0] == (
-        f"apiflag: warning: {home} holds personal data and 3 of its 3 entries are open to "
-        f"group or others (the folder itself is mode 755); fix with: chmod -R go= {home}"
+        f"apiflag: warning: {home} holds personal data and 3 entries in it can be read or "
+        f"listed by group or others (the folder itself is mode 755); fix with: chmod -R go= {home}"
     )
     # nothing is changed behind the administrator's back, and what apiflag adds is private
     assert stat.S_IMODE(home.stat().st_mode) == 0o755
     assert stat.S_IMODE((home / "apiflag.db").stat().st_mode) == 0o600
-    # a private folder with one stray file: the warning names the file
+    # a private home: what lies inside is out of anyone else's reach, whatever its own mode
     home.chmod(0o700)
-    (home / "reports").chmod(0o700)
     again = _shell(f"{APIFLAG} queue list --format json", home)
-    assert again.stderr.strip() == (
-        f"apiflag: warning: {home} holds personal data and 1 of its 4 entries are open to "
-        f"group or others ({home / 'reports' / '2026-11-19.html'} is mode 644); "
-        f"fix with: chmod -R go= {home}"
+    assert again.returncode == 0 and again.stderr == ""
+    # opened for traversal only (711): the open folder and report inside can be reached again
+    home.chmod(0o711)
+    third = _shell(f"{APIFLAG} queue list --format json", home)
+    assert third.stderr.strip() == (
+        f"apiflag: warning: {home} holds personal data and 3 entries in it can be read or "
+        f"listed by group or others (the folder itself is mode 711); fix with: chmod -R go= {home}"
     )
     # fixed as the warning says: silence
     subprocess.run(["chmod", "-R", "go=", str(home)], check=True)
     quiet = _shell(f"{APIFLAG} queue list --format json", home)
     assert quiet.returncode == 0 and quiet.stderr == ""
+    assert _open_entries(home) == []
 
 
-def test_exposure_ignores_symbolic_links_and_counts_what_it_checked(tmp_path: Path) -> None:
+def test_exposure_walks_only_what_others_can_reach_and_skips_links(tmp_path: Path) -> None:
     root = tmp_path / "h"
     root.mkdir(mode=0o700)
     os.chmod(root, 0o700)
-    (root / "a").write_text("x")
-    os.chmod(root / "a", 0o600)
-    (root / "link").symlink_to(root / "a")  # a link's own mode is 777 and means nothing
+    (root / "sub").mkdir(mode=0o700)
+    os.chmod(root / "sub", 0o700)
+    (root / "sub" / "a").write_text("x")
+    os.chmod(root / "sub" / "a", 0o644)
+    (root / "link").symlink_to(root / "sub" / "a")  # a link's own mode is 777 and means nothing
+    # a 0700 home: one stat, nothing reachable
+    assert (filemodes.exposure(root).count, filemodes.exposure(root).checked) == (0, 1)
+    # open the home and the folder to the group: the walk reaches the file
+    os.chmod(root, 0o750)
     found = filemodes.exposure(root)
-    assert (found.count, found.checked, found.line()) == (0, 3, "")
-    os.chmod(root / "a", 0o640)
+    assert (found.count, found.checked, found.first) == (1, 3, root)  # home, sub, link seen
+    os.chmod(root / "sub", 0o750)
     found = filemodes.exposure(root)
-    assert (found.count, found.first, found.first_mode) == (1, root / "a", 0o640)
+    assert (found.count, found.checked) == (3, 4)  # home, sub and the file open; link skipped
+    os.chmod(root, 0o700)
+    os.chmod(root / "sub", 0o700)
+    os.chmod(root / "sub" / "a", 0o600)
+    os.chmod(root, 0o750)
+    os.chmod(root / "sub", 0o750)
+    found = filemodes.exposure(root)
+    assert (found.count, found.first, found.first_mode) == (2, root, 0o750)
     # the CLI and the flow it starts both check: one line per process
     err = io.StringIO()
     filemodes.warn_if_exposed(root, err)
     filemodes.warn_if_exposed(root, err)
-    assert err.getvalue().count("\n") == 1 and "1 of its 3 entries" in err.getvalue()
+    assert err.getvalue().count("\n") == 1 and "2 entries in it" in err.getvalue()
 
 
 @pytest.mark.slow

@@ -12,9 +12,9 @@ tables, stage outputs, the queue database, the MLflow store, reports, and the sy
   matplotlib or MLflow create is private, including those of forked worker processes; the home
   and a new world folder are also created with an explicit mode (:func:`private_dir`);
 * **what an existing home gets**: a warning, never a silent ``chmod`` (an administrator may have
-  opened it on purpose): :func:`exposure` finds entries readable, writable or searchable by
-  group or others, and :func:`warn_if_exposed` prints one line on stderr at start naming the
-  count, the first such entry and the command that fixes it.
+  opened it on purpose): :func:`exposure` finds the entries group or others can reach and
+  read, write or list, and :func:`warn_if_exposed` prints one line on stderr at start naming
+  the count, the first such entry and the command that fixes it.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 #: permission bits that give group or others any access
 OPEN_BITS = stat.S_IRWXG | stat.S_IRWXO
+#: a folder group or others may enter (search)
+SEARCH_BITS = stat.S_IXGRP | stat.S_IXOTH
 _WARNED: set[Path] = set()
 
 
@@ -72,15 +74,16 @@ def private_dir(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class Exposure:
-    """Entries of a folder that group or others can access.
+    """Entries of a folder that group or others can reach and access.
 
     Attributes:
         root: the folder checked.
         root_mode: the folder's own permission bits.
-        count: how many entries (the folder included) carry a group or others bit.
+        count: how many entries (the folder included) carry a group or others bit and can be
+            reached by them (every folder above them, up to ``root``, is searchable by them).
         first: the first such entry found (the folder itself when it is open).
         first_mode: that entry's permission bits.
-        checked: entries looked at.
+        checked: entries looked at (only reachable folders are walked).
     """
 
     root: Path
@@ -100,47 +103,52 @@ class Exposure:
             else f"{self.first} is mode {self.first_mode:o}"
         )
         return (
-            f"apiflag: warning: {self.root} holds personal data and {self.count} of its "
-            f"{self.checked} entries are open to group or others ({where}); "
-            f"fix with: chmod -R go= {self.root}"
+            f"apiflag: warning: {self.root} holds personal data and {self.count} "
+            f"{'entry' if self.count == 1 else 'entries'} in it can be read or listed by group "
+            f"or others ({where}); fix with: chmod -R go= {self.root}"
         )
 
 
 def exposure(root: Path) -> Exposure:
-    """Walk ``root`` (without following symbolic links) and count entries open to others.
+    """Count the entries under ``root`` that group or others can reach and access.
+
+    Only folders that group or others may search (an ``x`` bit for them) are walked: what lies
+    in a ``0700`` folder is out of their reach whatever its own mode, so a private home costs
+    one ``stat``, and a home left open by an older build is walked whole. Symbolic links are
+    not followed (a link's own bits mean nothing).
 
     Args:
         root: a folder (the home, a world).
 
     Returns:
-        The :class:`Exposure`; ``count`` 0 when every entry is private.
+        The :class:`Exposure`; ``count`` 0 when nothing is within their reach.
     """
     root_mode = stat.S_IMODE(os.lstat(root).st_mode)
     count = 1 if root_mode & OPEN_BITS else 0
     first: Path | None = root if count else None
     first_mode = root_mode if count else 0
     checked = 1
-    stack = [str(root)]
+    stack = [str(root)] if root_mode & SEARCH_BITS else []
     while stack:
         folder = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue
-        for entry in sorted(entries, key=lambda e: e.name):
+        for entry in entries:
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
             checked += 1
             if stat.S_ISLNK(info.st_mode):
-                continue  # a link's own bits mean nothing; its target is checked where it lives
+                continue
             mode = stat.S_IMODE(info.st_mode)
             if mode & OPEN_BITS:
                 count += 1
                 if first is None:
                     first, first_mode = Path(entry.path), mode
-            if stat.S_ISDIR(info.st_mode):
+            if stat.S_ISDIR(info.st_mode) and mode & SEARCH_BITS:
                 stack.append(entry.path)
     return Exposure(Path(root), root_mode, count, first, first_mode, checked)
 
