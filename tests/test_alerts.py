@@ -558,3 +558,48 @@ def test_nightly_job_alerts_once_per_urgent_flag_however_often_it_reruns(
     for surname, dob, document in people:
         for value in (surname, dob, document):
             assert value is None or str(value).upper() not in everything, value
+
+
+@pytest.mark.postgres
+def test_two_runs_at_once_on_postgresql_send_each_alert_once(
+    receivers: tuple[MailBox, int, Hook, str],
+) -> None:
+    import threading
+
+    from queue_helpers import postgres_database
+
+    _box, _port, hook, url = receivers
+    result, travellers = _night()
+    flights = _flights(NOW + dt.timedelta(hours=2), NOW + dt.timedelta(hours=3))
+    settings = _settings(None, url)
+    found, _ = alerts.urgent_alerts(
+        result.travellers, travellers, flights, settings, str(NIGHT), NOW
+    )
+    with postgres_database("apiflag_alerts") as pg:
+        engine = open_engine(pg)
+        try:
+            save_night(engine, result)
+            reports: list[alerts.AlertReport] = []
+            errors: list[BaseException] = []
+            start = threading.Barrier(4)
+
+            def run() -> None:
+                start.wait()
+                try:
+                    reports.append(alerts.send_alerts(engine, found, settings))
+                except BaseException as exc:  # the assertion below names it
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=run) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == [] and len(reports) == 4
+            assert sorted(b["flag_id"] for b in hook.bodies) == sorted(a.flag_id for a in found)
+            assert sum(r.sent for r in reports) == len(found) == 4
+            assert all(r.failed == [] for r in reports)
+            sent = [e for e in read_events(engine) if e.action == "alert.sent"]
+            assert len(sent) == 4 and verify(engine) is None
+        finally:
+            engine.dispose()

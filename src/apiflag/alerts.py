@@ -50,7 +50,19 @@ from typing import Any
 
 import click
 import pandas as pd
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from apiflag import config
 from apiflag.audit import append_event
@@ -67,6 +79,7 @@ __all__ = [
     "WebhookSettings",
     "alert_deliveries",
     "alert_night",
+    "ensure_table",
     "load_settings",
     "send_alerts",
     "send_test",
@@ -96,6 +109,15 @@ alert_deliveries = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("error", Text, comment="last delivery error (no personal data)"),
 )
+
+
+def ensure_table(engine: Engine) -> None:
+    """Create ``alert_deliveries`` when missing (two runs creating it at once is fine)."""
+    try:
+        ALERT_METADATA.create_all(engine, checkfirst=True)
+    except SQLAlchemyError:
+        if not inspect(engine).has_table(alert_deliveries.name):
+            raise
 
 
 # --------------------------------------------------------------------------- settings
@@ -604,7 +626,18 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def _claim(engine: Engine, alert: Alert, channel: str) -> str:
-    """Claim one delivery; return ``claimed``, ``sent`` or ``in_progress``."""
+    """Claim one delivery; return ``claimed``, ``sent`` or ``in_progress``.
+
+    Two runs claiming the same delivery at once (PostgreSQL: both insert the same key) leave
+    one claimant; the other sees ``in_progress``.
+    """
+    try:
+        return _claim_once(engine, alert, channel)
+    except IntegrityError:
+        return "in_progress"
+
+
+def _claim_once(engine: Engine, alert: Alert, channel: str) -> str:
     now = _utcnow()
     key = (alert_deliveries.c.flag_id == alert.flag_id) & (alert_deliveries.c.channel == channel)
     with engine.begin() as conn:
@@ -684,7 +717,7 @@ def send_alerts(
     Returns:
         An :class:`AlertReport` (``urgent`` is ``len(alerts)``).
     """
-    ALERT_METADATA.create_all(engine, checkfirst=True)
+    ensure_table(engine)
     report = AlertReport(urgent=len(alerts))
     down: dict[str, str] = {}
     for alert in alerts:
@@ -835,7 +868,7 @@ def status_command(night: str | None, fmt: str) -> None:
 
     engine = open_engine()
     try:
-        ALERT_METADATA.create_all(engine, checkfirst=True)
+        ensure_table(engine)
         query = select(alert_deliveries).order_by(
             alert_deliveries.c.night, alert_deliveries.c.flag_id, alert_deliveries.c.channel
         )
