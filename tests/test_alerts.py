@@ -125,6 +125,25 @@ def test_strong_and_minor_come_from_combine_settings_not_a_second_literal() -> N
     assert {a.flag_id for a in found} == {_flag_of(result, t) for t in ("T3", "T4", "T9")}
 
 
+def test_a_minor_over_capacity_is_not_alerted_but_said_so(
+    receivers: tuple[MailBox, int, Hook, str],
+) -> None:
+    _box, _port, hook, url = receivers
+    result, travellers = _night(capacity=0)  # only the strong case matches are queued
+    flights = _flights(NOW + dt.timedelta(hours=2), NOW + dt.timedelta(hours=3))
+    report = alerts.alert_night(
+        result.travellers, travellers, flights, str(NIGHT), settings=_settings(None, url), now=NOW
+    )
+    assert sorted(b["flag_id"] for b in hook.bodies) == sorted(
+        _flag_of(result, t) for t in ("T3", "T4", "T9")
+    )
+    assert report.over_capacity == 1  # T2, the minor
+    assert report.warnings() == [
+        "1 urgent flag(s) (protection flags on minors) are over capacity: not queued, so no "
+        "case file and no alert; raise --capacity"
+    ]
+
+
 def test_window_includes_just_landed_and_unknown_landing_but_not_long_landed() -> None:
     result, travellers = _night()
     s = _settings(None, "http://x", landed_minutes=60.0)

@@ -85,6 +85,7 @@ __all__ = [
     "send_test",
     "service_now",
     "urgent_alerts",
+    "urgent_mask",
 ]
 
 CHANNELS: tuple[str, ...] = ("email", "webhook")
@@ -398,6 +399,16 @@ def _value(value: Any) -> Any:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
+def urgent_mask(combined: pd.DataFrame) -> pd.Series:
+    """Return which rows of ``CombineResult.travellers`` are urgent, queued or not.
+
+    Urgent: a strong case match, or a minor on the protection track (both as combine decided).
+    """
+    strong = combined["strong_case_match"].astype(bool)
+    minor_protection = combined["minor"].astype(bool) & (combined["track"] == "protection")
+    return combined["flagged"].astype(bool) & (strong | minor_protection)
+
+
 def urgent_alerts(
     combined: pd.DataFrame,
     travellers: pd.DataFrame,
@@ -409,7 +420,7 @@ def urgent_alerts(
     """Return the alerts for a night's urgent flags, and how many land outside the window.
 
     Args:
-        combined: ``CombineResult.travellers`` (flag_id, track, queued, minor,
+        combined: ``CombineResult.travellers`` (flag_id, track, flagged, queued, minor,
             strong_case_match).
         travellers: the warehouse ``travellers`` (traveller_id -> flight_id).
         flights: the warehouse ``flights`` (carrier, number, arrival_airport,
@@ -421,10 +432,8 @@ def urgent_alerts(
     Returns:
         ``(alerts in landing order, urgent flags outside the window)``.
     """
-    queued = combined.loc[combined["queued"].astype(bool) & combined["flag_id"].notna()]
-    strong = queued["strong_case_match"].astype(bool)
-    minor_protection = queued["minor"].astype(bool) & (queued["track"] == "protection")
-    urgent = queued.loc[strong | minor_protection]
+    queued = combined["queued"].astype(bool) & combined["flag_id"].notna()
+    urgent = combined.loc[urgent_mask(combined) & queued]
     if urgent.empty:
         return [], 0
     flight_of = travellers.drop_duplicates("traveller_id").set_index("traveller_id")["flight_id"]
@@ -595,6 +604,8 @@ class AlertReport:
         already_sent: deliveries an earlier run made (not repeated).
         in_progress: deliveries another run is making right now (not repeated).
         failed: one line per delivery that failed after its retries.
+        over_capacity: urgent flags the capacity kept out of the queue (no case file, so no
+            alert): protection flags on minors, since strong case matches are always queued.
     """
 
     configured: bool = True
@@ -604,6 +615,17 @@ class AlertReport:
     already_sent: int = 0
     in_progress: int = 0
     failed: list[str] = field(default_factory=list)
+    over_capacity: int = 0
+
+    def warnings(self) -> list[str]:
+        """What the run summary and the report must say: failures and urgent flags not queued."""
+        out = list(self.failed)
+        if self.over_capacity:
+            out.append(
+                f"{self.over_capacity} urgent flag(s) (protection flags on minors) are over "
+                "capacity: not queued, so no case file and no alert; raise --capacity"
+            )
+        return out
 
     def line(self) -> str:
         """One line for the run summary."""
@@ -779,8 +801,9 @@ def alert_night(
     alerts, outside = urgent_alerts(
         combined, travellers, flights, settings, night, now or service_now()
     )
+    over = int((urgent_mask(combined) & ~combined["queued"].astype(bool)).sum())
     if not alerts:
-        return AlertReport(outside_window=outside)
+        return AlertReport(outside_window=outside, over_capacity=over)
     from apiflag.queue.store import open_engine
 
     own = engine is None
@@ -791,6 +814,7 @@ def alert_night(
         if own:
             bind.dispose()
     report.outside_window = outside
+    report.over_capacity = over
     return report
 
 

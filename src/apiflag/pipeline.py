@@ -442,7 +442,7 @@ def send_alerts(
     s.alerts = report.line()
     s.alerts_sent = report.sent
     s.alerts_failed = len(report.failed)
-    s.warnings.extend(report.failed)
+    s.warnings.extend(report.warnings())
 
 
 def _protected(column: str) -> bool:
