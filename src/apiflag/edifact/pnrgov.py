@@ -182,9 +182,7 @@ def _docs_aligned(f: list[str]) -> list[str]:
     the right); with too few items before it, the document type, issuer, number and
     nationality are told apart by their shape. Without an anchor the items stay as sent.
     """
-    at = next(
-        (i for i in range(len(f) - 1) if f[i + 1] in _SEX and _DDMMMYY.fullmatch(f[i])), None
-    )
+    at = next((i for i in range(len(f) - 1) if f[i + 1] in _SEX and _DDMMMYY.fullmatch(f[i])), None)
     if at is None or at == 4:
         return f
     head, tail = f[:at], f[at:]
@@ -362,6 +360,7 @@ class _Part:
     declared_bookings: int | None = None
     bookings: list[Any] = field(default_factory=list)
     reader: Any = None
+    truncated: bool = False  # the file ends inside it: its last booking was quarantined
 
 
 class _Reader:
@@ -1045,7 +1044,13 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
     bookings = [b for p in parts for b in p.bookings]
     declared = [p.declared_bookings for p in parts]
     declared_total = None if any(d is None for d in declared) else sum(d or 0 for d in declared)
-    if complete and declared_total is not None and declared_total != len(bookings):
+    truncated = any(p.truncated for p in parts)
+    if (
+        complete
+        and not truncated
+        and declared_total is not None
+        and declared_total != len(bookings)
+    ):
         warnings.append(
             f"segment {head.first_segment}: W_EQN_MISMATCH: EQN declares {declared_total} "
             f"PNRs, message {head.message_ref} has {len(bookings)}"
@@ -1112,6 +1117,7 @@ def parse_pnrgov(
             part=int(part_no) if part_no.isdigit() else None,
             final=None if indicator is None else indicator == "F",
             first_segment=unh.number,
+            truncated=msg.truncated,
         )
         _Reader(ref, drops, warnings, part).read(msg)
         key = part.common_access_ref if part.part is not None and part.common_access_ref else None
