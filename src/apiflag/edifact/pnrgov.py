@@ -878,12 +878,22 @@ class _Reader:
     def _infant_for(self, adult: _Traveller, surname: str, given: str, segment: int) -> _Traveller:
         b = self.booking
         assert b is not None
+        infants = 0
         for t in b.travellers:
             if t.passenger_type == "IN" and (t.infant_of == adult.ref or t.tif_surname == surname):
+                infants += t.infant_of == adult.ref
+                if (
+                    t.docs_names is not None
+                    and given
+                    and not (
+                        t.docs_names[0] == surname and (t.docs_names[1] or "").startswith(given)
+                    )
+                ):
+                    continue  # another infant's DOCS already named this one: twins
                 if not given or t.tif_given.startswith(given) or t.infant_of == adult.ref:
                     return t
         infant = _Traveller(
-            ref=f"{adult.ref}I",
+            ref=f"{adult.ref}I{infants + 1 if infants else ''}",
             segment=segment,
             tif_surname=surname or adult.tif_surname,
             tif_given=given,

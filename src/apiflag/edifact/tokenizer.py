@@ -210,8 +210,11 @@ def _separators_from_una(service: str) -> Separators:
 def _observed_terminator(text: str, unb_at: int, elem: str) -> str | None:
     """The character the file really ends segments with: the last one before the first UNH."""
     unh = text.find("UNH" + elem, unb_at)
-    if unh < 0:
-        return None
+    if unh < 0:  # written with blanks before its separator (``UNH *1``)
+        found_unh = re.compile("UNH[ \t]+" + re.escape(elem)).search(text, unb_at)
+        if found_unh is None:
+            return None
+        unh = found_unh.start()
     pos = unh - 1
     while pos > unb_at and text[pos] in " \t\r\n":
         pos -= 1
