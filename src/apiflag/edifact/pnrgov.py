@@ -19,6 +19,15 @@ pushes put segments where the guide does not (GTAS saw IFT after TKT in producti
 * ``EQN`` + ``RCI`` inside a booking list split PNRs; ``MSG`` + ``TVL`` inside a booking are
   non-air services and ``ABI``/``SAC`` history: neither becomes an itinerary leg.
 
+Habits of other senders read as they come: ``RCI`` with the creation date and time in other
+components, as one ``DDMMYYHHMM`` value, or absent; ``DAT`` and ``TVL`` dates of six, seven,
+eight or nine characters (``DDMMYY``, ``DDMMMYY``, ``DDMMCCYY``, ``DDMMMCCYY``); ``ORG`` with only
+the airline; ``ADD`` with fewer components or without its empty first element. SSR DOCS free
+text is re-aligned on its birth date and sex when a sender wrote too many slashes (empty items
+are kept where they are: ``/////21APR66/M//SURNAME/GIVEN``) or too few (document type, number
+and countries told apart by their shape). An infant's DOCS (sex ``FI``/``MI``) on an adult's TIF
+adds the infant and never renames the adult; another infant's DOCS adds another infant.
+
 Names: DOCS names win over TIF names. Titles (MR, MRS, MS, MISS, MSTR, DR) are taken off the
 TIF given name whether spaced (``YUKI MS``) or glued (``PIMCHANOKMS``); a glued title is only
 removed when DOCS confirms the name without it, or, without DOCS, when the name is not one of

@@ -5,7 +5,10 @@ text. They follow ``shared/docs/MESSAGES.md`` and the hand-written fixtures in
 ``shared/fixtures/messages``; a :class:`RenderStyle` adds the mess real feeds carry (custom UNA
 separators, a Type-B telex header, lines wrapped mid-segment at 64 or 69 columns, multipart
 ``UNH`` parts, an e-mail disclaimer after ``UNZ``, CRLF line ends, TIF titles glued to the given
-name). The default style gives tidy output: standard separators, one segment per line.
+name) and, in ``habits``, the habits of other senders (:mod:`apiflag.synth.habits`: blanks around
+tags and terminators, a lying UNA, an aborted interchange, PAXLST legs as ``LOC+92``, PNRGOV
+dates and RCI/ORG/ADD/DOCS written another way, infants' DOCS under the adult). The default
+style gives tidy output: standard separators, one segment per line.
 
 Conventions (the parser reads exactly these):
 
