@@ -320,3 +320,15 @@ def test_pnrgov_interchanges_one_cut_short_the_good_ones_load() -> None:
     # booking that was quarantined
     assert _codes(parsed) == Counter({"W_TRUNCATED": 2})
     _reconciles(parsed, clean=3, degraded=0, quarantined=1)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in HABITS.glob("*.edi")))
+def test_each_carrier_adds_up_to_the_file(name: str) -> None:
+    """The per-carrier accounts (conformance, ingest) add up to the file's reconciliation."""
+    from apiflag.edifact.carriers import account_parsed
+
+    parsed, _ = _parse(name)
+    accounts = account_parsed(parsed)
+    assert sum(a.declared or 0 for a in accounts) == parsed.declared
+    assert sum(a.clean + a.degraded for a in accounts) == parsed.travellers
+    assert sum(a.quarantined for a in accounts) == parsed.quarantined
