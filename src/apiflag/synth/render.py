@@ -1,8 +1,8 @@
 """The EDIFACT writer: PAXLST manifests and PNRGOV pushes as airlines send them.
 
 ``render_paxlst`` and ``render_pnrgov`` are pure: the same record and style always give the same
-text. They follow ``shared/docs/MESSAGES.md`` and the hand-written fixtures in
-``shared/fixtures/messages``; a :class:`RenderStyle` adds the mess real feeds carry (custom UNA
+text. They follow the parse contract in the README and the hand-written fixtures in
+``tests/data/messages``; a :class:`RenderStyle` adds the mess real feeds carry (custom UNA
 separators, a Type-B telex header, lines wrapped mid-segment at 64 or 69 columns, multipart
 ``UNH`` parts, an e-mail disclaimer after ``UNZ``, CRLF line ends, TIF titles glued to the given
 name) and, in ``habits``, the habits of other senders (:mod:`apiflag.synth.habits`: blanks around
