@@ -31,9 +31,12 @@ from apiflag.edifact.fast import (
     segment,
 )
 from apiflag.edifact.pnrgov import (
+    _DATE_SHAPE,
     _DDMMMYY,
     _STATUS_COUNT,
+    _docs_aligned,
     _phone,
+    _stamp_parts,
     _tvl_leg,
     decode_email,
     split_title,
@@ -178,6 +181,8 @@ class _Reader:
             e1 = fields(p, 1, 5)
             b.data["carrier"] = e1[0] or None
             b.data["record_locator"] = e1[1]
+            if not _DATE_SHAPE.fullmatch(e1[3]):  # a date moved elsewhere: the tolerant reader
+                check(not any(_DATE_SHAPE.fullmatch(x) for x in e1[2:]))
             if e1[3]:
                 b.data["created"] = _stamp(e1[3], e1[4], self.ref, n)
         elif tag == "DAT":
@@ -237,7 +242,10 @@ class _Reader:
         self.drops[f"IFT:{q or '?'}"] += 1
 
     def add(self, b: _Booking, p: list[str]) -> None:
-        comps = (p[2].split(":") if len(p) > 2 else []) + [""] * 8
+        element = p[2].split(":") if len(p) > 2 else []
+        if not element and len(p) > 1 and ":" in p[1]:  # the empty first element left out
+            element = p[1].split(":")
+        comps = element + [""] * 8
         kind = comps[0].upper()
         street, city, state, country, postcode, extra = (
             comps[1], comps[2], comps[3], comps[5], comps[6], comps[7],
@@ -330,12 +338,16 @@ class _Reader:
             self.inft(b, target, text, n)
 
     def docs(self, b: _Booking, t: _Person, text: str, n: int) -> None:
-        flat = text.strip().lstrip("/").upper()
+        flat = text.strip().upper()
+        if flat[:1] == "/":  # one leading slash; more are empty items
+            flat = flat[1:]
         f = flat.split("/")
         if " " in flat or not flat.isprintable():
             f = [x.strip() for x in f]
         if f and _STATUS_COUNT.fullmatch(f[0]):
             f = f[1:]
+        if len(f) < 6 or f[5] not in _PNR_SEX or not _DDMMMYY.fullmatch(f[4]):
+            f = _docs_aligned(f)
         f += [""] * (11 - len(f))
         doc_type, issuer, number, nationality, dob, sex, expiry = f[:7]
         surname, given, middle = f[7], f[8], " ".join(filter(None, f[9:]))
@@ -369,11 +381,22 @@ class _Reader:
 
     @staticmethod
     def infant(b: _Booking, adult: _Person, surname: str, given: str, n: int) -> _Person:
+        """``pnrgov._Reader._infant_for``: the adult's infant, or a new one (twins apart)."""
+        infants = 0
         for t in b.people:
             if t.ptype == "IN" and (t.infant_of == adult.ref or t.surname == surname):
+                infants += t.infant_of == adult.ref
+                named = t.docs_names
+                if (
+                    named is not None
+                    and given
+                    and not (named[0] == surname and (named[1] or "").startswith(given))
+                ):
+                    continue  # another infant's DOCS already named this one
                 if not given or t.given.startswith(given) or t.infant_of == adult.ref:
                     return t
-        infant = _Person(f"{adult.ref}I", n, surname or adult.surname, given, "IN", adult.ref)
+        ref = f"{adult.ref}I{infants + 1 if infants else ''}"
+        infant = _Person(ref, n, surname or adult.surname, given, "IN", adult.ref)
         b.people.append(infant)
         return infant
 
@@ -444,6 +467,7 @@ def _stamp(day: str, clock: str, ref: dt.date, n: int) -> dt.datetime:
     key = (day, clock, ref)
     got = _STAMPS.get(key)
     if got is None:
+        day, clock = _stamp_parts(day, clock)  # DDMMYYHHMM in one component
         date = dates.near(day, ref, n, order="dmy", what="booking date")
         got = dt.datetime.combine(date, dates.time_of(clock, n, "time") if clock else dt.time())
         if len(_STAMPS) >= 65536:
