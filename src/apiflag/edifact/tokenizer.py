@@ -478,8 +478,8 @@ def _envelope(segments: list[Segment], seps: Separators) -> Interchange:
                     "its run of segments is not read"
                 )
             stray[-1].append(seg)
-    if current is not None:
-        cut(None)
+    if current is not None:  # the message runs into UNZ (no UNT) or the file ends inside it
+        cut(unz)
     if unz is None:
         last = segments[-1]
         warnings.append(
