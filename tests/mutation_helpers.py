@@ -103,15 +103,30 @@ def _is_noise(ch: str, term: str) -> bool:
     return ch != term and ch != "\t" and (ch < " " or ch == "\x7f")
 
 
+def _observed_terminator(text: str, body: int, elem: str) -> str | None:
+    """The character before the first UNH: the terminator the file really uses."""
+    unh = text.find("UNH", body)
+    if unh < 0:
+        return None
+    pos = unh - 1
+    while pos > body and text[pos] in " \t\r\n":
+        pos -= 1
+    found = text[pos]
+    return None if found.isalnum() or found == elem else found
+
+
 def _interchange_seps(text: str, at: int) -> tuple[Seps, int]:
     if text.startswith("UNA", at):
-        svc = text[at + 3 : at + 9]
+        unb = text.find("UNB", at + 3, at + 20)
+        body = unb if unb > 0 else at + 9
+        svc = (text[at + 3 : body].replace("\r", "").replace("\n", "") + " " * 6)[:6]
         rel = svc[3]
-        return Seps(svc[0], svc[1], None if rel == " " else rel, svc[5]), at + 9
+        term = _observed_terminator(text, body, svc[1]) or svc[5]
+        return Seps(svc[0], svc[1], None if rel == " " else rel, term), body
     elem, comp = "+", ":"
     if len(text) > at + 8 and not text[at + 3].isalnum() and not text[at + 8].isalnum():
         elem, comp = text[at + 3], text[at + 8]
-    return Seps(comp, elem, "?", "'"), at
+    return Seps(comp, elem, "?", _observed_terminator(text, at, elem) or "'"), at
 
 
 def _walk(text: str, at: int, seps: Seps, number: int, out: list[RawSegment]) -> tuple[int, int]:

@@ -182,6 +182,11 @@ _SKIPPABLE = re.compile(r"[\s\x00-\x1f]*")
 def decode(data: bytes) -> str:
     """Decode a message: UTF-8 when valid (UNOY, and ASCII), else Latin-1 (UNOA-UNOC).
 
+    A UTF-8 file with a few stray bytes (line noise) stays UTF-8, the stray bytes read as
+    U+FFFD, when it holds more well-formed UTF-8 characters beyond ASCII than stray bytes:
+    read as Latin-1 instead, every other traveller's accented name (and a typographic
+    terminator) would be garbled by one byte elsewhere.
+
     Args:
         data: the raw bytes of a file.
 
@@ -191,7 +196,12 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        pass
+    text = data.decode("utf-8", errors="replace")
+    stray = text.count("\ufffd")
+    if sum(1 for ch in text if ch > "\x7f") - stray > stray:
+        return text
+    return data.decode("latin-1")
 
 
 def _separators_from_una(service: str) -> Separators:
