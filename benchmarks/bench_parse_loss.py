@@ -140,6 +140,7 @@ def mutation_survival(count: int, seed: int, workdir: Path) -> dict[str, Any]:
             "survived": s.survived,
             "survival": round(s.share, 5),
             "noticed_share": round(s.noticed / s.mutants, 3) if s.mutants else None,
+            "outcomes": dict(sorted(s.outcomes.items())),
             "breaches": len(s.failures),
         }
         for cls, s in stats.items()

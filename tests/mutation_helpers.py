@@ -250,6 +250,8 @@ class Base:
     keys: list[str]  # one comparable key per row, in row order
     warnings: list[str]
     lost: list[str]
+    degraded: int  # travellers read degraded
+    quarantined: int  # travellers in quarantined records
     record_of: dict[int, Record] = field(default_factory=dict)  # segment index -> record
 
     def __post_init__(self) -> None:
@@ -319,6 +321,8 @@ def load_base(name: str, data: bytes) -> Base:
         [row_key(r) for r in rows],
         parsed.warnings,
         [str(loss) for loss in parsed.lost],
+        parsed.degraded,
+        parsed.quarantined,
     )
 
 
@@ -510,14 +514,16 @@ def repeated_segment(base: Base, rng: random.Random) -> Mutant | None:
     )
 
 
-# damaged values: none is a well-formed value of its class
-BAD_DATES = ("", "0", "000000", "991399", "ABCDEF", "1A0B0C", "20261399", "31FEB", "310299999")
-BAD_TIMES = ("", "9", "2599", "2460", "ABCD", "12345", "1.5")
-BAD_SEXES = ("", "Q", "7", "MF", "XX", "FEMALEX", "m f")
-BAD_COUNTRIES = ("", "1", "12", "XX1", "ZZZZZ", "T H", "th")
-BAD_NUMBERS = ("", "X", "1.2.3", "-5", "9" * 25, "1E9", "NaN", "12,5")
+# damaged values: none is a well-formed value of its class (an empty value is not damage:
+# it is absent, and value_docs_item and dropped_segment send those)
+BAD_DATES = ("0", "000000", "991399", "ABCDEF", "1A0B0C", "20261399", "31FEB", "310299999")
+BAD_TIMES = ("9", "2599", "2460", "ABCD", "12345", "1.5")
+BAD_SEXES = ("Q", "7", "MF", "XX", "FEMALEX", "m f")
+BAD_COUNTRIES = ("1", "12", "XX1", "ZZZZZ", "T H", "th")
+BAD_NUMBERS = ("X", "1.2.3", "-5", "9" * 25, "1E9", "NaN", "12,5")
 
-#: (kind, class) -> (tag, qualifier or None, element, component or DOCS item as -N)
+#: (kind, class) -> (tag, qualifier or None, element, component or DOCS item as -N, where
+#: the DOCS free text ``/P/THA/AA111/THA/01JAN90/F/01JAN30/DOE/JANE`` has item 1 = type)
 _TARGETS: dict[tuple[str, str], tuple[tuple[str, frozenset[str] | None, int, int], ...]] = {
     ("PAXLST", "value_date"): (("DTM", frozenset({"329", "36", "182"}), 1, 1),),
     ("PAXLST", "value_sex"): (("ATT", frozenset({"2"}), 3, 0),),
@@ -531,8 +537,8 @@ _TARGETS: dict[tuple[str, str], tuple[tuple[str, frozenset[str] | None, int, int
         ("DAT", None, 1, 1),
         ("TVL", None, 1, 0),
         ("TVL", None, 1, 2),
-        ("SSR", frozenset({"DOCS"}), 1, -6),
-        ("SSR", frozenset({"DOCS"}), 1, -8),
+        ("SSR", frozenset({"DOCS"}), 1, -5),  # /type/issuer/number/nationality/BIRTH
+        ("SSR", frozenset({"DOCS"}), 1, -7),  # .../birth/sex/EXPIRY
     ),
     ("PNRGOV", "value_time"): (
         ("RCI", None, 1, 4),
@@ -540,10 +546,10 @@ _TARGETS: dict[tuple[str, str], tuple[tuple[str, frozenset[str] | None, int, int
         ("TVL", None, 1, 1),
         ("TVL", None, 1, 3),
     ),
-    ("PNRGOV", "value_sex"): (("SSR", frozenset({"DOCS"}), 1, -7),),
+    ("PNRGOV", "value_sex"): (("SSR", frozenset({"DOCS"}), 1, -6),),
     ("PNRGOV", "value_country"): (
-        ("SSR", frozenset({"DOCS"}), 1, -3),
-        ("SSR", frozenset({"DOCS"}), 1, -5),
+        ("SSR", frozenset({"DOCS"}), 1, -2),  # issuing country
+        ("SSR", frozenset({"DOCS"}), 1, -4),  # nationality
     ),
     ("PNRGOV", "value_number"): (("FOP", None, 1, 2), ("TIF", None, 2, 2)),
     ("PNRGOV", "value_docs_item"): (("SSR", frozenset({"DOCS"}), 1, 0),),
@@ -773,6 +779,10 @@ class ClassStats:
     untouched: int = 0
     survived: int = 0
     noticed: int = 0  # mutants whose damage the reader reported (a warning or a loss)
+    #: what the damage did, per mutant: refused, quarantined (more travellers in lost
+    #: records), degraded (more travellers with a lost value), unchanged (every row as
+    #: before), changed_reported (rows differ, a warning says where), changed_silently
+    outcomes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)  # property violations, for the message
     worst: list[tuple[float, str]] = field(default_factory=list)
 
@@ -780,6 +790,16 @@ class ClassStats:
     def share(self) -> float:
         """Share of untouched travellers that came back value for value."""
         return self.survived / self.untouched if self.untouched else 1.0
+
+
+def _outcome(base: Base, parsed: Any, got: Counter[str], noticed: bool) -> str:
+    if parsed.quarantined > base.quarantined:
+        return "quarantined"
+    if parsed.degraded > base.degraded:
+        return "degraded"
+    if got == Counter(base.keys):
+        return "unchanged"
+    return "changed_reported" if noticed else "changed_silently"
 
 
 def check(base: Base, mutant: Mutant, stats: ClassStats) -> None:
@@ -790,6 +810,7 @@ def check(base: Base, mutant: Mutant, stats: ClassStats) -> None:
     except ParseError as exc:
         stats.refused += 1
         stats.refusals[exc.code] += 1
+        stats.outcomes["refused"] += 1
         stats.untouched += len(base.keys) - len(mutant.touched)
         if not mutant.envelope:
             stats.failures.append(f"refused ({exc.code}): {mutant.detail}")
@@ -798,10 +819,12 @@ def check(base: Base, mutant: Mutant, stats: ClassStats) -> None:
         stats.failures.append(f"crashed with {exc!r}: {mutant.detail}")
         return
     got = Counter(row_key(r) for r in contract_rows(parsed, base.name))
-    if parsed.warnings != base.warnings or [str(x) for x in parsed.lost] != base.lost:
+    noticed = parsed.warnings != base.warnings or [str(x) for x in parsed.lost] != base.lost
+    if noticed:
         stats.noticed += 1
     elif mutant.loud:
         stats.failures.append(f"damage not reported: {mutant.detail}")
+    stats.outcomes[_outcome(base, parsed, got, noticed)] += 1
     need = Counter(k for i, k in enumerate(base.keys) if i not in mutant.touched)
     untouched = sum(need.values())
     survived = sum(min(n, got[k]) for k, n in need.items())
@@ -838,6 +861,9 @@ def report(stats: dict[str, ClassStats]) -> str:
             f"{cls:<20}{s.mutants:>8}{s.refused:>8}{s.noticed:>8}{s.untouched:>10}"
             f"{s.survived:>10}{s.share:>9.4f}"
         )
+    for cls, s in stats.items():
+        shares = ", ".join(f"{k} {n}" for k, n in sorted(s.outcomes.items()))
+        lines.append(f"  outcomes {cls}: {shares}")
     for cls, s in stats.items():
         for _, text in s.worst:
             lines.append(f"  worst {cls}: {text}")
