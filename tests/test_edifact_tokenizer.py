@@ -175,6 +175,8 @@ def test_a_una_the_file_does_not_follow_is_overruled_with_a_warning() -> None:
     assert interchange.separators.terminator == "\u2019"
     assert _codes(interchange)[0] == "W_UNA_MISMATCH"
     assert "W_UNA_MISMATCH" not in _codes(tokenize(TIDY)[0])
+    wrapped = text.replace("UNH+M1", "UN\r\nH+M1")  # a line wrapped inside the UNH tag
+    assert _body(wrapped) == _body(plain)
 
 
 @pytest.mark.parametrize(

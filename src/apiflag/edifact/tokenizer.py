@@ -218,10 +218,17 @@ def _separators_from_una(service: str) -> Separators:
 
 
 def _observed_terminator(text: str, unb_at: int, elem: str) -> str | None:
-    """The character the file really ends segments with: the last one before the first UNH."""
+    """The character the file really ends segments with: the last one before the first UNH.
+
+    Line breaks are not data, so a ``UNH`` wrapped across lines (``UN`` / ``H+``) counts.
+    """
     unh = text.find("UNH" + elem, unb_at)
     if unh < 0:
-        return None
+        wrapped = re.compile("U[\r\n]*N[\r\n]*H[ \t\r\n]*" + re.escape(elem))
+        found = wrapped.search(text, unb_at)
+        if found is None:
+            return None
+        unh = found.start()
     pos = unh - 1
     while pos > unb_at and text[pos] in " \t\r\n":
         pos -= 1
