@@ -225,10 +225,10 @@ def _observed_terminator(text: str, unb_at: int, elem: str) -> str | None:
     unh = text.find("UNH" + elem, unb_at)
     if unh < 0:
         wrapped = re.compile("U[\r\n]*N[\r\n]*H[ \t\r\n]*" + re.escape(elem))
-        found = wrapped.search(text, unb_at)
-        if found is None:
+        hit = wrapped.search(text, unb_at)
+        if hit is None:
             return None
-        unh = found.start()
+        unh = hit.start()
     pos = unh - 1
     while pos > unb_at and text[pos] in " \t\r\n":
         pos -= 1
