@@ -80,6 +80,8 @@ class ParsedFile:
         warnings: ``"segment N: W_CODE: text"`` lines for defects that did not stop parsing.
         messages: how many UNH messages the file held (before multipart joining).
         lost: records quarantined while the rest of the file loaded (see :mod:`.loss`).
+        interchanges: the file's interchanges as tokenized, every segment kept (for the
+            per-carrier accounting of :mod:`.carriers`; not part of the parse contract).
     """
 
     kind: Literal["PAXLST", "PNRGOV"]
@@ -89,6 +91,7 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
     messages: int = 0
     lost: list[RecordLoss] = field(default_factory=list)
+    interchanges: list[Interchange] = field(default_factory=list, repr=False, compare=False)
 
     def iter_travellers(self) -> Iterator[ApiTraveller | PnrTraveller]:
         """Every traveller read (clean or degraded), in file order."""
@@ -117,11 +120,13 @@ class ParsedFile:
     def declared(self) -> int | None:
         """Travellers the file declares: PAXLST CNT 42 + 41; PNRGOV the TIFs of each PNR.
 
-        None when a PAXLST message has no CNT (nothing declared to reconcile against).
+        A PAXLST message quarantined whole (its header or envelope cannot be read, so neither
+        can its CNT) declares the travellers it lists. None when a PAXLST message that was
+        read has no CNT (nothing declared to reconcile against).
         """
         if self.kind == "PNRGOV":
             return self.travellers + self.quarantined
-        total = 0
+        total = sum(loss.travellers for loss in self.lost if loss.kind == "message")
         for m in self.manifests:
             if m.declared_passengers is None and m.declared_crew is None:
                 return None
@@ -198,11 +203,15 @@ def _kind(
     return kind, messages
 
 
-def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
+def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> Message:
     """Quarantine the last record of a message the file ends inside: it may be incomplete.
 
     PAXLST: the last traveller, unless its CNT follows (then only UNT was cut). PNRGOV: the
     last booking (from its ``SRC``).
+
+    Returns:
+        The message to read: ``msg`` itself, or a copy without the quarantined record
+        (``msg`` keeps every segment, for the accounting of :mod:`.carriers`).
     """
     opener, qualifiers = _TRAVELLER_OPENERS[kind]
     if kind == "PNRGOV":
@@ -211,14 +220,13 @@ def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
     for i in range(len(msg.body) - 1, -1, -1):
         seg = msg.body[i]
         if kind == "PAXLST" and seg.tag == "CNT":
-            return
+            return msg
         if seg.tag == opener and (qualifiers is None or seg.get(1) in qualifiers):
             at = i
             break
     if at is None:
-        return
+        return msg
     tail = msg.body[at:]
-    del msg.body[at:]
     lost.append(
         RecordLoss(
             "booking" if kind == "PNRGOV" else "traveller",
@@ -230,6 +238,7 @@ def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
             msg.unh.get(1),
         )
     )
+    return Message(msg.unh, msg.body[:at], msg.unt, msg.truncated)
 
 
 def parse_text(text: str, file: str | None = None) -> ParsedFile:
@@ -238,18 +247,19 @@ def parse_text(text: str, file: str | None = None) -> ParsedFile:
         interchanges = tokenize(text)
         lost: list[RecordLoss] = []
         kind, messages = _kind(interchanges, lost)
-        for _, msg in messages:
-            if msg.truncated:
-                _cut_tail(kind, msg, lost)
+        messages = [(ic, _cut_tail(kind, m, lost) if m.truncated else m) for ic, m in messages]
         warnings = [w for ic in interchanges for w in ic.warnings]
         drops = DropLog()
         if kind == "PAXLST":
             manifests = parse_paxlst(messages, drops, warnings, lost)
             return ParsedFile(
-                "PAXLST", manifests, [], drops.as_dict(), warnings, len(messages), lost
-            )
+                "PAXLST", manifests, [], drops.as_dict(), warnings, len(messages), lost,
+                interchanges,
+            )  # fmt: skip
         pushes = parse_pnrgov(messages, drops, warnings, lost)
-        return ParsedFile("PNRGOV", [], pushes, drops.as_dict(), warnings, len(messages), lost)
+        return ParsedFile(
+            "PNRGOV", [], pushes, drops.as_dict(), warnings, len(messages), lost, interchanges
+        )
     except ParseError as exc:
         if file is not None and exc.file is None:
             raise exc.with_file(file) from None
