@@ -208,10 +208,9 @@ OTHER = "SRC'RCI+QK:XYZ789::191126:2210'TIF+ROE+RICHARD:A:1'TVL+211126:2330::073
     [
         (BOOKING.replace("RCI+QK:ABC123::191126:2210'", ""), "E_MISSING_SEGMENT"),
         (BOOKING.replace("191126:2210'", "311126:2210'", 1), "E_BAD_DATE"),
-        (BOOKING.replace("01JAN90", "01XYZ90"), "E_BAD_DATE"),
         (BOOKING.replace("+QK+21:Y'", "+QK+X:Y'"), "E_BAD_VALUE"),
     ],
-    ids=["no locator", "bad RCI date", "bad DOCS date", "bad flight number"],
+    ids=["no locator", "bad RCI date", "bad flight number"],
 )
 def test_a_booking_that_cannot_be_read_is_quarantined_and_the_next_loads(
     body: str, code: str
@@ -227,6 +226,27 @@ def test_a_booking_that_cannot_be_read_is_quarantined_and_the_next_loads(
     assert [b.record_locator for b in message.bookings] == ["XYZ789"]
     assert [t.surname for t in message.bookings[0].travellers] == ["ROE"]
     assert not any("W_EQN_MISMATCH" in w for w in parsed.warnings)
+
+
+@pytest.mark.parametrize("bad", ["01XYZ90", "00XX00", "31FEB90"])
+def test_an_unreadable_docs_birth_date_degrades_the_traveller_not_the_booking(bad: str) -> None:
+    """Age unknown: the date is null, the traveller degraded, the booking and the rest load."""
+    parsed = parse_text(pnr(BOOKING.replace("01JAN90", bad) + OTHER, LEVEL0), "p.edi")
+    assert parsed.lost == []
+    jane = next(t for t in parsed.iter_travellers() if t.given_names == "JANE MARY")
+    assert (jane.date_of_birth, jane.degraded) == (None, ("date_of_birth",))
+    assert jane.sex == "F" and jane.documents[0].number == "AA111"  # the rest of DOCS is kept
+    others = [t for t in parsed.iter_travellers() if t is not jane]
+    assert others and not any(t.degraded for t in others)
+    (warning,) = [w for w in parsed.warnings if "W_BAD_VALUE" in w]
+    assert "SSR+DOCS date_of_birth" in warning and bad not in warning
+
+
+def test_an_unknown_docs_sex_code_degrades_the_traveller() -> None:
+    parsed = parse_text(pnr(BOOKING.replace("/01JAN90/F/", "/01JAN90/Q/") + OTHER, LEVEL0))
+    jane = next(t for t in parsed.iter_travellers() if t.given_names == "JANE MARY")
+    assert (jane.sex, jane.degraded) == (None, ("sex",))
+    assert jane.date_of_birth is not None
 
 
 def test_multipart_push_is_joined() -> None:

@@ -48,7 +48,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from apiflag.edifact import dates
-from apiflag.edifact.loss import RecordLoss
+from apiflag.edifact.loss import RecordLoss, value_warning
 from apiflag.edifact.paxlst import prepared_at
 from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES, DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
@@ -292,6 +292,13 @@ def _read_tvl(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
     if e5[1]:
         leg["booking_class"] = e5[1]
     return leg
+
+
+def _degrade(t: _Traveller, name: str) -> None:
+    """Name ``name`` among the traveller's fields read as null (``PnrTraveller.degraded``)."""
+    held = t.data.get("degraded", ())
+    if name not in held:
+        t.data["degraded"] = (*held, name)
 
 
 class _Traveller:
@@ -843,11 +850,14 @@ class _Reader:
         if nationality:
             data["nationality"] = _alpha3(nationality)
         if dob:
-            data["date_of_birth"] = dates.past(
-                dob, self.ref, seg.number, order="dmy", what="DOCS date of birth"
-            )
+            self._birth_date(seg, target, dob, "DOCS")
         if sex:
             data["sex"] = _SEX.get(sex)
+            if data["sex"] is None:
+                self.warnings.append(
+                    value_warning(seg.number, "SSR+DOCS", "sex", sex, "is not M/F/X/U/MI/FI")
+                )
+                _degrade(target, "sex")
         if surname:
             target.docs_names = (
                 surname,
@@ -900,9 +910,25 @@ class _Reader:
         given = " ".join(names[1:])
         infant = self._infant_for(t, surname, given, seg.number)
         if dob:
-            infant.data["date_of_birth"] = dates.past(
-                dob, self.ref, seg.number, order="dmy", what="INFT date of birth"
+            self._birth_date(seg, infant, dob, "INFT")
+
+    def _birth_date(self, seg: Segment, t: _Traveller, value: str, where: str) -> None:
+        """Read a birth date from SSR ``where`` (DOCS, INFT) into the traveller.
+
+        One that cannot be read is a warning; unless an earlier SSR gave the traveller a
+        readable one, the date is null and the traveller degraded: age unknown.
+        """
+        try:
+            t.data["date_of_birth"] = dates.past(
+                value, self.ref, seg.number, order="dmy", what=f"{where} date of birth"
             )
+        except ParseError:
+            self.warnings.append(
+                value_warning(seg.number, f"SSR+{where}", "date_of_birth", value, "is not a date")
+            )
+            if t.data.get("date_of_birth") is None:
+                t.data["date_of_birth"] = None
+                _degrade(t, "date_of_birth")
 
     def _infant_for(self, adult: _Traveller, surname: str, given: str, segment: int) -> _Traveller:
         b = self.booking
