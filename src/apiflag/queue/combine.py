@@ -187,6 +187,14 @@ def _age_bands(ages: np.ndarray) -> np.ndarray:
     return out
 
 
+def _degraded_fields(tv: pd.DataFrame, rows: np.ndarray) -> list[str]:
+    """JSON lists of the fields each traveller's feed could not be read in (names, no values)."""
+    if "degraded" not in tv.columns:
+        return ["[]"] * len(rows)
+    column = tv["degraded"].to_numpy(dtype=object)
+    return [json.dumps([str(f) for f in column[j]] if column[j] is not None else []) for j in rows]
+
+
 def _norm(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return ""
@@ -713,6 +721,7 @@ def combine(
             "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
             "sex": combined["sex"].to_numpy(dtype=object)[fl_idx],
             "age_band": combined["age_band"].to_numpy(dtype=object)[fl_idx],
+            "degraded": _degraded_fields(tv, fl_idx),
             "input_messages": [json.dumps(list(inputs[str(flag_ids[j])])) for j in fl_idx],
         }
     )

@@ -41,6 +41,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
     update,
 )
@@ -104,6 +105,8 @@ flags = Table(
     Column("monitor_nationality", String(3)),
     Column("monitor_sex", String(1)),
     Column("monitor_age_band", String(8)),
+    # the traveller's fields the feed could not be read in (JSON list of field names, no value)
+    Column("degraded", Text),
     Column("masked", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -167,6 +170,21 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_NEW_COLUMNS = {"flags": ("degraded",)}
+"""Columns added after the first release: a database made before gets them when opened."""
+
+
+def _add_new_columns(engine: Engine) -> None:
+    inspector = inspect(engine)
+    for table, names in _NEW_COLUMNS.items():
+        have = {c["name"] for c in inspector.get_columns(table)}
+        with engine.begin() as conn:
+            for name in names:
+                if name not in have:
+                    kind = METADATA.tables[table].c[name].type.compile(engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 def open_engine(url: str | None = None) -> Engine:
     """Open the queue database and create its tables when missing.
 
@@ -205,6 +223,7 @@ def open_engine(url: str | None = None) -> Engine:
         else:
             engine = create_engine(target, pool_pre_ping=True)
         METADATA.create_all(engine, checkfirst=True)
+        _add_new_columns(engine)
         AUDIT_METADATA.create_all(engine, checkfirst=True)
         audit_ready(engine)
     except ArgumentError as exc:
@@ -302,6 +321,7 @@ def save_night(
                 "monitor_nationality": _text(person["nationality"]) if person is not None else None,
                 "monitor_sex": _text(person["sex"]) if person is not None else None,
                 "monitor_age_band": _text(person["age_band"]) if person is not None else None,
+                "degraded": _text(person.get("degraded")) if person is not None else None,
             }
             contrib = [
                 {
@@ -707,6 +727,7 @@ def get_flag(
             "date_of_birth": row.person_date_of_birth,
             "document_number": row.person_document_number,
             "flight": row.flight,
+            "degraded": json.loads(row.degraded or "[]"),
         },
         "contributions": contrib,
         "history": history,
