@@ -383,6 +383,7 @@ def finish_night(
         rules_digest=rules.rules_digest,
         rule_info=_rule_info(),
         settings=CombineSettings(capacity=capacity),
+        pnr_travellers=warehouse.read_table(key, "pnr_travellers"),
     )
     from apiflag.orchestration.stagecache import write_parquet_atomic
 

@@ -12,7 +12,9 @@ Decides, per arriving traveller:
   match at or above it is to a victim's record (or the matcher says protection only), even if
   the traveller also matches an offender (non-punishment principle); otherwise the rule track
   with the largest summed weight (ties: protection, document_integrity, examination). A minor
-  (under 18 on the night) is only ever on the protection track, whatever fired.
+  (under 18 on the night), or a traveller who may be one because no birth date could be read
+  in the API or the linked PNR, is only ever on the protection track, whatever fired
+  (:mod:`apiflag.minors` decides).
 * **who is flagged**: only travellers with at least one rule hit or a case match at or above
   the threshold. The model refines the order; it never flags anyone alone.
 * **who is queued**: every case match at or above the threshold (protection tracks included),
@@ -40,6 +42,7 @@ import pandas as pd
 
 from apiflag.config import MATCHER_VERSION, PARSER_VERSION
 from apiflag.errors import ApiflagError
+from apiflag.minors import minor_status, protection_only
 from apiflag.records import Flag
 
 __all__ = [
@@ -131,7 +134,8 @@ class CombineResult:
         night: the arrival night.
         travellers: one row per arriving traveller (``combined.parquet``): traveller_id,
             flag_id (None when not flagged), track, total, probability, flagged, queued,
-            priority (None when not flagged), minor, case_match_probability,
+            priority (None when not flagged), minor (a minor or may be one: protection
+            only), minor_status (``minor``, ``adult``, ``unknown``), case_match_probability,
             strong_case_match (a match at or above ``case_match_threshold``: always queued).
         flags: the queued flags, priority order.
         contributions: explanation rows of every flagged traveller (queued and overflow): the
@@ -281,6 +285,7 @@ def combine(
     rules_digest: str,
     rule_info: Mapping[str, RuleInfo] | None = None,
     settings: CombineSettings | None = None,
+    pnr_travellers: pd.DataFrame | None = None,
 ) -> CombineResult:
     """Score, track, rank and cap one night.
 
@@ -295,6 +300,9 @@ def combine(
         matches: case matches (best match per traveller is used); None when none.
         match_fields: per-field case-match weights (log base ``settings.match_weight_base``).
         rule_hits: rule hits (weights in log-odds points).
+        pnr_travellers: the warehouse ``pnr_travellers`` table: the linked PNR traveller's
+            birth date decides the age when the API's is missing or unreadable
+            (:mod:`apiflag.minors`).
         scores: champion model scores, or None when there is no champion.
         model_contributions: per-feature model weights, or None when there is no champion.
         rules_digest: the digest of the rule catalogue that produced ``rule_hits``.
@@ -353,13 +361,12 @@ def combine(
             api_docs = api_docs.sort_values("seq", kind="stable")
         first = api_docs.drop_duplicates("owner_id").set_index("owner_id")["number"]
         doc_number = ids.map(first).fillna("")
-    dob = pd.to_datetime(tv["date_of_birth"], errors="coerce")
-    night_ts = pd.Timestamp(night_d)
-    age = (night_ts.year - dob.dt.year) - (
-        (night_ts.month < dob.dt.month)
-        | ((night_ts.month == dob.dt.month) & (night_ts.day < dob.dt.day))
-    ).astype(float)
-    minor = (age < settings.minor_age).fillna(False).astype(bool)
+    pnr_dob = None
+    if pnr_travellers is not None and "pnr_traveller_id" in tv.columns and len(pnr_travellers):
+        by_id = pnr_travellers.drop_duplicates("pnr_traveller_id").set_index("pnr_traveller_id")
+        pnr_dob = tv["pnr_traveller_id"].map(by_id["date_of_birth"])
+    status, age = minor_status(tv["date_of_birth"], night_d, pnr_dob, settings.minor_age)
+    minor = pd.Series(protection_only(status), index=tv.index)
 
     # ---- per-traveller sums (vectorised, all arrivals)
     prior = settings.prior_log_odds
@@ -667,6 +674,7 @@ def combine(
             "queued": queued,
             "priority": pd.array(priority, dtype="Int64"),
             "minor": minor.to_numpy(),
+            "minor_status": status.to_numpy(dtype=object),
             "case_match_probability": match_p.to_numpy(dtype=float),
             "strong_case_match": strong,
             "rule_hits": rule_count.astype(int),
