@@ -128,6 +128,7 @@ class Desk:
 
     def __init__(self, engine: Engine, signer: Signer, now: Callable[[], dt.datetime]) -> None:
         self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=False)
         self.signer = signer
         self.now = now
         self.throttle = Throttle()

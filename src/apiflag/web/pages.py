@@ -200,10 +200,30 @@ def _decision_routes(app: FastAPI, desk: Desk) -> None:
         session: Session = request.state.session
         case_ref = str((await request.form()).get("case_ref", "")).strip()
         try:
-            place_hold(flag_id, case_ref, actor=session.user, db_url=str(desk.engine.url))
+            place_hold(flag_id, case_ref, actor=session.user, db_url=desk.url)
         except ApiflagError as exc:
             return _case_file(request, desk, flag_id, 409, str(exc))
         return RedirectResponse(f"/flags/{flag_id}?done=hold", status_code=303)
+
+    @app.post("/flags/{flag_id}/reidentify", response_class=HTMLResponse)
+    async def reidentify(request: Request, flag_id: str) -> Response:
+        from apiflag.privacy.reidentify import reidentify as reveal
+
+        session: Session = request.state.session
+        form = await request.form()
+        try:
+            shown = reveal(
+                flag_id,
+                case_ref=str(form.get("case_ref", "")).strip(),
+                role=session.role,
+                reason=str(form.get("reason", "")).strip(),
+                actor=session.user,
+                db_url=desk.url,
+                signed_in=True,
+            )
+        except ApiflagError as exc:
+            return _case_file(request, desk, flag_id, 409, str(exc))
+        return desk.page(request, "reidentified.html", shown=shown)
 
 
 def _oversight_pages(app: FastAPI, desk: Desk) -> None:
@@ -260,7 +280,7 @@ def _oversight_pages(app: FastAPI, desk: Desk) -> None:
         start = _date(q.get("from"), "from") or end - dt.timedelta(days=29)
         if start > end:
             raise DeskError(400, f"from {start} is after to {end}")
-        rows = suppress(statistics(start, end, str(desk.engine.url)))
+        rows = suppress(statistics(start, end, desk.url))
         page = views.paginate(rows, _page_number(q.get("page")), 40)
         query = {"from": start.isoformat(), "to": end.isoformat()}
         return desk.page(request, "stats.html", rows=page, start=start, end=end, query=query)
