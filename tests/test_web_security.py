@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from queue_helpers import CAST, NIGHT
 from sqlalchemy import Engine, select
-from web_helpers import (
-    ACCOUNTS,
-    EVIL,
-    NOW,
-    PASSWORD,
-    ROLE_ACCOUNT,
-    SECRET,
-    csrf_of,
-    desk_world,
-    flag_ids,
-    sign_in,
-)
 
 from apiflag.audit import audit_events, read_events
 from apiflag.privacy import accounts
@@ -29,11 +17,32 @@ from apiflag.queue import store
 from apiflag.web import access
 from apiflag.web.app import THROTTLE_FAILURES, create_app, route_keys
 from apiflag.web.session import COOKIE, Session, Signer
+from queue_helpers import CAST, NIGHT
+from web_helpers import (
+    ACCOUNTS,
+    EVIL,
+    NOW,
+    PASSWORD,
+    ROLE_ACCOUNT,
+    SECRET,
+    build_template,
+    cheap_hashes,
+    copy_world,
+    csrf_of,
+    flag_ids,
+    sign_in,
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("desk"))
 
 
 @pytest.fixture()
-def engine() -> Engine:
-    return desk_world()
+def engine(template: Path, apiflag_home: Path) -> Iterator[Engine]:
+    with cheap_hashes():
+        yield copy_world(template, apiflag_home)
 
 
 @pytest.fixture()
@@ -100,7 +109,7 @@ def test_role_table_holds_route_by_route(client: TestClient, engine: Engine, rol
     flag = flag_ids(engine)[0]
     csrf = sign_in(client, ROLE_ACCOUNT[role])
     if role == "supervisor":  # sue's default role is supervisor; make sure it is the one used
-        assert 'selected>supervisor' in client.get("/reports").text
+        assert "selected>supervisor" in client.get("/reports").text
     keys = [k for k in route_keys(client.app) if k not in access.PUBLIC]  # type: ignore[arg-type]
     keys.sort(key=lambda k: k == ("POST", "/logout"))  # signing out last
     for method, path in keys:

@@ -8,17 +8,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from queue_helpers import NIGHT, RULE_INFO, small_night
 from sqlalchemy import Engine
 
 from apiflag import config
 from apiflag.privacy import accounts
 from apiflag.queue import store
+from queue_helpers import NIGHT, RULE_INFO, small_night
 
 PASSWORD = "correct horse battery staple"
 EVIL = "<script>alert('x')</script>"
@@ -59,6 +65,36 @@ def desk_world() -> Engine:
     for name, roles in ACCOUNTS.items():
         accounts.add_account(engine, name, roles, password=PASSWORD, actor="tests")
     return engine
+
+
+@contextmanager
+def cheap_hashes() -> Iterator[None]:
+    """Argon2id with small costs, so that tests do not wait on deliberate slowness."""
+    saved = accounts._HASHER
+    accounts._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    try:
+        yield
+    finally:
+        accounts._HASHER = saved
+
+
+def build_template(folder: Path) -> Path:
+    """Build the desk world once in ``folder`` (an APIFLAG_HOME) and return it."""
+    saved = os.environ.get("APIFLAG_HOME")
+    os.environ["APIFLAG_HOME"] = str(folder)
+    try:
+        with cheap_hashes():
+            desk_world().dispose()
+    finally:
+        if saved is not None:
+            os.environ["APIFLAG_HOME"] = saved
+    return folder
+
+
+def copy_world(template: Path, home: Path) -> Engine:
+    """Copy a built desk world into ``home`` (the test's APIFLAG_HOME) and open it."""
+    shutil.copytree(template, home, dirs_exist_ok=True)
+    return store.open_engine()
 
 
 def csrf_of(html: str) -> str:
