@@ -25,12 +25,21 @@ def _engine() -> Engine:
     return accounts.ready(store.open_engine())
 
 
-def _actor() -> str:
-    from apiflag.privacy.accounts import os_login
+def _mine() -> object | None:
+    """Return this login's account, or None when it has none (or no account exists yet)."""
     from apiflag.privacy.roles import cli_account
 
-    account = cli_account()
-    return str(account.name) if account is not None else os_login()
+    try:
+        return cli_account()
+    except ApiflagError:
+        return None
+
+
+def _actor() -> str:
+    from apiflag.privacy.accounts import os_login
+
+    account = _mine()
+    return str(getattr(account, "name", "")) or os_login()
 
 
 def _password(from_stdin: bool) -> str:
@@ -48,12 +57,21 @@ def _password(from_stdin: bool) -> str:
 
 
 def _require_admin() -> None:
-    """Once accounts exist, only a supervisor's login manages them."""
-    from apiflag.privacy.roles import cli_account
+    """Accounts are managed by the service account (the owner of ``$APIFLAG_HOME``) or a
+    supervisor's login."""
+    import os
 
-    account = cli_account()
-    if account is not None and "supervisor" not in account.roles:
-        raise ApiflagError(f"account {account.name}: only a supervisor manages accounts")
+    from apiflag import config
+
+    account = _mine()
+    if account is not None and "supervisor" in getattr(account, "roles", ()):
+        return
+    home = config.home()
+    if home.exists() and home.stat().st_uid == os.getuid():
+        if account is None:
+            return
+    who = f"account {getattr(account, 'name')}" if account is not None else "this login"
+    raise ApiflagError(f"{who}: only a supervisor or the owner of {home} manages accounts")
 
 
 @click.group()
@@ -85,10 +103,9 @@ def add_command(
 def passwd_command(name: str, password_stdin: bool) -> None:
     """Set an account's password (clears its lock)."""
     from apiflag.privacy.accounts import set_password
-    from apiflag.privacy.roles import cli_account
 
-    account = cli_account()
-    if account is None or account.name != name:
+    account = _mine()
+    if account is None or getattr(account, "name", None) != name:
         _require_admin()
     set_password(_engine(), name, _password(password_stdin), actor=_actor())
     click.echo(f"account {name}: password set")

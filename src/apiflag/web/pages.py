@@ -131,7 +131,7 @@ def _case_file(
     seen = redact_for(session.role, {"exp": exp, "linked": linked})
     exp, linked = seen["exp"], seen["linked"]
     sections = ex._sections(exp)
-    chart = views.bars(sections["prior"] + sections["fired"] + sections["against"])
+    chart = views.bars(sections["prior"] + sections["fired"] + sections["against"], 220.0)
     return desk.page(
         request,
         "case.html",
