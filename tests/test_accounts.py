@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from queue_helpers import run_cli, saved_small_night
 from sqlalchemy import select
-from web_helpers import cheap_hashes
 
 from apiflag.audit import read_events
 from apiflag.privacy import accounts
 from apiflag.privacy.accounts import os_login
 from apiflag.queue import store
+from queue_helpers import run_cli, saved_small_night
+from web_helpers import cheap_hashes
 
 PASSWORD = "a long enough password"
 

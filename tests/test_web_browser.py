@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import cheap_hashes
 
 from apiflag import pipeline
 from apiflag.audit import read_events
 from apiflag.privacy import accounts
 from apiflag.queue import store
 from apiflag.synth.world import WorldConfig, generate_world
+from web_helpers import cheap_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("APIFLAG_SCREENSHOTS") or REPO / ".screenshots" / "web")

@@ -57,8 +57,7 @@ def _password(from_stdin: bool) -> str:
 
 
 def _require_admin() -> None:
-    """Accounts are managed by the service account (the owner of ``$APIFLAG_HOME``) or a
-    supervisor's login."""
+    """Refuse unless this is the service account (owner of the home) or a supervisor's login."""
     import os
 
     from apiflag import config
@@ -70,7 +69,7 @@ def _require_admin() -> None:
     if home.exists() and home.stat().st_uid == os.getuid():
         if account is None:
             return
-    who = f"account {getattr(account, 'name')}" if account is not None else "this login"
+    who = f"account {account.name}" if account is not None else "this login"
     raise ApiflagError(f"{who}: only a supervisor or the owner of {home} manages accounts")
 
 
