@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy import Engine
 
 from apiflag.errors import ApiflagError, UsageError
+
+if TYPE_CHECKING:
+    from apiflag.privacy.accounts import Account
 
 __all__ = ["users", "web"]
 
@@ -25,7 +29,7 @@ def _engine() -> Engine:
     return accounts.ready(store.open_engine())
 
 
-def _mine() -> object | None:
+def _mine() -> Account | None:
     """Return this login's account, or None when it has none (or no account exists yet)."""
     from apiflag.privacy.roles import cli_account
 
@@ -39,7 +43,7 @@ def _actor() -> str:
     from apiflag.privacy.accounts import os_login
 
     account = _mine()
-    return str(getattr(account, "name", "")) or os_login()
+    return account.name if account is not None else os_login()
 
 
 def _password(from_stdin: bool) -> str:
@@ -63,7 +67,7 @@ def _require_admin() -> None:
     from apiflag import config
 
     account = _mine()
-    if account is not None and "supervisor" in getattr(account, "roles", ()):
+    if account is not None and "supervisor" in account.roles:
         return
     home = config.home()
     if home.exists() and home.stat().st_uid == os.getuid():
@@ -104,7 +108,7 @@ def passwd_command(name: str, password_stdin: bool) -> None:
     from apiflag.privacy.accounts import set_password
 
     account = _mine()
-    if account is None or getattr(account, "name", None) != name:
+    if account is None or account.name != name:
         _require_admin()
     set_password(_engine(), name, _password(password_stdin), actor=_actor())
     click.echo(f"account {name}: password set")

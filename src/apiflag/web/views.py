@@ -185,14 +185,9 @@ def linked_travellers(night: str, traveller_id: str, limit: int = 12) -> list[di
         ``{traveller_id, surname, given_names, flight_id, links: [kind, ...]}`` (personal data:
         pass through :func:`apiflag.privacy.roles.redact_for`).
     """
-    travellers = _read(
-        night,
-        "travellers",
-        ["traveller_id", "surname", "given_names", "flight_id", "booking_id", "document_number"],
-    )
+    travellers = _link_columns(night, _stamp(night))
     if travellers.empty:
         return []
-    travellers = travellers.astype({"traveller_id": str})
     me = travellers[travellers["traveller_id"] == traveller_id]
     if me.empty:
         return []
@@ -224,6 +219,17 @@ def linked_travellers(night: str, traveller_id: str, limit: int = 12) -> list[di
     ]
     out.sort(key=lambda r: (-len(list(r["links"])), str(r["traveller_id"])))
     return out[:limit]
+
+
+@lru_cache(maxsize=4)
+def _link_columns(night: str, _stamp: float) -> pd.DataFrame:
+    """The night's travellers, only the columns links need (cached per night and file version)."""
+    travellers = _read(
+        night,
+        "travellers",
+        ["traveller_id", "surname", "given_names", "flight_id", "booking_id", "document_number"],
+    )
+    return travellers.astype({"traveller_id": str}) if not travellers.empty else travellers
 
 
 def _clean(value: Any) -> Any:
