@@ -56,9 +56,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _chromium()
     root = tmp_path_factory.mktemp("browser")
     home = root / "home"
-    saved = os.environ.get("APIFLAG_HOME")
-    os.environ["APIFLAG_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # this world's home only, whatever ran before
+        env.setenv("APIFLAG_HOME", str(home))
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        env.delenv("APIFLAG_DB_URL", raising=False)
         generate_world(
             root / "world", WorldConfig(seed=11, nights=1, arrivals=300, history_nights=0)
         )
@@ -70,9 +71,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             accounts.add_account(engine, "aiko", ("analyst",), password=PASSWORD, actor="tests")
             accounts.add_account(engine, "oda", ("auditor",), password=PASSWORD, actor="tests")
         engine.dispose()
-    finally:
-        if saved is not None:
-            os.environ["APIFLAG_HOME"] = saved
     yield home
 
 
@@ -83,9 +81,10 @@ def server(world: Path) -> Iterator[str]:
 
     from apiflag.web.app import create_app
 
-    saved = os.environ.get("APIFLAG_HOME")
-    os.environ["APIFLAG_HOME"] = str(world)
-    app = create_app(secret="browser-" + "z" * 40)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("APIFLAG_HOME", str(world))
+        env.delenv("APIFLAG_DB_URL", raising=False)
+        app = create_app(secret="browser-" + "z" * 40)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -100,8 +99,6 @@ def server(world: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
-    if saved is not None:
-        os.environ["APIFLAG_HOME"] = saved
 
 
 @pytest.fixture(scope="module")

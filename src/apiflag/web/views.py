@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -72,22 +73,34 @@ def _stamp(night: str) -> float:
     return path.stat().st_mtime if path.is_file() else 0.0
 
 
+_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=8)
-def _flights_of_night(night: str, _stamp: float) -> dict[str, dict[str, Any]]:
+def _flight_index(night: str, _stamp: float) -> tuple[pd.Series, dict[str, dict[str, Any]]]:
+    """traveller_id -> flight_id, and flight_id -> {airport, origin, arrival}, for one night."""
     travellers = _read(night, "travellers", ["traveller_id", "flight_id"])
     flights = _read(
         night, "flights", ["flight_id", "arrival_airport", "scheduled_arrival", "departure_airport"]
     ).drop_duplicates("flight_id")
-    merged = travellers.merge(flights, on="flight_id", how="left")
-    out: dict[str, dict[str, Any]] = {}
-    for row in merged.itertuples(index=False):
-        arrival = getattr(row, "scheduled_arrival", None)
-        out[str(row.traveller_id)] = {
+    by_traveller = pd.Series(
+        travellers["flight_id"].to_numpy(), index=travellers["traveller_id"].astype(str).to_numpy()
+    )
+    by_traveller = by_traveller[~by_traveller.index.duplicated()]
+    info = {
+        str(row.flight_id): {
             "airport": getattr(row, "arrival_airport", None) or None,
             "origin": getattr(row, "departure_airport", None) or None,
-            "arrival": _utc(arrival),
+            "arrival": _utc(getattr(row, "scheduled_arrival", None)),
         }
-    return out
+        for row in flights.itertuples(index=False)
+    }
+    return by_traveller, info
+
+
+def _index(night: str) -> tuple[pd.Series, dict[str, dict[str, Any]]]:
+    with _LOCK:  # one reader per night: concurrent first requests wait instead of re-reading
+        return _flight_index(night, _stamp(night))
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -101,8 +114,10 @@ def _utc(value: Any) -> dt.datetime | None:
 
 def flight_info(night: str, traveller_id: str) -> dict[str, Any]:
     """Return ``{airport, origin, arrival}`` of a traveller's flight (None values when unknown)."""
-    known = _flights_of_night(night, _stamp(night))
-    return known.get(traveller_id, {"airport": None, "origin": None, "arrival": None})
+    by_traveller, info = _index(night)
+    flight = by_traveller.get(traveller_id)
+    unknown = {"airport": None, "origin": None, "arrival": None}
+    return info.get(str(flight), unknown) if flight is not None else unknown
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,39 @@ def night_run(engine: Engine, night: dt.date) -> dict[str, Any] | None:
 LINK_KINDS = ("booking", "phone", "payer", "document")
 
 
+@lru_cache(maxsize=4)
+def _link_frames(night: str, _stamp: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The night's travellers, phone contacts and payers: only the columns links need."""
+    travellers = _read(
+        night,
+        "travellers",
+        ["traveller_id", "surname", "given_names", "flight_id", "booking_id", "document_number"],
+    )
+    for column in ("surname", "given_names", "flight_id", "booking_id", "document_number"):
+        if column not in travellers.columns:
+            travellers[column] = None
+    travellers = travellers.astype({"traveller_id": str})
+    contacts = _read(night, "booking_contacts", ["booking_id", "kind", "normalized"])
+    if not contacts.empty:
+        contacts = contacts[contacts["kind"].astype(str).str.contains("phone", case=False)]
+        contacts = contacts.dropna(subset=["normalized"])
+    payments = _read(night, "payments", ["booking_id", "payer_name"])
+    if not payments.empty:
+        payments = payments.dropna(subset=["payer_name"])
+        payments = payments[payments["payer_name"].astype(str) != ""]
+    return travellers, contacts, payments
+
+
+def _shared(frame: pd.DataFrame, column: str, booking: str) -> set[str]:
+    """Other bookings sharing a value of ``column`` with ``booking`` (phone or payer)."""
+    if frame.empty:
+        return set()
+    mine = frame.loc[frame["booking_id"] == booking, column]
+    if mine.empty:
+        return set()
+    return set(frame.loc[frame[column].isin(mine), "booking_id"].astype(str)) - {booking}
+
+
 def linked_travellers(night: str, traveller_id: str, limit: int = 12) -> list[dict[str, Any]]:
     """Return the night's other travellers sharing a booking, phone, payer or document.
 
@@ -185,81 +233,46 @@ def linked_travellers(night: str, traveller_id: str, limit: int = 12) -> list[di
         ``{traveller_id, surname, given_names, flight_id, links: [kind, ...]}`` (personal data:
         pass through :func:`apiflag.privacy.roles.redact_for`).
     """
-    travellers = _link_columns(night, _stamp(night))
-    if travellers.empty:
-        return []
+    with _LOCK:
+        travellers, contacts, payments = _link_frames(night, _stamp(night))
     me = travellers[travellers["traveller_id"] == traveller_id]
     if me.empty:
         return []
-    links: dict[str, set[str]] = {}
-
-    def add(ids: Any, kind: str) -> None:
-        for other in ids:
-            if str(other) != traveller_id:
-                links.setdefault(str(other), set()).add(kind)
-
-    booking = me.iloc[0]["booking_id"]
-    document = me.iloc[0]["document_number"]
+    booking, document = me.iloc[0]["booking_id"], me.iloc[0]["document_number"]
+    masks: dict[str, Any] = {}
     if isinstance(booking, str) and booking:
-        add(travellers.loc[travellers["booking_id"] == booking, "traveller_id"], "booking")
+        masks["booking"] = travellers["booking_id"] == booking
+        for kind, frame, column in (
+            ("phone", contacts, "normalized"),
+            ("payer", payments, "payer_name"),
+        ):
+            others = _shared(frame, column, booking)
+            if others:
+                masks[kind] = travellers["booking_id"].isin(others)
     if isinstance(document, str) and document:
-        add(travellers.loc[travellers["document_number"] == document, "traveller_id"], "document")
-    for kind, bookings in _shared_bookings(night, booking).items():
-        add(travellers.loc[travellers["booking_id"].isin(bookings), "traveller_id"], kind)
-    rows = travellers.set_index("traveller_id")
+        masks["document"] = travellers["document_number"] == document
+    links: dict[str, set[str]] = {}
+    for kind, mask in masks.items():
+        for row in travellers[mask.fillna(False).astype(bool)].itertuples(index=False):
+            if row.traveller_id != traveller_id:
+                links.setdefault(row.traveller_id, set()).add(kind)
+    rows = travellers[travellers["traveller_id"].isin(list(links))].drop_duplicates("traveller_id")
     out: list[dict[str, Any]] = [
         {
-            "traveller_id": tid,
-            "surname": _clean(rows.at[tid, "surname"]) if tid in rows.index else None,
-            "given_names": _clean(rows.at[tid, "given_names"]) if tid in rows.index else None,
-            "flight_id": _clean(rows.at[tid, "flight_id"]) if tid in rows.index else None,
-            "links": [k for k in LINK_KINDS if k in kinds],
+            "traveller_id": r.traveller_id,
+            "surname": _clean(r.surname),
+            "given_names": _clean(r.given_names),
+            "flight_id": _clean(r.flight_id),
+            "links": [k for k in LINK_KINDS if k in links[r.traveller_id]],
         }
-        for tid, kinds in links.items()
+        for r in rows.itertuples(index=False)
     ]
     out.sort(key=lambda r: (-len(list(r["links"])), str(r["traveller_id"])))
     return out[:limit]
 
 
-@lru_cache(maxsize=4)
-def _link_columns(night: str, _stamp: float) -> pd.DataFrame:
-    """The night's travellers, only the columns links need (cached per night and file version)."""
-    travellers = _read(
-        night,
-        "travellers",
-        ["traveller_id", "surname", "given_names", "flight_id", "booking_id", "document_number"],
-    )
-    return travellers.astype({"traveller_id": str}) if not travellers.empty else travellers
-
-
 def _clean(value: Any) -> Any:
-    if isinstance(value, pd.Series):
-        value = value.iloc[0]
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
-
-
-def _shared_bookings(night: str, booking: Any) -> dict[str, set[str]]:
-    """Return kind -> other bookings sharing the booking's phone (``phone``) or payer (``payer``)."""
-    if not isinstance(booking, str) or not booking:
-        return {}
-    out: dict[str, set[str]] = {}
-    contacts = _read(night, "booking_contacts", ["booking_id", "kind", "normalized"])
-    if not contacts.empty:
-        phones = contacts[contacts["kind"].astype(str).str.contains("phone", case=False)]
-        mine = set(phones.loc[phones["booking_id"] == booking, "normalized"].dropna())
-        if mine:
-            out["phone"] = set(phones.loc[phones["normalized"].isin(mine), "booking_id"]) - {
-                booking
-            }
-    payments = _read(night, "payments", ["booking_id", "payer_name"])
-    if not payments.empty:
-        mine = set(payments.loc[payments["booking_id"] == booking, "payer_name"].dropna())
-        mine.discard("")
-        if mine:
-            out["payer"] = set(payments.loc[payments["payer_name"].isin(mine), "booking_id"]) - {
-                booking
-            }
-    return out
 
 
 def bars(rows: Sequence[dict[str, Any]], width: float = 260.0) -> list[dict[str, Any]]:
