@@ -25,6 +25,7 @@ from apiflag.audit import read_events
 from apiflag.privacy import accounts
 from apiflag.queue import store
 from apiflag.synth.world import WorldConfig, generate_world
+from apiflag.web import views
 from web_helpers import cheap_hashes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,6 +138,10 @@ def _shoot(driver, name: str) -> None:  # type: ignore[no-untyped-def]
     driver.set_window_size(1280, 900)
 
 
+def _traveller(engine, flag_id: str) -> str:  # type: ignore[no-untyped-def]
+    return str(store.get_flag(engine, flag_id, actor="tests")["flag"]["traveller_id"])
+
+
 def _sign_in(driver, server: str, name: str, target: str) -> None:  # type: ignore[no-untyped-def]
     driver.delete_all_cookies()
     driver.get(server + target)
@@ -212,6 +217,18 @@ def test_auditor_finds_the_decision_and_verifies_the_chain(
     best = store.get_flag(engine, flag_id, actor="tests")
     assert best["traveller"]["surname"] not in page and "PSN:name:" in page
     _shoot(driver, "case-file-auditor")
+    linked = next(
+        (
+            f
+            for f in store.list_flags(engine, NIGHT)
+            if views.linked_travellers(f["night"], _traveller(engine, f["flag_id"]))
+        ),
+        None,
+    )
+    assert linked is not None, "no flag of the world has linked travellers"
+    driver.get(server + f"/flags/{linked['flag_id']}")
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.graph circle.node")
+    _shoot(driver, "case-file-linked")
     for path, name in (("/reports", "reports"), ("/fairness", "fairness"), ("/stats", "stats")):
         driver.get(server + path)
         assert driver.find_element(By.TAG_NAME, "h1").text
