@@ -108,7 +108,8 @@ def stage_ingest(night: dt.date, source: Path) -> Any:
     part = config.warehouse_dir(str(night))
     manifest = part / "_stages" / "ingest.json"
     recon = part / "reconciliation.json"
-    if manifest.is_file() and recon.is_file():
+    stored = (part / "carrier_quality.parquet").is_file()  # an earlier build did not store it
+    if manifest.is_file() and recon.is_file() and stored:
         if json.loads(manifest.read_text(encoding="utf-8")).get("digest") == digest:
             return ReusedIngest(json.loads(recon.read_text(encoding="utf-8")))
     report = ingest_night(night, source)
@@ -395,7 +396,9 @@ def finish_night(
         import dataclasses
 
         from apiflag.audit import check_chain
+        from apiflag.carrier_quality import carrier_trends
         from apiflag.report import build_report
+        from apiflag.report.nightly import CARRIER_DROP
 
         monitoring_cols = [c for c in features.columns if c == "traveller_id" or _protected(c)]
         quarantine_path = config.warehouse_dir(key) / "quarantine.parquet"
@@ -412,6 +415,7 @@ def finish_night(
             monitoring=features[monitoring_cols],
             quarantine=pd.read_parquet(quarantine_path) if quarantine_path.is_file() else None,
             data_quality=[*s.warnings, f"model: {s.model}"],
+            carriers=carrier_trends(night, CARRIER_DROP),
             saved=dataclasses.asdict(saved),
             audit_head=head,
         )
