@@ -214,3 +214,37 @@ def test_long_tables_are_paginated(engine: Engine) -> None:
             seen += _rows(c.get(f"/queue?night={night}&page={number}").text)
         assert seen == everything
         assert 'rel="next"' in c.get(f"/queue?night={night}").text
+
+
+def test_linked_travellers_by_booking_document_phone_and_payer(apiflag_home: Path) -> None:
+    import pandas as pd
+
+    from apiflag import config
+    from apiflag.web import views
+
+    folder = config.warehouse_dir("2026-11-28")
+    folder.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "traveller_id": ["A", "B", "C", "D", "E", "F"],
+            "surname": ["AA", "BB", "CC", "DD", "EE", "FF"],
+            "given_names": "X",
+            "flight_id": "FL1",
+            "booking_id": ["B1", "B1", "B2", "B3", "B4", "B5"],
+            "document_number": ["D1", "D2", "D1", "D4", None, "D6"],
+        }
+    ).to_parquet(folder / "travellers.parquet")
+    pd.DataFrame(
+        {
+            "booking_id": ["B1", "B3", "B5", "B4"],
+            "kind": ["phone", "phone", "phone", "email"],
+            "normalized": ["+8190", "+8190", "+8199", "+8190"],
+        }
+    ).to_parquet(folder / "booking_contacts.parquet")
+    pd.DataFrame(
+        {"booking_id": ["B1", "B4", "B5"], "payer_name": ["BROKER", "BROKER", None]}
+    ).to_parquet(folder / "payments.parquet")
+    found = {r["traveller_id"]: r["links"] for r in views.linked_travellers("2026-11-28", "A")}
+    assert found == {"B": ["booking"], "C": ["document"], "D": ["phone"], "E": ["payer"]}
+    assert views.linked_travellers("2026-11-28", "F") == []
+    assert views.linked_travellers("2026-11-28", "nobody") == []

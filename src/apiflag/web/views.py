@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -188,37 +189,84 @@ def night_run(engine: Engine, night: dt.date) -> dict[str, Any] | None:
 LINK_KINDS = ("booking", "phone", "payer", "document")
 
 
+class _Sorted:
+    """Values by key through a sorted array: each lookup is two binary searches."""
+
+    def __init__(self, keys: Any, values: Any) -> None:
+        k = np.asarray(pd.Series(keys, dtype=object).where(pd.notna(keys), "").astype(str))
+        v = np.asarray(values, dtype=object)
+        keep = k != ""
+        order = np.argsort(k[keep], kind="stable")
+        self.keys = k[keep][order]
+        self.values = v[keep][order]
+
+    def get(self, key: Any) -> Any:
+        if not isinstance(key, str) or not key:
+            return self.values[:0]
+        lo = np.searchsorted(self.keys, key, "left")
+        hi = np.searchsorted(self.keys, key, "right")
+        return self.values[lo:hi]
+
+
+@dataclass(frozen=True)
+class _LinkIndex:
+    """One night's travellers and the keys that link them (sorted once per night)."""
+
+    columns: dict[str, Any]
+    row: _Sorted
+    booking: _Sorted
+    document: _Sorted
+    phones_of: _Sorted
+    bookings_of_phone: _Sorted
+    payers_of: _Sorted
+    bookings_of_payer: _Sorted
+
+
+def _objects(frame: pd.DataFrame, column: str) -> Any:
+    if column not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    values = frame[column].astype(object)
+    return np.asarray(values.where(values.notna(), None), dtype=object)
+
+
 @lru_cache(maxsize=4)
-def _link_frames(night: str, _stamp: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The night's travellers, phone contacts and payers: only the columns links need."""
+def _link_index(night: str, _stamp: float) -> _LinkIndex:
     travellers = _read(
         night,
         "travellers",
         ["traveller_id", "surname", "given_names", "flight_id", "booking_id", "document_number"],
     )
-    for column in ("surname", "given_names", "flight_id", "booking_id", "document_number"):
-        if column not in travellers.columns:
-            travellers[column] = None
-    travellers = travellers.astype({"traveller_id": str})
+    cols = {
+        c: _objects(travellers, c)
+        for c in (
+            "traveller_id",
+            "surname",
+            "given_names",
+            "flight_id",
+            "booking_id",
+            "document_number",
+        )
+    }
+    cols["traveller_id"] = np.asarray([str(t) for t in cols["traveller_id"]], dtype=object)
+    rows = np.arange(len(travellers))
     contacts = _read(night, "booking_contacts", ["booking_id", "kind", "normalized"])
     if not contacts.empty:
         contacts = contacts[contacts["kind"].astype(str).str.contains("phone", case=False)]
-        contacts = contacts.dropna(subset=["normalized"])
     payments = _read(night, "payments", ["booking_id", "payer_name"])
-    if not payments.empty:
-        payments = payments.dropna(subset=["payer_name"])
-        payments = payments[payments["payer_name"].astype(str) != ""]
-    return travellers, contacts, payments
-
-
-def _shared(frame: pd.DataFrame, column: str, booking: str) -> set[str]:
-    """Other bookings sharing a value of ``column`` with ``booking`` (phone or payer)."""
-    if frame.empty:
-        return set()
-    mine = frame.loc[frame["booking_id"] == booking, column]
-    if mine.empty:
-        return set()
-    return set(frame.loc[frame[column].isin(mine), "booking_id"].astype(str)) - {booking}
+    return _LinkIndex(
+        columns=cols,
+        row=_Sorted(cols["traveller_id"], rows),
+        booking=_Sorted(cols["booking_id"], rows),
+        document=_Sorted(cols["document_number"], rows),
+        phones_of=_Sorted(_objects(contacts, "booking_id"), _objects(contacts, "normalized")),
+        bookings_of_phone=_Sorted(
+            _objects(contacts, "normalized"), _objects(contacts, "booking_id")
+        ),
+        payers_of=_Sorted(_objects(payments, "booking_id"), _objects(payments, "payer_name")),
+        bookings_of_payer=_Sorted(
+            _objects(payments, "payer_name"), _objects(payments, "booking_id")
+        ),
+    )
 
 
 def linked_travellers(night: str, traveller_id: str, limit: int = 12) -> list[dict[str, Any]]:
@@ -234,38 +282,38 @@ def linked_travellers(night: str, traveller_id: str, limit: int = 12) -> list[di
         pass through :func:`apiflag.privacy.roles.redact_for`).
     """
     with _LOCK:
-        travellers, contacts, payments = _link_frames(night, _stamp(night))
-    me = travellers[travellers["traveller_id"] == traveller_id]
-    if me.empty:
+        index = _link_index(night, _stamp(night))
+    mine = index.row.get(traveller_id)
+    if not len(mine):
         return []
-    booking, document = me.iloc[0]["booking_id"], me.iloc[0]["document_number"]
-    masks: dict[str, Any] = {}
-    if isinstance(booking, str) and booking:
-        masks["booking"] = travellers["booking_id"] == booking
-        for kind, frame, column in (
-            ("phone", contacts, "normalized"),
-            ("payer", payments, "payer_name"),
-        ):
-            others = _shared(frame, column, booking)
-            if others:
-                masks[kind] = travellers["booking_id"].isin(others)
-    if isinstance(document, str) and document:
-        masks["document"] = travellers["document_number"] == document
-    links: dict[str, set[str]] = {}
-    for kind, mask in masks.items():
-        for row in travellers[mask.fillna(False).astype(bool)].itertuples(index=False):
-            if row.traveller_id != traveller_id:
-                links.setdefault(row.traveller_id, set()).add(kind)
-    rows = travellers[travellers["traveller_id"].isin(list(links))].drop_duplicates("traveller_id")
+    me = int(mine[0])
+    booking = index.columns["booking_id"][me]
+    links: dict[int, set[str]] = {}
+
+    def add(rows: Any, kind: str) -> None:
+        for r in rows:
+            if int(r) != me:
+                links.setdefault(int(r), set()).add(kind)
+
+    add(index.booking.get(booking), "booking")
+    for kind, mine_of, bookings_of in (
+        ("phone", index.phones_of, index.bookings_of_phone),
+        ("payer", index.payers_of, index.bookings_of_payer),
+    ):
+        for value in set(mine_of.get(booking)):
+            for other in set(bookings_of.get(value)) - {booking}:
+                add(index.booking.get(other), kind)
+    add(index.document.get(index.columns["document_number"][me]), "document")
+    c = index.columns
     out: list[dict[str, Any]] = [
         {
-            "traveller_id": r.traveller_id,
-            "surname": _clean(r.surname),
-            "given_names": _clean(r.given_names),
-            "flight_id": _clean(r.flight_id),
-            "links": [k for k in LINK_KINDS if k in links[r.traveller_id]],
+            "traveller_id": c["traveller_id"][r],
+            "surname": c["surname"][r],
+            "given_names": c["given_names"][r],
+            "flight_id": c["flight_id"][r],
+            "links": [k for k in LINK_KINDS if k in kinds],
         }
-        for r in rows.itertuples(index=False)
+        for r, kinds in links.items()
     ]
     out.sort(key=lambda r: (-len(list(r["links"])), str(r["traveller_id"])))
     return out[:limit]
