@@ -166,6 +166,7 @@ def test_analyst_opens_the_highest_flag_reads_it_and_decides(
     first = driver.find_elements(By.CSS_SELECTOR, "#queue a.flag-link")[0]
     assert best["traveller"]["surname"] in first.text
     first.click()
+    WebDriverWait(driver, 10).until(ec.url_contains("/flags/"))
     assert driver.find_element(By.ID, "flag-id").text == best["flag_id"]
     bars = driver.find_elements(By.CSS_SELECTOR, "svg.chart rect")
     assert bars, "the contribution chart has no bars"
@@ -181,6 +182,7 @@ def test_analyst_opens_the_highest_flag_reads_it_and_decides(
     choice.select_by_value(value)
     driver.find_element(By.ID, "note").send_keys("interpreter booked <b>tomorrow</b>")
     driver.find_element(By.ID, "decide").click()
+    WebDriverWait(driver, 10).until(ec.url_contains("done=decide"))
     assert "Recorded: decide" in driver.find_element(By.ID, "done").text
     assert driver.find_element(By.ID, "status").text == outcome.replace("_", " ")
     history = driver.find_element(By.ID, "history").text
@@ -190,7 +192,7 @@ def test_analyst_opens_the_highest_flag_reads_it_and_decides(
     assert after["flag"]["status"] == outcome
     assert [h["analyst"] for h in after["history"]] == ["aiko"]
     driver.find_element(By.ID, "sign-out").click()
-    assert "/login" in driver.current_url
+    WebDriverWait(driver, 10).until(ec.url_contains("/login"))
 
 
 def test_auditor_finds_the_decision_and_verifies_the_chain(
@@ -207,9 +209,11 @@ def test_auditor_finds_the_decision_and_verifies_the_chain(
     driver.find_element(By.ID, "audit-object").send_keys(flag_id)
     driver.find_element(By.ID, "audit-action").send_keys("queue.decide")
     driver.find_element(By.ID, "audit-filter").click()
+    WebDriverWait(driver, 10).until(ec.url_contains("action=queue.decide"))
     rows = driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")
     assert len(rows) == 1 and "aiko" in rows[0].text and "queue.decide" in rows[0].text
     driver.find_element(By.ID, "verify").click()
+    WebDriverWait(driver, 10).until(ec.url_contains("/audit/verify"))
     assert "Chain intact" in driver.find_element(By.ID, "chain").text
     _shoot(driver, "audit")
     driver.get(server + f"/flags/{flag_id}")
