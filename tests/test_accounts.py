@@ -169,3 +169,15 @@ def test_roles_mapping_of_config_migrates_to_accounts(
     assert "no password (CLI only)" in run_cli(["users", "list"], capsys)[1]
     code, out, _ = run_cli(["users", "migrate"], capsys)
     assert code == 0 and "created 0 accounts" in out
+
+
+def test_web_command_refuses_bad_tls_options(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_cli(["web", "--certfile", str(tmp_path / "c.pem")], capsys)
+    assert code == 2 and "--certfile and --keyfile go together" in err
+    code, _, err = run_cli(
+        ["web", "--certfile", str(tmp_path / "c.pem"), "--keyfile", str(tmp_path / "k.pem")],
+        capsys,
+    )
+    assert code == 1 and "c.pem: no such file" in err and len(err.strip().splitlines()) == 1
