@@ -181,3 +181,56 @@ def test_web_command_refuses_bad_tls_options(
         capsys,
     )
     assert code == 1 and "c.pem: no such file" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_engine(request: pytest.FixtureRequest) -> Iterator[object]:
+    from queue_helpers import postgres_database
+
+    if request.param == "sqlite":
+        engine = store.open_engine()
+        yield engine
+        engine.dispose()
+        return
+    with postgres_database("apiflag_accounts") as url:
+        engine = store.open_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def test_accounts_and_lockout_on_sqlite_and_postgres(any_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = any_engine
+    accounts.add_account(engine, "mei", ("auditor", "analyst"), password=PASSWORD, actor="t")
+    with pytest.raises(Exception, match="already exists"):
+        accounts.add_account(engine, "mei", ("auditor",), password=PASSWORD, actor="t")
+    ok = accounts.authenticate(engine, "mei", PASSWORD, client="c")
+    assert ok is not None and ok.roles == ("auditor", "analyst")
+    for _ in range(accounts.MAX_FAILURES):
+        assert accounts.authenticate(engine, "mei", "not the password", client="c") is None
+    locked = accounts.get_account(engine, "mei")
+    assert locked is not None and locked.locked()
+    assert accounts.authenticate(engine, "mei", PASSWORD, client="c") is None
+    accounts.set_password(engine, "mei", PASSWORD, actor="t")  # an administrator unlocks
+    assert accounts.authenticate(engine, "mei", PASSWORD, client="c") is not None
+    actions = [e.action for e in read_events(engine, object="account:mei")]
+    assert actions.count("auth.failure") == accounts.MAX_FAILURES + 1
+    assert actions.count("auth.lock") == 1 and actions.count("auth.signin") == 2
+
+
+def test_desk_signs_in_and_verifies_on_sqlite_and_postgres(any_engine) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from apiflag.web.app import create_app
+    from web_helpers import csrf_of
+
+    engine = any_engine
+    accounts.add_account(engine, "sue", ("supervisor",), password=PASSWORD, actor="t")
+    url = engine.url.render_as_string(hide_password=False)
+    with TestClient(create_app(url, secret="s" * 40)) as client:
+        form = client.get("/login")
+        signed = client.post(
+            "/login", data={"name": "sue", "password": PASSWORD, "csrf": csrf_of(form.text)}
+        )
+        assert signed.status_code == 200 and "No flags match" in signed.text
+        assert "Chain intact" in client.get("/audit/verify").text
+    assert [e.action for e in read_events(engine, action="auth")] == ["auth.signin"]
