@@ -115,10 +115,18 @@ def _utc(value: Any) -> dt.datetime | None:
 
 def flight_info(night: str, traveller_id: str) -> dict[str, Any]:
     """Return ``{airport, origin, arrival}`` of a traveller's flight (None values when unknown)."""
+    return flight_infos(night, [traveller_id])[0]
+
+
+def flight_infos(night: str, traveller_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Return :func:`flight_info` of each traveller, looked up together."""
     by_traveller, info = _index(night)
-    flight = by_traveller.get(traveller_id)
     unknown = {"airport": None, "origin": None, "arrival": None}
-    return info.get(str(flight), unknown) if flight is not None else unknown
+    flights = by_traveller.reindex(list(traveller_ids)).tolist() if len(by_traveller) else []
+    return [
+        info.get(str(f), unknown) if isinstance(f, str) else unknown
+        for f in (flights or [None] * len(traveller_ids))
+    ]
 
 
 @dataclass(frozen=True)
@@ -150,9 +158,14 @@ def queue_rows(
         flight=filters.flight,
     )
     ids = _traveller_ids(engine, [i["flag_id"] for i in items])
+    infos: dict[str, dict[str, Any]] = {}
+    for night in {i["night"] for i in items}:
+        mine = [i["flag_id"] for i in items if i["night"] == night]
+        found = flight_infos(night, [ids.get(f, "") for f in mine])
+        infos.update(zip(mine, found, strict=True))
     out = []
     for item in items:
-        info = flight_info(item["night"], ids.get(item["flag_id"], ""))
+        info = infos[item["flag_id"]]
         if filters.airport and info["airport"] != filters.airport:
             continue
         arrival = info["arrival"]
