@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from apiflag import config
+from apiflag.alerts import AlertReport
 from apiflag.errors import ApiflagError
 from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage
 
@@ -46,6 +47,9 @@ class NightSummary:
     unchanged: int = 0
     kept_decided: int = 0
     reused_stages: list[str] = field(default_factory=list)
+    alerts: str = field(default_factory=lambda: AlertReport(configured=False).line())
+    alerts_sent: int = 0
+    alerts_failed: int = 0
     report_path: str | None = None
     report_markdown: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -302,6 +306,9 @@ def run_night(
     Raises:
         ApiflagError: bad input (no such night, unreadable case database, ...).
     """
+    from apiflag.alerts import load_settings
+
+    load_settings()  # a bad alerts: section stops the run before the night's work, not after
     s = NightSummary(night=str(night))
     report = stage_ingest(night, source)
     key = str(night)
@@ -392,6 +399,7 @@ def finish_night(
     s.unchanged = int(getattr(saved, "unchanged", 0))
     s.updated = int(getattr(saved, "updated", 0))
     s.kept_decided = int(getattr(saved, "kept", 0))
+    send_alerts(s, result.travellers, travellers, warehouse.read_table(key, "flights"))
     if write_report:
         import dataclasses
 
@@ -422,6 +430,19 @@ def finish_night(
         s.report_path = str(path)
         s.report_markdown = markdown
     return s
+
+
+def send_alerts(
+    s: NightSummary, combined: pd.DataFrame, travellers: pd.DataFrame, flights: pd.DataFrame
+) -> None:
+    """Alert on the saved night's urgent flags (:mod:`apiflag.alerts`); failures become warnings."""
+    from apiflag.alerts import alert_night
+
+    report = alert_night(combined, travellers, flights, s.night)
+    s.alerts = report.line()
+    s.alerts_sent = report.sent
+    s.alerts_failed = len(report.failed)
+    s.warnings.extend(report.warnings())
 
 
 def _protected(column: str) -> bool:

@@ -9,7 +9,13 @@ from typing import Any, cast
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from apiflag import pipeline
+from apiflag import config, filemodes, pipeline
+
+
+def _private_start() -> None:
+    """Make what the flow creates private, and warn (stderr) when the home is open to others."""
+    filemodes.private_umask()
+    filemodes.warn_if_exposed(config.home_path())
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=5)
@@ -64,8 +70,12 @@ def nightly(
 
     Without ``night`` (a scheduled run) the night is today's date in Japan.
     """
+    _private_start()
+    from apiflag.alerts import load_settings
+
+    load_settings()  # a bad alerts: section stops the run before the night's work, not after
     if night is None:
-        night = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
+        night = dt.datetime.now(config.TIMEZONE).date()
     summary = pipeline.NightSummary(night=str(night))
     pipeline.record_ingest(summary, ingest_task(night, source))
     key = str(night)
@@ -110,6 +120,7 @@ def train_task(world: str) -> Any:
 @flow(name="retrain", log_prints=True)
 def retrain(world: str) -> Any:
     """Train a candidate on the world's history and register it; promotion stays a human act."""
+    _private_start()
     return train_task(world)
 
 
@@ -124,4 +135,5 @@ def retention_task(as_of: dt.date | None) -> Any:
 @flow(name="retention", log_prints=True)
 def retention(as_of: dt.date | None = None) -> Any:
     """Mask personal data past the masking period and delete it past the maximum."""
+    _private_start()
     return retention_task(as_of)
