@@ -193,11 +193,45 @@ def test_decode_email(text: str, want: str) -> None:
     assert decode_email(text) == want
 
 
-def test_a_message_without_its_flight_refuses_the_file() -> None:
-    level0 = LEVEL0.replace("TVL+211126:2330:221126:0730+BKK+NRT+QK+21'", "")
-    with pytest.raises(ParseError) as info:
-        parse_text(pnr(BOOKING, level0), "p.edi")
-    assert info.value.code == "E_MISSING_SEGMENT" and info.value.segment > 0
+NO_FLIGHT = LEVEL0.replace("TVL+211126:2330:221126:0730+BKK+NRT+QK+21'", "")
+
+
+def test_a_message_without_its_flight_is_quarantined_as_a_record() -> None:
+    """No level-0 TVL: the message is a lost record holding its travellers, not a refusal."""
+    parsed = parse_text(pnr(BOOKING, NO_FLIGHT), "p.edi")
+    assert parsed.pnr_messages == []
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.code, loss.first_segment, loss.message_ref) == (
+        "message", "E_MISSING_SEGMENT", 2, "1",
+    )  # fmt: skip
+    assert loss.travellers == 3  # DOE JANE, her infant and DOE ALEKSANDR
+    assert (parsed.travellers, parsed.quarantined, parsed.declared) == (0, 3, 3)
+
+
+def _two_messages(first: str, second: str) -> str:
+    """One interchange of two single-part PNRGOV messages (``pnr()`` texts)."""
+    head = first[: first.index("UNZ")]
+    return head + second[second.index("UNH") : second.index("UNZ")] + "UNZ+2+IC2'"
+
+
+@pytest.mark.parametrize(
+    "level0",
+    [NO_FLIGHT, LEVEL0.replace("+QK+21'", "+QK+X1X'", 1)],
+    ids=["no level-0 TVL", "flight number unreadable"],
+)
+def test_a_message_without_a_readable_flight_loses_only_itself(level0: str) -> None:
+    """Of two messages in one file, the one without a readable flight is set aside."""
+    lost = pnr(BOOKING, level0)
+    good = pnr(OTHER, LEVEL0).replace("UNH+1+", "UNH+2+").replace("+1'UNZ", "+2'UNZ")
+    parsed = parse_text(_two_messages(lost, good), "p.edi")
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.message_ref, loss.travellers) == ("message", "1", 3)
+    assert loss.code in ("E_MISSING_SEGMENT", "E_BAD_VALUE")
+    assert "X1X" not in loss.message  # the value is never repeated, only its class
+    (message,) = parsed.pnr_messages
+    assert message.message_ref == "2"
+    assert [b.record_locator for b in message.bookings] == ["XYZ789"]
+    assert (parsed.travellers, parsed.quarantined, parsed.declared) == (1, 3, 4)
 
 
 OTHER = "SRC'RCI+QK:XYZ789::191126:2210'TIF+ROE+RICHARD:A:1'TVL+211126:2330::0730+BKK+NRT+QK+21:Y'"
@@ -207,11 +241,10 @@ OTHER = "SRC'RCI+QK:XYZ789::191126:2210'TIF+ROE+RICHARD:A:1'TVL+211126:2330::073
     ("body", "code"),
     [
         (BOOKING.replace("RCI+QK:ABC123::191126:2210'", ""), "E_MISSING_SEGMENT"),
-        (BOOKING.replace("191126:2210'", "311126:2210'", 1), "E_BAD_DATE"),
-        (BOOKING.replace("01JAN90", "01XYZ90"), "E_BAD_DATE"),
+        (BOOKING.replace("TIF+DOE+ALEKSANDR:A:2'", "TIF++ALEKSANDR:A:2'"), "E_BAD_VALUE"),
         (BOOKING.replace("+QK+21:Y'", "+QK+X:Y'"), "E_BAD_VALUE"),
     ],
-    ids=["no locator", "bad RCI date", "bad DOCS date", "bad flight number"],
+    ids=["no locator", "a TIF without a surname", "bad flight number"],
 )
 def test_a_booking_that_cannot_be_read_is_quarantined_and_the_next_loads(
     body: str, code: str
@@ -255,12 +288,12 @@ def test_unknown_message_type_is_refused() -> None:
 
 
 def test_a_bad_value_is_located_at_its_own_segment() -> None:
-    """A 40-character passport number in DOCS quarantines the booking, naming that SSR."""
-    text = pnr(BOOKING.replace("/AA111/", "/" + "A" * 40 + "/"))
-    docs_segment = 1 + text[: text.index("SSR+DOCS")].count("'") - 1  # UNA's "'" is not one
+    """A leg whose carrier the contract refuses quarantines the booking, naming that TVL."""
+    text = pnr(BOOKING.replace("+NRT+BKK+QK+22:Y'", "+NRT+BKK+QKXX+22:Y'"))
+    tvl_segment = 1 + text[: text.index("TVL+251126")].count("'") - 1  # UNA's "'" is not one
     (loss,) = parse_text(text, "p.edi").lost
     assert (loss.code, loss.first_segment) == ("E_BAD_VALUE", 7)
-    assert loss.message.startswith(f"segment {docs_segment}: ")
+    assert loss.message.startswith(f"segment {tvl_segment}: ")
 
 
 def test_recurring_tvl_legs_are_independent_records() -> None:
