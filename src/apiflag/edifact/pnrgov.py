@@ -33,6 +33,17 @@ TIF given name whether spaced (``YUKI MS``) or glued (``PIMCHANOKMS``); a glued 
 removed when DOCS confirms the name without it, or, without DOCS, when the name is not one of
 the given names that end in those letters (ALEKSANDR, WILLIAMS, ...).
 
+Loss, the PAXLST way (:mod:`.loss`): a value that cannot be read (a DOCS/DOCO/INFT date, sex,
+nationality or issuing country; an RCI, DAT 700 or TVL date or time) is null, with a
+``W_BAD_VALUE`` warning naming segment, field and the value's class (never the value), and its
+field in ``degraded``: the traveller's own (``sex``, ``nationality``, ``date_of_birth``,
+``documents``), or, for a booking's value, every traveller of the booking (``booking_created``,
+``last_transaction``, ``itinerary``). A DOCS whose surname is not the TIF's (items missing or
+extra before the names) is warned about and the TIF names are kept. A booking is quarantined
+only when it cannot be read at all (no RCI record locator, a TIF without a surname, a leg
+without a flight number, the file ending inside it); a message without a readable level-0 TVL
+flight is quarantined whole and the file's other messages load.
+
 Sensitive SSRs and free text are dropped and counted (see :mod:`.sensitive`).
 """
 
