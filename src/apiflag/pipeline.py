@@ -238,19 +238,39 @@ def stage_rules(night: str, features: pd.DataFrame) -> tuple[Any, bool]:
     return result, reused
 
 
-def stage_model(night: str, features: pd.DataFrame) -> tuple[dict[str, pd.DataFrame] | None, bool]:
-    """Score the night with the approved champion; None when there is no champion."""
+def stage_model(
+    night: str, features: pd.DataFrame, rules: Any, matched: dict[str, pd.DataFrame]
+) -> tuple[dict[str, pd.DataFrame] | None, bool]:
+    """Score the night's flagged travellers with the champion; None when there is no champion.
+
+    The champion's inputs are each rule hit, the match logit and the features no rule reads
+    (:mod:`apiflag.model.inputs`); it was fitted on flagged travellers, so only they are scored.
+    """
+    from apiflag.matching.model import load_model
+    from apiflag.model.inputs import flagged_mask, input_frame
     from apiflag.model.scoring import load_champion, score
+    from apiflag.rules import load_catalogue
 
     champion = load_champion()
     if champion is None:
         return None, False
+    rule_ids = [r.id for r in load_catalogue().rules]
+    threshold = float(load_model().default_threshold)
     digest = digest_of(
-        ["model/1", champion.model_uri, champion.version, *_warehouse_digest(night, ("features",))]
+        [
+            "model/2",
+            champion.model_uri,
+            champion.version,
+            rules.rules_digest,
+            str(threshold),
+            *_warehouse_digest(night, ("features", "rule_hits", "matches")),
+        ]
     )
 
     def compute() -> dict[str, pd.DataFrame]:
-        scored = score(features, champion)
+        frame = input_frame(features, rules.hits, matched.get("matches"), rule_ids)
+        frame = frame.loc[flagged_mask(frame, rule_ids, threshold)].reset_index(drop=True)
+        scored = score(frame, champion)
         assert scored is not None
         return {"scores": scored[0], "model_contributions": scored[1]}
 
@@ -315,7 +335,7 @@ def run_night(
     if reused:
         s.reused_stages.append("rules")
     s.warnings.extend(rules.warnings)
-    scored, reused = stage_model(key, features)
+    scored, reused = stage_model(key, features, rules, matched)
     if reused:
         s.reused_stages.append("model")
     return finish_night(s, night, matched, features, rules, scored, capacity, write_report)

@@ -104,6 +104,7 @@ def build_training_frame(
     *,
     casedb_url: str | None = None,
     progress: Callable[[str], None] | None = None,
+    flagged_only: bool = False,
 ) -> pd.DataFrame:
     """Run every history night through ingest, matching, features and rules; join outcomes.
 
@@ -112,17 +113,26 @@ def build_training_frame(
             ``casedb.sqlite``).
         casedb_url: the case database (default the world's ``casedb.sqlite``).
         progress: called with one line per night done.
+        flagged_only: keep only the travellers the night would flag (a rule hit or a case
+            match at or above the threshold): the population the outcome model is fitted on.
 
     Returns:
         One row per arriving traveller of every history night: ``traveller_id``, ``night``
-        (date), the feature columns (protected monitoring columns included), ``rules.score``
-        (sum of rule weights that fired), ``match.score`` (best case-match probability, 0 when
-        none) and ``label``.
+        (date), the feature columns (protected monitoring columns included), the model inputs
+        ``rule.<id>`` and ``match.logit`` (:mod:`apiflag.model.inputs`), ``flagged``,
+        ``rules.score`` (the policy score: sum of rule weights that fired), ``match.score``
+        (best case-match probability, 0 when none) and ``label``.
 
     Raises:
         ApiflagError: no history, no outcomes or no case database.
     """
     from apiflag import pipeline, warehouse
+    from apiflag.matching.model import load_model
+    from apiflag.model.inputs import flagged_mask, input_frame
+    from apiflag.rules import load_catalogue
+
+    rule_ids = [r.id for r in load_catalogue().rules]
+    threshold = float(load_model().default_threshold)
 
     world = Path(world)
     outcomes = read_outcomes(world / "history" / "outcomes.csv")
@@ -138,8 +148,9 @@ def build_training_frame(
         matched, _ = pipeline.stage_matching(night, casedb_url)
         features, _ = pipeline.stage_features(night)
         rules, _ = pipeline.stage_rules(night, features)
-        feats = features.copy()
         hits = rules.hits
+        feats = input_frame(features, hits, matched.get("matches"), rule_ids)
+        feats["flagged"] = flagged_mask(feats, rule_ids, threshold)
         rule_score = (
             hits.groupby(hits["traveller_id"].astype(str))["weight"].sum()
             if len(hits)
@@ -169,6 +180,10 @@ def build_training_frame(
     frame[LABEL] = frame[TRAVELLER_ID].astype(str).map(labels).fillna(0).astype(np.int8).to_numpy()
     frame.attrs["unmatched_outcomes"] = unmatched
     frame.attrs["outcomes"] = len(outcomes)
+    if flagged_only:
+        attrs = dict(frame.attrs)
+        frame = frame.loc[frame["flagged"]].reset_index(drop=True)
+        frame.attrs.update(attrs)
     return frame
 
 
@@ -179,13 +194,14 @@ def train_world(
     settings: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train on a world's history and register a new version (never promotes).
+    """Train on a world's flagged history travellers and register a new version (never promotes).
 
     This is the retrain flow's entry point.
 
     Args:
         world: the world directory.
-        features: feature names (default every evidence feature of the spec).
+        features: input names (default :func:`apiflag.model.inputs.default_inputs`: each rule
+            hit, the match logit and every feature no rule reads).
         settings: :class:`apiflag.model.train.TrainSettings` (default settings when None).
         progress: called with one line per history night done.
 
@@ -193,12 +209,12 @@ def train_world(
         ``{"model", "version", "run_id", "model_uri", "metrics", "counts",
         "unmatched_outcomes"}``.
     """
-    from apiflag.model.data import load_feature_spec
+    from apiflag.model.inputs import model_inputs
     from apiflag.model.registry import log_and_register
     from apiflag.model.train import train_scorecard
 
-    spec = load_feature_spec()
-    frame = build_training_frame(world, progress=progress)
+    frame = build_training_frame(world, progress=progress, flagged_only=True)
+    spec, features = model_inputs(frame.columns, features)
     result = train_scorecard(frame, spec, features, settings)
     reg = log_and_register(result, str(world))
     return {

@@ -204,15 +204,19 @@ def demo(orchestrator: str, capacity: int) -> None:
     )
     _print_summary(summary)
     click.echo("4/4 the queue, highest priority first (analysts decide; nothing is automatic):")
+    from apiflag.queue.cli import fmt_probability, ranking_note
+
     engine = open_engine()
     try:
         items = list_flags(engine, night=night)
     finally:
         engine.dispose()
-    click.echo(f"{'priority':>8}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
+    click.echo(ranking_note(items))
+    click.echo(f"{'priority':>8}  {'policy':>6}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
     for item in items[:20]:
         click.echo(
-            f"{item['priority']:>8}  {item['probability']:>6.3f}  {item['track']:<18} "
+            f"{item['priority']:>8}  {item['policy_score']:>+6.2f}  "
+            f"{fmt_probability(item['probability'])}  {item['track']:<18} "
             f"{item['status']:<9} {item['flag_id']}"
         )
     if len(items) > 20:

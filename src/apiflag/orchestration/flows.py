@@ -37,9 +37,9 @@ def rules_task(night: str, features: Any) -> Any:
 
 
 @task(name="model", retries=1, retry_delay_seconds=5)
-def model_task(night: str, features: Any) -> Any:
-    """Score with the approved champion, if any."""
-    return pipeline.stage_model(night, features)
+def model_task(night: str, features: Any, rules: Any, matched: Any) -> Any:
+    """Score the flagged travellers with the approved champion, if any."""
+    return pipeline.stage_model(night, features, rules, matched)
 
 
 @task(name="combine-queue-report", retries=1, retry_delay_seconds=5)
@@ -80,7 +80,7 @@ def nightly(
     matched, reused_m = cast(tuple[Any, bool], matching_task(key, casedb_url))
     features, reused_f = cast(tuple[Any, bool], features_task(key))
     rules, reused_r = cast(tuple[Any, bool], rules_task(key, features))
-    scored, reused_s = cast(tuple[Any, bool], model_task(key, features))
+    scored, reused_s = cast(tuple[Any, bool], model_task(key, features, rules, matched))
     for name, reused in (
         ("matching", reused_m),
         ("features", reused_f),

@@ -50,6 +50,7 @@ from apiflag import config
 from apiflag.audit import AUDIT_METADATA, append_event, audit_ready
 from apiflag.errors import ApiflagError
 from apiflag.queue.combine import CombineResult
+from apiflag.queue.migrations import migrate
 from apiflag.queue.reasons import REVIEW, check_reason
 from apiflag.records import Disposition
 
@@ -85,7 +86,9 @@ flags = Table(
     Column("traveller_id", String(100), nullable=False),
     Column("track", String(24), nullable=False),
     Column("total", Double, nullable=False),
-    Column("probability", Double, nullable=False),
+    Column("probability", Double, comment="fitted outcome probability; null without a champion"),
+    Column("outcome_log_odds", Double),
+    Column("match_probability", Double, comment="identity: is the traveller the case person"),
     Column("priority", Integer, nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("rules_digest", String(100), nullable=False),
@@ -114,6 +117,7 @@ contributions = Table(
     Column("flag_id", String(40), ForeignKey("flags.flag_id"), primary_key=True),
     Column("ord", Integer, primary_key=True, autoincrement=False),
     Column("source", String(16), nullable=False),
+    Column("column", String(16), comment="policy, outcome or identity; null before migration 1"),
     Column("source_id", String(200), nullable=False),
     Column("weight", Double, nullable=False),
     Column("sentence", Text, nullable=False),
@@ -206,6 +210,7 @@ def open_engine(url: str | None = None) -> Engine:
             engine = create_engine(target, pool_pre_ping=True)
         METADATA.create_all(engine, checkfirst=True)
         AUDIT_METADATA.create_all(engine, checkfirst=True)
+        migrate(engine)
         audit_ready(engine)
     except ArgumentError as exc:
         raise ApiflagError(f"queue database: invalid URL {_safe(target)!r}: {exc}") from exc
@@ -248,8 +253,9 @@ class SaveReport:
     overflow: int
 
 
-_COMPARED = ("track", "total", "probability", "priority", "rules_digest", "model_uri",
-             "model_version", "input_messages")  # fmt: skip
+_COMPARED = ("track", "total", "probability", "outcome_log_odds", "match_probability",
+             "priority", "rules_digest", "model_uri", "model_version",
+             "input_messages")  # fmt: skip
 
 
 def save_night(
@@ -283,6 +289,8 @@ def save_night(
                 "track": flag.track,
                 "total": flag.total,
                 "probability": flag.probability,
+                "outcome_log_odds": flag.outcome_log_odds,
+                "match_probability": flag.match_probability,
                 "priority": flag.priority,
                 "rules_digest": flag.rules_digest,
                 "model_uri": flag.model_uri,
@@ -308,6 +316,7 @@ def save_night(
                     "flag_id": flag.flag_id,
                     "ord": int(r["order"]),
                     "source": r["source"],
+                    "column": r["column"],
                     "source_id": r["source_id"],
                     "weight": float(r["weight"]),
                     "sentence": r["sentence"],
@@ -322,7 +331,8 @@ def save_night(
                 "night": flag.night.isoformat(),
                 "track": flag.track,
                 "priority": flag.priority,
-                "probability": round(flag.probability, 6),
+                "probability": None if flag.probability is None else round(flag.probability, 6),
+                "policy_score": round(flag.total, 6),
                 "rules_digest": flag.rules_digest,
                 "model_version": flag.model_version,
             }
@@ -587,8 +597,9 @@ def list_flags(
         role: the role the actor acts in, recorded with the listing.
 
     Returns:
-        Items ``{flag_id, night, track, priority, probability, status, traveller: {surname,
-        given_names, flight}}``.
+        Items ``{flag_id, night, track, priority, policy_score, probability (None without a
+        champion model), match_probability (identity; None without a case match), status,
+        traveller: {surname, given_names, flight}}``.
 
     Raises:
         ApiflagError: unknown status.
@@ -607,7 +618,10 @@ def list_flags(
                 "night": r.night.isoformat(),
                 "track": r.track,
                 "priority": r.priority,
+                "policy_score": r.total,
                 "probability": r.probability,
+                "match_probability": r.match_probability,
+                "model_version": r.model_version,
                 "status": r.status,
                 "traveller": {
                     "surname": r.person_surname,
@@ -689,6 +703,8 @@ def get_flag(
             "track": row.track,
             "total": row.total,
             "probability": row.probability,
+            "outcome_log_odds": row.outcome_log_odds,
+            "match_probability": row.match_probability,
             "priority": row.priority,
             "status": row.status,
             "rules_digest": row.rules_digest,

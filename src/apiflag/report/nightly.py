@@ -130,7 +130,7 @@ def _plot(combined: pd.DataFrame) -> str:
                 totals[mask], bins=list(edges), color=colour, label=label, histtype="stepfilled"
             )
     ax.set_yscale("log")
-    ax.set_xlabel("total score (log-odds)")
+    ax.set_xlabel("policy score (sum of the rule weights that fired)")
     ax.set_ylabel("travellers (log scale)")
     ax.legend(loc="upper right", fontsize=8)
     buf = io.BytesIO()
@@ -241,7 +241,12 @@ def build_report(
                     "linked PNR: PNR-based rules could not fire for them"
                 )
     if combined.model_uri is None:
-        notes.append("no champion model: scores are prior + case match + rules only")
+        notes.append(
+            "no champion model: the queue is ranked by policy weights alone and no outcome "
+            "probability is shown"
+        )
+    else:
+        notes.append(f"queue ranked by {combined.ranked_by}")
     notes.extend(data_quality)
 
     model = (
