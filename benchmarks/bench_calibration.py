@@ -141,9 +141,20 @@ def _measure(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="apiflag-calibration-"))
-    os.environ["APIFLAG_HOME"] = str(root / "home")
+    home = Path(args.home) if args.home else root / "home"
+    if home.exists() and args.home:
+        import shutil
+
+        for stale in ("mlflow.db", "mlartifacts", "apiflag.db"):
+            target = home / stale
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    os.environ["APIFLAG_HOME"] = str(home)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     from apiflag import pipeline
+    from apiflag.errors import ApiflagError
     from apiflag.matching.model import load_model
     from apiflag.model.inputs import model_inputs
     from apiflag.model.pipeline import build_training_frame
@@ -162,8 +173,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         name: train_scorecard(frame, spec, feats, settings)
         for name, feats in _variants(full).items()
     }
+    # the same inputs fitted on the reviewed flagged travellers only (those with an outcome row)
+    reviewed = frame.loc[frame["reviewed"]].reset_index(drop=True)
+    trained["all sources, reviewed only"] = train_scorecard(reviewed, spec, full, settings)
     reg = log_and_register(trained["all sources"], str(world))
-    promotion = promote(reg.version, "calibration-benchmark", "measure on held-out nights")
+    try:
+        promotion: dict[str, Any] = promote(
+            reg.version, "calibration-benchmark", "measure on held-out nights"
+        )
+    except ApiflagError as exc:  # the gate refused: the nights run without a champion
+        promotion = {"refused": str(exc)}
     casedb = f"sqlite:///{(world / 'casedb.sqlite').resolve()}"
     nights = _held_out(world)
     for night in nights:
@@ -174,10 +193,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     held = pd.concat([_night_frame(n, truth) for n in nights], ignore_index=True)
     threshold = float(load_model().default_threshold)
     results: dict[str, Any] = {}
-    # the real queue: probabilities as the nightly job stored them
-    results["nightly job (champion)"] = _measure(
-        held, held["probability"].to_numpy(dtype=float), args.capacity, threshold
-    )
+    # the real queue: probabilities as the nightly job stored them (when the gate let it in)
+    if "refused" not in promotion:
+        results["nightly job (champion)"] = _measure(
+            held, held["probability"].to_numpy(dtype=float), args.capacity, threshold
+        )
     for name, result in trained.items():
         champ = Champion(result.model, f"variant:{name}", "0")
         scored = score(held, champ)
@@ -200,7 +220,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "capacity": args.capacity,
         "training": {
             "flagged_rows": len(frame),
+            "reviewed_rows": int(frame["reviewed"].sum()),
             "positives": int(frame["label"].sum()),
+            "eval_metrics": {
+                name: {k: r.metrics.get(k) for k in ("ece", "roc_auc", "pr_auc", "brier")}
+                for name, r in trained.items()
+            },
             "inputs": full,
             "calibration": trained["all sources"].model.calibration_method_,
             "train_ece_equal_width": trained["all sources"].metrics.get("ece"),
@@ -230,7 +255,7 @@ def _figure(report: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
     ax1.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
-    for name in ("nightly job (champion)", "model without rule hits"):
+    for name in ("model all sources", "model all sources, reviewed only"):
         rel = report["results"][name].get("reliability", [])
         if rel:
             ax1.plot(
@@ -243,7 +268,7 @@ def _figure(report: dict[str, Any], path: Path) -> None:
     ax1.set_ylabel("observed rate (truth)")
     ax1.set_title("Flagged travellers, held-out nights")
     ax1.legend(fontsize=8)
-    for name in ("nightly job (champion)", "policy weights alone (no model)"):
+    for name in ("model all sources", "policy weights alone (no model)"):
         dec = report["results"][name]["deciles"]
         ax2.plot([d["decile"] for d in dec], [d["rate"] for d in dec], marker="o", label=name)
     ax2.set_xlabel("decile of the night's queue order (1 = top)")
@@ -262,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nights", type=int, default=8)
     parser.add_argument("--arrivals", type=int, default=4000)
     parser.add_argument("--capacity", type=int, default=50)
+    parser.add_argument("--home", help="APIFLAG_HOME to use (a rerun reuses its stage outputs)")
     parser.add_argument("--small", action="store_true", help="a quick check, not a measurement")
     parser.add_argument("--out", default=str(RESULTS / "calibration.json"))
     args = parser.parse_args(argv)

@@ -121,7 +121,8 @@ def build_training_frame(
         (date), the feature columns (protected monitoring columns included), the model inputs
         ``rule.<id>`` and ``match.logit`` (:mod:`apiflag.model.inputs`), ``flagged``,
         ``rules.score`` (the policy score: sum of rule weights that fired), ``match.score``
-        (best case-match probability, 0 when none) and ``label``.
+        (best case-match probability, 0 when none), ``reviewed`` (an outcome row was joined)
+        and ``label``.
 
     Raises:
         ApiflagError: no history, no outcomes or no case database.
@@ -178,6 +179,7 @@ def build_training_frame(
     frame = pd.concat(frames, ignore_index=True)
     labels, unmatched = label_travellers(pd.concat(keys, ignore_index=True), outcomes)
     frame[LABEL] = frame[TRAVELLER_ID].astype(str).map(labels).fillna(0).astype(np.int8).to_numpy()
+    frame["reviewed"] = frame[TRAVELLER_ID].astype(str).isin(labels.index).to_numpy()
     frame.attrs["unmatched_outcomes"] = unmatched
     frame.attrs["outcomes"] = len(outcomes)
     if flagged_only:
