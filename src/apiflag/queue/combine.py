@@ -38,23 +38,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from apiflag.config import MATCHER_VERSION, PARSER_VERSION
 from apiflag.errors import ApiflagError
-from apiflag.records import Flag
+from apiflag.matching.model import load_model
+from apiflag.normalise import key_value
+from apiflag.provenance import combined_digest, display_version, stage_code_digests
+from apiflag.records import RULE_TRACKS, TRACKS, Flag
+from apiflag.settings import DEFAULT_AGE_BANDS, DEFAULT_CAPACITY, Settings, age_bands_of
 
 __all__ = [
     "TRACKS",
     "CombineResult",
     "CombineSettings",
     "RuleInfo",
-    "age_band",
     "combine",
     "flag_id_for",
     "sigmoid",
 ]
 
-TRACKS: tuple[str, ...] = ("case_match", "protection", "document_integrity", "examination")
-RULE_TRACK_ORDER: tuple[str, ...] = ("protection", "document_integrity", "examination")
+RULE_TRACK_ORDER = RULE_TRACKS
 LN2 = math.log(2.0)
 MODEL_ROW_IDS = frozenset({"model:intercept", "model:calibration"})
 
@@ -80,19 +81,31 @@ class CombineSettings:
     Attributes:
         capacity: how many items (besides case matches) analysts can review per night.
         case_match_threshold: match probability at or above which a case match is queued
-            regardless of capacity. Lower it when analysts would rather see weak matches too.
+            regardless of capacity (default: the matcher's reporting threshold,
+            ``models/matcher.json``; the night uses the settings' ``match_threshold``).
         base_rate: prior probability of a flag-worthy arrival, used when no model scored the
             traveller (its log-odds is the ``prior`` row).
         match_weight_base: the base of the matcher's field weights (2 for log2 Bayes factors,
             ``math.e`` when they are already natural log-odds).
         minor_age: under this age on the night a traveller is a minor (protection only).
+        age_bands: lower bounds of the monitoring age bands (settings ``age_bands``).
     """
 
-    capacity: int = 50
-    case_match_threshold: float = 0.8
+    capacity: int = DEFAULT_CAPACITY
+    case_match_threshold: float = field(default_factory=lambda: load_model().default_threshold)
     base_rate: float = 0.002
     match_weight_base: float = 2.0
     minor_age: int = 18
+    age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings, match_threshold: float) -> CombineSettings:
+        """Return the combine knobs of the run's settings and the threshold the matcher used."""
+        return cls(
+            capacity=settings.capacity,
+            case_match_threshold=match_threshold,
+            age_bands=settings.age_bands,
+        )
 
     def __post_init__(self) -> None:
         if self.capacity < 0:
@@ -141,6 +154,8 @@ class CombineResult:
         overflow: flagged travellers that capacity kept out of the queue.
         capacity: the capacity used.
         flagged_by_track: flagged travellers per track (queued or not).
+        code_digests: ``{stage: code digest}`` the night ran with (every flag records their
+            :func:`~apiflag.provenance.combined_digest`).
     """
 
     night: dt.date
@@ -154,6 +169,7 @@ class CombineResult:
     model_uri: str | None
     model_version: str | None
     flagged_by_track: dict[str, int] = field(default_factory=dict)
+    code_digests: dict[str, str] = field(default_factory=dict)
 
 
 def sigmoid(x: float) -> float:
@@ -162,45 +178,6 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
-
-
-def age_band(age: float | None) -> str:
-    """Return the monitoring age band (``<18``, ``18-29``, ``30-44``, ``45-59``, ``60+``, ``unknown``)."""
-    if age is None or (isinstance(age, float) and math.isnan(age)):
-        return "unknown"
-    if age < 18:
-        return "<18"
-    if age < 30:
-        return "18-29"
-    if age < 45:
-        return "30-44"
-    if age < 60:
-        return "45-59"
-    return "60+"
-
-
-def _age_bands(ages: np.ndarray) -> np.ndarray:
-    edges = [(ages < 18, "<18"), (ages < 30, "18-29"), (ages < 45, "30-44"), (ages < 60, "45-59")]
-    out = np.select([c for c, _ in edges], [b for _, b in edges], default="60+").astype(object)
-    out[np.isnan(ages)] = "unknown"
-    return out
-
-
-def _norm(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return ""
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return " ".join(str(value).upper().split())
 
 
 def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
@@ -215,7 +192,7 @@ def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
     Returns:
         ``F<YYYYMMDD>-<16 hex>``: 64 bits of SHA-256 over the normalised key and track.
     """
-    material = "\x1f".join([night.isoformat(), *(_norm(v) for v in key), track])
+    material = "\x1f".join([night.isoformat(), *(key_value(v) for v in key), track])
     digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
     return f"F{night:%Y%m%d}-{digest}"
 
@@ -272,6 +249,7 @@ def combine(
     rules_digest: str,
     rule_info: Mapping[str, RuleInfo] | None = None,
     settings: CombineSettings | None = None,
+    code_digests: Mapping[str, str] | None = None,
 ) -> CombineResult:
     """Score, track, rank and cap one night.
 
@@ -291,6 +269,8 @@ def combine(
         rules_digest: the digest of the rule catalogue that produced ``rule_hits``.
         rule_info: titles, rationales and exonerating conditions per rule id, for explanations.
         settings: capacity, thresholds and prior.
+        code_digests: ``{stage: code digest}`` of the run (default: this installation's code,
+            without settings; see :func:`apiflag.provenance.stage_code_digests`).
 
     Returns:
         The :class:`CombineResult`.
@@ -299,6 +279,8 @@ def combine(
         ApiflagError: a frame lacks a required column, or a setting is out of range.
     """
     settings = settings or CombineSettings()
+    code = dict(code_digests) if code_digests is not None else stage_code_digests()
+    run_digest = combined_digest(code)
     night_d = _to_date(night)
     travellers = _check("travellers", travellers)
     flights = _check("flights", flights)
@@ -664,7 +646,7 @@ def combine(
             if "nationality" in tv.columns
             else None,
             "sex": tv["sex"].to_numpy(dtype=object) if "sex" in tv.columns else None,
-            "age_band": _age_bands(ages),
+            "age_band": age_bands_of(settings.age_bands, ages),
         }
     )
 
@@ -680,8 +662,9 @@ def combine(
             rules_digest=rules_digest,
             model_uri=model_uri,
             model_version=model_version,
-            matcher_version=MATCHER_VERSION,
-            parser_version=PARSER_VERSION,
+            matcher_version=display_version(code["matching"]),
+            parser_version=display_version(code["ingest"]),
+            code_digest=run_digest,
             input_messages=inputs[str(flag_ids[j])],
         )
         for j in queued_idx
@@ -705,7 +688,7 @@ def combine(
             "traveller_id": ids.to_numpy(dtype=object)[fl_idx],
             "surname": tv["surname"].to_numpy(dtype=object)[fl_idx],
             "given_names": tv["given_names"].to_numpy(dtype=object)[fl_idx],
-            "date_of_birth": [_norm(births[j]) or None for j in fl_idx],
+            "date_of_birth": [key_value(births[j]) or None for j in fl_idx],
             "document_number": doc_number.to_numpy(dtype=object)[fl_idx],
             "flight": [f"{carrier_arr[j]}{number_arr[j]}" for j in fl_idx],
             "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
@@ -727,6 +710,7 @@ def combine(
         model_uri=model_uri,
         model_version=model_version,
         flagged_by_track=by_track,
+        code_digests=code,
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.audit import ChainCheck
 from apiflag.queue.combine import TRACKS, CombineResult
 
@@ -277,11 +276,7 @@ def build_report(
     html = _HTML.render(**ctx)
     markdown = _markdown(ctx)
     folder = out_dir or config.reports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{night_s}.html"
-    tmp = folder / f".{night_s}.html.{os.getpid()}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    path = atomic.write_text(folder / f"{night_s}.html", html)
     return path, markdown
 
 
