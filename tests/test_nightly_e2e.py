@@ -70,6 +70,10 @@ def test_first_run_queues_ranked_items_on_the_right_tracks(
     assert bool(flagged.loc[case_queued, "queued"].all())
     report = Path(s.report_path or "")
     assert report.is_file() and "<html" in report.read_text(encoding="utf-8").lower()
+    # the first night in the warehouse: every carrier is new, said in the Data quality section
+    section = report.read_text(encoding="utf-8").split("<h2>Data quality</h2>")[1]
+    assert "new carriers (fewer than 7 earlier nights with records, not compared): " in section
+    assert "new carriers" in s.report_markdown
 
 
 def test_rerun_resumes_and_never_duplicates(state: dict[str, Path], home: Path) -> None:

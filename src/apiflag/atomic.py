@@ -22,17 +22,27 @@ import pyarrow.parquet as pq
 __all__ = ["atomic_path", "atomic_paths", "write_bytes", "write_parquet", "write_text"]
 
 
-def _temp_next_to(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _temp_next_to(path: Path, parents: bool = True) -> Path:
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     return Path(name)
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path``, on failure it goes."""
-    tmp = _temp_next_to(path)
+def atomic_path(path: Path, *, parents: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on failure it goes.
+
+    Args:
+        path: the file to replace.
+        parents: create missing parent folders (state under ``$APIFLAG_HOME``); False for a
+            path a user named (``--out``), where a missing folder is their mistake.
+
+    Raises:
+        OSError: the folder is missing (``parents=False``) or not writable.
+    """
+    tmp = _temp_next_to(path, parents)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -55,16 +65,16 @@ def atomic_paths(paths: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
             tmp.unlink(missing_ok=True)
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Replace ``path`` with ``data``; returns ``path``."""
-    with atomic_path(path) as tmp:
+def write_bytes(path: Path, data: bytes, *, parents: bool = True) -> Path:
+    """Replace ``path`` with ``data``; returns ``path`` (``parents``: see :func:`atomic_path`)."""
+    with atomic_path(path, parents=parents) as tmp:
         tmp.write_bytes(data)
     return path
 
 
-def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    """Replace ``path`` with ``text``; returns ``path``."""
-    return write_bytes(path, text.encode(encoding))
+def write_text(path: Path, text: str, encoding: str = "utf-8", *, parents: bool = True) -> Path:
+    """Replace ``path`` with ``text``; returns ``path`` (``parents``: see :func:`atomic_path`)."""
+    return write_bytes(path, text.encode(encoding), parents=parents)
 
 
 def write_parquet(path: Path, data: pd.DataFrame | pa.Table, **options: Any) -> Path:

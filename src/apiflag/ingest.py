@@ -44,7 +44,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import click
 import pandas as pd
@@ -56,6 +56,9 @@ from apiflag.errors import ApiflagError, ParseError, UsageError
 from apiflag.linking import LEVELS, link_travellers, name_key
 from apiflag.normalise import normalise_email, phone_digits
 from apiflag.records import FlightLeg, PaxlstManifest, PnrgovMessage
+
+if TYPE_CHECKING:
+    from apiflag.edifact import ParsedFile
 
 __all__ = [
     "IngestReport",
@@ -83,6 +86,7 @@ E_INTERNAL = "E_PARSER_INTERNAL"
 kept and the night goes on, and the error names the exception so it can be fixed."""
 
 _PUSH_RANK = {"full": 0, "changed": 1}
+_QUALITY = ("clean", "degraded", "quarantined")  # per-carrier counts the render sums
 _PASSENGER_ROLES = frozenset({"passenger", "transit_passenger"})
 _CREW_ROLES = frozenset({"crew", "transit_crew"})
 _NOT_DIGITS = re.compile(r"[^0-9]")
@@ -240,8 +244,7 @@ class _Batch:
     def __init__(self) -> None:
         self.cols: dict[str, dict[str, list[Any]]] = {
             name: {f.name: [] for f in warehouse.SCHEMAS[name]} | {_MSG: []}
-            for name in warehouse.TABLES
-            if name != "quarantine"
+            for name in warehouse.RECORD_TABLES
         }
         self.metas: list[dict[str, Any]] = []
 
@@ -480,6 +483,7 @@ class _FileResult:
     warnings: dict[str, int] = field(default_factory=dict)  # warning code -> count
     unh: int = 0  # UNH messages in the file, before multipart joining
     messages: range = range(0)
+    carriers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # carrier_quality
 
 
 @dataclass
@@ -504,6 +508,8 @@ def _warning_code(warning: str) -> str:
 
 def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
     """Parse a batch of archived files (file, sha) into warehouse fragments or quarantine."""
+    from apiflag.carrier_quality import file_rows  # with the parser, loaded when used
+
     items, night = task
     batch = _Batch()
     results = []
@@ -512,6 +518,7 @@ def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
         start = len(batch.metas)
         try:
             parsed = _parse_bytes(archive_path(sha).read_bytes(), file)
+            result.carriers = file_rows(file, sha, cast("ParsedFile", parsed))
             if not parsed.manifests and not parsed.pnr_messages:
                 raise ParseError(E_EMPTY, "no PAXLST or PNRGOV message in the interchange", 0)
             # convert into a scratch batch first so a failure never leaves half a file
@@ -602,6 +609,11 @@ class IngestReport:
             f"unlinked {links['passengers_unlinked']}; by level "
             + ", ".join(f"{k} {v}" for k, v in links["by_level"].items()),
         ]
+        per_carrier = r.get("carriers", [])
+        lines.append(
+            f"carriers {len(per_carrier)}: traveller records "
+            + ", ".join(f"{k} {sum(c[k] for c in per_carrier)}" for k in _QUALITY)
+        )
         for q in r["quarantine"]:
             lines.append(
                 f"quarantined {q['file']}: segment {q['segment']}: {q['code']}: {q['message']}"
@@ -846,6 +858,9 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         workers = min(2, os.cpu_count() or 1) if distinct_bytes >= PARALLEL_MIN_BYTES else 1
 
     # 2. parse in file order; batches come back in order whichever worker finished first
+    from apiflag.carrier_quality import NightAccounts
+
+    carriers = NightAccounts()
     parts: dict[str, list[pa.Table]] = defaultdict(list)
     metas: list[dict[str, Any]] = []
     quarantine: dict[str, list[Any]] = {f.name: [] for f in warehouse.SCHEMAS["quarantine"]}
@@ -857,6 +872,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     kinds: Counter[str] = Counter()
     for batch in _parse_all(tasks, night, workers):
         for res in batch.files:
+            carriers.add(res.carriers)
             if res.error is None:
                 parsed_files += 1
                 kinds[res.kind or "?"] += 1
@@ -963,6 +979,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         "payments": _assemble("payments", parts.pop("payments", []), keep),
         "itinerary": _assemble("itinerary", parts.pop("itinerary", []), keep),
         "quarantine": quarantine,
+        **carriers.tables(),
     }
     out = warehouse.night_dir(night)
     warehouse.write_tables(night, outputs)
@@ -985,6 +1002,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         warnings=warnings,
         unh=unh,
     )
+    reconciliation["carriers"] = carriers.summary()
     text = json.dumps(reconciliation, indent=2, default=str) + "\n"
     _write_if_changed(out / "reconciliation.json", text.encode())
     return IngestReport(night=night, source=folder, warehouse=out, reconciliation=reconciliation)

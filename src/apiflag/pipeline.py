@@ -25,6 +25,7 @@ import pandas as pd
 
 from apiflag import atomic, casedb, config, provenance, warehouse
 from apiflag.audit import check_chain
+from apiflag.carrier_quality import carrier_trends
 from apiflag.errors import ApiflagError
 from apiflag.features import FEATURE_SPEC, TABLE_COLUMNS, build_night_features
 from apiflag.ingest import _message_files, ingest_night, night_source
@@ -36,6 +37,7 @@ from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage, 
 from apiflag.queue.combine import CombineSettings, RuleInfo, combine
 from apiflag.queue.store import open_engine, save_night
 from apiflag.report import build_report
+from apiflag.report.nightly import CARRIER_DROP
 from apiflag.rules import RuleResult, load_catalogue
 from apiflag.rules.catalogue import default_rules_dir
 from apiflag.rules.schema import AnyOf, describe
@@ -165,7 +167,8 @@ def stage_ingest(night: dt.date, source: Path, code: str | None = None) -> Any:
     part = config.warehouse_dir(str(night))
     manifest = part / "_stages" / "ingest.json"
     recon = part / "reconciliation.json"
-    if manifest.is_file() and recon.is_file():
+    stored = (part / "carrier_quality.parquet").is_file()  # an earlier build did not store it
+    if manifest.is_file() and recon.is_file() and stored:
         if json.loads(manifest.read_text(encoding="utf-8")).get("digest") == digest:
             return ReusedIngest(json.loads(recon.read_text(encoding="utf-8")))
     report = ingest_night(night, source)
@@ -494,6 +497,7 @@ def finish_night(
             monitoring=features[monitoring_cols],
             quarantine=pd.read_parquet(quarantine_path) if quarantine_path.is_file() else None,
             data_quality=[*s.warnings, f"model: {s.model}"],
+            carriers=carrier_trends(night, CARRIER_DROP),
             saved=dataclasses.asdict(saved),
             audit_head=head,
         )

@@ -32,6 +32,7 @@ from apiflag.errors import ApiflagError
 
 __all__ = [
     "BOOKING_TABLES",
+    "RECORD_TABLES",
     "SCHEMAS",
     "TABLES",
     "empty_table",
@@ -160,11 +161,38 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("message", _S),
         ]
     ),
+    # per-carrier data quality (apiflag.carrier_quality): one row per file and carrier, and one
+    # per file, carrier and deviation; ``segment`` is the first segment it concerns
+    "carrier_quality": _schema(
+        ("file", _S),
+        ("kind", _S),
+        ("carrier", _S),
+        ("named_by", _S),
+        ("messages", pa.int32()),
+        ("declared", pa.int32()),
+        ("clean", pa.int32()),
+        ("degraded", pa.int32()),
+        ("quarantined", pa.int32()),
+    ),
+    "carrier_deviations": _schema(
+        ("file", _S),
+        ("carrier", _S),
+        ("tag", _S),
+        ("code", _S),
+        ("field", _S),
+        ("count", pa.int32()),
+        ("travellers", pa.int32()),
+    ),
 }
 """Arrow schema of every warehouse table ingest writes, columns in file order."""
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 """Names of the tables ingest writes, in the order it writes them."""
+
+RECORD_TABLES: tuple[str, ...] = tuple(
+    name for name in SCHEMAS if name not in {"quarantine", "carrier_quality", "carrier_deviations"}
+)
+"""Tables whose rows are the records of the messages (the rest count files and carriers)."""
 
 BOOKING_TABLES: frozenset[str] = frozenset(
     {"bookings", "pnr_travellers", "booking_contacts", "payments", "itinerary"}

@@ -73,6 +73,9 @@ WAREHOUSE_COLUMNS: dict[str, dict[str, str]] = {
     "quarantine": {"message": REDACT},
     "flights": {},
     "itinerary": {},
+    # counts per file and carrier: carrier codes, segment tags, codes and field names only
+    "carrier_quality": {},
+    "carrier_deviations": {},
 }
 
 #: Personal columns of any other table, recognised by the last part of their (dotted) name.

@@ -231,7 +231,7 @@ def explain(flag_id: str, fmt: str, out: Path | None, redact: bool) -> None:
         click.echo(body, nl=False)
         return
     try:
-        atomic.write_text(out, body)
+        atomic.write_text(out, body, parents=False)
     except OSError as exc:
         raise ApiflagError(f"{out}: cannot write: {exc.strerror}") from exc
     click.echo(f"wrote {out}")

@@ -145,5 +145,5 @@ def report_command(
     if out is None:
         click.echo(text)
     else:
-        atomic.write_text(out, text)
+        atomic.write_text(out, text, parents=False)
         click.echo(f"wrote {out}")
