@@ -35,6 +35,8 @@ class FakeParsed:
     pnr_messages: list[PnrgovMessage] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    lost: list[object] = field(default_factory=list)  # as ParsedFile: no record quarantined
+    interchanges: list[object] = field(default_factory=list)  # no envelope to place warnings
 
 
 def leg(

@@ -19,6 +19,7 @@ from apiflag import config, pipeline
 from apiflag.cli import cli
 from apiflag.queue.combine import CombineSettings
 from apiflag.queue.reasons import REASONS
+from apiflag.settings import Settings
 from apiflag.synth.world import WorldConfig, generate_world
 
 NIGHT = dt.date(2026, 11, 20)
@@ -43,7 +44,7 @@ def _casedb(state: dict[str, Path]) -> str:
 
 
 def _run(state: dict[str, Path]) -> pipeline.NightSummary:
-    return pipeline.run_night(NIGHT, state["world"], _casedb(state), capacity=10)
+    return pipeline.run_night(NIGHT, state["world"], _casedb(state), settings=Settings(capacity=10))
 
 
 def test_first_run_queues_ranked_items_on_the_right_tracks(
@@ -72,6 +73,10 @@ def test_first_run_queues_ranked_items_on_the_right_tracks(
     assert s.queued == int(flagged["queued"].sum())
     report = Path(s.report_path or "")
     assert report.is_file() and "<html" in report.read_text(encoding="utf-8").lower()
+    # the first night in the warehouse: every carrier is new, said in the Data quality section
+    section = report.read_text(encoding="utf-8").split("<h2>Data quality</h2>")[1]
+    assert "new carriers (fewer than 7 earlier nights with records, not compared): " in section
+    assert "new carriers" in s.report_markdown
 
 
 def test_rerun_resumes_and_never_duplicates(state: dict[str, Path], home: Path) -> None:

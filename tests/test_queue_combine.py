@@ -148,6 +148,7 @@ def test_policy_weights_decide_the_order_and_the_model_only_breaks_ties() -> Non
 
 def test_combine_reads_its_weights_from_the_evidence_table_only() -> None:
     from apiflag.evidence import EvidenceBatch
+    from apiflag.provenance import stage_code_digests
     from apiflag.queue.combine import combine_evidence, gather_evidence
 
     night = small_night()
@@ -183,6 +184,7 @@ def test_combine_reads_its_weights_from_the_evidence_table_only() -> None:
         rule_info=infos,
         model=("m", "1"),
         settings=CombineSettings(capacity=1),
+        code_digests=stage_code_digests(),
     )
     assert result.flags[0].traveller_id == "T1" and result.flags[0].total == 6.2
     assert "T1" in set(result.travellers.loc[result.travellers["queued"], "traveller_id"])

@@ -1,8 +1,8 @@
-"""A queue database written by the build before the evidence contract is migrated in place.
+"""Migration 2 (the evidence contract) on a queue database written by an earlier build.
 
-``tests/data/queue/queue_v0.sqlite`` was written by that build (``save_night`` of the small
-night, seven flags): ``flags.probability`` NOT NULL, no outcome or match figures, no
-``contributions.column``.
+``tests/data/queue_before_digests.sqlite`` was written by the build before the migrations
+(the small night saved, one flag decided): ``flags.probability`` NOT NULL, no outcome or match
+figures, no ``contributions.column``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from sqlalchemy import inspect, select
 from apiflag import explain as ex
 from apiflag.audit import check_chain
 from apiflag.queue import store
-from apiflag.queue.migrations import SCHEMA_VERSION, applied, migrate
 from queue_helpers import small_night
 
-V0 = Path(__file__).parent / "data" / "queue" / "queue_v0.sqlite"
+V0 = Path(__file__).parent / "data" / "queue_before_digests.sqlite"
+LATEST = [version for version, _, _ in store.MIGRATIONS]
+
+
+def applied(path: Path) -> list[int]:
+    return [int(r[0]) for r in _dump(path, "SELECT version FROM schema_migrations ORDER BY 1")]
 
 
 @pytest.fixture()
@@ -53,8 +57,8 @@ def test_old_database_gains_the_new_columns_and_keeps_every_row(old_db: Path) ->
     assert {"outcome_log_odds", "match_probability"} <= set(flags_cols)
     assert "column" in {c["name"] for c in insp.get_columns("contributions")}
     assert {i["name"] for i in insp.get_indexes("flags")} >= {"ix_flags_night", "ix_flags_status"}
-    assert applied(engine) == [SCHEMA_VERSION]
-    assert migrate(engine) == []  # nothing twice
+    assert applied(old_db) == LATEST and 2 in LATEST
+    assert store.migrate(engine) == []  # nothing twice
     assert _dump(old_db, "SELECT flag_id, total, probability, priority FROM flags") == flags_before
     assert (
         _dump(old_db, "SELECT flag_id, ord, weight, sentence FROM contributions") == contrib_before
@@ -66,7 +70,7 @@ def test_old_database_gains_the_new_columns_and_keeps_every_row(old_db: Path) ->
 
 def test_old_flags_still_explain_decide_and_new_nights_save(old_db: Path) -> None:
     engine = store.open_engine(f"sqlite:///{old_db}")
-    fid = _dump(old_db, "SELECT flag_id FROM flags ORDER BY priority LIMIT 1")[0][0]
+    fid = _dump(old_db, "SELECT flag_id FROM flags WHERE status = 'new' ORDER BY priority")[0][0]
     exp = ex.explanation(engine, fid, actor="auditor")
     # rows written before the contract are one combined column, still exact
     assert set(exp["sum_check"]["columns"]) == {"legacy"}
@@ -84,7 +88,7 @@ def test_old_flags_still_explain_decide_and_new_nights_save(old_db: Path) -> Non
             )  # fmt: skip
     result = small_night().without_model().combine()
     report = store.save_night(engine, result)
-    assert report.kept == 1 and report.inserted + report.updated + report.unchanged >= 1
+    assert report.kept == 2 and report.inserted + report.updated + report.unchanged >= 1
     with engine.connect() as conn:
         probs = conn.execute(select(store.flags.c.probability)).scalars().all()
     assert None in probs
@@ -92,5 +96,5 @@ def test_old_flags_still_explain_decide_and_new_nights_save(old_db: Path) -> Non
 
 def test_a_fresh_database_records_the_migrations_as_applied(tmp_path: Path) -> None:
     engine = store.open_engine(f"sqlite:///{tmp_path / 'new.db'}")
-    assert applied(engine) == [SCHEMA_VERSION]
-    assert migrate(engine) == []
+    assert applied(tmp_path / "new.db") == LATEST
+    assert store.migrate(engine) == []

@@ -3,16 +3,14 @@
 All state lives under ``$APIFLAG_HOME`` (default ``./.apiflag``): the message archive, the
 warehouse, the queue database (unless ``APIFLAG_DB_URL`` is set), the MLflow store (unless
 ``MLFLOW_TRACKING_URI`` is set), reports and the pseudonymisation key. Two runs with
-different homes never touch each other.
+different homes never touch each other. What a run is configured with (capacity, thresholds,
+time zone ...) is :mod:`apiflag.settings`; which code produced an output, :mod:`apiflag.provenance`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-PARSER_VERSION = "apiflag-edifact/1"
-MATCHER_VERSION = "apiflag-matcher/1"
 
 
 def home() -> Path:

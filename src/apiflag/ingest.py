@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -45,17 +44,21 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import click
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from apiflag import config, warehouse
+from apiflag import atomic, config, provenance, warehouse
 from apiflag.errors import ApiflagError, ParseError, UsageError
 from apiflag.linking import LEVELS, link_travellers, name_key
+from apiflag.normalise import normalise_email, phone_digits
 from apiflag.records import FlightLeg, PaxlstManifest, PnrgovMessage
+
+if TYPE_CHECKING:
+    from apiflag.edifact import ParsedFile
 
 __all__ = [
     "IngestReport",
@@ -83,6 +86,7 @@ E_INTERNAL = "E_PARSER_INTERNAL"
 kept and the night goes on, and the error names the exception so it can be fixed."""
 
 _PUSH_RANK = {"full": 0, "changed": 1}
+_QUALITY = ("clean", "degraded", "quarantined")  # per-carrier counts the render sums
 _PASSENGER_ROLES = frozenset({"passenger", "transit_passenger"})
 _CREW_ROLES = frozenset({"crew", "transit_crew"})
 _NOT_DIGITS = re.compile(r"[^0-9]")
@@ -149,22 +153,10 @@ def archive_path(sha256: str) -> Path:
     return config.archive_dir() / sha256[:2] / sha256
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_if_changed(path: Path, data: bytes) -> None:
     if path.is_file() and path.read_bytes() == data:
         return
-    _atomic_write(path, data)
+    atomic.write_bytes(path, data)
 
 
 def _archive(sha: str, data: bytes) -> None:
@@ -172,7 +164,7 @@ def _archive(sha: str, data: bytes) -> None:
     path = archive_path(sha)
     if path.is_file() and path.stat().st_size == len(data):
         return
-    _atomic_write(path, data)
+    atomic.write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------- records -> rows
@@ -181,14 +173,13 @@ def _archive(sha: str, data: bytes) -> None:
 def normalize_contact(kind: str, value: str) -> str:
     """Return the form of a contact that other bookings' copies of it compare equal in.
 
-    Phones keep digits only, without a ``00`` international prefix; e-mails are lower case
-    without spaces; addresses are upper case with single spaces.
+    Phones are the E.164 number as digits (:func:`apiflag.normalise.phone_digits`); e-mails
+    are :func:`apiflag.normalise.normalise_email`; addresses are upper case with single spaces.
     """
     if kind == "phone":
-        digits = _NOT_DIGITS.sub("", value)
-        return digits[2:] if digits.startswith("00") else digits
+        return phone_digits(value)
     if kind == "email":
-        return _SPACES.sub("", value).lower()
+        return normalise_email(value)
     return _SPACES.sub(" ", value).strip().upper()
 
 
@@ -253,8 +244,7 @@ class _Batch:
     def __init__(self) -> None:
         self.cols: dict[str, dict[str, list[Any]]] = {
             name: {f.name: [] for f in warehouse.SCHEMAS[name]} | {_MSG: []}
-            for name in warehouse.TABLES
-            if name != "quarantine"
+            for name in warehouse.RECORD_TABLES
         }
         self.metas: list[dict[str, Any]] = []
 
@@ -493,6 +483,7 @@ class _FileResult:
     warnings: dict[str, int] = field(default_factory=dict)  # warning code -> count
     unh: int = 0  # UNH messages in the file, before multipart joining
     messages: range = range(0)
+    carriers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # carrier_quality
 
 
 @dataclass
@@ -517,6 +508,8 @@ def _warning_code(warning: str) -> str:
 
 def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
     """Parse a batch of archived files (file, sha) into warehouse fragments or quarantine."""
+    from apiflag.carrier_quality import file_rows  # with the parser, loaded when used
+
     items, night = task
     batch = _Batch()
     results = []
@@ -525,6 +518,7 @@ def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
         start = len(batch.metas)
         try:
             parsed = _parse_bytes(archive_path(sha).read_bytes(), file)
+            result.carriers = file_rows(file, sha, cast("ParsedFile", parsed))
             if not parsed.manifests and not parsed.pnr_messages:
                 raise ParseError(E_EMPTY, "no PAXLST or PNRGOV message in the interchange", 0)
             # convert into a scratch batch first so a failure never leaves half a file
@@ -615,6 +609,11 @@ class IngestReport:
             f"unlinked {links['passengers_unlinked']}; by level "
             + ", ".join(f"{k} {v}" for k, v in links["by_level"].items()),
         ]
+        per_carrier = r.get("carriers", [])
+        lines.append(
+            f"carriers {len(per_carrier)}: traveller records "
+            + ", ".join(f"{k} {sum(c[k] for c in per_carrier)}" for k in _QUALITY)
+        )
         for q in r["quarantine"]:
             lines.append(
                 f"quarantined {q['file']}: segment {q['segment']}: {q['code']}: {q['message']}"
@@ -859,6 +858,9 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         workers = min(2, os.cpu_count() or 1) if distinct_bytes >= PARALLEL_MIN_BYTES else 1
 
     # 2. parse in file order; batches come back in order whichever worker finished first
+    from apiflag.carrier_quality import NightAccounts
+
+    carriers = NightAccounts()
     parts: dict[str, list[pa.Table]] = defaultdict(list)
     metas: list[dict[str, Any]] = []
     quarantine: dict[str, list[Any]] = {f.name: [] for f in warehouse.SCHEMAS["quarantine"]}
@@ -870,6 +872,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     kinds: Counter[str] = Counter()
     for batch in _parse_all(tasks, night, workers):
         for res in batch.files:
+            carriers.add(res.carriers)
             if res.error is None:
                 parsed_files += 1
                 kinds[res.kind or "?"] += 1
@@ -976,6 +979,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         "payments": _assemble("payments", parts.pop("payments", []), keep),
         "itinerary": _assemble("itinerary", parts.pop("itinerary", []), keep),
         "quarantine": quarantine,
+        **carriers.tables(),
     }
     out = warehouse.night_dir(night)
     warehouse.write_tables(night, outputs)
@@ -998,6 +1002,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         warnings=warnings,
         unh=unh,
     )
+    reconciliation["carriers"] = carriers.summary()
     text = json.dumps(reconciliation, indent=2, default=str) + "\n"
     _write_if_changed(out / "reconciliation.json", text.encode())
     return IngestReport(night=night, source=folder, warehouse=out, reconciliation=reconciliation)
@@ -1079,10 +1084,12 @@ def _reconcile(
     superseded = (
         int(bookings["superseded"].fillna(False).astype(bool).sum()) if len(bookings) else 0
     )
+    code = provenance.stage_code_digest("ingest")
     return {
         "night": night.isoformat(),
         "source": str(folder),
-        "parser_version": config.PARSER_VERSION,
+        "parser_version": provenance.display_version(code),
+        "parser_code_digest": code,
         "messages": {
             "arrived": len(arrivals),
             "resends": len(arrivals) - distinct,

@@ -9,7 +9,7 @@ and the value (see :func:`describe_validation_error`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -61,7 +61,13 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 TravellerRole = Literal["passenger", "crew", "transit_passenger", "transit_crew"]
 CaseRole = Literal["perpetrator", "broker", "recruiter", "employer", "victim"]
 IdentifierKind = Literal["phone", "email", "agency", "card", "address", "document"]
-Track = Literal["case_match", "examination", "protection", "document_integrity"]
+#: The tracks a rule can put a traveller on, in the order that breaks a tie of summed weights.
+RuleTrack = Literal["protection", "document_integrity", "examination"]
+#: Every queue track: a case-database match, or a rule track.
+Track = Literal["case_match", RuleTrack]
+#: The track names as a tuple (the one vocabulary every module uses).
+TRACKS: tuple[str, ...] = get_args(Track)
+RULE_TRACKS: tuple[str, ...] = get_args(RuleTrack)
 QueueStatus = Literal["new", "in_review", "hearing", "victim_support", "cleared"]
 Outcome = Literal["hearing", "victim_support", "cleared"]
 
@@ -420,8 +426,11 @@ class Flag(Record):
     rules_digest: str
     model_uri: str | None = None
     model_version: str | None = None
-    matcher_version: str
-    parser_version: str
+    matcher_version: str = Field(description="package version + the matching stage's code digest")
+    parser_version: str = Field(description="package version + the ingest stage's code digest")
+    code_digest: Sha256 = Field(
+        description="SHA-256 over every stage's code digest (apiflag.provenance.combined_digest)"
+    )
     input_messages: tuple[Sha256, ...] = ()
 
 

@@ -18,8 +18,6 @@ Dates come back as ``datetime.date`` objects, times as naive ``datetime64[us]`` 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,11 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.errors import ApiflagError
 
 __all__ = [
     "BOOKING_TABLES",
+    "RECORD_TABLES",
     "SCHEMAS",
     "TABLES",
     "empty_table",
@@ -162,11 +161,38 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("message", _S),
         ]
     ),
+    # per-carrier data quality (apiflag.carrier_quality): one row per file and carrier, and one
+    # per file, carrier and deviation; ``segment`` is the first segment it concerns
+    "carrier_quality": _schema(
+        ("file", _S),
+        ("kind", _S),
+        ("carrier", _S),
+        ("named_by", _S),
+        ("messages", pa.int32()),
+        ("declared", pa.int32()),
+        ("clean", pa.int32()),
+        ("degraded", pa.int32()),
+        ("quarantined", pa.int32()),
+    ),
+    "carrier_deviations": _schema(
+        ("file", _S),
+        ("carrier", _S),
+        ("tag", _S),
+        ("code", _S),
+        ("field", _S),
+        ("count", pa.int32()),
+        ("travellers", pa.int32()),
+    ),
 }
 """Arrow schema of every warehouse table ingest writes, columns in file order."""
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 """Names of the tables ingest writes, in the order it writes them."""
+
+RECORD_TABLES: tuple[str, ...] = tuple(
+    name for name in SCHEMAS if name not in {"quarantine", "carrier_quality", "carrier_deviations"}
+)
+"""Tables whose rows are the records of the messages (the rest count files and carriers)."""
 
 BOOKING_TABLES: frozenset[str] = frozenset(
     {"bookings", "pnr_travellers", "booking_contacts", "payments", "itinerary"}
@@ -287,17 +313,8 @@ def write_table(
     """
     table = to_arrow(name, data)
     folder = night_dir(night)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.parquet"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=folder)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.write_parquet(path, table, compression="zstd", write_statistics=True)
 
 
 def write_tables(
@@ -317,21 +334,11 @@ def write_tables(
     """
     arrow = {name: to_arrow(name, data) for name, data in tables.items()}
     folder = night_dir(night)
-    folder.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[str, Path]] = []
-    try:
+    paths = {name: folder / f"{name}.parquet" for name in arrow}
+    with atomic.atomic_paths(paths) as staged:
         for name, table in arrow.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=folder)
-            os.close(fd)
-            staged.append((tmp, folder / f"{name}.parquet"))
-            pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
-    return {name: folder / f"{name}.parquet" for name in arrow}
+            pq.write_table(table, staged[name], compression="zstd", write_statistics=True)
+    return paths
 
 
 def _read_raw(night: dt.date | str, name: str, columns: list[str] | None = None) -> pa.Table:

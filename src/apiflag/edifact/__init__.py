@@ -78,6 +78,8 @@ class ParsedFile:
         warnings: ``"segment N: W_CODE: text"`` lines for defects that did not stop parsing.
         messages: how many UNH messages the file held (before multipart joining).
         lost: records quarantined while the rest of the file loaded (see :mod:`.loss`).
+        interchanges: the file's interchanges as tokenized, every segment kept (for the
+            per-carrier accounting of :mod:`.carriers`; not part of the parse contract).
     """
 
     kind: Literal["PAXLST", "PNRGOV"]
@@ -87,6 +89,7 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
     messages: int = 0
     lost: list[RecordLoss] = field(default_factory=list)
+    interchanges: list[Interchange] = field(default_factory=list, repr=False, compare=False)
 
     def iter_travellers(self) -> Iterator[ApiTraveller | PnrTraveller]:
         """Every traveller read (clean or degraded), in file order."""
@@ -196,11 +199,15 @@ def _kind(
     return kind, messages
 
 
-def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
+def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> Message:
     """Quarantine the last record of a message the file ends inside: it may be incomplete.
 
     PAXLST: the last traveller, unless its CNT follows (then only UNT was cut). PNRGOV: the
     last booking (from its ``SRC``).
+
+    Returns:
+        The message to read: ``msg`` itself, or a copy without the quarantined record
+        (``msg`` keeps every segment, for the accounting of :mod:`.carriers`).
     """
     opener, qualifiers = _TRAVELLER_OPENERS[kind]
     if kind == "PNRGOV":
@@ -209,14 +216,13 @@ def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
     for i in range(len(msg.body) - 1, -1, -1):
         seg = msg.body[i]
         if kind == "PAXLST" and seg.tag == "CNT":
-            return
+            return msg
         if seg.tag == opener and (qualifiers is None or seg.get(1) in qualifiers):
             at = i
             break
     if at is None:
-        return
+        return msg
     tail = msg.body[at:]
-    del msg.body[at:]
     lost.append(
         RecordLoss(
             "booking" if kind == "PNRGOV" else "traveller",
@@ -228,6 +234,7 @@ def _cut_tail(kind: str, msg: Message, lost: list[RecordLoss]) -> None:
             msg.unh.get(1),
         )
     )
+    return Message(msg.unh, msg.body[:at], msg.unt, msg.truncated)
 
 
 def parse_text(text: str, file: str | None = None) -> ParsedFile:
@@ -236,18 +243,19 @@ def parse_text(text: str, file: str | None = None) -> ParsedFile:
         interchanges = tokenize(text)
         lost: list[RecordLoss] = []
         kind, messages = _kind(interchanges, lost)
-        for _, msg in messages:
-            if msg.truncated:
-                _cut_tail(kind, msg, lost)
+        messages = [(ic, _cut_tail(kind, m, lost) if m.truncated else m) for ic, m in messages]
         warnings = [w for ic in interchanges for w in ic.warnings]
         drops = DropLog()
         if kind == "PAXLST":
             manifests = parse_paxlst(messages, drops, warnings, lost)
             return ParsedFile(
-                "PAXLST", manifests, [], drops.as_dict(), warnings, len(messages), lost
-            )
+                "PAXLST", manifests, [], drops.as_dict(), warnings, len(messages), lost,
+                interchanges,
+            )  # fmt: skip
         pushes = parse_pnrgov(messages, drops, warnings, lost)
-        return ParsedFile("PNRGOV", [], pushes, drops.as_dict(), warnings, len(messages), lost)
+        return ParsedFile(
+            "PNRGOV", [], pushes, drops.as_dict(), warnings, len(messages), lost, interchanges
+        )
     except ParseError as exc:
         if file is not None and exc.file is None:
             raise exc.with_file(file) from None

@@ -43,7 +43,12 @@ def _read_feature_list(path: Path) -> list[str]:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A prepared training table (Parquet) instead of a world.",
 )
-@click.option("--capacity", type=int, default=50, show_default=True, help="Flags per night.")
+@click.option(
+    "--capacity",
+    type=int,
+    default=None,
+    help="Flags per night (default: capacity in $APIFLAG_HOME/config.yaml, else 50).",
+)
 @click.option(
     "--features",
     "features_file",
@@ -64,7 +69,7 @@ def _read_feature_list(path: Path) -> list[str]:
 def train_command(
     world: Path | None,
     table: Path | None,
-    capacity: int,
+    capacity: int | None,
     features_file: Path | None,
     n_bins: int,
     c: float,
@@ -76,9 +81,12 @@ def train_command(
     from apiflag.model.inputs import RULE_PREFIX, model_inputs
     from apiflag.model.registry import log_and_register
     from apiflag.model.train import TrainSettings, train_scorecard
+    from apiflag.settings import load_settings
 
     if (world is None) == (table is None):
         raise UsageError("give exactly one of --world DIR or --table FILE")
+    if capacity is None:
+        capacity = load_settings().capacity
     if capacity < 1:
         raise UsageError(f"--capacity must be at least 1, got {capacity}")
     features = _read_feature_list(features_file) if features_file else None

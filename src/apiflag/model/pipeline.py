@@ -22,12 +22,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from apiflag import pipeline, warehouse
 from apiflag.errors import ApiflagError
-from apiflag.model.data import LABEL, MATCH_SCORE, NIGHT, RULE_SCORE, TRAVELLER_ID
+from apiflag.matching.model import load_model
+from apiflag.model.data import (
+    LABEL,
+    MATCH_SCORE,
+    NIGHT,
+    RULE_SCORE,
+    TRAVELLER_ID,
+)
+from apiflag.model.inputs import flagged_mask, input_frame, model_inputs
+from apiflag.model.registry import log_and_register
+from apiflag.model.train import train_scorecard
+from apiflag.normalise import TRAVELLER_KEY, traveller_key_frame
+from apiflag.rules import load_catalogue
+from apiflag.settings import load_settings
 
 __all__ = ["KEY", "build_training_frame", "label_travellers", "read_outcomes", "train_world"]
 
-KEY = ("night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number")
+KEY = TRAVELLER_KEY
 OUTCOME_COLUMNS = (*KEY, "record_locator", "outcome", "label")
 
 
@@ -59,11 +73,8 @@ def read_outcomes(path: Path) -> pd.DataFrame:
 def _key_frame(travellers: pd.DataFrame, flights: pd.DataFrame, night: str) -> pd.DataFrame:
     fl = flights[["flight_id", "carrier", "number"]].drop_duplicates("flight_id")
     tv = travellers.merge(fl, on="flight_id", how="left")
-    out = pd.DataFrame({TRAVELLER_ID: tv["traveller_id"].astype(str), "night": night})
-    for col in KEY[1:]:
-        values = tv[col] if col in tv.columns else pd.Series([""] * len(tv))
-        out[col] = values.astype(object).where(values.notna(), "").astype(str).to_numpy()
-    return out
+    keyed = traveller_key_frame(tv.assign(night=night))
+    return pd.concat([tv[["traveller_id"]].astype(str), keyed], axis=1)
 
 
 def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Series, int]:
@@ -77,7 +88,9 @@ def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Ser
         ``(labels, unmatched)``: label by traveller id for the travellers with an outcome, and
         how many distinct outcome keys matched no traveller (reported, never hidden).
     """
-    labelled = outcomes.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
+    keyed = traveller_key_frame(outcomes).assign(label=outcomes["label"].to_numpy())
+    labelled = keyed.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
+    keys = pd.concat([keys[[TRAVELLER_ID]], traveller_key_frame(keys)], axis=1)
     joined = keys.merge(labelled, on=list(KEY), how="inner", validate="many_to_one")
     labels = joined.drop_duplicates(TRAVELLER_ID).set_index(TRAVELLER_ID)["label"].astype(int)
     matched_keys = len(joined.drop_duplicates(list(KEY)))
@@ -127,14 +140,8 @@ def build_training_frame(
     Raises:
         ApiflagError: no history, no outcomes or no case database.
     """
-    from apiflag import pipeline, warehouse
-    from apiflag.matching.model import load_model
-    from apiflag.model.inputs import flagged_mask, input_frame
-    from apiflag.rules import load_catalogue
-
     rule_ids = [r.id for r in load_catalogue().rules]
-    threshold = float(load_model().default_threshold)
-
+    threshold = pipeline.match_threshold(load_settings(), load_model())
     world = Path(world)
     outcomes = read_outcomes(world / "history" / "outcomes.csv")
     if casedb_url is None:
@@ -211,10 +218,6 @@ def train_world(
         ``{"model", "version", "run_id", "model_uri", "metrics", "counts",
         "unmatched_outcomes"}``.
     """
-    from apiflag.model.inputs import model_inputs
-    from apiflag.model.registry import log_and_register
-    from apiflag.model.train import train_scorecard
-
     frame = build_training_frame(world, progress=progress, flagged_only=True)
     spec, features = model_inputs(frame.columns, features)
     result = train_scorecard(frame, spec, features, settings)

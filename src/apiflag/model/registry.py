@@ -354,14 +354,9 @@ def _append_audit_event(actor: str, action: str, obj: str, details: dict[str, An
     append = getattr(audit, "append_event", None)
     if append is None:
         return False
-    try:
-        from apiflag.queue.store import open_engine
+    from apiflag.queue.store import open_engine
 
-        engine = open_engine(config.db_url())
-    except ImportError:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(config.db_url())
+    engine = open_engine(config.db_url())
     try:
         append(engine, actor, action, obj, details)
     finally:

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from apiflag import atomic
 from apiflag.errors import ApiflagError, UsageError
 
 __all__ = ["audit", "explain", "queue"]
@@ -252,10 +253,8 @@ def explain(flag_id: str, fmt: str, out: Path | None, redact: bool) -> None:
     if out is None:
         click.echo(body, nl=False)
         return
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        tmp.write_text(body, encoding="utf-8")
-        tmp.replace(out)
+        atomic.write_text(out, body, parents=False)
     except OSError as exc:
         raise ApiflagError(f"{out}: cannot write: {exc.strerror}") from exc
     click.echo(f"wrote {out}")

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from apiflag.config import MATCHER_VERSION, PARSER_VERSION
 from apiflag.errors import ApiflagError
 from apiflag.evidence import (
     EvidenceBatch,
@@ -50,14 +49,17 @@ from apiflag.evidence import (
     model_evidence,
     rule_evidence,
 )
-from apiflag.records import Flag
+from apiflag.matching.model import load_model
+from apiflag.normalise import key_value
+from apiflag.provenance import combined_digest, display_version, stage_code_digests
+from apiflag.records import RULE_TRACKS, TRACKS, Flag
+from apiflag.settings import DEFAULT_AGE_BANDS, DEFAULT_CAPACITY, Settings, age_bands_of
 
 __all__ = [
     "TRACKS",
     "CombineResult",
     "CombineSettings",
     "RuleInfo",
-    "age_band",
     "combine",
     "combine_evidence",
     "gather_evidence",
@@ -65,8 +67,7 @@ __all__ = [
     "sigmoid",
 ]
 
-TRACKS: tuple[str, ...] = ("case_match", "protection", "document_integrity", "examination")
-RULE_TRACK_ORDER: tuple[str, ...] = ("protection", "document_integrity", "examination")
+RULE_TRACK_ORDER = RULE_TRACKS
 LN2 = math.log(2.0)
 BASELINE_IDS = frozenset({"model:intercept", "prior:model_baseline"})
 
@@ -88,16 +89,28 @@ class CombineSettings:
     Attributes:
         capacity: how many items (besides case matches) analysts can review per night.
         case_match_threshold: match probability at or above which a case match is queued
-            regardless of capacity. Lower it when analysts would rather see weak matches too.
+            regardless of capacity (default: the matcher's reporting threshold,
+            ``models/matcher.json``; the night uses the settings' ``match_threshold``).
         match_weight_base: the base of the matcher's field weights (2 for log2 Bayes factors,
             ``math.e`` when they are already natural log-odds).
         minor_age: under this age on the night a traveller is a minor (protection only).
+        age_bands: lower bounds of the monitoring age bands (settings ``age_bands``).
     """
 
-    capacity: int = 50
-    case_match_threshold: float = 0.8
+    capacity: int = DEFAULT_CAPACITY
+    case_match_threshold: float = field(default_factory=lambda: load_model().default_threshold)
     match_weight_base: float = 2.0
     minor_age: int = 18
+    age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings, match_threshold: float) -> CombineSettings:
+        """Return the combine knobs of the run's settings and the threshold the matcher used."""
+        return cls(
+            capacity=settings.capacity,
+            case_match_threshold=match_threshold,
+            age_bands=settings.age_bands,
+        )
 
     def __post_init__(self) -> None:
         if self.capacity < 0:
@@ -141,6 +154,8 @@ class CombineResult:
         overflow: flagged travellers that capacity kept out of the queue.
         capacity: the capacity used.
         flagged_by_track: flagged travellers per track (queued or not).
+        code_digests: ``{stage: code digest}`` the night ran with (every flag records their
+            :func:`~apiflag.provenance.combined_digest`).
     """
 
     night: dt.date
@@ -154,6 +169,7 @@ class CombineResult:
     model_uri: str | None
     model_version: str | None
     flagged_by_track: dict[str, int] = field(default_factory=dict)
+    code_digests: dict[str, str] = field(default_factory=dict)
     evidence: pd.DataFrame | None = None
 
     @property
@@ -175,45 +191,6 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def age_band(age: float | None) -> str:
-    """Return the monitoring age band (``<18``, ``18-29``, ``30-44``, ``45-59``, ``60+``, ``unknown``)."""
-    if age is None or (isinstance(age, float) and math.isnan(age)):
-        return "unknown"
-    if age < 18:
-        return "<18"
-    if age < 30:
-        return "18-29"
-    if age < 45:
-        return "30-44"
-    if age < 60:
-        return "45-59"
-    return "60+"
-
-
-def _age_bands(ages: np.ndarray) -> np.ndarray:
-    edges = [(ages < 18, "<18"), (ages < 30, "18-29"), (ages < 45, "30-44"), (ages < 60, "45-59")]
-    out = np.select([c for c, _ in edges], [b for _, b in edges], default="60+").astype(object)
-    out[np.isnan(ages)] = "unknown"
-    return out
-
-
-def _norm(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return ""
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return " ".join(str(value).upper().split())
-
-
 def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
     """Return the deterministic flag id of a traveller key on a night and track.
 
@@ -226,7 +203,7 @@ def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
     Returns:
         ``F<YYYYMMDD>-<16 hex>``: 64 bits of SHA-256 over the normalised key and track.
     """
-    material = "\x1f".join([night.isoformat(), *(_norm(v) for v in key), track])
+    material = "\x1f".join([night.isoformat(), *(key_value(v) for v in key), track])
     digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
     return f"F{night:%Y%m%d}-{digest}"
 
@@ -317,6 +294,7 @@ def combine(
     rules_digest: str,
     rule_info: Mapping[str, RuleInfo] | None = None,
     settings: CombineSettings | None = None,
+    code_digests: Mapping[str, str] | None = None,
 ) -> CombineResult:
     """Gather the sources' evidence into one table, then rank, track and cap one night.
 
@@ -336,6 +314,8 @@ def combine(
         rules_digest: the digest of the rule catalogue that produced ``rule_hits``.
         rule_info: titles, rationales and exonerating conditions per rule id, for explanations.
         settings: capacity and thresholds.
+        code_digests: ``{stage: code digest}`` of the run (default: this installation's code,
+            without settings; see :func:`apiflag.provenance.stage_code_digests`).
 
     Returns:
         The :class:`CombineResult` (its ``evidence`` is the table the decision read).
@@ -344,6 +324,7 @@ def combine(
         ApiflagError: a frame lacks a required column, or a setting is out of range.
     """
     settings = settings or CombineSettings()
+    code = dict(code_digests) if code_digests is not None else stage_code_digests()
     night_d = _to_date(night)
     frames = {
         "travellers": travellers,
@@ -402,6 +383,7 @@ def combine(
         rule_info=info,
         model=(model_uri, model_version),
         settings=settings,
+        code_digests=code,
     )
 
 
@@ -674,11 +656,13 @@ def combine_evidence(
     rule_info: Mapping[str, RuleInfo],
     model: tuple[str | None, str | None],
     settings: CombineSettings,
+    code_digests: Mapping[str, str],
 ) -> CombineResult:
     """Rank, track and cap a night from its evidence table (see the module docstring).
 
     ``matches`` is read for what a match *is* (case, record, role, protection only), never for
-    a weight; every weight comes from ``evidence``.
+    a weight; every weight comes from ``evidence``. ``code_digests`` (``{stage: digest}``)
+    name the code every flag records.
     """
     tv = travellers.reset_index(drop=True)
     keys = _keys(night, tv, flights, documents, settings)
@@ -746,6 +730,7 @@ def combine_evidence(
         rules_digest,
         model,
         settings,
+        code_digests,
     )
 
 
@@ -772,7 +757,9 @@ def _assemble(
     rules_digest: str,
     model: tuple[str | None, str | None],
     settings: CombineSettings,
+    code: Mapping[str, str],
 ) -> CombineResult:
+    run_digest = combined_digest(code)
     probability = _probabilities(outcome)
     for j in queued_idx:
         if not math.isnan(outcome[j]):
@@ -801,7 +788,7 @@ def _assemble(
             "rule_hits": sc.rule_count.astype(int),
             "nationality": nationality,
             "sex": sex,
-            "age_band": _age_bands(keys.age),
+            "age_band": age_bands_of(settings.age_bands, keys.age),
         }
     )
     model_uri, model_version = model
@@ -823,8 +810,9 @@ def _assemble(
             rules_digest=rules_digest,
             model_uri=model_uri,
             model_version=model_version,
-            matcher_version=MATCHER_VERSION,
-            parser_version=PARSER_VERSION,
+            matcher_version=display_version(code["matching"]),
+            parser_version=display_version(code["ingest"]),
+            code_digest=run_digest,
             input_messages=inputs[str(flag_ids[j])],
         )
         for j in queued_idx
@@ -841,7 +829,7 @@ def _assemble(
             "traveller_id": id_arr[fl_idx],
             "surname": tv["surname"].to_numpy(dtype=object)[fl_idx],
             "given_names": tv["given_names"].to_numpy(dtype=object)[fl_idx],
-            "date_of_birth": [_norm(births[j]) or None for j in fl_idx],
+            "date_of_birth": [key_value(births[j]) or None for j in fl_idx],
             "document_number": keys.doc_number[fl_idx],
             "flight": [f"{keys.carrier[j]}{keys.number[j]}" for j in fl_idx],
             "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
@@ -864,6 +852,7 @@ def _assemble(
         model_version=model_version,
         flagged_by_track=by_track,
         evidence=evidence.rows,
+        code_digests=dict(code),
     )
 
 

@@ -9,6 +9,11 @@ and a markdown string for the Prefect artifact.
 The fairness monitor shows flag rates by nationality, sex and age band and names every group
 flagged at more than twice the overall rate; groups of fewer than ``MIN_GROUP`` arrivals are
 marked as too small to read. Protected attributes are used here for monitoring only.
+
+The Data quality section names every carrier whose share of traveller records degraded or
+quarantined tonight rose above :data:`CARRIER_DROP` against its own median over its earlier
+nights (:mod:`apiflag.carrier_quality`), with tonight's share, the median and the nights the
+median is over; carriers with too little history are listed as new.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +30,36 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.audit import ChainCheck
+from apiflag.carrier_quality import CarrierQuality, DropRule
 from apiflag.queue.combine import TRACKS, CombineResult
 
-__all__ = ["MIN_GROUP", "FairnessRow", "build_report", "fairness_table"]
+__all__ = ["CARRIER_DROP", "MIN_GROUP", "FairnessRow", "build_report", "fairness_table"]
+
+# --------------------------------------------------------------------------- the report's settings
 
 MIN_GROUP = 30
+"""Fairness monitor: groups with fewer arrivals are marked as too small to read."""
+
 ATTRIBUTES: tuple[str, ...] = ("nationality", "sex", "age_band")
+"""Fairness monitor: the protected attributes whose flag rates are shown."""
+
+CARRIER_DROP = DropRule(
+    min_travellers=30,
+    rise_points=10.0,
+    window=30,
+    min_history=7,
+    lookback_days=180,
+)
+"""Data quality: when a carrier is named (see :class:`~apiflag.carrier_quality.DropRule`).
+
+Its share of traveller records degraded or quarantined tonight must exceed the median of that
+share over its last 30 earlier nights with records by more than 10 percentage points, with at
+least 30 records tonight and 7 earlier nights (fewer: *new*), looked for up to 180 days back.
+For a median of 2 %, more than 12 % of 30 records is 4 or more lost where 0.6 are usual, which
+chance alone (binomial) gives on about 3 in 1,000 carrier-nights; of 100 records, 1 in 10 million.
+"""
 
 
 @dataclass(frozen=True)
@@ -152,6 +178,7 @@ def build_report(
     monitoring: pd.DataFrame | None = None,
     quarantine: pd.DataFrame | None = None,
     data_quality: Sequence[str] = (),
+    carriers: CarrierQuality | None = None,
     saved: Mapping[str, int] | None = None,
     audit_head: ChainCheck | None = None,
     out_dir: Path | None = None,
@@ -168,6 +195,9 @@ def build_report(
             nationality, sex, age band); default: those of the travellers table.
         quarantine: the warehouse quarantine table (one row per quarantined message or record).
         data_quality: further notes from earlier stages (reconciliation, link warnings).
+        carriers: each carrier of the night against its history
+            (:func:`apiflag.carrier_quality.carrier_trends` with :data:`CARRIER_DROP`); None
+            leaves the comparison out.
         saved: what saving to the queue did (``dataclasses.asdict(SaveReport)``): inserted,
             updated, unchanged, kept.
         audit_head: the audit chain check after the night (its head anchors the chain).
@@ -248,6 +278,9 @@ def build_report(
     else:
         notes.append(f"queue ranked by {combined.ranked_by}")
     notes.extend(data_quality)
+    carrier_drops = carriers.named_notes() if carriers is not None else []
+    if carriers is not None:
+        notes.extend(carriers.other_notes())
 
     model = (
         f"{combined.model_uri} version {combined.model_version}"
@@ -275,6 +308,8 @@ def build_report(
         "min_group": MIN_GROUP,
         "overall_rate": flagged / arrivals if arrivals else 0.0,
         "notes": notes,
+        "carrier_drops": carrier_drops,
+        "carrier_rule": carriers.rule.describe() if carriers is not None else "",
         "saved": dict(saved or {}),
         "audit_head": audit_head,
         "plot": _plot(tv) if plot and len(tv) else None,
@@ -282,11 +317,7 @@ def build_report(
     html = _HTML.render(**ctx)
     markdown = _markdown(ctx)
     folder = out_dir or config.reports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{night_s}.html"
-    tmp = folder / f".{night_s}.html.{os.getpid()}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    path = atomic.write_text(folder / f"{night_s}.html", html)
     return path, markdown
 
 
@@ -339,7 +370,10 @@ Review the rules behind these flags for proxies of protected attributes.</div>
 {% for r in fair %}<tr{% if r.small %} class="small"{% endif %}><td>{{ r.attribute }}</td><td>{{ r.group }}</td><td class="n">{{ r.arrivals }}</td><td class="n">{{ r.flagged }}</td><td class="n">{{ r.queued }}</td><td class="n">{{ "%.2f"|format(r.rate * 100) }} %</td><td class="n">{{ "%.1f"|format(r.ratio) }}</td></tr>
 {% endfor %}</table>
 <h2>Data quality</h2>
-{% if notes %}<ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>{% else %}<p>Nothing to note.</p>{% endif %}
+{% if carrier_drops %}<div class="warn"><b>Carriers whose data quality dropped</b> (rule: {{ carrier_rule }}):
+<ul>{% for n in carrier_drops %}<li>{{ n }}</li>{% endfor %}</ul></div>
+{% endif %}
+{% if notes %}<ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>{% elif not carrier_drops %}<p>Nothing to note.</p>{% endif %}
 </body></html>
 """
 )
@@ -380,6 +414,12 @@ def _markdown(c: dict[str, Any]) -> str:
         )
         lines += [f"**Audit chain:** {state}", ""]
     lines += [f"**Top rules:** {rules}", "", f"**Fairness:** {fairness}", ""]
+    if c["carrier_drops"]:
+        lines += [
+            f"**Carriers whose data quality dropped** (rule: {c['carrier_rule']}):",
+            *(f"- {n}" for n in c["carrier_drops"]),
+            "",
+        ]
     if c["notes"]:
         lines += ["**Data quality:**", *(f"- {n}" for n in c["notes"]), ""]
     return "\n".join(lines)

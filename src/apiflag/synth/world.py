@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from apiflag.errors import UsageError
+from apiflag.normalise import TRAVELLER_KEY
 from apiflag.synth.names import typo
 from apiflag.synth.patterns import (
     CONFOUNDER_MAKERS,
@@ -70,13 +71,7 @@ DEFAULT_PREVALENCE = 0.004
 PAXLST_VERSIONS = ("D05B", "D02B")
 PNRGOV_VERSIONS = ("13.1", "11.1")
 TRUTH_COLUMNS = (
-    "night",
-    "carrier",
-    "number",
-    "surname",
-    "given_names",
-    "date_of_birth",
-    "document_number",
+    *TRAVELLER_KEY,
     "record_locator",
     "role",
     "truth_label",
@@ -86,18 +81,12 @@ TRUTH_COLUMNS = (
     "confounder",
 )
 OUTCOME_COLUMNS = (
-    "night",
-    "carrier",
-    "number",
-    "surname",
-    "given_names",
-    "date_of_birth",
-    "document_number",
+    *TRAVELLER_KEY,
     "record_locator",
     "outcome",
     "label",
 )
-KEY = ("night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number")
+KEY = TRAVELLER_KEY
 _MESSY_SEPARATORS = (":*.? #", ":-.? '", ":+.? #", "!~.? '")
 
 
