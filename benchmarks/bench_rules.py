@@ -235,7 +235,7 @@ def _measure_world(
     text = catalogue_report(catalogue, features, labels=labels, night=nights[-1], source=source)
     text += (
         "\n## Caveat\n\nThese figures come from a synthetic world whose planted patterns follow "
-        "shared/docs/INDICATORS.md, with far more trafficking than real traffic (prevalence "
+        "docs/INDICATORS.md, with far more trafficking than real traffic (prevalence "
         f"{meta.get('prevalence', 'see world.json')}). They show what each rule finds and which "
         "confounders it wrongly hits; they are not an estimate of real-world precision.\n"
     )

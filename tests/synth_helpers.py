@@ -8,6 +8,7 @@ pattern tests look at, so the tests check the messages themselves, not the gener
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,11 @@ def segments(text: str) -> list[list[list[str]]]:
     if body.startswith("UNA"):
         comp, elem, _dec, rel, _res, term = body[3:9]
         body = body[9:]
+        if term in "\r\n":  # a UNA of five characters and a line break: look at the file
+            unh = body.find("UNH")
+            term = body[:unh].rstrip(" \r\n")[-1]
+        elif term not in body and "\u2019" in body:  # a word processor's apostrophe
+            term = "\u2019"
     body = body.replace("\r", "").replace("\n", "")
     out: list[list[list[str]]] = []
     seg: list[list[str]] = []
@@ -40,7 +46,7 @@ def segments(text: str) -> list[list[list[str]]]:
             seg.append(el)
             el, buf = [], []
         elif ch == term:
-            el.append("".join(buf))
+            el.append("".join(buf).rstrip(" "))  # blanks before a terminator are not data
             seg.append(el)
             seg[0][0] = seg[0][0].strip()
             out.append(seg)
@@ -68,8 +74,40 @@ def _yymmdd(s: str) -> dt.date:
     return dt.date(2000 + y if y <= 30 else 1900 + y, int(s[2:4]), int(s[4:6]))
 
 
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DOCS_DATE = re.compile(r"\d{2}[A-Z]{3}\d{2}(\d{2})?")
+
+
 def _ddmmyy(s: str) -> dt.date:
+    """A PNRGOV date: DDMMYY, DDMMCCYY or DDMMMYY."""
+    if len(s) == 7:
+        return dt.date(2000 + int(s[5:]), _MONTHS.index(s[2:5]) + 1, int(s[:2]))
+    if len(s) == 8:
+        return dt.date(int(s[4:]), int(s[2:4]), int(s[:2]))
     return dt.date(2000 + int(s[4:6]), int(s[2:4]), int(s[:2]))
+
+
+def _rci_created(seg: list[list[str]]) -> dt.datetime | None:
+    """The booking date wherever RCI puts it (3rd, 4th component, or glued to the time)."""
+    comps = seg[1][2:] if len(seg) > 1 else []
+    for i, c in enumerate(comps):
+        if c.isdigit() and len(c) in (6, 10):
+            hm = c[6:] if len(c) == 10 else (comps[i + 1] if i + 1 < len(comps) else "")
+            clock = dt.time(int(hm[:2]), int(hm[2:])) if hm else dt.time()
+            return dt.datetime.combine(_ddmmyy(c[:6]), clock)
+    return None
+
+
+def _docs(raw: str) -> tuple[str, str, str, str]:
+    """(surname, given names, document number, sex) of SSR DOCS free text, however slashed."""
+    f = [x.strip() for x in raw.strip().split("/")]
+    at = next(i for i in range(len(f) - 1) if _DOCS_DATE.fullmatch(f[i]) and f[i + 1] in SEXES)
+    number = next((x for x in reversed(f[:at]) if any(ch.isdigit() for ch in x)), "")
+    names = [x for x in f[at + 3 :] if x]
+    return names[0], " ".join(names[1:]), number, f[at + 1]
+
+
+SEXES = ("M", "F", "X", "U", "MI", "FI")
 
 
 @dataclass
@@ -92,6 +130,9 @@ def read_paxlst(text: str) -> tuple[dict[str, object], list[ApiPax]]:
         t = tag(s)
         if t == "TDT":
             flight["flight"] = el(s, 2)
+        elif t == "UNH" and "departure" not in flight:  # the flight reference: id/YYMMDD/HHMM
+            _fid, day, hm = el(s, 3).split("/")
+            flight["departure"] = dt.datetime.strptime(day + hm, "%y%m%d%H%M")
         elif t == "DTM" and el(s, 1) == "189":
             flight["departure"] = dt.datetime.strptime(el(s, 1, 1), "%y%m%d%H%M")
         elif t == "CNT":
@@ -117,7 +158,7 @@ def read_paxlst(text: str) -> tuple[dict[str, object], list[ApiPax]]:
 @dataclass
 class Pnr:
     locator: str
-    created: dt.datetime
+    created: dt.datetime | None
     travellers: list[tuple[str, str]] = field(default_factory=list)
     docs_names: list[tuple[str, str]] = field(default_factory=list)
     doc_numbers: list[str] = field(default_factory=list)
@@ -146,10 +187,7 @@ def read_pnrgov(text: str) -> tuple[dict[str, object], list[Pnr]]:
         elif t == "MSG":
             flight["push"] = el(s, 1, 1)
         elif t == "RCI":
-            d, hm = el(s, 1, 3), el(s, 1, 4)
-            cur = Pnr(
-                el(s, 1, 1), dt.datetime.combine(_ddmmyy(d), dt.time(int(hm[:2]), int(hm[2:])))
-            )
+            cur = Pnr(el(s, 1, 1), _rci_created(s))
             out.append(cur)
         elif cur is None:
             continue
@@ -167,9 +205,11 @@ def read_pnrgov(text: str) -> tuple[dict[str, object], list[Pnr]]:
         elif t == "TIF":
             cur.travellers.append((el(s, 1), el(s, 2)))
         elif t == "SSR" and el(s, 1) == "DOCS":
-            f = el(s, 1, 8).split("/")
-            cur.docs_names.append((f[8], " ".join(x for x in f[9:] if x)))
-            cur.doc_numbers.append(f[3])
+            surname, given, number, sex = _docs(el(s, 1, 8))
+            cur.docs_names.append((surname, given))
+            cur.doc_numbers.append(number)
+            if sex in ("FI", "MI"):  # an infant's DOCS under its adult's TIF
+                cur.travellers.append((surname, given))
         elif t == "SSR" and el(s, 1) == "CTCM":
             cur.phones.append(el(s, 1, 8).lstrip("/"))
         elif t == "SSR" and el(s, 1) == "CTCE":

@@ -1452,15 +1452,10 @@ def build_night_features(
     """
     settings = settings or load_settings()
     tables = NightTables.from_warehouse(night, with_matches=True)
-    end = dt.date.fromisoformat(tables.night)
-    history = []
-    for part in sorted(config.warehouse_dir().glob("night=*")):
-        try:
-            day = dt.date.fromisoformat(part.name.removeprefix("night="))
-        except ValueError:
-            continue
-        if end - dt.timedelta(days=settings.history_days) <= day < end:
-            history.append(NightTables.from_warehouse(str(day), with_matches=True))
+    history = [
+        NightTables.from_warehouse(day, with_matches=True)
+        for day in warehouse.nights_before(tables.night, settings.history_days)
+    ]
     features = build_features(
         tables, history, tables.matches, tables.identifier_matches, settings=settings
     )

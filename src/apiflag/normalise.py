@@ -6,7 +6,8 @@ number reads it through here, so two places never disagree on whether two values
 * **names** (:func:`normalise_name`): upper-case ASCII tokens; Unicode transliterated
   (``anyascii``, German umlauts by the MRZ rule ``Ä`` -> ``AE``), MRZ filler ``<`` and
   punctuation become spaces, apostrophes vanish (``O'BRIEN`` -> ``OBRIEN``), titles and
-  placeholders (``FNU``, ``XX`` ...) are removed;
+  placeholders (``FNU``, ``XX`` ...) are removed; :func:`name_key` is its literal level for
+  linking one traveller's API and PNR names (punctuation as spaces, nothing removed);
 * **phones** (:func:`normalise_phone`): E.164 (``+66811112222``), a leading ``+`` or ``00``
   optional; :func:`phone_digits` is the same number as digits only (what the warehouse stores);
 * **e-mails** (:func:`normalise_email`): trimmed, without inner blanks, lower case, PNR escapes
@@ -37,6 +38,7 @@ __all__ = [
     "TITLES",
     "TRAVELLER_KEY",
     "key_value",
+    "name_key",
     "name_tokens",
     "normalise_document",
     "normalise_documents",
@@ -89,6 +91,28 @@ def normalise_name(value: str | None) -> str:
     if tokens and all(t in PLACEHOLDERS for t in tokens):
         return ""
     return " ".join(t for t in tokens if t not in PLACEHOLDERS)
+
+
+_NOT_LETTERS = re.compile(r"[^A-Z0-9]+")
+
+
+def name_key(value: object) -> str:
+    """Return a name as the API-PNR link compares it: ASCII, upper case, punctuation as spaces.
+
+    The literal level of :func:`normalise_name`: the same traveller's API and PNR names are
+    the same text, so titles and placeholders are not removed and ``O'BRIEN`` is
+    ``O BRIEN`` (the case-database matcher, which compares names written by different hands,
+    uses :func:`normalise_name`).
+    """
+    if not isinstance(value, str):
+        return ""
+    return _name_key(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_key(value: str) -> str:
+    text = (value if value.isascii() else anyascii(value)).upper()
+    return _NOT_LETTERS.sub(" ", text).strip()
 
 
 def name_tokens(value: str | None) -> tuple[str, ...]:

@@ -233,19 +233,6 @@ def _matcher_file_digest() -> str:
     return file_digest(path) if path.is_file() else "matcher-default"
 
 
-def _history_nights(night: str, days: int) -> list[str]:
-    end = dt.date.fromisoformat(night)
-    out = []
-    for part in sorted(config.warehouse_dir().glob("night=*")):
-        try:
-            day = dt.date.fromisoformat(part.name.removeprefix("night="))
-        except ValueError:
-            continue
-        if end - dt.timedelta(days=days) <= day < end:
-            out.append(str(day))
-    return out
-
-
 def stage_features(night: str, settings: Settings | None = None) -> tuple[pd.DataFrame, bool]:
     """Build the night's feature table (with its history and the night's case matches).
 
@@ -260,7 +247,7 @@ def stage_features(night: str, settings: Settings | None = None) -> tuple[pd.Dat
     )
     parts = [code, f"matching={stage_digest(night, 'matching') or '-'}"]
     parts.extend(_warehouse_digest(night, tables))
-    for day in _history_nights(night, settings.history_days):
+    for day in warehouse.nights_before(night, settings.history_days):
         # features read every table of the nights before (contacts, documents, bookings ...)
         parts.extend(f"{day}:{p}" for p in _warehouse_digest(day, tables))
     out, reused = run_stage(

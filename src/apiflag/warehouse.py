@@ -235,6 +235,13 @@ def nights() -> list[dt.date]:
     return sorted(found)
 
 
+def nights_before(night: dt.date | str, days: int) -> list[str]:
+    """Return the ingested nights in the ``days`` before ``night`` (its history), oldest first."""
+    end = dt.date.fromisoformat(_night_text(night))
+    start = end - dt.timedelta(days=days)
+    return [str(day) for day in nights() if start <= day < end]
+
+
 def _schema_of(name: str) -> pa.Schema:
     try:
         return SCHEMAS[name]

@@ -118,11 +118,13 @@ class ParsedFile:
     def declared(self) -> int | None:
         """Travellers the file declares: PAXLST CNT 42 + 41; PNRGOV the TIFs of each PNR.
 
-        None when a PAXLST message has no CNT (nothing declared to reconcile against).
+        A PAXLST message quarantined whole (its header or envelope cannot be read, so neither
+        can its CNT) declares the travellers it lists. None when a PAXLST message that was
+        read has no CNT (nothing declared to reconcile against).
         """
         if self.kind == "PNRGOV":
             return self.travellers + self.quarantined
-        total = 0
+        total = sum(loss.travellers for loss in self.lost if loss.kind == "message")
         for m in self.manifests:
             if m.declared_passengers is None and m.declared_crew is None:
                 return None

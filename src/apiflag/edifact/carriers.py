@@ -24,7 +24,8 @@ What it decides:
 * **The travellers** of a carrier: ``clean`` (read with every value), ``degraded`` (read,
   some values null) and ``quarantined`` (in a record that could not be read, a lost booking
   counting its TIFs); ``declared`` is what the carrier's messages declare (PAXLST: the CNT
-  counts of its manifests, unknown when one has no CNT; PNRGOV: the TIFs of each PNR, i.e.
+  counts of its manifests, unknown when one has no CNT, plus the travellers listed in a
+  message quarantined whole; PNRGOV: the TIFs of each PNR, i.e.
   travellers read plus quarantined). Over a file, the carriers add up to
   :attr:`~apiflag.edifact.ParsedFile.declared`, ``travellers``, ``degraded`` and
   ``quarantined``.
@@ -418,7 +419,10 @@ def _count_travellers(
                 None if declared is None or row.declared is None else row.declared + declared
             )
     for loss in parsed.lost:
-        _row(carriers, loc.span(loss.first_segment)).quarantined += loss.travellers
+        row = _row(carriers, loc.span(loss.first_segment))
+        row.quarantined += loss.travellers
+        if parsed.kind == "PAXLST" and loss.kind == "message" and row.declared is not None:
+            row.declared += loss.travellers  # its CNT cannot be read: it declares its list
     if parsed.kind == "PNRGOV":  # a PNRGOV file declares the TIFs of each PNR: all it holds
         for row in carriers.values():
             row.declared = row.travellers

@@ -19,6 +19,15 @@ pushes put segments where the guide does not (GTAS saw IFT after TKT in producti
 * ``EQN`` + ``RCI`` inside a booking list split PNRs; ``MSG`` + ``TVL`` inside a booking are
   non-air services and ``ABI``/``SAC`` history: neither becomes an itinerary leg.
 
+Habits of other senders read as they come: ``RCI`` with the creation date and time in other
+components, as one ``DDMMYYHHMM`` value, or absent; ``DAT`` and ``TVL`` dates of six, seven,
+eight or nine characters (``DDMMYY``, ``DDMMMYY``, ``DDMMCCYY``, ``DDMMMCCYY``); ``ORG`` with only
+the airline; ``ADD`` with fewer components or without its empty first element. SSR DOCS free
+text is re-aligned on its birth date and sex when a sender wrote too many slashes (empty items
+are kept where they are: ``/////21APR66/M//SURNAME/GIVEN``) or too few (document type, number
+and countries told apart by their shape). An infant's DOCS (sex ``FI``/``MI``) on an adult's TIF
+adds the infant and never renames the adult; another infant's DOCS adds another infant.
+
 Names: DOCS names win over TIF names. Titles (MR, MRS, MS, MISS, MSTR, DR) are taken off the
 TIF given name whether spaced (``YUKI MS``) or glued (``PIMCHANOKMS``); a glued title is only
 removed when DOCS confirms the name without it, or, without DOCS, when the name is not one of
@@ -84,6 +93,7 @@ _NON_DIGIT = re.compile(r"\D")
 _STATUS_COUNT = re.compile(r"[A-Z]{2}\d+")
 _FORM = re.compile(r"[A-Z]{2}")
 _DDMMMYY = re.compile(r"\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
+_DATE_SHAPE = re.compile(r"\d{6}(?:\d{2}|\d{4}|\d{6})?|\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
 _QUIET = frozenset({"REF", "FAR", "MON", "PTK", "TXD", "APD", "TRA", "EBD", "ERC", "SAC"})
 _SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MI": "M", "FI": "F"}
 
@@ -165,6 +175,41 @@ def _build(model: Any, data: dict[str, Any], segment: int, what: str, check: boo
         raise ParseError("E_BAD_VALUE", describe_validation_error(exc, what), segment) from None
 
 
+def _stamp_parts(day: str, clock: str) -> tuple[str, str]:
+    """Split a date written with its time (``DDMMYYHHMM``) when no time component follows."""
+    d = day.strip()
+    if not clock and len(d) in (10, 12) and d.isdigit():
+        return d[:-4], d[-4:]
+    return d, clock
+
+
+def _docs_aligned(f: list[str]) -> list[str]:
+    """Re-align DOCS items on the birth date when a sender wrote too many or too few slashes.
+
+    The birth date (``DDMMMYY[YY]`` followed by a sex code) is the anchor: empty items too
+    many before it are removed (a doubled slash, the first one from the front, the others from
+    the right); with too few items before it, the document type, issuer, number and
+    nationality are told apart by their shape. Without an anchor the items stay as sent.
+    """
+    at = next((i for i in range(len(f) - 1) if f[i + 1] in _SEX and _DDMMMYY.fullmatch(f[i])), None)
+    if at is None or at == 4:
+        return f
+    head, tail = f[:at], f[at:]
+    if at > 4:
+        extra = at - 4
+        empties = [i for i, x in enumerate(head) if not x]
+        if len(empties) < extra:
+            return f
+        order = ([0] if head[0] == "" else []) + [i for i in reversed(empties) if i != 0]
+        drop = set(order[:extra])
+        return [x for i, x in enumerate(head) if i not in drop] + tail
+    doc_type = head.pop(0) if head and len(head[0]) <= 2 and head[0].isalpha() else ""
+    number_at = next((i for i, x in enumerate(head) if any(c.isdigit() for c in x)), None)
+    before, after = (head, []) if number_at is None else (head[:number_at], head[number_at + 1 :])
+    number = "" if number_at is None else head[number_at]
+    return [doc_type, before[0] if before else "", number, after[0] if after else "", *tail]
+
+
 def _alpha3(value: str) -> str | None:
     v = value.strip().upper()
     return v if _ALPHA3.fullmatch(v) else None
@@ -212,7 +257,7 @@ def _read_tvl(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
     day = dates.near(dep_date, ref, n, order="dmy", what=f"{what} departure date")
     rest = comps[1:]
     dep_time = rest.pop(0) if rest and len(rest[0]) == 4 else ""
-    arr_date = rest.pop(0) if rest and len(rest[0]) in (6, 8) else ""
+    arr_date = rest.pop(0) if rest and len(rest[0]) in (6, 7, 8, 9) else ""  # DDMM[M]YY[YY]
     if rest and rest[0] == "" and not arr_date:
         rest.pop(0)
     arr_time = rest.pop(0) if rest and len(rest[0]) == 4 else ""
@@ -324,6 +369,7 @@ class _Part:
     declared_bookings: int | None = None
     bookings: list[Any] = field(default_factory=list)
     reader: Any = None
+    truncated: bool = False  # the file ends inside it: its last booking was quarantined
 
 
 class _Reader:
@@ -471,10 +517,14 @@ class _Reader:
         e1 = seg.fields(1, 5)
         b.data["carrier"] = e1[0] or None
         b.data["record_locator"] = e1[1]
-        day = e1[3]
+        day, clock = e1[3], e1[4]
+        if not _DATE_SHAPE.fullmatch(day):  # senders move the date (``ABC123:201026:1405``)
+            at = next((i for i in range(2, len(e1)) if _DATE_SHAPE.fullmatch(e1[i])), None)
+            if at is not None:
+                day, clock = e1[at], e1[at + 1] if at + 1 < len(e1) else ""
         if day:
+            day, clock = _stamp_parts(day, clock)
             date = dates.near(day, self.ref, seg.number, order="dmy", what="booking date")
-            clock = e1[4]
             t = dates.time_of(clock, seg.number, "booking time") if clock else dt.time()
             b.data["created"] = dt.datetime.combine(date, t)
 
@@ -490,8 +540,8 @@ class _Reader:
         for comps in seg.elements[1:]:
             q = comps[0].strip() if comps else ""
             if q == "700" and len(comps) > 1 and comps[1].strip():
-                date = dates.near(comps[1], self.ref, seg.number, order="dmy", what="DAT date")
-                clock = comps[2].strip() if len(comps) > 2 else ""
+                day, clock = _stamp_parts(comps[1], comps[2].strip() if len(comps) > 2 else "")
+                date = dates.near(day, self.ref, seg.number, order="dmy", what="DAT date")
                 t = dates.time_of(clock, seg.number, "DAT time") if clock else dt.time()
                 b.data["last_transaction"] = dt.datetime.combine(date, t)
 
@@ -616,7 +666,10 @@ class _Reader:
     def _add(self, seg: Segment) -> None:
         b = self.booking
         assert b is not None
-        comps = [c.strip() for c in seg.element(2)] + [""] * 8
+        element = seg.element(2)
+        if not element and len(seg.element(1)) > 1:  # the empty first element left out
+            element = seg.element(1)
+        comps = [c.strip() for c in element] + [""] * 8
         kind = comps[0].upper()
         street, city, state, country, postcode, extra = (
             comps[1], comps[2], comps[3], comps[5], comps[6], comps[7],
@@ -750,12 +803,16 @@ class _Reader:
             self._inft(seg, target, text)
 
     def _docs(self, seg: Segment, t: _Traveller, text: str) -> None:
-        flat = text.strip().lstrip("/").upper()
+        flat = text.strip().upper()
+        if flat[:1] == "/":  # one leading slash; more are empty items (/////21APR66/M//...)
+            flat = flat[1:]
         f = flat.split("/")
         if " " in flat or not flat.isprintable():  # blanks (any whitespace) around a field
             f = [x.strip() for x in f]
         if f and _STATUS_COUNT.fullmatch(f[0]):
             f = f[1:]  # status and count, e.g. HK1
+        if len(f) < 6 or f[5] not in _SEX or not _DDMMMYY.fullmatch(f[4]):
+            f = _docs_aligned(f)
         f += [""] * (11 - len(f))
         doc_type, issuer, number, nationality, dob, sex, expiry = f[:7]
         surname, given, middle = f[7], f[8], " ".join(filter(None, f[9:]))
@@ -830,12 +887,22 @@ class _Reader:
     def _infant_for(self, adult: _Traveller, surname: str, given: str, segment: int) -> _Traveller:
         b = self.booking
         assert b is not None
+        infants = 0
         for t in b.travellers:
             if t.passenger_type == "IN" and (t.infant_of == adult.ref or t.tif_surname == surname):
+                infants += t.infant_of == adult.ref
+                if (
+                    t.docs_names is not None
+                    and given
+                    and not (
+                        t.docs_names[0] == surname and (t.docs_names[1] or "").startswith(given)
+                    )
+                ):
+                    continue  # another infant's DOCS already named this one: twins
                 if not given or t.tif_given.startswith(given) or t.infant_of == adult.ref:
                     return t
         infant = _Traveller(
-            ref=f"{adult.ref}I",
+            ref=f"{adult.ref}I{infants + 1 if infants else ''}",
             segment=segment,
             tif_surname=surname or adult.tif_surname,
             tif_given=given,
@@ -996,7 +1063,13 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
     bookings = [b for p in parts for b in p.bookings]
     declared = [p.declared_bookings for p in parts]
     declared_total = None if any(d is None for d in declared) else sum(d or 0 for d in declared)
-    if complete and declared_total is not None and declared_total != len(bookings):
+    truncated = any(p.truncated for p in parts)
+    if (
+        complete
+        and not truncated
+        and declared_total is not None
+        and declared_total != len(bookings)
+    ):
         warnings.append(
             f"segment {head.first_segment}: W_EQN_MISMATCH: EQN declares {declared_total} "
             f"PNRs, message {head.message_ref} has {len(bookings)}"
@@ -1063,6 +1136,7 @@ def parse_pnrgov(
             part=int(part_no) if part_no.isdigit() else None,
             final=None if indicator is None else indicator == "F",
             first_segment=unh.number,
+            truncated=msg.truncated,
         )
         _Reader(ref, drops, warnings, part).read(msg)
         key = part.common_access_ref if part.part is not None and part.common_access_ref else None

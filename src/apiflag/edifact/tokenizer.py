@@ -9,6 +9,13 @@ What it decides:
 * **Line breaks are not data.** CR and LF are removed everywhere (feeds wrap lines at 64 or 69
   columns in the middle of segments), unless ``UNA`` declares a line break as the segment
   terminator. Other C0 control characters are removed too; tabs are kept.
+* **Blanks around tags and terminators are not data.** Senders write ``UNG *PAXLST``,
+  ``NAD +FL`` or `` 'NAD``; the tag is read without its blanks, and blanks or tabs just
+  before or after a terminator are dropped.
+* **A UNA that does not say what the file does.** A ``UNA`` of five characters (a line break
+  in the sixth place), or one that declares ``'`` while a word processor turned every
+  terminator into ``’``: the terminator the file really uses, the character before its first
+  ``UNH`` (written with blanks or not), wins, with ``W_UNA_MISMATCH``.
 * **The release character** (``?`` by default) makes the next separator data: ``?'``, ``?+``,
   ``?:`` and ``??`` give ``'``, ``+``, ``:`` and ``?``. The whole text is split with
   ``str.split`` after released characters are swapped for private-use placeholders, so no
@@ -210,8 +217,11 @@ def _separators_from_una(service: str) -> Separators:
 def _observed_terminator(text: str, unb_at: int, elem: str) -> str | None:
     """The character the file really ends segments with: the last one before the first UNH."""
     unh = text.find("UNH" + elem, unb_at)
-    if unh < 0:
-        return None
+    if unh < 0:  # written with blanks before its separator (``UNH *1``)
+        found_unh = re.compile("UNH[ \t]+" + re.escape(elem)).search(text, unb_at)
+        if found_unh is None:
+            return None
+        unh = found_unh.start()
     pos = unh - 1
     while pos > unb_at and text[pos] in " \t\r\n":
         pos -= 1

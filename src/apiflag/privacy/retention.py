@@ -719,7 +719,8 @@ def apply_retention(
     Call it once a night (the ``retention`` flow does); it is idempotent.
 
     Args:
-        as_of: the date the periods are measured from (default today).
+        as_of: the date the periods are measured from (default: today in the settings' time
+            zone, the calendar that names the nights).
         settings: the periods (default :func:`apiflag.privacy.policy.load_settings`).
         actor: who runs it, as recorded in the audit log.
         db_url: the queue database (default :func:`apiflag.config.db_url`).
@@ -727,7 +728,7 @@ def apply_retention(
     Returns:
         What was masked and deleted, with counts per store.
     """
-    as_of = as_of or dt.date.today()
+    as_of = as_of or load_app_settings().today()
     settings = settings or load_settings()
     mask_before = settings.mask_before(as_of).isoformat()
     delete_before = settings.delete_before(as_of).isoformat()

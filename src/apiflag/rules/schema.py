@@ -132,7 +132,7 @@ class Example(_Strict):
 
 
 class Rule(_Strict):
-    """One reviewed, approved rule (see shared/docs/STYLE.md)."""
+    """One reviewed, approved rule (the shape the README's Rules section describes)."""
 
     id: Annotated[str, Field(pattern=r"^R-\d{3}$")]
     version: Annotated[int, Field(ge=1)]

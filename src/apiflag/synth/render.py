@@ -1,11 +1,14 @@
 """The EDIFACT writer: PAXLST manifests and PNRGOV pushes as airlines send them.
 
 ``render_paxlst`` and ``render_pnrgov`` are pure: the same record and style always give the same
-text. They follow ``shared/docs/MESSAGES.md`` and the hand-written fixtures in
-``shared/fixtures/messages``; a :class:`RenderStyle` adds the mess real feeds carry (custom UNA
+text. They follow the parse contract in the README and the hand-written fixtures in
+``tests/data/messages``; a :class:`RenderStyle` adds the mess real feeds carry (custom UNA
 separators, a Type-B telex header, lines wrapped mid-segment at 64 or 69 columns, multipart
 ``UNH`` parts, an e-mail disclaimer after ``UNZ``, CRLF line ends, TIF titles glued to the given
-name). The default style gives tidy output: standard separators, one segment per line.
+name) and, in ``habits``, the habits of other senders (:mod:`apiflag.synth.habits`: blanks around
+tags and terminators, a lying UNA, an aborted interchange, PAXLST legs as ``LOC+92``, PNRGOV
+dates and RCI/ORG/ADD/DOCS written another way, infants' DOCS under the adult). The default
+style gives tidy output: standard separators, one segment per line.
 
 Conventions (the parser reads exactly these):
 
@@ -39,6 +42,7 @@ from typing import Any
 
 from apiflag.errors import UsageError
 from apiflag.records import PaxlstManifest, PnrgovMessage
+from apiflag.synth.habits import check_habits, docs_text, habit_segments, pnr_date
 
 __all__ = [
     "DEFAULT_STYLE",
@@ -55,6 +59,7 @@ DISCLAIMER = (
     "\r\nEmail secured by Antivirus"
 )
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DATE_HABITS = frozenset({"dates_ccyy", "dates_month"})
 _ROLE_CODES = {"passenger": "FL", "crew": "FM", "transit_passenger": "DDU", "transit_crew": "DDT"}
 _PAXLST_VERSIONS = {"D05B": "05B", "D02B": "02B", "D12B": "12B", "D15B": "15B"}
 _PNRGOV_VERSIONS = {
@@ -85,6 +90,8 @@ class RenderStyle:
         title_glued: PNRGOV ``TIF`` carries the title glued to the given name
             (``PIMCHANOKMS``) instead of after a space (``YUKI MS``).
         leading_spaces: spaces written before the first segment, as some gateways do.
+        habits: habits of other senders to write (names from
+            :data:`apiflag.synth.habits.HABITS`), e.g. ``("tag_blanks", "loc92")``.
     """
 
     separators: str = ":+.? '"
@@ -97,6 +104,7 @@ class RenderStyle:
     disclaimer: str | None = None
     title_glued: bool = False
     leading_spaces: int = 0
+    habits: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         seps = self.separators
@@ -116,6 +124,10 @@ class RenderStyle:
             raise UsageError(f"render style: parts must be 1..99, got {self.parts}")
         if self.leading_spaces < 0:
             raise UsageError("render style: leading_spaces must not be negative")
+        if self.habits:
+            problem = check_habits(self.habits, seps, self.una)
+            if problem:
+                raise UsageError(f"render style: {problem}")
 
 
 DEFAULT_STYLE = RenderStyle()
@@ -124,18 +136,27 @@ DEFAULT_STYLE = RenderStyle()
 class _Writer:
     """Segment builder bound to one style's separators."""
 
-    __slots__ = ("comp", "elem", "term", "dec", "table", "segs", "cache")
+    __slots__ = (
+        "comp", "elem", "term", "dec", "table", "segs", "cache", "habits", "turn", "pdate",
+    )  # fmt: skip
 
     def __init__(self, style: RenderStyle) -> None:
         seps = style.separators
+        self.habits = frozenset(style.habits)
         self.comp = seps[0]
         self.elem = seps[1]
         self.dec = seps[2]
-        self.term = seps[5]
+        # a word processor's apostrophe: the UNA still declares "'"
+        self.term = "\u2019" if "una_typographic" in self.habits else seps[5]
         rel = seps[3]
-        self.table = str.maketrans({c: rel + c for c in (seps[0], seps[1], rel, seps[5])})
+        self.table = str.maketrans({c: rel + c for c in (seps[0], seps[1], rel, self.term)})
+        self.turn = 0  # the next docs_items variant
+        self.pdate = _ddmmyy if not self.habits & _DATE_HABITS else self._habit_date
         self.segs: list[str] = []
         self.cache: dict[tuple[Any, ...], str] = {}  # repeated segments (ORG, TVL) of one message
+
+    def _habit_date(self, d: dt.date | None) -> str | None:
+        return pnr_date(d, self.habits) if d is not None else None
 
     def esc(self, value: object) -> str:
         if value is None:
@@ -219,19 +240,25 @@ def _split(items: tuple[Any, ...], parts: int) -> list[tuple[Any, ...]]:
 def _finish(
     style: RenderStyle, segs: list[str], term: str, telex_addr: tuple[str, str, str]
 ) -> str:
-    """Join segments and apply line layout, telex envelope and disclaimer."""
+    """Join segments and apply line layout, habits, telex envelope and disclaimer."""
     eol = "\r\n" if style.crlf else "\n"
+    habits = style.habits
+    if habits:
+        segs = habit_segments(segs, frozenset(habits), style.separators[1], style.separators)
+    blanks = "terminator_blanks" in habits
     if style.wrap is not None:
-        flat = term.join(segs) + term
+        flat = (f" {term}{eol}  " if blanks else term).join(segs) + term
         width = style.wrap
         body = eol.join(flat[i : i + width] for i in range(0, len(flat), width)) + eol
-    elif style.segment_newline:
-        body = (term + eol).join(segs) + term + eol
+    elif style.segment_newline or blanks:
+        body = (f" {term}{eol}  " if blanks else term + eol).join(segs) + term + eol
     else:
         body = term.join(segs) + term + eol
     if style.una:
         # UNA is glued to the next segment, as in the fixtures.
         una = "UNA" + style.separators
+        if "una_newline" in habits:
+            una = una[:-1] + eol
         body = una + body if style.wrap is None else una + eol + body
     body = " " * style.leading_spaces + body
     if style.telex:
@@ -316,13 +343,7 @@ def _paxlst_text(m: Any, style: RenderStyle) -> str:
         if m.reporting_party:
             w.add("NAD", "MS", None, None, m.reporting_party)
         w.add("TDT", "20", f"{carrier}{first.number}", None, None, carrier)
-        for leg in m.legs:
-            w.add("LOC", "125", leg.departure_airport)
-            if leg.scheduled_departure is not None:
-                w.add("DTM", ("189", _stamp(leg.scheduled_departure), "201"))
-            w.add("LOC", "87", leg.arrival_airport)
-            if leg.scheduled_arrival is not None:
-                w.add("DTM", ("232", _stamp(leg.scheduled_arrival), "201"))
+        _paxlst_legs(w, m.legs)
         for t in chunk:
             _paxlst_traveller(w, t)
         if part_no == n_parts:
@@ -337,6 +358,21 @@ def _paxlst_text(m: Any, style: RenderStyle) -> str:
     w.add("UNZ", "1", icref)
     stamp = f"{prepared.day:02d}{prepared.hour:02d}{prepared.minute:02d}"
     return _finish(style, w.segs, w.term, ("JPNAPXS", f"{carrier}APXS", stamp))
+
+
+def _paxlst_legs(w: _Writer, legs: Any) -> None:
+    """``LOC 125``/``87`` and ``DTM 189``/``232`` per leg, or as a habit asks."""
+    habits = w.habits
+    dep_q, arr_q = ("92", "92") if "loc92" in habits else ("125", "87")
+    for leg in legs:
+        if "arrival_only" not in habits:
+            w.add("LOC", dep_q, leg.departure_airport)
+            if leg.scheduled_departure is not None:
+                w.add("DTM", ("189", _stamp(leg.scheduled_departure), "201"))
+        if "departure_only" not in habits:
+            w.add("LOC", arr_q, leg.arrival_airport)
+            if leg.scheduled_arrival is not None:
+                w.add("DTM", ("232", _stamp(leg.scheduled_arrival), "201"))
 
 
 def _paxlst_traveller(w: _Writer, t: Any) -> None:
@@ -427,9 +463,10 @@ def _tvl(w: _Writer, leg: Any, with_class: bool) -> None:
     seg = w.cache.get(key)
     if seg is None:
         c, e = w.comp, w.elem
-        when = c.join(
-            (_ddmmyy(dep) or "", _hhmm(dep) or "", _ddmmyy(arr) or "", _hhmm(arr) or "")
-        ).rstrip(c)
+        day = w.pdate
+        when = c.join((day(dep) or "", _hhmm(dep) or "", day(arr) or "", _hhmm(arr) or "")).rstrip(
+            c
+        )
         number = leg.number + (c + cls if cls else "")
         seg = f"TVL{e}{when}{e}{leg.departure_airport}{e}{leg.arrival_airport}{e}{leg.carrier}{e}{number}"
         w.cache[key] = seg
@@ -470,7 +507,7 @@ def _pnrgov_text(msg: Any, style: RenderStyle) -> str:
         else:
             w.add("UNH", msgref, ("PNRGOV", version[0], version[1], "IA"), flight_ref)
         w.add("MSG", ("", msg_code))
-        w.add("ORG", (carrier, f.departure_airport))
+        w.add("ORG", (carrier,) if "short_org_add" in w.habits else (carrier, f.departure_airport))
         _tvl(w, f, with_class=False)
         w.add("EQN", str(len(chunk)))
         for b in chunk:
@@ -488,14 +525,18 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
     carrier = b.carrier or (b.itinerary[0].carrier if b.itinerary else "YY")
     add("SRC")
     created = b.created
-    add(
-        f"RCI{e}{carrier}{c}{b.record_locator.translate(tb)}{c}{c}{_ddmmyy(created) or ''}{c}{_hhmm(created) or ''}".rstrip(
-            c
+    habits = w.habits
+    if habits:
+        _rci_dat(w, b, carrier)
+    else:
+        add(
+            f"RCI{e}{carrier}{c}{b.record_locator.translate(tb)}{c}{c}{_ddmmyy(created) or ''}{c}{_hhmm(created) or ''}".rstrip(
+                c
+            )
         )
-    )
-    lt = b.last_transaction
-    if lt is not None:
-        add(f"DAT{e}700{c}{_ddmmyy(lt)}{c}{_hhmm(lt)}")
+        lt = b.last_transaction
+        if lt is not None:
+            add(f"DAT{e}700{c}{_ddmmyy(lt)}{c}{_hhmm(lt)}")
     ag = b.agency
     key = (
         ("ORG", ag.airline, ag.location, ag.agency_id, ag.kind, ag.country, ag.currency)
@@ -528,7 +569,8 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
             elif ct.kind == "email":
                 add(ift28 + ("CTCE " + encode_email(ct.value)).translate(tb))
             else:
-                add(f"ADD{e}{e}700{c}" + ct.value.translate(tb))
+                lead = e if "short_org_add" in habits else e + e  # the empty element left out
+                add(f"ADD{lead}700{c}" + ct.value.translate(tb))
         else:
             per_traveller.setdefault(ct.traveller_ref, []).append(ct)
     tickets: dict[str | None, list[Any]] = {}
@@ -536,7 +578,10 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
         tickets.setdefault(tk.traveller_ref, []).append(tk)
     ssr = f"{c}HK{c}1{c}{carrier}{c}{c}{c}{c}{c}"
     paid = False
+    infants = _infants_under_adult(b, per_traveller) if "infant_docs" in habits else {}
     for t in b.travellers:
+        if infants.get(t.ref) == []:
+            continue  # an infant written under the adult's TIF
         given = t.given_names or ""
         if t.title:
             given = given + t.title if style.title_glued else (given + " " + t.title).strip()
@@ -545,20 +590,23 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
         )
         if t.frequent_flyer:
             add(f"FTI{e}{carrier}{c}{t.frequent_flyer.translate(tb)}")
-        for d in t.documents:
-            fields = [
-                "",
-                d.type,
-                d.issuing_country or "",
-                d.number,
-                t.nationality or "",
-                _ddmmmyy(t.date_of_birth),
-                t.sex or "",
-                _ddmmmyy(d.expiry_date),
-                t.surname,
-                *(t.given_names or "").split(" ", 1),
-            ]
-            add(f"SSR{e}DOCS{ssr}" + "/".join(fields).translate(tb))
+        if habits:
+            _docs_with_habits(w, t, ssr, infants.get(t.ref, ()))
+        else:
+            for d in t.documents:
+                fields = [
+                    "",
+                    d.type,
+                    d.issuing_country or "",
+                    d.number,
+                    t.nationality or "",
+                    _ddmmmyy(t.date_of_birth),
+                    t.sex or "",
+                    _ddmmmyy(d.expiry_date),
+                    t.surname,
+                    *(t.given_names or "").split(" ", 1),
+                ]
+                add(f"SSR{e}DOCS{ssr}" + "/".join(fields).translate(tb))
         for ct in per_traveller.get(t.ref, ()):
             if ct.kind == "phone":
                 add(f"SSR{e}CTCM{ssr}/" + ct.value.translate(tb))
@@ -568,6 +616,9 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
                 add(f"SSR{e}DOCA{ssr}/" + ct.value.translate(tb))
         for tk in tickets.get(t.ref, ()):
             add(f"TKT{e}{tk.number.translate(tb)}{c}{tk.type or 'T'}{c}1")
+        for infant in infants.get(t.ref, ()):  # an infant's ticket goes with its adult's
+            for tk in tickets.get(infant.ref, ()):
+                add(f"TKT{e}{tk.number.translate(tb)}{c}{tk.type or 'T'}{c}1")
         if not paid:
             paid = True
             _payments(w, b)
@@ -575,6 +626,87 @@ def _pnr_booking(w: _Writer, b: Any, style: RenderStyle) -> None:
         _payments(w, b)
     for leg in b.itinerary:
         _tvl(w, leg, with_class=True)
+
+
+def _rci_dat(w: _Writer, b: Any, carrier: str) -> None:
+    """RCI and DAT as the style's habits write them (rci_*, stamp_glued, dates_*)."""
+    c, e, habits = w.comp, w.elem, w.habits
+    created, lt = b.created, b.last_transaction
+    locator = f"RCI{e}{carrier}{c}{b.record_locator.translate(w.table)}"
+    day, clock = _ddmmyy(created) or "", _hhmm(created) or ""
+    if "rci_absent" in habits or created is None:
+        w.segs.append(locator)
+    elif "stamp_glued" in habits:
+        w.segs.append(f"{locator}{c}{c}{day}{clock}")
+    elif "rci_shifted" in habits:
+        w.segs.append(f"{locator}{c}{day}{c}{clock}")
+    else:
+        w.segs.append(f"{locator}{c}{c}{day}{c}{clock}")
+    if lt is not None:
+        glue = "" if "stamp_glued" in habits else c
+        w.segs.append(f"DAT{e}700{c}{w.pdate(lt)}{glue}{_hhmm(lt)}")
+
+
+def _infants_under_adult(b: Any, contacts: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Infants whose DOCS the ``infant_docs`` habit writes under the booking's first adult.
+
+    Returns the adult's ref -> its infants, and each infant's ref -> ``[]`` (its TIF is left
+    out). Only
+    an infant with a document, a sex M or F and nothing else of its own to say (frequent
+    flyer, contacts) qualifies; its title is lost, as DOCS has no place for one.
+    """
+    adult = next((t for t in b.travellers if t.passenger_type != "IN" and t.documents), None)
+    if adult is None:
+        return {}
+    moved = [
+        t
+        for t in b.travellers
+        if t.passenger_type == "IN"
+        and t.documents
+        and t.sex in ("M", "F")
+        and t.date_of_birth is not None
+        and not t.frequent_flyer
+        and not contacts.get(t.ref)
+    ]
+    if not moved:
+        return {}
+    out: dict[str, list[Any]] = {adult.ref: moved}
+    out.update({t.ref: [] for t in moved})
+    return out
+
+
+def _docs_with_habits(w: _Writer, t: Any, ssr: str, infants: Any) -> None:
+    """SSR DOCS of a traveller, and of the infants under it, as the style's habits write them."""
+    e, tb = w.elem, w.table
+    shaped = "docs_items" in w.habits
+    for person, sex_code in ((t, None), *((i, i.sex + "I") for i in infants)):
+        for d in person.documents:
+            items = (
+                d.type,
+                d.issuing_country or "",
+                d.number,
+                person.nationality or "",
+                person.date_of_birth,
+                sex_code or person.sex or "",
+                d.expiry_date,
+                person.surname,
+                person.given_names or "",
+            )
+            if shaped:
+                text = docs_text(items, w.turn)
+                w.turn += 1
+            else:
+                text = "/" + "/".join(
+                    [
+                        *items[:4],
+                        _ddmmmyy(items[4]),
+                        items[5],
+                        _ddmmmyy(items[6]),
+                        items[7],
+                        *items[8].split(" ", 1),
+                    ]
+                )
+            w.segs.append(f"SSR{e}DOCS{ssr}" + text.translate(tb))
 
 
 def _trimmed(sep: str, parts: list[str]) -> str:

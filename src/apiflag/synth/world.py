@@ -374,16 +374,34 @@ class _Pnrgov:
     declared_bookings: int | None = None
 
 
-def _style(r: Rand, mess_share: float, carrier: str) -> RenderStyle:
+_LAYOUT_MESS = ("telex", "wrap", "separators", "parts", "disclaimer", "crlf")
+#: the habits of other senders (apiflag.synth.habits) a messy file of each kind may show
+_HABIT_MESS = {
+    "PAXLST": ("tag_blanks", "terminator_blanks", "una", "broken_interchange", "legs"),
+    "PNRGOV": (
+        "tag_blanks", "terminator_blanks", "una", "broken_interchange", "rci", "dates",
+        "short_org_add", "docs_items", "infant_docs",
+    ),
+}  # fmt: skip
+
+
+def _style(r: Rand, mess_share: float, carrier: str, kind: str, push: str = "") -> RenderStyle:
+    """The layout of one file: tidy, or (with chance ``mess_share``) one to three kinds of mess.
+
+    A kind of mess is a layout (telex, wrapping, separators, parts, disclaimer, CRLF) or a
+    habit of other senders (:mod:`apiflag.synth.habits`). Only a T-72 h push may leave the
+    booking date out of RCI (``rci_absent``): the departure push always carries it.
+    """
     glued = sum(map(ord, carrier)) % 3 == 0
     if not r.chance(mess_share):
         return RenderStyle(title_glued=glued)
-    kinds = ("telex", "wrap", "separators", "parts", "disclaimer", "crlf")
-    chosen = {kinds[r.pick(6)] for _ in range(1 + r.pick(3))}
+    kinds = _LAYOUT_MESS + _HABIT_MESS[kind]
+    chosen = {kinds[r.pick(len(kinds))] for _ in range(1 + r.pick(3))}
+    separators = (
+        _MESSY_SEPARATORS[r.pick(len(_MESSY_SEPARATORS))] if "separators" in chosen else ":+.? '"
+    )
     return RenderStyle(
-        separators=_MESSY_SEPARATORS[r.pick(len(_MESSY_SEPARATORS))]
-        if "separators" in chosen
-        else ":+.? '",
+        separators=separators,
         telex="telex" in chosen,
         wrap=(64 if r.chance(0.5) else 69) if "wrap" in chosen else None,
         parts=(2 + r.pick(2)) if "parts" in chosen else 1,
@@ -392,7 +410,28 @@ def _style(r: Rand, mess_share: float, carrier: str) -> RenderStyle:
         else None,
         crlf="crlf" in chosen or "telex" in chosen,
         title_glued=glued,
+        habits=_habits(r, [k for k in _HABIT_MESS[kind] if k in chosen], separators, push),
     )
+
+
+def _habits(r: Rand, kinds: list[str], separators: str, push: str) -> tuple[str, ...]:
+    """Turn the chosen kinds of habit (in their fixed order) into the writer's habit names."""
+    out: list[str] = []
+    for k in kinds:
+        if k == "una":
+            typographic = separators[5] == "'" and r.chance(0.5)
+            out.append("una_typographic" if typographic else "una_newline")
+        elif k == "legs":
+            out.append(("loc92", "departure_only", "arrival_only")[r.pick(3)])
+        elif k == "rci":
+            options = ("rci_shifted", "stamp_glued") + (("rci_absent",) if push == "t72" else ())
+            out.append(options[r.pick(len(options))])
+        elif k == "dates":
+            month = r.chance(0.5) and "stamp_glued" not in out
+            out.append("dates_month" if month else "dates_ccyy")
+        else:
+            out.append(k)
+    return tuple(out)
 
 
 class _PnrView:
@@ -490,7 +529,7 @@ def render_flight(cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path)
             f"{f.carrier}{int(f.number):04d}{dep:%y%m%d}",
             f"{f.carrier} API DESK",
         )
-        style = _style(r, cfg.mess_share, f.carrier)
+        style = _style(r, cfg.mess_share, f.carrier, "PAXLST")
         counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
         _write(folder / "paxlst" / f"{base}_{kind}.edi", _paxlst_text(m, style))
     for push, when, maker in (
@@ -510,7 +549,7 @@ def render_flight(cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path)
             bookings,
             len(bookings),
         )
-        style = _style(r, cfg.mess_share, f.carrier)
+        style = _style(r, cfg.mess_share, f.carrier, "PNRGOV", push)
         counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
         _write(folder / "pnrgov" / f"{base}_{push}.edi", _pnrgov_text(msg, style))
     counts["files"] += 4
