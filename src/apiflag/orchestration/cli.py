@@ -29,6 +29,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from apiflag.errors import ApiflagError, UsageError
 from apiflag.settings import Settings, load_settings
 
+TOKYO = config.TIMEZONE
 DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 2500, "history_nights": 8}
 
 #: The flags that override ``config.yaml`` for one run (see :mod:`apiflag.settings`).
@@ -68,8 +69,10 @@ def run_nightly(
 ) -> Any:
     """Run one night through the Prefect flow, or as plain functions with ``plain``."""
     from apiflag import pipeline
+    from apiflag.alerts import load_settings
 
     pipeline.require_night(source, night)
+    load_settings()  # a bad alerts: section fails now, before Prefect or the night starts
     if orchestrator == "plain":
         return pipeline.run_night(night, source, casedb_url, settings=settings)
     from apiflag.orchestration.flows import nightly
@@ -99,6 +102,7 @@ def _print_summary(s: Any) -> None:
         f"queued {s.queued} (new {s.inserted}, refreshed {s.updated}, unchanged {s.unchanged}, "
         f"decided and kept {s.kept_decided}); {s.overflow} more over capacity"
     )
+    click.echo(s.alerts)
     if s.reused_stages:
         click.echo(f"reused from an earlier run: {', '.join(s.reused_stages)}")
     for w in s.warnings:

@@ -144,7 +144,8 @@ class CombineResult:
         travellers: one row per arriving traveller (``combined.parquet``): traveller_id,
             flag_id (None when not flagged), track, total (the policy score),
             outcome_log_odds and probability (NaN without a champion), flagged, queued,
-            priority (None when not flagged), minor, case_match_probability.
+            priority (None when not flagged), minor, case_match_probability,
+            strong_case_match (a match at or above ``case_match_threshold``: always queued).
         flags: the queued flags, priority order.
         contributions: explanation rows of every flagged traveller (queued and overflow): the
             :class:`~apiflag.records.Contribution` columns plus ``rationale`` and ``against``
@@ -785,6 +786,7 @@ def _assemble(
             "priority": pd.array(priority, dtype="Int64"),
             "minor": keys.minor,
             "case_match_probability": sc.match_p,
+            "strong_case_match": sc.strong,
             "rule_hits": sc.rule_count.astype(int),
             "nationality": nationality,
             "sex": sex,
