@@ -98,3 +98,33 @@ def test_a_fresh_database_records_the_migrations_as_applied(tmp_path: Path) -> N
     engine = store.open_engine(f"sqlite:///{tmp_path / 'new.db'}")
     assert applied(tmp_path / "new.db") == LATEST
     assert store.migrate(engine) == []
+
+
+@pytest.mark.postgres
+def test_postgres_database_of_the_build_before_is_migrated() -> None:
+    from queue_helpers import postgres_database
+
+    with postgres_database("apiflag_migrate") as url:
+        engine = store.open_engine(url)
+        store.save_night(engine, small_night().combine())
+        # put the database back as the build before migration 2 left it
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE flags SET probability = 0.5 WHERE probability IS NULL")
+            conn.exec_driver_sql("ALTER TABLE flags ALTER COLUMN probability SET NOT NULL")
+            conn.exec_driver_sql("ALTER TABLE flags DROP COLUMN outcome_log_odds")
+            conn.exec_driver_sql("ALTER TABLE flags DROP COLUMN match_probability")
+            conn.exec_driver_sql('ALTER TABLE contributions DROP COLUMN "column"')
+            conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = 2")
+        engine.dispose()
+        engine = store.open_engine(url)
+        insp = inspect(engine)
+        flags_cols = {c["name"]: c["nullable"] for c in insp.get_columns("flags")}
+        assert flags_cols["probability"] is True
+        assert {"outcome_log_odds", "match_probability"} <= set(flags_cols)
+        assert "column" in {c["name"] for c in insp.get_columns("contributions")}
+        assert store.migrate(engine) == []
+        result = small_night().without_model().combine()
+        store.save_night(engine, result)
+        with engine.connect() as conn:
+            assert None in conn.execute(select(store.flags.c.probability)).scalars().all()
+        engine.dispose()

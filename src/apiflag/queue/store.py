@@ -178,7 +178,8 @@ def _add_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None
             continue
         column = table.c[name]
         kind = column.type.compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+        quoted = conn.dialect.identifier_preparer.quote(name)  # "column" is a reserved word
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {quoted} {kind}")
 
 
 def _migration_1(conn: Connection) -> None:
