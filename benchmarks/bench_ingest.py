@@ -7,7 +7,8 @@ travellers; a few API travellers lack the record locator and a few PNR traveller
 so every link level is exercised.
 
 Ingest runs in a fresh subprocess so its peak RSS is its own (``ru_maxrss`` of the child).
-Target (issue 3): a 200,000-arrival night in <= 2 min on 2 cores and <= 2 GB.
+Target (issue 11): a 200,000-arrival night in <= 30 s wall on 2 cores at a load below 2, or
+<= 60 CPU seconds in all processes, and <= 2 GB (issue 3 asked for 2 minutes).
 
     python -m benchmarks.bench_ingest [--arrivals N] [--workers N] [--compare]
 """
@@ -354,7 +355,13 @@ def main(argv: list[str] | None = None) -> None:
         "megabytes": counts["bytes"] / 1e6,
         "generate_s": gen_s,
         "cpu_count": os.cpu_count(),
-        "target": {"wall_s": 120, "peak_rss_mb": 2048, "at_arrivals": FULL_ARRIVALS},
+        "target": {  # issue 11: 30 s wall at a load below 2, or 60 CPU s in all processes
+            "wall_s": 30,
+            "at_load_below": 2,
+            "cpu_s": 60,
+            "peak_rss_mb": 2048,
+            "at_arrivals": FULL_ARRIVALS,
+        },  # fmt: skip
         "runs": runs,
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -1,24 +1,28 @@
-"""Parse benchmark: a synthetic night of 200,000 arrivals, apiflag's full parse vs pydifact.
+"""Parse benchmark: a synthetic night, apiflag's full parse vs pydifact only tokenizing.
 
 The night is written by the real ``apiflag synth`` (PAXLST passenger and crew lists and two
 PNRGOV pushes per flight, some with telex headers, wrapping, custom separators and parts).
-Two measurements run side by side in one run, each in a fresh subprocess so its wall time
-and peak RSS (``ru_maxrss`` of the child) are its own:
+Measurements run side by side in one run, each in a fresh single-threaded subprocess so its
+CPU time and peak RSS (``ru_maxrss`` of the child) are its own:
 
-* **apiflag** - ``parse_bytes`` on every file: tokenizing, PAXLST/PNRGOV reading, sensitive
-  drop and pydantic records (the whole parse);
+* **apiflag full parse** - what ingest does with each file: the fast columnar reader
+  (:mod:`apiflag.edifact.fast`) fills the warehouse's column lists, and a file it does not take
+  (a messy one) goes to the tolerant reader, whose records are converted to the same columns;
+  the file's SHA-256 (row ids) is included. Records ready for the warehouse;
+* **apiflag tolerant reader** - ``parse_bytes`` on every file: tokenizing, PAXLST/PNRGOV
+  reading, sensitive drop and validated pydantic records (what ``apiflag parse`` prints);
 * **pydifact** (0.2.x) - its ``Tokenizer`` alone on the same files, handed the text from
   ``UNA`` to ``UNZ`` with line breaks already removed (it cannot read telex headers, wrapping
-  or disclaimers: that preparation is not timed). It
-  walks characters in Python, so by default it runs on a deterministic share of the files
-  (every k-th, at most ``--pydifact-mb`` MB); throughput is per byte, so MB/s compare.
+  or disclaimers: that preparation is not timed). It walks characters in Python, so by
+  default it runs on a deterministic share of the files (every k-th, at most
+  ``--pydifact-mb`` MB); throughput is per byte, so MB/s compare;
+* **apiflag tokenizer** alone on pydifact's share, like for like.
 
-A third child times apiflag's tokenizer alone on pydifact's share, like for like. Throughput
-is reported per CPU second (the fair clock on a shared machine; every child is single-threaded)
-and per wall second. On a loaded machine even CPU seconds drift by 30 % from one minute to the
-next, so the three share measurements run in alternation ``--repeat`` times and each side keeps
-its least CPU time (every run's CPU seconds are in the JSON). Target (issue 3): the full parse
-at least 10x faster than pydifact's tokenizing.
+Throughput is reported per CPU second (the fair clock on a shared machine) and per wall
+second. On a loaded machine even CPU seconds drift by 30 % from one minute to the next, so
+the share measurements run in alternation ``--repeat`` times and each side keeps its least
+CPU time (every run's CPU seconds are in the JSON). Target (issue 11): the full parse at
+least 10x faster than pydifact's tokenizing, on the current night of a 20,000-arrival world.
 
     python -m benchmarks.bench_parse [--arrivals N] [--world DIR] [--pydifact-mb MB] [--repeat K]
 """
@@ -37,7 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "parse.json"
-FULL_ARRIVALS = 200_000
+FULL_ARRIVALS = 20_000
 TARGET_SPEEDUP = 10.0
 
 _APIFLAG_CHILD = """
@@ -56,6 +60,31 @@ for name in files:
 wall, cpu = time.perf_counter() - t, time.process_time() - c
 print(json.dumps({'files': len(files), 'bytes': size, 'travellers': travellers, 'cpu_s': cpu,
                   'messages': messages, 'wall_s': wall,
+                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_COLUMNS_CHILD = """
+import datetime as dt, hashlib, json, resource, sys, time
+from pathlib import Path
+from apiflag.edifact import parse_bytes
+from apiflag.edifact.fast import file_columns
+import apiflag.ingest  # loaded by ingest anyway (its column batches): not parse time
+files = [l for l in open(sys.argv[1]).read().splitlines() if l]
+size = rows = messages = fast = 0
+t, c = time.perf_counter(), time.process_time()
+for name in files:
+    with open(name, 'rb') as fh:
+        data = fh.read()
+    size += len(data)
+    night = dt.date.fromisoformat(Path(name).parts[-3])
+    got = file_columns(data, name, hashlib.sha256(data).hexdigest(), night, parse_bytes)
+    rows += len(got.batch.cols['travellers']['segment'])
+    rows += len(got.batch.cols['pnr_travellers']['segment'])
+    messages += got.messages
+    fast += got.fast
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({'files': len(files), 'bytes': size, 'travellers': rows, 'cpu_s': cpu,
+                  'messages': messages, 'fast_files': fast, 'wall_s': wall,
                   'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -154,17 +183,22 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         files = sorted(world.glob("nights/*/*/*.edi"))
         if not files:
             raise SystemExit(f"no .edi files under {world}/nights")
-        ours = _child(_APIFLAG_CHILD, files, workdir, "apiflag")
+        ours = _child(_COLUMNS_CHILD, files, workdir, "apiflag")
+        records = _child(_APIFLAG_CHILD, files, workdir, "apiflag-records")
         share = _share(files, args.pydifact_mb)
-        runs: dict[str, list[dict[str, float]]] = {"pydifact": [], "full": [], "tokenize": []}
+        runs: dict[str, list[dict[str, float]]] = {
+            "pydifact": [], "full": [], "records": [], "tokenize": []
+        }  # fmt: skip
         for _ in range(max(1, args.repeat)):  # alternate, so load drift hits every side
             runs["pydifact"].append(_child(_PYDIFACT_CHILD, share, workdir, "pydifact"))
-            runs["full"].append(_child(_APIFLAG_CHILD, share, workdir, "apiflag-share"))
+            runs["full"].append(_child(_COLUMNS_CHILD, share, workdir, "apiflag-share"))
+            runs["records"].append(_child(_APIFLAG_CHILD, share, workdir, "records-share"))
             runs["tokenize"].append(
                 _child(_APIFLAG_TOKENIZE_CHILD, share, workdir, "apiflag-tokenize")
             )
-        theirs, ours_share, tokens_share = (
-            min(runs[k], key=lambda r: r["cpu_s"]) for k in ("pydifact", "full", "tokenize")
+        theirs, ours_share, records_share, tokens_share = (
+            min(runs[k], key=lambda r: r["cpu_s"])
+            for k in ("pydifact", "full", "records", "tokenize")
         )
     mb = ours["bytes"] / 1e6
 
@@ -179,7 +213,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         }
 
     a, p, a_share = rates(ours), rates(theirs), rates(ours_share)
-    a_tok = rates(tokens_share)
+    a_tok, r_all, r_share = rates(tokens_share), rates(records), rates(records_share)
+    a["fast_files"] = int(ours["fast_files"])
     a["travellers_per_s_wall"] = round(ours["travellers"] / ours["wall_s"])
     a["travellers_per_s_cpu"] = round(ours["travellers"] / ours["cpu_s"])
     # CPU time is the fair clock on a shared machine; both sides run single-threaded
@@ -205,6 +240,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             **p,
         },
         "apiflag_full_parse_on_pydifact_share": a_share,
+        "apiflag_tolerant_records": r_all,
+        "apiflag_tolerant_records_on_pydifact_share": r_share,
+        "records_speedup_cpu": round(r_share["mb_per_s_cpu"] / p["mb_per_s_cpu"], 1),
         "apiflag_tokenize_only_on_pydifact_share": a_tok,
         "tokenize_speedup_cpu": round(a_tok["mb_per_s_cpu"] / p["mb_per_s_cpu"], 1),
         "speedup_cpu": round(speedup_cpu, 1),
@@ -221,11 +259,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print(
         f"parse: {result['files']} files, {result['mb']} MB, {result['travellers_parsed']} "
         f"travellers (load average {result['load_avg_1m']} on {result['cpus']} CPUs)\n"
-        f"  apiflag full parse : wall {a['wall_s']} s, cpu {a['cpu_s']} s, "
+        f"  apiflag full parse : {a['fast_files']} of {result['files']} files fast; "
+        f"wall {a['wall_s']} s, cpu {a['cpu_s']} s, "
         f"{a['mb_per_s_cpu']} MB/s and {a['travellers_per_s_cpu']} travellers/s of CPU, "
         f"peak {a['peak_rss_mb']} MB\n"
         f"  pydifact tokenize  : {p['cpu_s']} s cpu on {theirs['bytes'] / 1e6:.1f} MB, "
         f"{p['mb_per_s_cpu']} MB/s of CPU, peak {p['peak_rss_mb']} MB\n"
+        f"  apiflag records    : {r_all['mb_per_s_cpu']} MB/s of CPU (tolerant reader, pydantic; "
+        f"{result['records_speedup_cpu']}x pydifact on the share)\n"
         f"  apiflag tokenize   : {a_tok['mb_per_s_cpu']} MB/s of CPU "
         f"({result['tokenize_speedup_cpu']}x pydifact's tokenizer)\n"
         f"  speed-up on the same files: {result['speedup_cpu']}x (CPU), "

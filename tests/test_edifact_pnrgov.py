@@ -193,25 +193,40 @@ def test_decode_email(text: str, want: str) -> None:
     assert decode_email(text) == want
 
 
-@pytest.mark.parametrize(
-    ("body", "level0", "code"),
-    [
-        (
-            BOOKING,
-            LEVEL0.replace("TVL+211126:2330:221126:0730+BKK+NRT+QK+21'", ""),
-            "E_MISSING_SEGMENT",
-        ),
-        (BOOKING.replace("RCI+QK:ABC123::191126:2210'", ""), LEVEL0, "E_MISSING_SEGMENT"),
-        (BOOKING.replace("191126:2210'", "311126:2210'", 1), LEVEL0, "E_BAD_DATE"),
-        (BOOKING.replace("01JAN90", "01XYZ90"), LEVEL0, "E_BAD_DATE"),
-        (BOOKING.replace("+QK+21:Y'", "+QK+X:Y'"), LEVEL0, "E_BAD_VALUE"),
-    ],
-    ids=["no flight", "no locator", "bad RCI date", "bad DOCS date", "bad flight number"],
-)
-def test_defects_that_refuse_the_file(body: str, level0: str, code: str) -> None:
+def test_a_message_without_its_flight_refuses_the_file() -> None:
+    level0 = LEVEL0.replace("TVL+211126:2330:221126:0730+BKK+NRT+QK+21'", "")
     with pytest.raises(ParseError) as info:
-        parse_text(pnr(body, level0), "p.edi")
-    assert info.value.code == code and info.value.segment > 0
+        parse_text(pnr(BOOKING, level0), "p.edi")
+    assert info.value.code == "E_MISSING_SEGMENT" and info.value.segment > 0
+
+
+OTHER = "SRC'RCI+QK:XYZ789::191126:2210'TIF+ROE+RICHARD:A:1'TVL+211126:2330::0730+BKK+NRT+QK+21:Y'"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (BOOKING.replace("RCI+QK:ABC123::191126:2210'", ""), "E_MISSING_SEGMENT"),
+        (BOOKING.replace("191126:2210'", "311126:2210'", 1), "E_BAD_DATE"),
+        (BOOKING.replace("01JAN90", "01XYZ90"), "E_BAD_DATE"),
+        (BOOKING.replace("+QK+21:Y'", "+QK+X:Y'"), "E_BAD_VALUE"),
+    ],
+    ids=["no locator", "bad RCI date", "bad DOCS date", "bad flight number"],
+)
+def test_a_booking_that_cannot_be_read_is_quarantined_and_the_next_loads(
+    body: str, code: str
+) -> None:
+    """The booking is a lost record holding its TIFs; the booking after it loads whole."""
+    parsed = parse_text(pnr(body + OTHER, LEVEL0.replace("EQN+1'", "EQN+2'")), "p.edi")
+    (loss,) = parsed.lost
+    first = 7  # UNB, UNH, MSG, ORG, TVL, EQN: the booking's SRC
+    assert (loss.kind, loss.code, loss.first_segment) == ("booking", code, first)
+    assert loss.travellers == 3  # DOE JANE, her infant (SSR INFT) and DOE ALEKSANDR
+    assert parsed.quarantined == 3
+    (message,) = parsed.pnr_messages
+    assert [b.record_locator for b in message.bookings] == ["XYZ789"]
+    assert [t.surname for t in message.bookings[0].travellers] == ["ROE"]
+    assert not any("W_EQN_MISMATCH" in w for w in parsed.warnings)
 
 
 def test_multipart_push_is_joined() -> None:
@@ -240,12 +255,12 @@ def test_unknown_message_type_is_refused() -> None:
 
 
 def test_a_bad_value_is_located_at_its_own_segment() -> None:
-    """A 40-character passport number in DOCS is refused at that SSR's segment number."""
+    """A 40-character passport number in DOCS quarantines the booking, naming that SSR."""
     text = pnr(BOOKING.replace("/AA111/", "/" + "A" * 40 + "/"))
     docs_segment = 1 + text[: text.index("SSR+DOCS")].count("'") - 1  # UNA's "'" is not one
-    with pytest.raises(ParseError) as info:
-        parse_text(text, "p.edi")
-    assert (info.value.code, info.value.segment) == ("E_BAD_VALUE", docs_segment)
+    (loss,) = parse_text(text, "p.edi").lost
+    assert (loss.code, loss.first_segment) == ("E_BAD_VALUE", 7)
+    assert loss.message.startswith(f"segment {docs_segment}: ")
 
 
 def test_recurring_tvl_legs_are_independent_records() -> None:

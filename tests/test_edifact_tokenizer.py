@@ -77,6 +77,15 @@ def test_latin1_bytes_decode() -> None:
     assert decode("MÜLLER".encode()) == "MÜLLER"
 
 
+def test_a_stray_byte_in_a_utf8_file_garbles_only_itself() -> None:
+    """One byte of line noise must not turn every other accented name into Latin-1 mojibake."""
+    text = "NAD+FL+++MÜLLER:JOSÉ’NAD+FL+++ÅSTRÖM:BJÖRN’"
+    noisy = text.encode()[:20] + b"\xa2" + text.encode()[20:]
+    assert decode(noisy).replace("\ufffd", "") == text
+    latin = "NAD+FL+++MÜLLER:JOSÉ'".encode("latin-1") + "ÅSTRÖM".encode()
+    assert decode(latin) == latin.decode("latin-1")  # mostly Latin-1: read as Latin-1
+
+
 @pytest.mark.parametrize(
     ("text", "code", "segment"),
     [
@@ -166,6 +175,8 @@ def test_a_una_the_file_does_not_follow_is_overruled_with_a_warning() -> None:
     assert interchange.separators.terminator == "\u2019"
     assert _codes(interchange)[0] == "W_UNA_MISMATCH"
     assert "W_UNA_MISMATCH" not in _codes(tokenize(TIDY)[0])
+    wrapped = text.replace("UNH+M1", "UN\r\nH+M1")  # a line wrapped inside the UNH tag
+    assert _body(wrapped) == _body(plain)
 
 
 @pytest.mark.parametrize(

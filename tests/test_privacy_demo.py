@@ -53,7 +53,7 @@ def test_retention_leaves_no_personal_value_on_a_demo_state(apiflag_home: Path) 
     decided = runner.invoke(
         cli,
         ["queue", "decide", flag["flag_id"], "--outcome", "cleared", "--reason",
-         "legitimate_purpose", "--analyst", "analyst-3", "--note", note],
+         "legitimate_purpose", "--analyst", "demo", "--note", note],
     )  # fmt: skip
     assert decided.exit_code == 0, decided.output
     values = _truth_values(apiflag_home)

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
     select,
     text,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "audit_events",
     "audit_ready",
     "check_chain",
+    "count_events",
     "event_hash",
     "read_events",
     "verify",
@@ -333,6 +335,29 @@ def _walk(conn: Connection) -> ChainCheck:
     return ChainCheck(checked, None, "", expected - 1, prev)
 
 
+def _filtered(query: Any, object: str | None, action: str | None) -> Any:
+    if object is not None:
+        query = query.where(audit_events.c.object == object)
+    if action is not None:
+        query = query.where(
+            (audit_events.c.action == action)
+            | audit_events.c.action.startswith(f"{action}.", autoescape=True)
+        )
+    return query
+
+
+def count_events(
+    bind: Engine | Connection, *, object: str | None = None, action: str | None = None
+) -> int:
+    """Return how many events :func:`read_events` would return without a limit."""
+    query = _filtered(select(func.count()).select_from(audit_events), object, action)
+    if isinstance(bind, Engine):
+        _ensure(bind)
+        with bind.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    return int(bind.execute(query).scalar_one())
+
+
 def read_events(
     bind: Engine | Connection,
     *,
@@ -352,13 +377,7 @@ def read_events(
     Returns:
         The events as :class:`~apiflag.records.AuditEvent` records.
     """
-    query = select(audit_events)
-    if object is not None:
-        query = query.where(audit_events.c.object == object)
-    if action is not None:
-        query = query.where(
-            (audit_events.c.action == action) | audit_events.c.action.startswith(f"{action}.")
-        )
+    query = _filtered(select(audit_events), object, action)
     query = query.order_by(audit_events.c.seq.desc())
     if limit is not None:
         query = query.limit(limit)

@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "retention": "apiflag.privacy.cli:retention",
     "reidentify": "apiflag.privacy.cli:reidentify",
     "stats": "apiflag.privacy.cli:stats",
+    "users": "apiflag.web.cli:users",
+    "web": "apiflag.web.cli:web",
     "alerts": "apiflag.alerts:alerts_command",
 }
 

@@ -517,21 +517,19 @@ def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
         result = _FileResult(file=file, sha=sha)
         start = len(batch.metas)
         try:
-            parsed = _parse_bytes(archive_path(sha).read_bytes(), file)
-            result.carriers = file_rows(file, sha, cast("ParsedFile", parsed))
-            if not parsed.manifests and not parsed.pnr_messages:
+            # plain files are read straight into columns, the others by the tolerant reader;
+            # either way into a scratch batch first so a failure never leaves half a file
+            columns = importlib.import_module("apiflag.edifact.fast").file_columns(
+                archive_path(sha).read_bytes(), file, sha, night, _parse_bytes
+            )
+            result.carriers = file_rows(file, sha, cast("ParsedFile", columns.parsed))
+            if not columns.batch.metas:
                 raise ParseError(E_EMPTY, "no PAXLST or PNRGOV message in the interchange", 0)
-            # convert into a scratch batch first so a failure never leaves half a file
-            scratch = _Batch()
-            for i, m in enumerate(parsed.manifests):
-                scratch.add_manifest(m, i, file, sha, night)
-            for i, p in enumerate(parsed.pnr_messages):
-                scratch.add_pnr(p, i, file, sha)
-            batch.absorb(scratch)
-            result.kind = parsed.kind
-            result.dropped = dict(parsed.dropped)
-            result.warnings = dict(Counter(_warning_code(w) for w in parsed.warnings))
-            result.unh = int(getattr(parsed, "messages", 0) or 0)
+            batch.absorb(columns.batch)
+            result.kind = columns.kind
+            result.dropped = columns.dropped
+            result.warnings = dict(Counter(_warning_code(w) for w in columns.warnings))
+            result.unh = columns.messages
             result.messages = range(start, len(batch.metas))
         except ParseError as exc:
             result.error = (exc.code, exc.segment, exc.message)

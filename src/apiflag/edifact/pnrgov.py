@@ -326,12 +326,15 @@ class _Booking:
     """One SRC group before it becomes a record."""
 
     __slots__ = (
-        "bags", "contacts", "data", "itinerary", "leg_segments", "payments", "seats", "segment",
-        "splits", "sponsor", "tickets", "travellers",
+        "bags", "contacts", "data", "itinerary", "last", "leg_segments", "lost", "payments",
+        "seats", "segment", "splits", "sponsor", "tickets", "tifs", "travellers",
     )  # fmt: skip
 
     def __init__(self, segment: int) -> None:
         self.segment = segment
+        self.last = segment  # number of the booking's last segment so far
+        self.tifs = 0  # travellers' TIFs seen (a quarantined booking counts them)
+        self.lost: ParseError | None = None  # why the booking cannot be read, if it cannot
         self.data: dict[str, Any] = {}
         self.travellers: list[_Traveller] = []
         self.contacts: list[dict[str, Any]] = []
@@ -387,6 +390,8 @@ class _Reader:
         self.checkin_ref: str | None = None
         self.unknown: Counter[str] = Counter()
         self.bookings: list[_Booking] = []
+        self.kept: list[_Booking] = []  # the bookings read, in the order of part.bookings
+        self.lost: list[RecordLoss] = []  # the bookings quarantined
 
     # ------------------------------------------------------------------ helpers
     def _target(self, seg: Segment) -> _Traveller | None:
@@ -434,6 +439,21 @@ class _Reader:
             elif tag not in _QUIET and tag != "DAT":
                 self.unknown[tag] += 1
             return
+        if tag == "SRC":
+            self._src(seg)
+            return
+        booking = self.booking
+        booking.last = seg.number
+        booking.tifs += tag == "TIF" and self.section not in ("leg", "checkin")
+        try:
+            self._in_booking(seg, tag, handler)
+        except ParseError as exc:  # the booking is quarantined; the rest of the file loads
+            if booking.lost is None:
+                booking.lost = exc
+
+    def _in_booking(
+        self, seg: Segment, tag: str, handler: Callable[[_Reader, Segment], None] | None
+    ) -> None:
         if self.section in ("nonair", "history") and tag not in ("SRC", "EQN", "MSG", "ABI", "LTS"):
             if tag in ("SSR", "IFT"):
                 self._drop_free(seg)
@@ -484,11 +504,11 @@ class _Reader:
                 self.part.flight_segment = seg.number
             return
         b = self.booking
-        b.itinerary.append(_tvl_leg(seg, self.ref, "itinerary"))
-        b.leg_segments.append(seg.number)
-        self.section = "leg"
+        self.section = "leg"  # also when the leg cannot be read: TIFs after it are check-ins
         self.traveller = None
         self.checkin_ref = None
+        b.itinerary.append(_tvl_leg(seg, self.ref, "itinerary"))
+        b.leg_segments.append(seg.number)
 
     def _eqn(self, seg: Segment) -> None:
         if self.booking is None:
@@ -1021,9 +1041,34 @@ class _Reader:
                 f"segment {msg.unh.number}: W_UNKNOWN_SEGMENT: {tag} x{count} ignored in "
                 f"message {part.message_ref}"
             )
-        part.bookings = [self.finish_booking(b, check=False) for b in self.bookings]
+        part.bookings = []
+        for b in self.bookings:
+            try:
+                if b.lost is not None:
+                    raise b.lost
+                part.bookings.append(self.finish_booking(b, check=False))
+                self.kept.append(b)
+            except ParseError as exc:
+                self.lost.append(self.loss(b, exc))
         part.reader = self
         return part
+
+    def loss(self, b: _Booking, exc: ParseError) -> RecordLoss:
+        """A booking that cannot be read, as a quarantined record holding its travellers.
+
+        It holds its travellers' TIFs and the infants read from SSR INFT or DOCS; the
+        message names the segment at fault.
+        """
+        infants = sum(1 for t in b.travellers if t.infant_of is not None)
+        return RecordLoss(
+            "booking",
+            b.segment,
+            b.last,
+            exc.code,
+            f"segment {exc.segment}: {exc.message}" if exc.segment else exc.message,
+            b.tifs + infants,
+            self.part.message_ref,
+        )
 
 
 #: segment tag -> the _Reader method that reads it (``_tvl`` reads TVL ...)
@@ -1034,7 +1079,22 @@ _HANDLERS: dict[str, Callable[[_Reader, Segment], None]] = {
 }
 
 
-def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> PnrgovMessage:
+def _checked_bookings(parts: list[_Part], lost: list[RecordLoss]) -> tuple[Any, ...]:
+    """Validate the bookings one by one, quarantining those that fail (the slow path)."""
+    good = []
+    for part in parts:
+        reader = part.reader
+        for b in reader.kept:
+            try:
+                good.append(reader.finish_booking(b, check=True))
+            except ParseError as exc:
+                lost.append(reader.loss(b, exc))
+    return tuple(good)
+
+
+def _join(
+    parts: list[_Part], warnings: list[str], interchange: Interchange, lost: list[RecordLoss]
+) -> PnrgovMessage:
     parts = sorted(parts, key=lambda p: p.part or 0)
     head = parts[0]
     numbers = [p.part for p in parts if p.part is not None]
@@ -1061,18 +1121,16 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
     flight = _build(FlightLeg, with_flight.flight, with_flight.flight_segment, "flight")
     flight = flight.model_dump()
     bookings = [b for p in parts for b in p.bookings]
+    for p in parts:
+        lost.extend(p.reader.lost)
+    listed = len(bookings) + sum(len(p.reader.lost) for p in parts)
     declared = [p.declared_bookings for p in parts]
     declared_total = None if any(d is None for d in declared) else sum(d or 0 for d in declared)
     truncated = any(p.truncated for p in parts)
-    if (
-        complete
-        and not truncated
-        and declared_total is not None
-        and declared_total != len(bookings)
-    ):
+    if complete and not truncated and declared_total is not None and declared_total != listed:
         warnings.append(
             f"segment {head.first_segment}: W_EQN_MISMATCH: EQN declares {declared_total} "
-            f"PNRs, message {head.message_ref} has {len(bookings)}"
+            f"PNRs, message {head.message_ref} has {listed}"
         )
     data = {
         "version": head.version,
@@ -1091,12 +1149,12 @@ def _join(parts: list[_Part], warnings: list[str], interchange: Interchange) -> 
     }
     try:
         return PnrgovMessage.model_validate(data)
+    except ValidationError:
+        # find the bookings at fault, with their segment numbers, and quarantine them
+        data["bookings"] = _checked_bookings(parts, lost)
+    try:
+        return PnrgovMessage.model_validate(data)
     except ValidationError as exc:
-        # find the booking, traveller or item at fault, with its segment number
-        for part in parts:
-            reader = part.reader
-            for b in reader.bookings:
-                reader.finish_booking(b, check=True)
         raise ParseError(
             "E_BAD_VALUE", describe_validation_error(exc, "PNRGOV message"), head.first_segment
         ) from None
@@ -1145,4 +1203,6 @@ def parse_pnrgov(
             groups[key] = []
             order.append((key, interchange))
         groups[key].append(part)
-    return [_join(groups[key], warnings, interchange) for key, interchange in order]
+    if lost is None:
+        lost = []
+    return [_join(groups[key], warnings, interchange, lost) for key, interchange in order]

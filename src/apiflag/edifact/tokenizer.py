@@ -189,6 +189,11 @@ _SKIPPABLE = re.compile(r"[\s\x00-\x1f]*")
 def decode(data: bytes) -> str:
     """Decode a message: UTF-8 when valid (UNOY, and ASCII), else Latin-1 (UNOA-UNOC).
 
+    A UTF-8 file with a few stray bytes (line noise) stays UTF-8, the stray bytes read as
+    U+FFFD, when it holds more well-formed UTF-8 characters beyond ASCII than stray bytes:
+    read as Latin-1 instead, every other traveller's accented name (and a typographic
+    terminator) would be garbled by one byte elsewhere.
+
     Args:
         data: the raw bytes of a file.
 
@@ -198,7 +203,12 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        pass
+    text = data.decode("utf-8", errors="replace")
+    stray = text.count("\ufffd")
+    if sum(1 for ch in text if ch > "\x7f") - stray > stray:
+        return text
+    return data.decode("latin-1")
 
 
 def _separators_from_una(service: str) -> Separators:
@@ -215,13 +225,18 @@ def _separators_from_una(service: str) -> Separators:
 
 
 def _observed_terminator(text: str, unb_at: int, elem: str) -> str | None:
-    """The character the file really ends segments with: the last one before the first UNH."""
+    """The character the file really ends segments with: the last one before the first UNH.
+
+    Line breaks are not data, so a ``UNH`` wrapped across lines (``UN`` / ``H+``) counts, and
+    so does one written with blanks before its separator (``UNH *1``).
+    """
     unh = text.find("UNH" + elem, unb_at)
-    if unh < 0:  # written with blanks before its separator (``UNH *1``)
-        found_unh = re.compile("UNH[ \t]+" + re.escape(elem)).search(text, unb_at)
-        if found_unh is None:
+    if unh < 0:  # written with blanks before its separator (``UNH *1``), or wrapped
+        wrapped = re.compile("U[\r\n]*N[\r\n]*H[ \t\r\n]*" + re.escape(elem))
+        hit = wrapped.search(text, unb_at)
+        if hit is None:
             return None
-        unh = found_unh.start()
+        unh = hit.start()
     pos = unh - 1
     while pos > unb_at and text[pos] in " \t\r\n":
         pos -= 1
@@ -488,8 +503,8 @@ def _envelope(segments: list[Segment], seps: Separators) -> Interchange:
                     "its run of segments is not read"
                 )
             stray[-1].append(seg)
-    if current is not None:
-        cut(None)
+    if current is not None:  # the message runs into UNZ (no UNT) or the file ends inside it
+        cut(unz)
     if unz is None:
         last = segments[-1]
         warnings.append(

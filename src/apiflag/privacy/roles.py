@@ -13,7 +13,9 @@ The current role comes from ``$APIFLAG_HOME/config.yaml``::
       audit-office: auditor
 
 and the ``APIFLAG_ROLE`` environment variable, which picks one of the user's configured roles.
-The user is ``APIFLAG_USER`` or the login name. With a ``roles`` mapping, a user missing from it
+Once the queue database holds accounts (:mod:`apiflag.privacy.accounts`, ``apiflag users``), they
+replace that mapping: the user is the account mapped to the operating-system login and the roles
+are the account's. Before that, the user is ``APIFLAG_USER`` or the login name. With a ``roles`` mapping, a user missing from it
 has no role and a role outside the user's list is refused; without one (a laptop, the demo),
 ``APIFLAG_ROLE`` is taken as given and the default is ``analyst``.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import copy
 import getpass
 import os
+from pathlib import Path
 from typing import Any
 
 from apiflag.errors import ApiflagError
@@ -38,6 +41,7 @@ __all__ = [
     "ROLES",
     "allowed_roles",
     "can",
+    "cli_account",
     "current_role",
     "current_user",
     "redact_for",
@@ -60,6 +64,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "retention.hold": frozenset({"supervisor"}),
     "reidentify": frozenset({"supervisor"}),
     "personal_data": frozenset({"analyst", "supervisor"}),
+    "desk": frozenset(ROLES),
+    "report.view": frozenset(ROLES),
+    "fairness.view": frozenset({"supervisor", "auditor", "model_owner"}),
+    "model.view": frozenset({"supervisor", "auditor", "model_owner"}),
 }
 """action -> roles allowed to do it; ``personal_data`` is who sees values unredacted."""
 
@@ -69,8 +77,33 @@ LIST_KINDS = {"phones": "phone", "emails": "email", "aliases": "name", "payer_na
 DOCUMENT_LISTS = frozenset({"documents"})
 
 
+def cli_account() -> Any:
+    """Return the :class:`~apiflag.privacy.accounts.Account` the CLI acts as, or None.
+
+    None while the queue database holds no account (or does not exist yet).
+
+    Raises:
+        ApiflagError: accounts exist and this login has none, or it is disabled.
+    """
+    from apiflag import config
+    from apiflag.privacy.accounts import cli_account as account_of_login
+    from apiflag.queue.store import open_engine
+
+    url = config.db_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    engine = open_engine(url)
+    try:
+        return account_of_login(engine)
+    finally:
+        engine.dispose()
+
+
 def current_user() -> str:
-    """Return ``APIFLAG_USER`` or the login name."""
+    """Return the account the CLI acts as; without accounts ``APIFLAG_USER`` or the login name."""
+    account = cli_account()
+    if account is not None:
+        return str(account.name)
     return os.environ.get("APIFLAG_USER") or getpass.getuser()
 
 
@@ -113,11 +146,16 @@ def current_role(requested: str | None = None) -> str:
         ApiflagError: the role is unknown, the user has no role, or the role is not one of the
             user's configured roles.
     """
-    user = current_user()
     wanted = requested or os.environ.get("APIFLAG_ROLE") or None
     if wanted is not None and wanted not in ROLES:
         raise ApiflagError(f"role {wanted!r}: unknown (roles: {', '.join(ROLES)})")
-    allowed = allowed_roles(user)
+    account = cli_account()
+    allowed: tuple[str, ...] | None
+    if account is not None:
+        user, allowed = str(account.name), tuple(account.roles)
+    else:
+        user = current_user()
+        allowed = allowed_roles(user)
     if allowed is None:
         return wanted or "analyst"
     if not allowed:

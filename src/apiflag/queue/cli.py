@@ -13,9 +13,7 @@ option value is exit status 2.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +26,30 @@ __all__ = ["audit", "explain", "queue"]
 
 
 def current_user() -> str:
-    """Return who is running the command: ``$APIFLAG_USER`` or the login name."""
-    name = os.environ.get("APIFLAG_USER", "").strip()
-    if name:
-        return name
+    """Return who runs the command: the login's account, else ``$APIFLAG_USER`` or the login."""
+    from apiflag.privacy import roles
+
     try:
-        return getpass.getuser()
+        return roles.current_user().strip() or "unknown"
     except (KeyError, OSError):
         return "unknown"
+
+
+def acting_analyst(analyst: str) -> str:
+    """Return ``--analyst`` after checking it is the account the CLI acts as (once accounts exist).
+
+    Raises:
+        ApiflagError: accounts exist and ``analyst`` names another account than this login's.
+    """
+    from apiflag.privacy import roles
+
+    account = roles.cli_account()
+    if account is not None and analyst.strip() != account.name:
+        raise ApiflagError(
+            f"--analyst {analyst}: this login acts as account {account.name}; "
+            "a decision is recorded under your own account only"
+        )
+    return analyst
 
 
 def acting_role(action: str) -> str:
@@ -178,6 +192,7 @@ def decide_command(flag_id: str, outcome: str, reason: str, analyst: str, note: 
     from apiflag.queue import store
 
     acting_role("queue.decide")
+    analyst = acting_analyst(analyst)
     d = store.decide(store.open_engine(), flag_id, outcome, reason, analyst, note)
     click.echo(
         f"{d.flag_id}: {d.outcome} ({d.reason_code}) by {d.analyst} at {d.decided_at:%Y-%m-%d %H:%M:%S}Z"
@@ -198,6 +213,7 @@ def reopen_command(flag_id: str, reason: str, analyst: str, note: str | None) ->
     from apiflag.queue import store
 
     acting_role("queue.decide")
+    analyst = acting_analyst(analyst)
     d = store.reopen(store.open_engine(), flag_id, reason, analyst, note)
     click.echo(f"{d.flag_id}: re-opened (was {d.outcome}; {d.reason_code}) by {d.analyst}")
 
@@ -210,6 +226,7 @@ def review_command(flag_id: str, analyst: str) -> None:
     from apiflag.queue import store
 
     acting_role("queue.decide")
+    analyst = acting_analyst(analyst)
     store.start_review(store.open_engine(), flag_id, analyst)
     click.echo(f"{flag_id}: in_review by {analyst}")
 

@@ -688,6 +688,8 @@ def list_flags(
     *,
     actor: str | None = None,
     role: str | None = None,
+    track: str | None = None,
+    flight: str | None = None,
 ) -> list[dict[str, Any]]:
     """Return queue items, best priority first (night, then priority).
 
@@ -697,6 +699,8 @@ def list_flags(
         status: only this status.
         actor: when given, the listing (which shows names) is recorded in the audit log.
         role: the role the actor acts in, recorded with the listing.
+        track: only this track.
+        flight: only this flight (carrier and number, e.g. ``PR428``).
 
     Returns:
         Items ``{flag_id, night, track, priority, policy_score, probability (None without a
@@ -713,6 +717,10 @@ def list_flags(
         query = query.where(flags.c.night == night)
     if status is not None:
         query = query.where(flags.c.status == status)
+    if track is not None:
+        query = query.where(flags.c.track == track)
+    if flight is not None:
+        query = query.where(flags.c.flight == flight)
     with engine.begin() as conn:
         items = [
             {
@@ -742,6 +750,8 @@ def list_flags(
                 {
                     "night": night.isoformat() if night else None,
                     "status": status,
+                    "track": track,
+                    "flight": flight,
                     "items": len(items),
                     "role": role,
                 },
