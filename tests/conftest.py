@@ -34,7 +34,7 @@ FIXTURES = REPO / "tests" / "data"
 def apiflag_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Give each test a fresh $APIFLAG_HOME and keep MLflow out of the working directory."""
     home = tmp_path / "apiflag-home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # as apiflag creates it (see apiflag.filemodes)
     monkeypatch.setenv("APIFLAG_HOME", str(home))
     monkeypatch.delenv("APIFLAG_DB_URL", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

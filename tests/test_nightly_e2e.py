@@ -130,10 +130,29 @@ def test_tampered_audit_event_is_named(state: dict[str, Path], home: Path) -> No
 def test_prefect_flow_runs_the_same_night(
     state: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The real Prefect flow, once, in a fresh home: same queue as the plain run would give."""
+    """The real Prefect flow, once, in a fresh home: same queue as the plain run would give.
+
+    With alerts configured, the flow sends the night's urgent flags to a real webhook.
+    """
+    from alert_helpers import webhook_server
+    from apiflag import alerts
     from apiflag.orchestration.flows import nightly
 
-    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "flowhome"))
-    s = nightly(source=str(state["world"]), casedb_url=_casedb(state), night=NIGHT, capacity=10)
+    home = tmp_path / "flowhome"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("APIFLAG_HOME", str(home))
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(alerts, "service_now", lambda: dt.datetime.combine(NIGHT, dt.time(0)))
+    with webhook_server() as (hook, url):
+        alerts_config = {"case_url": "https://desk.example/flags/{flag_id}", "within_hours": 24}
+        (home / "config.yaml").write_text(
+            json.dumps({"alerts": {**alerts_config, "webhook": {"url": url}}})
+        )
+        s = nightly(source=str(state["world"]), casedb_url=_casedb(state), night=NIGHT, capacity=10)
     assert s.queued >= 1 and s.inserted == s.queued
     assert s.report_path and Path(s.report_path).is_file()
+    assert s.alerts_sent >= 1 and s.alerts_failed == 0
+    assert sorted(b["flag_id"] for b in hook.bodies) == sorted(
+        set(b["flag_id"] for b in hook.bodies)
+    )
+    assert len(hook.bodies) == s.alerts_sent

@@ -225,6 +225,26 @@ def test_only_decided_hearing_or_support_flags_can_be_held(state: State) -> None
 
 
 def test_everything_is_deleted_after_the_maximum(masked: State, apiflag_home: Path) -> None:
+    from apiflag.alerts import ALERT_METADATA, alert_deliveries
+
+    engine = open_engine()
+    ALERT_METADATA.create_all(engine)
+    with engine.begin() as conn:
+        for night in (OLD, RECENT):
+            flag = conn.execute(
+                sa.text("SELECT flag_id FROM flags WHERE night = :n LIMIT 1"), {"n": night}
+            ).scalar_one()
+            conn.execute(
+                alert_deliveries.insert().values(
+                    flag_id=flag,
+                    channel="email",
+                    night=night.isoformat(),
+                    status="sent",
+                    attempts=1,
+                    claimed_at=dt.datetime.now(dt.UTC),
+                )
+            )
+    engine.dispose()
     far = OLD + dt.timedelta(days=5 * 366)
     report = apply_retention(far, RetentionSettings(180, 5))
     assert OLD.isoformat() in report.nights_deleted
@@ -236,6 +256,8 @@ def test_everything_is_deleted_after_the_maximum(masked: State, apiflag_home: Pa
         flags = conn.execute(sa.text("SELECT night FROM flags")).scalars().all()
         vault_nights = conn.execute(sa.select(store.vault.c.night).distinct()).scalars().all()
         runs = conn.execute(sa.text("SELECT night FROM night_runs")).scalars().all()
+        alerted = conn.execute(sa.select(alert_deliveries.c.night)).scalars().all()
+    assert alerted == [RECENT.isoformat()]  # alert records go with their flags
     assert OLD.isoformat() not in {str(n)[:10] for n in flags}
     assert {str(n)[:10] for n in runs} == {RECENT.isoformat()}
     assert OLD.isoformat() not in vault_nights

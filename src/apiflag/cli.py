@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "retention": "apiflag.privacy.cli:retention",
     "reidentify": "apiflag.privacy.cli:reidentify",
     "stats": "apiflag.privacy.cli:stats",
+    "alerts": "apiflag.alerts:alerts_command",
 }
 
 
@@ -66,7 +67,15 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Run the CLI, turning user errors into one line on stderr and a non-zero exit."""
+    """Run the CLI, turning user errors into one line on stderr and a non-zero exit.
+
+    First makes everything this process creates private (umask ``077``) and warns, in one line
+    on stderr, when an existing ``$APIFLAG_HOME`` is open to group or others.
+    """
+    from apiflag import config, filemodes
+
+    filemodes.private_umask()
+    filemodes.warn_if_exposed(config.home_path())
     try:
         return cli.main(args=argv, prog_name="apiflag", standalone_mode=False)
     except click.exceptions.Abort:

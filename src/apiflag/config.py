@@ -3,8 +3,10 @@
 All state lives under ``$APIFLAG_HOME`` (default ``./.apiflag``): the message archive, the
 warehouse, the queue database (unless ``APIFLAG_DB_URL`` is set), the MLflow store (unless
 ``MLFLOW_TRACKING_URI`` is set), reports and the pseudonymisation key. Two runs with
-different homes never touch each other. What a run is configured with (capacity, thresholds,
-time zone ...) is :mod:`apiflag.settings`; which code produced an output, :mod:`apiflag.provenance`.
+different homes never touch each other. The home and everything apiflag creates in it are
+private to the service account (folders 0700, files 0600: :mod:`apiflag.filemodes`).
+What a run is configured with (capacity, thresholds, time zone ...) is
+:mod:`apiflag.settings`; which code produced an output, :mod:`apiflag.provenance`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from apiflag import filemodes
+
+
+def home_path() -> Path:
+    """Return where ``$APIFLAG_HOME`` (default ``./.apiflag``) is, without creating it."""
+    return Path(os.environ.get("APIFLAG_HOME", ".apiflag")).resolve()
+
 
 def home() -> Path:
-    """Return ``$APIFLAG_HOME`` (default ``./.apiflag``), created if missing."""
-    path = Path(os.environ.get("APIFLAG_HOME", ".apiflag")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Return ``$APIFLAG_HOME``, created private (0700) if missing.
+
+    Also adds ``077`` to the process umask, so every file and folder created in the home from
+    now on, by apiflag or by the libraries it calls, is private whatever the shell's umask.
+    """
+    return filemodes.private_dir(home_path())
 
 
 def archive_dir() -> Path:

@@ -24,6 +24,8 @@ from typing import Any
 import pandas as pd
 
 from apiflag import atomic, casedb, config, provenance, warehouse
+from apiflag.alerts import AlertReport, alert_night
+from apiflag.alerts import load_settings as load_alert_settings
 from apiflag.audit import check_chain
 from apiflag.carrier_quality import carrier_trends
 from apiflag.errors import ApiflagError
@@ -70,6 +72,9 @@ class NightSummary:
     code_digests: dict[str, str] = field(default_factory=dict)
     stage_digests: dict[str, str] = field(default_factory=dict)
     version: str = field(default_factory=provenance.package_version)
+    alerts: str = field(default_factory=lambda: AlertReport(configured=False).line())
+    alerts_sent: int = 0
+    alerts_failed: int = 0
     report_path: str | None = None
     report_markdown: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -365,6 +370,7 @@ def run_night(
     Raises:
         ApiflagError: bad input (no such night, unreadable case database, ...).
     """
+    load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
     s = start_summary(night, settings)
     settings = Settings.model_validate(s.settings)
     report = stage_ingest(night, source, s.code_digests["ingest"])
@@ -468,6 +474,7 @@ def finish_night(
     s.unchanged = int(getattr(saved, "unchanged", 0))
     s.updated = int(getattr(saved, "updated", 0))
     s.kept_decided = int(getattr(saved, "kept", 0))
+    send_alerts(s, result.travellers, travellers, warehouse.read_table(key, "flights"))
     if write_report:
         monitoring_cols = [c for c in features.columns if c == "traveller_id" or _protected(c)]
         quarantine_path = config.warehouse_dir(key) / "quarantine.parquet"
@@ -491,6 +498,17 @@ def finish_night(
         s.report_path = str(path)
         s.report_markdown = markdown
     return s
+
+
+def send_alerts(
+    s: NightSummary, combined: pd.DataFrame, travellers: pd.DataFrame, flights: pd.DataFrame
+) -> None:
+    """Alert on the saved night's urgent flags (:mod:`apiflag.alerts`); failures become warnings."""
+    report = alert_night(combined, travellers, flights, s.night)
+    s.alerts = report.line()
+    s.alerts_sent = report.sent
+    s.alerts_failed = len(report.failed)
+    s.warnings.extend(report.warnings())
 
 
 def _protected(column: str) -> bool:

@@ -68,8 +68,10 @@ def run_nightly(
 ) -> Any:
     """Run one night through the Prefect flow, or as plain functions with ``plain``."""
     from apiflag import pipeline
+    from apiflag.alerts import load_settings as load_alert_settings
 
     pipeline.require_night(source, night)
+    load_alert_settings()  # a bad alerts: section fails now, before Prefect or the night starts
     if orchestrator == "plain":
         return pipeline.run_night(night, source, casedb_url, settings=settings)
     from apiflag.orchestration.flows import nightly
@@ -99,6 +101,7 @@ def _print_summary(s: Any) -> None:
         f"queued {s.queued} (new {s.inserted}, refreshed {s.updated}, unchanged {s.unchanged}, "
         f"decided and kept {s.kept_decided}); {s.overflow} more over capacity"
     )
+    click.echo(s.alerts)
     if s.reused_stages:
         click.echo(f"reused from an earlier run: {', '.join(s.reused_stages)}")
     for w in s.warnings:

@@ -9,8 +9,15 @@ from typing import Any, cast
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from apiflag import pipeline
+from apiflag import config, filemodes, pipeline
+from apiflag.alerts import load_settings as load_alert_settings
 from apiflag.settings import Settings, load_settings
+
+
+def _private_start() -> None:
+    """Make what the flow creates private, and warn (stderr) when the home is open to others."""
+    filemodes.private_umask()
+    filemodes.warn_if_exposed(config.home_path())
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=5)
@@ -70,6 +77,8 @@ def nightly(
     ``capacity`` and ``match_threshold`` override the file for this run. Without ``night`` (a
     scheduled run) the night is today's date in the settings' time zone.
     """
+    _private_start()
+    load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
     settings = load_settings(capacity=capacity, match_threshold=match_threshold)
     if night is None:
         night = settings.today()
@@ -117,6 +126,7 @@ def train_task(world: str) -> Any:
 @flow(name="retrain", log_prints=True)
 def retrain(world: str) -> Any:
     """Train a candidate on the world's history and register it; promotion stays a human act."""
+    _private_start()
     return train_task(world)
 
 
@@ -131,4 +141,5 @@ def retention_task(as_of: dt.date | None) -> Any:
 @flow(name="retention", log_prints=True)
 def retention(as_of: dt.date | None = None) -> Any:
     """Mask personal data past the masking period and delete it past the maximum."""
+    _private_start()
     return retention_task(as_of)

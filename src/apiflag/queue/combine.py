@@ -144,7 +144,8 @@ class CombineResult:
         night: the arrival night.
         travellers: one row per arriving traveller (``combined.parquet``): traveller_id,
             flag_id (None when not flagged), track, total, probability, flagged, queued,
-            priority (None when not flagged), minor, case_match_probability.
+            priority (None when not flagged), minor, case_match_probability,
+            strong_case_match (a match at or above ``case_match_threshold``: always queued).
         flags: the queued flags, priority order.
         contributions: explanation rows of every flagged traveller (queued and overflow): the
             :class:`~apiflag.records.Contribution` columns plus ``rationale`` and ``against``
@@ -641,6 +642,7 @@ def combine(
             "priority": pd.array(priority, dtype="Int64"),
             "minor": minor.to_numpy(),
             "case_match_probability": match_p.to_numpy(dtype=float),
+            "strong_case_match": strong,
             "rule_hits": rule_count.astype(int),
             "nationality": tv["nationality"].to_numpy(dtype=object)
             if "nationality" in tv.columns

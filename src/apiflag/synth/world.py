@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from apiflag import filemodes
 from apiflag.errors import UsageError
 from apiflag.normalise import TRAVELLER_KEY
 from apiflag.synth.names import typo
@@ -746,12 +747,13 @@ def _prepare_out(out: Path, force: bool) -> Path:
             raise UsageError(
                 f"--out {out}: not empty and not a synthetic world; refusing to replace it"
             )
+    # travellers' names, birth dates and documents (synthetic, shaped as real): private
+    filemodes.private_umask()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    return tmp
+    return filemodes.private_dir(tmp)
 
 
 def generate_world(
