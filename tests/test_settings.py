@@ -62,12 +62,15 @@ def test_file_then_flags(apiflag_home: Path) -> None:
     assert Settings.model_validate(over.record()) == over
 
 
-def test_roles_stay_readable_next_to_the_settings(
+def test_roles_and_alerts_sections_pass_through_to_their_modules(
     apiflag_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("APIFLAG_USER", "alice")
     monkeypatch.delenv("APIFLAG_ROLE", raising=False)
-    _write(apiflag_home, "capacity: 7\nroles:\n  alice: [supervisor, analyst]\n")
+    _write(
+        apiflag_home,
+        "capacity: 7\nroles:\n  alice: [supervisor, analyst]\nalerts:\n  within_hours: 3\n",
+    )
     assert current_role() == "supervisor"
     assert load_settings().capacity == 7
 

@@ -4,21 +4,17 @@ All state lives under ``$APIFLAG_HOME`` (default ``./.apiflag``): the message ar
 warehouse, the queue database (unless ``APIFLAG_DB_URL`` is set), the MLflow store (unless
 ``MLFLOW_TRACKING_URI`` is set), reports and the pseudonymisation key. Two runs with
 different homes never touch each other. The home and everything apiflag creates in it are
-private to the service account (folders 0700, files 0600: :mod:`apiflag.filemodes`). What a run
-is configured with (capacity, thresholds, time zone ...) is :mod:`apiflag.settings`; which code
-produced an output, :mod:`apiflag.provenance`.
+private to the service account (folders 0700, files 0600: :mod:`apiflag.filemodes`).
+What a run is configured with (capacity, thresholds, time zone ...) is
+:mod:`apiflag.settings`; which code produced an output, :mod:`apiflag.provenance`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
 from apiflag import filemodes
-
-#: the service's time zone: nights are local dates in Japan, flight times naive local times
-TIMEZONE = dt.timezone(dt.timedelta(hours=9))
 
 
 def home_path() -> Path:

@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from apiflag import alerts, atomic, casedb, config, provenance, warehouse
-from apiflag.alerts import AlertReport
+from apiflag import atomic, casedb, config, provenance, warehouse
+from apiflag.alerts import AlertReport, alert_night
+from apiflag.alerts import load_settings as load_alert_settings
 from apiflag.audit import check_chain
 from apiflag.carrier_quality import carrier_trends
 from apiflag.errors import ApiflagError
@@ -387,7 +388,7 @@ def run_night(
     Raises:
         ApiflagError: bad input (no such night, unreadable case database, ...).
     """
-    alerts.load_settings()  # a bad alerts: section stops the run before the night's work
+    load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
     s = start_summary(night, settings)
     settings = Settings.model_validate(s.settings)
     report = stage_ingest(night, source, s.code_digests["ingest"])
@@ -521,8 +522,6 @@ def send_alerts(
     s: NightSummary, combined: pd.DataFrame, travellers: pd.DataFrame, flights: pd.DataFrame
 ) -> None:
     """Alert on the saved night's urgent flags (:mod:`apiflag.alerts`); failures become warnings."""
-    from apiflag.alerts import alert_night
-
     report = alert_night(combined, travellers, flights, s.night)
     s.alerts = report.line()
     s.alerts_sent = report.sent

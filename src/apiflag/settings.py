@@ -52,8 +52,8 @@ __all__ = [
 DEFAULT_CAPACITY = 50
 #: Lower bounds of the monitoring age bands: 0-11, 12-17, 18-24, 25-34, 35-49, 50-64, 65+.
 DEFAULT_AGE_BANDS: tuple[int, ...] = (0, 12, 18, 25, 35, 50, 65)
-#: Sections of ``config.yaml`` that other modules read (roles and accounts: access control;
-#: alerts: apiflag.alerts, which validates its own section).
+#: Sections of ``config.yaml`` that other modules read and validate (roles and accounts: access
+#: control; alerts: :mod:`apiflag.alerts`).
 OTHER_SECTIONS = frozenset({"roles", "accounts", "alerts"})
 
 

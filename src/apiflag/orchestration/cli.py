@@ -29,7 +29,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from apiflag.errors import ApiflagError, UsageError
 from apiflag.settings import Settings, load_settings
 
-TOKYO = config.TIMEZONE
 DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 2500, "history_nights": 8}
 
 #: The flags that override ``config.yaml`` for one run (see :mod:`apiflag.settings`).
@@ -69,10 +68,10 @@ def run_nightly(
 ) -> Any:
     """Run one night through the Prefect flow, or as plain functions with ``plain``."""
     from apiflag import pipeline
-    from apiflag.alerts import load_settings
+    from apiflag.alerts import load_settings as load_alert_settings
 
     pipeline.require_night(source, night)
-    load_settings()  # a bad alerts: section fails now, before Prefect or the night starts
+    load_alert_settings()  # a bad alerts: section fails now, before Prefect or the night starts
     if orchestrator == "plain":
         return pipeline.run_night(night, source, casedb_url, settings=settings)
     from apiflag.orchestration.flows import nightly
@@ -226,70 +225,21 @@ def demo(orchestrator: str, capacity: int | None) -> None:
     )
     _print_summary(summary)
     click.echo("4/4 the queue, highest priority first (analysts decide; nothing is automatic):")
-    from apiflag.queue.cli import fmt_probability, ranking_note
-
     engine = open_engine()
     try:
         items = list_flags(engine, night=night)
     finally:
         engine.dispose()
-    click.echo(ranking_note(items))
-    click.echo(f"{'priority':>8}  {'policy':>6}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
+    click.echo(f"{'priority':>8}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
     for item in items[:20]:
         click.echo(
-            f"{item['priority']:>8}  {item['policy_score']:>+6.2f}  "
-            f"{fmt_probability(item['probability'])}  {item['track']:<18} "
+            f"{item['priority']:>8}  {item['probability']:>6.3f}  {item['track']:<18} "
             f"{item['status']:<9} {item['flag_id']}"
         )
     if len(items) > 20:
         click.echo(f"... {len(items) - 20} more: apiflag queue list --night {night}")
     click.echo(f"explain one: apiflag explain {items[0]['flag_id']}" if items else "queue empty")
-    _demo_account()
     click.echo(f"done in {time.perf_counter() - start:.0f} s")
-
-
-DEMO_ACCOUNT = "demo"
-DEMO_ROLES = ("analyst", "supervisor", "auditor", "model_owner")
-
-
-def _demo_account() -> None:
-    """Create the demo account (all roles, mapped to this login) and say how to open the desk.
-
-    Its random password is printed once: it is stored only as an Argon2 hash.
-    """
-    import secrets
-
-    from apiflag.privacy import accounts
-    from apiflag.queue.store import open_engine
-
-    engine = accounts.ready(open_engine())
-    try:
-        existing = accounts.get_account(engine, DEMO_ACCOUNT)
-        login = accounts.os_login()
-        if existing is None:
-            password = secrets.token_urlsafe(12)
-            mapped = any(a.login == login for a in accounts.list_accounts(engine))
-            accounts.add_account(
-                engine,
-                DEMO_ACCOUNT,
-                DEMO_ROLES,
-                password=password,
-                login=None if mapped else login,
-                actor="apiflag-demo",
-            )
-            shown = f"password {password} (shown once; `apiflag users passwd demo` sets another)"
-        else:
-            shown = "the password printed by the first demo (`apiflag users passwd demo` resets it)"
-    finally:
-        engine.dispose()
-    click.echo(
-        f"review desk: run `apiflag web` and open http://127.0.0.1:8000/ ; sign in as "
-        f"{DEMO_ACCOUNT} with {shown}"
-    )
-    click.echo(
-        f"the CLI now acts as account {DEMO_ACCOUNT} for login {login}: "
-        f"decide with --analyst {DEMO_ACCOUNT}"
-    )
 
 
 @click.command("serve")

@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from apiflag import config, filemodes, pipeline
+from apiflag.alerts import load_settings as load_alert_settings
 from apiflag.settings import Settings, load_settings
 
 
@@ -77,9 +78,7 @@ def nightly(
     scheduled run) the night is today's date in the settings' time zone.
     """
     _private_start()
-    from apiflag import alerts
-
-    alerts.load_settings()  # a bad alerts: section stops the run before the night's work
+    load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
     settings = load_settings(capacity=capacity, match_threshold=match_threshold)
     if night is None:
         night = settings.today()
