@@ -3,7 +3,7 @@
 The same state machine as :class:`apiflag.edifact.pnrgov._Reader` (level 0, ``SRC`` bookings,
 ``TIF`` travellers, ``FOP`` payments, ``TVL`` legs and check-in), on raw element lists, keeping
 only what the warehouse stores. Anything the tolerant reader would warn about, skip as
-non-air or history, or refuse raises :class:`~apiflag.edifact.fast.Unsupported`, and the
+non-air or history, or refuse raises :class:`~apiflag.edifact.fast_base.Unsupported`, and the
 file goes to the tolerant reader. Names, titles, e-mails and phones go through the tolerant
 reader's own functions, so each decision stays in one place.
 """
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from apiflag.edifact import dates
-from apiflag.edifact.fast import (
+from apiflag.edifact.fast_base import (
     AIRPORT,
     CARRIER,
     DOC_TYPE,

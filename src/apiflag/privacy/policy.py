@@ -28,6 +28,9 @@ from apiflag.errors import UsageError
 from apiflag.settings import RetentionPeriods, config_path, read_config
 from apiflag.settings import load_settings as load_app_settings
 
+#: The roles of the service (the README's Privacy section says what each may see and do).
+ROLES: tuple[str, ...] = ("analyst", "supervisor", "auditor", "model_owner")
+
 __all__ = [
     "COLUMN_KINDS",
     "RetentionSettings",
