@@ -241,7 +241,9 @@ def _relax_sqlite(engine: Engine) -> None:
 
 
 def _migration_3(conn: Connection) -> None:
-    conn.exec_driver_sql("ALTER TABLE flags ADD COLUMN degraded TEXT")
+    # migration 2 rebuilds an SQLite ``flags`` from today's declaration, which has it already
+    if "degraded" not in {c["name"] for c in inspect(conn).get_columns("flags")}:
+        conn.exec_driver_sql("ALTER TABLE flags ADD COLUMN degraded TEXT")
 
 
 #: Versioned changes to a queue database written by an earlier build, applied in order once.
