@@ -21,6 +21,7 @@ from apiflag.errors import ApiflagError
 from apiflag.queue.combine import CombineResult
 from apiflag.queue.store import flags as flags_table
 from apiflag.queue.store import open_engine, save_night
+from apiflag.settings import Settings
 from queue_helpers import CAST, NIGHT, small_night
 
 NOW = dt.datetime.combine(NIGHT, dt.time(6, 0))
@@ -543,7 +544,7 @@ def test_nightly_job_alerts_once_per_urgent_flag_however_often_it_reruns(
         },
     )
     casedb = f"sqlite:///{world / 'casedb.sqlite'}"
-    first = pipeline.run_night(night, world, casedb, capacity=10)
+    first = pipeline.run_night(night, world, casedb, settings=Settings(capacity=10))
     combined = pd.read_parquet(config.warehouse_dir(str(night)) / "combined.parquet")
     queued = combined[combined["queued"]]
     urgent = set(
@@ -554,7 +555,7 @@ def test_nightly_job_alerts_once_per_urgent_flag_however_often_it_reruns(
     )
     assert len(urgent) >= 2  # the world plants case persons and minors every night
     assert first.alerts_sent == 2 * len(urgent) and first.alerts_failed == 0
-    second = pipeline.run_night(night, world, casedb, capacity=10)
+    second = pipeline.run_night(night, world, casedb, settings=Settings(capacity=10))
     assert second.alerts_sent == 0
     assert f"already sent {2 * len(urgent)}" in second.alerts
     assert sorted(b["flag_id"] for b in hook.bodies) == sorted(urgent)

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from apiflag.edifact import parse_bytes
 from mutation_helpers import (
+    BAD_COUNTRIES,
+    BAD_DATES,
+    BAD_NUMBERS,
+    BAD_SEXES,
+    BAD_TIMES,
     CLASSES,
     Base,
     ClassStats,
@@ -121,3 +127,30 @@ def test_mutants_are_deterministic(small: list[Base]) -> None:
     again = [(m.cls, m.detail, m.data) for _, m in mutants(bases, 60, seed=5)]
     assert first == again
     assert all(m.data != b.data for b, m in mutants(bases, 60, seed=5))
+
+
+def test_no_damaged_value_is_repeated_in_a_warning_or_a_loss(small: list[Base]) -> None:
+    """Warnings and losses name a value's class, never the value (it may be personal data).
+
+    Every message a value mutant adds (its new warnings and record losses) is scanned for the
+    damaged values the mutants write and for the surnames of the base's travellers.
+    """
+    damaged = [
+        v
+        for v in (*BAD_DATES, *BAD_TIMES, *BAD_SEXES, *BAD_COUNTRIES, *BAD_NUMBERS)
+        if len(v) >= 4  # shorter ones ("0", "XX") are in any text
+    ]
+    scanned = 0
+    for base, mutant in mutants(small, 40 * len(CLASSES), seed=17):
+        if not mutant.cls.startswith("value_"):
+            continue
+        parsed = parse_bytes(mutant.data, base.name)
+        new = (set(parsed.warnings) - set(base.warnings)) | (
+            {str(x) for x in parsed.lost} - set(base.lost)
+        )
+        names = {json.loads(k)["surname"] for k in base.keys} - {None}
+        for line in new:
+            scanned += 1
+            for value in (*damaged, *(n for n in names if len(n) >= 4)):
+                assert value not in line, f"{value!r} repeated: {line} ({mutant.detail})"
+    assert scanned >= 100  # the value mutants did make the reader speak

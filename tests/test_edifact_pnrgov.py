@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from apiflag.edifact import contract_rows, parse_text
-from apiflag.edifact.pnrgov import decode_email, split_title
+from apiflag.edifact.pnrgov import decode_email, same_name, split_title
 from apiflag.errors import ParseError
 from apiflag.records import PnrBooking
 
@@ -193,11 +196,45 @@ def test_decode_email(text: str, want: str) -> None:
     assert decode_email(text) == want
 
 
-def test_a_message_without_its_flight_refuses_the_file() -> None:
-    level0 = LEVEL0.replace("TVL+211126:2330:221126:0730+BKK+NRT+QK+21'", "")
-    with pytest.raises(ParseError) as info:
-        parse_text(pnr(BOOKING, level0), "p.edi")
-    assert info.value.code == "E_MISSING_SEGMENT" and info.value.segment > 0
+NO_FLIGHT = LEVEL0.replace("TVL+211126:2330:221126:0730+BKK+NRT+QK+21'", "")
+
+
+def test_a_message_without_its_flight_is_quarantined_as_a_record() -> None:
+    """No level-0 TVL: the message is a lost record holding its travellers, not a refusal."""
+    parsed = parse_text(pnr(BOOKING, NO_FLIGHT), "p.edi")
+    assert parsed.pnr_messages == []
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.code, loss.first_segment, loss.message_ref) == (
+        "message", "E_MISSING_SEGMENT", 2, "1",
+    )  # fmt: skip
+    assert loss.travellers == 3  # DOE JANE, her infant and DOE ALEKSANDR
+    assert (parsed.travellers, parsed.quarantined, parsed.declared) == (0, 3, 3)
+
+
+def _two_messages(first: str, second: str) -> str:
+    """One interchange of two single-part PNRGOV messages (``pnr()`` texts)."""
+    head = first[: first.index("UNZ")]
+    return head + second[second.index("UNH") : second.index("UNZ")] + "UNZ+2+IC2'"
+
+
+@pytest.mark.parametrize(
+    "level0",
+    [NO_FLIGHT, LEVEL0.replace("+QK+21'", "+QK+X1X'", 1)],
+    ids=["no level-0 TVL", "flight number unreadable"],
+)
+def test_a_message_without_a_readable_flight_loses_only_itself(level0: str) -> None:
+    """Of two messages in one file, the one without a readable flight is set aside."""
+    lost = pnr(BOOKING, level0)
+    good = pnr(OTHER, LEVEL0).replace("UNH+1+", "UNH+2+").replace("+1'UNZ", "+2'UNZ")
+    parsed = parse_text(_two_messages(lost, good), "p.edi")
+    (loss,) = parsed.lost
+    assert (loss.kind, loss.message_ref, loss.travellers) == ("message", "1", 3)
+    assert loss.code in ("E_MISSING_SEGMENT", "E_BAD_VALUE")
+    assert "X1X" not in loss.message  # the value is never repeated, only its class
+    (message,) = parsed.pnr_messages
+    assert message.message_ref == "2"
+    assert [b.record_locator for b in message.bookings] == ["XYZ789"]
+    assert (parsed.travellers, parsed.quarantined, parsed.declared) == (1, 3, 4)
 
 
 OTHER = "SRC'RCI+QK:XYZ789::191126:2210'TIF+ROE+RICHARD:A:1'TVL+211126:2330::0730+BKK+NRT+QK+21:Y'"
@@ -207,11 +244,10 @@ OTHER = "SRC'RCI+QK:XYZ789::191126:2210'TIF+ROE+RICHARD:A:1'TVL+211126:2330::073
     ("body", "code"),
     [
         (BOOKING.replace("RCI+QK:ABC123::191126:2210'", ""), "E_MISSING_SEGMENT"),
-        (BOOKING.replace("191126:2210'", "311126:2210'", 1), "E_BAD_DATE"),
-        (BOOKING.replace("01JAN90", "01XYZ90"), "E_BAD_DATE"),
+        (BOOKING.replace("TIF+DOE+ALEKSANDR:A:2'", "TIF++ALEKSANDR:A:2'"), "E_BAD_VALUE"),
         (BOOKING.replace("+QK+21:Y'", "+QK+X:Y'"), "E_BAD_VALUE"),
     ],
-    ids=["no locator", "bad RCI date", "bad DOCS date", "bad flight number"],
+    ids=["no locator", "a TIF without a surname", "bad flight number"],
 )
 def test_a_booking_that_cannot_be_read_is_quarantined_and_the_next_loads(
     body: str, code: str
@@ -255,12 +291,12 @@ def test_unknown_message_type_is_refused() -> None:
 
 
 def test_a_bad_value_is_located_at_its_own_segment() -> None:
-    """A 40-character passport number in DOCS quarantines the booking, naming that SSR."""
-    text = pnr(BOOKING.replace("/AA111/", "/" + "A" * 40 + "/"))
-    docs_segment = 1 + text[: text.index("SSR+DOCS")].count("'") - 1  # UNA's "'" is not one
+    """A leg whose carrier the contract refuses quarantines the booking, naming that TVL."""
+    text = pnr(BOOKING.replace("+NRT+BKK+QK+22:Y'", "+NRT+BKK+QKXX+22:Y'"))
+    tvl_segment = 1 + text[: text.index("TVL+251126")].count("'") - 1  # UNA's "'" is not one
     (loss,) = parse_text(text, "p.edi").lost
     assert (loss.code, loss.first_segment) == ("E_BAD_VALUE", 7)
-    assert loss.message.startswith(f"segment {docs_segment}: ")
+    assert loss.message.startswith(f"segment {tvl_segment}: ")
 
 
 def test_recurring_tvl_legs_are_independent_records() -> None:
@@ -278,3 +314,109 @@ def test_recurring_tvl_legs_are_independent_records() -> None:
         exclude={"checked_in"}
     )
     assert (a.itinerary[0].booking_class, c.itinerary[0].booking_class) == ("Y", "C")
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    """An edit of a booking's ``model_dump()`` at ``"travellers.0.sex"``-style paths."""
+
+    def edit(dump: dict[str, Any]) -> None:
+        *head, last = path.split(".")
+        node: Any = dump
+        for key in head:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[int(last) if last.isdigit() else last] = value
+
+    return edit
+
+
+ALL = ("1", "1I", "2")  # every traveller of BOOKING: a booking value is in each one's row
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "edits", "who", "field", "warned"),
+    [
+        ("/01JAN90/F/", "/01JAN90/Q/", ["travellers.0.sex"], ("1",), "sex", "SSR+DOCS sex"),
+        ("/AA111/THA/", "/AA111/T4A/", ["travellers.0.nationality"], ("1",), "nationality",
+         "SSR+DOCS nationality"),
+        ("/P/THA/AA111/", "/P/TH9/AA111/", ["travellers.0.documents.0.issuing_country"], ("1",),
+         "documents", "SSR+DOCS issuing_country"),
+        ("01JAN90", "01XYZ90", ["travellers.0.date_of_birth"], ("1",), "date_of_birth",
+         "SSR+DOCS date_of_birth"),
+        ("/F/01JAN30/", "/F/31FEB30/", ["travellers.0.documents.0.expiry_date"], ("1",),
+         "documents", "SSR+DOCS expiry_date"),
+        ("/BANGKOK/01OCT26/", "/BANGKOK/41OCT26/", ["travellers.0.documents.1.issue_date"],
+         ("1",), "documents", "SSR+DOCO issue_date"),
+        ("/BABY/15MAR26'", "/BABY/35MAR26'", ["travellers.1.date_of_birth"], ("1I",),
+         "date_of_birth", "SSR+INFT date_of_birth"),
+        ("::191126:2210'", "::191326:2210'", ["created"], ALL, "booking_created",
+         "RCI booking_created"),
+        ("::191126:2210'", "::191126:2270'", ["created"], ALL, "booking_created",
+         "RCI booking_created"),
+        ("DAT+700:201126:0900'", "DAT+700:201126:9900'", ["last_transaction"], ALL,
+         "last_transaction", "DAT+700 last_transaction"),
+        ("TVL+211126:2330::", "TVL+991399:2330::",
+         ["itinerary.0.scheduled_departure", "itinerary.0.scheduled_arrival"], ALL, "itinerary",
+         "TVL itinerary"),
+        ("::0730+BKK+NRT+QK+21:Y'", "::0790+BKK+NRT+QK+21:Y'", ["itinerary.0.scheduled_arrival"],
+         ALL, "itinerary", "TVL itinerary"),
+        ("1000:251126:1500", "1000:251326:1500", ["itinerary.1.scheduled_arrival"], ALL,
+         "itinerary", "TVL itinerary"),
+        ("1000:251126:1500", "1000:251126:9", ["itinerary.1.scheduled_arrival"], ALL,
+         "itinerary", "TVL itinerary"),
+    ],
+    ids=[
+        "DOCS sex", "DOCS nationality", "DOCS issuing country", "DOCS birth date",
+        "DOCS expiry", "DOCO issue date", "INFT birth date", "RCI date", "RCI time",
+        "DAT 700 time", "TVL departure date", "TVL arrival time", "TVL arrival date",
+        "TVL arrival time out of place",
+    ],
+)  # fmt: skip
+def test_an_unreadable_value_is_null_with_its_warning_and_degraded_field(
+    old: str, new: str, edits: list[str], who: tuple[str, ...], field: str, warned: str
+) -> None:
+    """The PAXLST way: the one value is null, named in a warning by its class and in the
+    ``degraded`` of the travellers whose rows hold it; the rest of the booking is as sent."""
+    clean = parse_text(pnr(), "p.edi")
+    assert BOOKING.count(old) == 1
+    parsed = parse_text(pnr(BOOKING.replace(old, new)), "p.edi")
+    assert parsed.lost == []
+    (got,) = parsed.pnr_messages[0].bookings
+    want = clean.pnr_messages[0].bookings[0].model_dump()
+    for path in edits:
+        _set(path, None)(want)
+    dump = got.model_dump()
+    assert {t["ref"]: t.pop("degraded") for t in dump["travellers"]} == {
+        t.ref: ((field,) if t.ref in who else ()) for t in got.travellers
+    }
+    for t in want["travellers"]:
+        t.pop("degraded")
+    assert dump == want
+    (line,) = set(parsed.warnings) - set(clean.warnings)
+    assert f": W_BAD_VALUE: {warned}: " in line and line.endswith("; read as null")
+    (bad,) = set(re.split(r"[/:+']", new)) - set(re.split(r"[/:+']", old))
+    assert bad not in line  # its class only
+    assert (parsed.degraded, parsed.quarantined) == (len(who), 0)
+
+
+def test_a_docs_whose_names_are_shifted_keeps_the_tif_names_with_a_warning() -> None:
+    """An extra DOCS item before the names would make the given name a surname: not read."""
+    text = pnr(BOOKING.replace("/01JAN30/DOE/JANE/MARY'", "/01JAN30/X/DOE/JANE/MARY'"))
+    parsed = parse_text(text, "p.edi")
+    jane = parsed.pnr_messages[0].bookings[0].travellers[0]
+    assert (jane.surname, jane.given_names, jane.title) == ("DOE", "JANE", "MRS")
+    assert (jane.sex, jane.date_of_birth) == ("F", dt.date(1990, 1, 1))  # before the names
+    assert any(": W_BAD_VALUE: SSR+DOCS surname: not the TIF's" in w for w in parsed.warnings)
+    assert parsed.lost == []
+
+
+def test_a_docs_surname_the_tif_cut_short_or_spaced_is_the_same_name() -> None:
+    assert same_name("VAN DER BERG", "VANDERBERG") and same_name("DOE-SMITH", "DOESMI")
+    assert not same_name("JANE", "DOE")
+
+
+def test_no_value_is_repeated_in_a_loss_message() -> None:
+    """A booking lost for its flight number names the number's class, never the number."""
+    parsed = parse_text(pnr(BOOKING.replace("+QK+21:Y'", "+QK+X7Q:Y'")), "p.edi")
+    (loss,) = parsed.lost
+    assert "3 characters value is not a flight number" in loss.message
+    assert "X7Q" not in str(loss)

@@ -72,6 +72,17 @@ def test_two_interchanges_in_one_file_number_segments_on() -> None:
     assert interchanges[1].unb.number == interchanges[0].unz.number + 1
 
 
+@pytest.mark.parametrize("at", [1, 2, 4, 5])
+def test_a_line_wrapped_inside_the_next_una_is_still_its_service_string(at: int) -> None:
+    """A file wrapped at a fixed width may break the next interchange's UNA anywhere."""
+    una = "UNA:+.? '"
+    wrapped = una[: 3 + at] + "\n" + una[3 + at :]
+    interchanges = tokenize(TIDY + TIDY.replace(una, wrapped))
+    assert len(interchanges) == 2
+    assert [w for ic in interchanges for w in ic.warnings] == []
+    assert _nad(TIDY) == [m.body[1].elements[1:] for m in interchanges[1].messages][0]
+
+
 def test_latin1_bytes_decode() -> None:
     assert decode("MÜLLER".encode("latin-1")) == "MÜLLER"
     assert decode("MÜLLER".encode()) == "MÜLLER"

@@ -35,11 +35,21 @@ def test_json_contract_and_exact_sum(capsys) -> None:
             "parser",
         }
         for row in exp["contributions"]:
-            assert {"source", "source_id", "weight", "sentence", "observed"} <= set(row)
-        parts = [r["weight"] for r in exp["contributions"] if r["source"] != "total"]
-        assert math.fsum(parts) == exp["total"] == flag.total
+            assert {"source", "column", "source_id", "weight", "sentence", "observed"} <= set(row)
+        # each column sums exactly to its own total; columns are never added together
+        for column, total in exp["totals"].items():
+            parts = [
+                r["weight"]
+                for r in exp["contributions"]
+                if r["source"] != "total" and r["column"] == column
+            ]
+            assert math.fsum(parts) == total
+        assert exp["totals"]["policy"] == exp["total"] == flag.total
+        assert exp["totals"]["outcome"] == flag.outcome_log_odds
+        assert exp["totals"].get("identity") is None or flag.match_probability is not None
         assert exp["sum_check"]["exact"] is True
         assert exp["probability"] == flag.probability
+        assert exp["match_probability"] == flag.match_probability
         assert exp["inputs"] == list(flag.input_messages)
 
 
@@ -57,6 +67,9 @@ def test_text_reads_like_a_case_file(capsys) -> None:
     assert "REYES, JOSEFA" in out
     assert "(exact)" in out
     assert "models:/apiflag-scorecard@champion v3" in out
+    # the policy weight and the fitted contribution of a rule sit side by side
+    assert "policy  fitted identity" in out
+    assert "Policy score +2.80" in out and "Outcome probability" in out
 
 
 def test_case_match_explanation_names_the_case_and_fields(capsys) -> None:
@@ -131,8 +144,13 @@ def test_no_model_says_so(capsys) -> None:
     result = small_night().without_model().combine()
     engine = store.open_engine()
     store.save_night(engine, result)
-    text = ex.render_text(ex.explanation(engine, result.flags[0].flag_id, actor="a"))
-    assert "model none applied" in text and "Base rate" in text
+    exp = ex.explanation(engine, result.flags[0].flag_id, actor="a")
+    text = ex.render_text(exp)
+    # by design (issue 12): no champion, no probability at all, and the ranking says so
+    assert "model none applied" in text and "ranked by policy weights alone" in text
+    assert "Outcome probability: none shown" in text
+    assert exp["probability"] is None and "outcome" not in exp["totals"]
+    assert "policy weights alone" in exp["ranked_by"]
 
 
 def test_base_rates_and_calibration_are_not_evidence(capsys) -> None:

@@ -96,7 +96,7 @@ def test_library_use_under_umask_022_is_private_too(
 ) -> None:
     import pandas as pd
 
-    from apiflag.orchestration.stagecache import write_parquet_atomic
+    from apiflag import atomic
     from apiflag.queue.store import open_engine
     from apiflag.synth.world import WorldConfig, generate_world
 
@@ -106,7 +106,7 @@ def test_library_use_under_umask_022_is_private_too(
     assert stat.S_IMODE(config.home().stat().st_mode) == 0o700
     os.umask(0o022)
     frame = pd.DataFrame({"traveller_id": ["T1"], "surname": ["TANAKA"]})
-    write_parquet_atomic(frame, config.warehouse_dir("2026-11-20") / "combined.parquet")
+    atomic.write_parquet(config.warehouse_dir("2026-11-20") / "combined.parquet", frame)
     os.umask(0o022)
     open_engine().dispose()
     os.umask(0o022)

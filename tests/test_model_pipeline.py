@@ -82,7 +82,9 @@ def test_outcomes_join_on_the_whole_traveller_key(tmp_path: Path) -> None:
 def test_a_small_world_trains_promotes_and_scores(tmp_path: Path) -> None:
     """End to end on a real synthetic world: synth, history through every stage, train, promote."""
     world = tmp_path / "world"
-    main_ok(["synth", "--out", str(world), "--history-nights", "8", "--arrivals", "500"])
+    # the model is fitted on flagged travellers only (about 10 a night here): enough nights for
+    # positives in the fit, calibration and evaluation slices
+    main_ok(["synth", "--out", str(world), "--history-nights", "12", "--arrivals", "2000"])
     from apiflag.model.pipeline import build_training_frame
 
     frame = build_training_frame(world)
@@ -91,9 +93,15 @@ def test_a_small_world_trains_promotes_and_scores(tmp_path: Path) -> None:
     outcomes = pd.read_csv(world / "history" / "outcomes.csv")
     assert frame["label"].sum() + frame.attrs["unmatched_outcomes"] >= outcomes["label"].sum() - 5
     assert frame.attrs["unmatched_outcomes"] <= len(outcomes) * 0.1
+    # the model's inputs: each rule hit, the match logit; training keeps the flagged only
+    assert {"rule.R-001", "match.logit", "flagged", "reviewed"} <= set(frame.columns)
+    rules = frame[[c for c in frame.columns if c.startswith("rule.")]].to_numpy(dtype=bool)
+    assert (frame["flagged"].to_numpy() >= rules.any(axis=1)).all()
+    assert (frame["flagged"] == (rules.any(axis=1) | (frame["match.score"] >= 0.8))).all()
     out = main_ok(["model", "train", "--world", str(world), "--format", "json"])
     summary = json.loads(out)
     assert summary["version"] == "1"
+    assert summary["counts"]["rows"] == int(frame["flagged"].sum())
 
 
 def main_ok(argv: list[str]) -> str:

@@ -19,6 +19,7 @@ from apiflag import config, pipeline
 from apiflag.cli import cli
 from apiflag.queue.combine import CombineSettings
 from apiflag.queue.reasons import REASONS
+from apiflag.settings import Settings
 from apiflag.synth.world import WorldConfig, generate_world
 
 NIGHT = dt.date(2026, 11, 20)
@@ -43,7 +44,7 @@ def _casedb(state: dict[str, Path]) -> str:
 
 
 def _run(state: dict[str, Path]) -> pipeline.NightSummary:
-    return pipeline.run_night(NIGHT, state["world"], _casedb(state), capacity=10)
+    return pipeline.run_night(NIGHT, state["world"], _casedb(state), settings=Settings(capacity=10))
 
 
 def test_first_run_queues_ranked_items_on_the_right_tracks(
@@ -52,7 +53,6 @@ def test_first_run_queues_ranked_items_on_the_right_tracks(
     s = _run(state)
     assert s.arrivals > 300  # passengers plus crew
     assert s.queued >= 1 and s.inserted == s.queued
-    assert s.overflow >= 0
     combined = pd.read_parquet(config.warehouse_dir(str(NIGHT)) / "combined.parquet")
     matches = pd.read_parquet(config.warehouse_dir(str(NIGHT)) / "matches.parquet")
     victims = set(matches.loc[matches["role"] == "victim", "traveller_id"])
@@ -67,6 +67,10 @@ def test_first_run_queues_ranked_items_on_the_right_tracks(
     )
     assert int((flagged["queued"] & ~case_queued).sum()) == min(10, int((~case_queued).sum()))
     assert bool(flagged.loc[case_queued, "queued"].all())
+    # the overflow is exactly the flagged travellers capacity kept out, and there are some
+    assert s.overflow == int((~flagged["queued"]).sum()) == int((~case_queued).sum()) - 10
+    assert s.overflow > 0
+    assert s.queued == int(flagged["queued"].sum())
     report = Path(s.report_path or "")
     assert report.is_file() and "<html" in report.read_text(encoding="utf-8").lower()
     # the first night in the warehouse: every carrier is new, said in the Data quality section
@@ -129,7 +133,7 @@ def test_tampered_audit_event_is_named(state: dict[str, Path], home: Path) -> No
 def test_prefect_flow_runs_the_same_night(
     state: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The real Prefect flow, once, in a fresh home: same queue as the plain run would give.
+    """The real Prefect flow, once, in a fresh home: same queue as the plain run gives.
 
     With alerts configured, the flow sends the night's urgent flags to a real webhook.
     """
@@ -137,6 +141,16 @@ def test_prefect_flow_runs_the_same_night(
     from apiflag import alerts
     from apiflag.orchestration.flows import nightly
 
+    def queue() -> list[tuple[object, ...]]:
+        items = json.loads(CliRunner().invoke(cli, ["queue", "list", "--format", "json"]).output)
+        return [
+            (i["flag_id"], i["track"], i["priority"], i["policy_score"], i["probability"])
+            for i in items
+        ]
+
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "plainhome"))
+    plain = _run(state)
+    plain_queue = queue()
     home = tmp_path / "flowhome"
     home.mkdir(mode=0o700)
     monkeypatch.setenv("APIFLAG_HOME", str(home))
@@ -150,6 +164,12 @@ def test_prefect_flow_runs_the_same_night(
         s = nightly(source=str(state["world"]), casedb_url=_casedb(state), night=NIGHT, capacity=10)
     assert s.queued >= 1 and s.inserted == s.queued
     assert s.report_path and Path(s.report_path).is_file()
+    assert (s.queued, s.overflow, s.flagged_by_track) == (
+        plain.queued,
+        plain.overflow,
+        plain.flagged_by_track,
+    )
+    assert queue() == plain_queue and len(plain_queue) == plain.queued
     assert s.alerts_sent >= 1 and s.alerts_failed == 0
     assert sorted(b["flag_id"] for b in hook.bodies) == sorted(
         set(b["flag_id"] for b in hook.bodies)

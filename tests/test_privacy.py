@@ -300,11 +300,11 @@ def test_small_cells_are_suppressed(count: int | None, shown: int | str | None) 
 @pytest.mark.parametrize(
     ("born", "band"),
     [
-        (dt.date(2009, 1, 11), "<18"),
-        (dt.date(2008, 1, 10), "18-29"),
-        (dt.date(1990, 6, 1), "30-44"),
-        (dt.date(1970, 1, 1), "45-59"),
-        (dt.date(1950, 1, 1), "60+"),
+        (dt.date(2009, 1, 11), "12-17"),
+        (dt.date(2008, 1, 10), "18-24"),
+        (dt.date(1990, 6, 1), "35-49"),
+        (dt.date(1970, 1, 1), "50-64"),
+        (dt.date(1950, 1, 1), "65+"),
         (None, "unknown"),
     ],
 )

@@ -41,7 +41,10 @@ def test_list_json_items_have_the_documented_shape(capsys) -> None:
         "night",
         "track",
         "priority",
+        "policy_score",
         "probability",
+        "match_probability",
+        "model_version",
         "status",
         "traveller",
     }
@@ -53,7 +56,9 @@ def test_list_json_items_have_the_documented_shape(capsys) -> None:
 def test_list_text_and_status_filter(capsys) -> None:
     result = saved_small_night()
     code, out, _ = run_cli(["queue", "list"], capsys)
-    assert code == 0 and out.count("\n") == len(result.flags) + 1
+    # the ranking note, the header, one line per flag
+    assert code == 0 and out.count("\n") == len(result.flags) + 2
+    assert out.startswith("ranked by policy score (rule weights); prob = outcome probability")
     assert "NGUYEN, THI LAN (PR428)" in out
     code, out, _ = run_cli(["queue", "list", "--status", "cleared"], capsys)
     assert (code, out.strip()) == (0, "no flags")

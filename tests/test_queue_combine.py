@@ -114,12 +114,80 @@ def test_flag_id_ignores_case_and_spacing_but_not_track() -> None:
     assert flag_id_for(NIGHT, key, "protection").startswith("F20261127-")
 
 
-def test_without_model_the_prior_is_the_base_rate() -> None:
-    result = small_night().without_model().combine(base_rate=0.01)
+def test_without_model_no_probability_is_shown_and_policy_ranks_alone() -> None:
+    # by design (issue 12): no champion, no fitted probability; no base rate is made up
+    result = small_night().without_model().combine()
     assert result.model_uri is None and result.model_version is None
-    priors = result.contributions.loc[result.contributions["source"] == "prior"]
-    assert (priors["weight"] == math.log(0.01 / 0.99)).all()
-    assert not (result.contributions["source"] == "model").any()
+    assert result.flags and all(f.probability is None for f in result.flags)
+    assert all(f.outcome_log_odds is None for f in result.flags)
+    assert result.travellers["probability"].isna().all()
+    assert not (result.contributions["column"] == "outcome").any()
+    assert not (result.contributions["source"].isin(["model", "prior"])).any()
+    assert "policy weights alone" in result.ranked_by
+    with_model = small_night().combine()
+    assert "policy weights alone" not in with_model.ranked_by
+    # the same people are queued, in the same policy order (the model only reorders ties)
+    assert {f.traveller_id for f in result.flags} == {f.traveller_id for f in with_model.flags}
+    assert [f.total for f in result.flags] == [f.total for f in with_model.flags]
+
+
+def test_policy_weights_decide_the_order_and_the_model_only_breaks_ties() -> None:
+    night = small_night()
+    # T1 and T5 tie on policy (2.0); the model's outcome log-odds orders them
+    night.scores.loc[night.scores["traveller_id"] == "T1", "calibration_step"] += 6.0
+    night.scores.loc[night.scores["traveller_id"] == "T7", "calibration_step"] -= 9.0
+    result = night.combine()
+    order = [f.traveller_id for f in result.flags]
+    assert order.index("T7") < order.index("T1") < order.index("T5")
+    night.scores.loc[night.scores["traveller_id"] == "T1", "calibration_step"] -= 12.0
+    order = [f.traveller_id for f in night.combine().flags]
+    assert order.index("T5") < order.index("T1")
+    policy = [f.total for f in result.flags]
+    assert policy == sorted(policy, reverse=True)
+
+
+def test_combine_reads_its_weights_from_the_evidence_table_only() -> None:
+    from apiflag.evidence import EvidenceBatch
+    from apiflag.provenance import stage_code_digests
+    from apiflag.queue.combine import combine_evidence, gather_evidence
+
+    night = small_night()
+    evidence = gather_evidence(
+        matches=night.matches,
+        match_fields=night.match_fields,
+        rule_hits=night.rule_hits,
+        scores=night.scores,
+        model_contributions=night.model_contributions,
+    )
+    rows = evidence.rows.copy()
+    totals = evidence.totals.copy()
+    # the policy board doubles R-102: only the evidence table says so
+    rows.loc[rows["source_id"] == "R-102@1", "weight"] = 5.0
+    t1 = (totals["traveller_id"] == "T1") & (totals["source"] == "rule")
+    totals.loc[t1, "total"] = math.fsum(
+        rows.loc[(rows["traveller_id"] == "T1") & (rows["source"] == "rule"), "weight"]
+    )
+    infos = {k: v for k, v in night.rule_info.items()}
+    from apiflag.queue.combine import RuleInfo
+
+    for rid, track in zip(night.rule_hits["rule_id"], night.rule_hits["track"], strict=True):
+        infos[rid] = RuleInfo(infos[rid].title, track=track)
+    result = combine_evidence(
+        NIGHT,
+        night.travellers,
+        night.flights,
+        EvidenceBatch(rows, totals),
+        matches=night.matches,
+        documents=night.documents,
+        bookings=night.bookings,
+        rules_digest="d",
+        rule_info=infos,
+        model=("m", "1"),
+        settings=CombineSettings(capacity=1),
+        code_digests=stage_code_digests(),
+    )
+    assert result.flags[0].traveller_id == "T1" and result.flags[0].total == 6.2
+    assert "T1" in set(result.travellers.loc[result.travellers["queued"], "traveller_id"])
 
 
 def test_case_match_weights_are_converted_from_log2() -> None:
@@ -139,16 +207,32 @@ def test_case_match_weights_are_converted_from_log2() -> None:
     assert math.fsum(rows["weight"]) == pytest.approx(3.0 * math.log(2))
 
 
-def test_contributions_sum_exactly_and_probability_is_the_sigmoid() -> None:
+def _column(rows: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    part = rows.loc[rows["column"] == column]
+    return part.loc[part["source"] != "total", "weight"], part.loc[
+        part["source"] == "total", "weight"
+    ]
+
+
+def test_contributions_sum_exactly_per_column_and_probability_is_the_sigmoid() -> None:
     result = small_night().combine()
     for flag in result.flags:
         rows = result.contributions.loc[result.contributions["flag_id"] == flag.flag_id]
-        total_row = rows.loc[rows["source"] == "total", "weight"]
+        parts, total_row = _column(rows, "policy")
         assert len(total_row) == 1
-        assert math.fsum(rows.loc[rows["source"] != "total", "weight"]) == flag.total
+        assert math.fsum(parts) == flag.total
         assert total_row.iloc[0] == flag.total
-        assert flag.probability == sigmoid(flag.total)
+        parts, total_row = _column(rows, "outcome")
+        assert len(total_row) == 1 and math.fsum(parts) == total_row.iloc[0]
+        assert total_row.iloc[0] == flag.outcome_log_odds
+        assert flag.probability == sigmoid(flag.outcome_log_odds)
+        parts, total_row = _column(rows, "identity")
+        if flag.match_probability is not None:
+            assert len(total_row) == 1 and math.fsum(parts) == total_row.iloc[0]
+        else:
+            assert not len(total_row) and not len(parts)
         assert list(rows["order"]) == list(range(len(rows)))
+        assert set(rows["column"]) <= {"policy", "outcome", "identity"}
 
 
 @settings(max_examples=max(10, settings.default.max_examples // 3))  # combine is ~0.1 s a call
@@ -178,12 +262,22 @@ def test_property_contributions_sum_exactly_to_total(
     contributions = result.contributions
     assert len(result.people) == len(result.flags) == int(result.travellers["queued"].sum())
     assert set(contributions["flag_id"]) == {f.flag_id for f in result.flags}
-    totals = result.travellers.set_index("flag_id")["total"]
+    by_flag = result.travellers.set_index("flag_id")
     for fid, rows in contributions.groupby("flag_id"):
-        parts = rows.loc[rows["source"] != "total", "weight"]
-        total = rows.loc[rows["source"] == "total", "weight"].iloc[0]
-        assert math.fsum(parts) == total == totals[fid]
-        assert rows["source"].iloc[0] == "prior" and rows["source"].iloc[-1] == "total"
+        parts, total = _column(rows, "policy")
+        assert math.fsum(parts) == total.iloc[0] == by_flag.loc[fid, "total"]
+        parts, total = _column(rows, "outcome")
+        if with_model:
+            assert math.fsum(parts) == total.iloc[0] == by_flag.loc[fid, "outcome_log_odds"]
+            assert by_flag.loc[fid, "probability"] == sigmoid(total.iloc[0])
+            assert rows.loc[rows["column"] == "outcome", "source"].iloc[0] == "prior"
+        else:
+            assert not len(total) and pd.isna(by_flag.loc[fid, "probability"])
+        parts, total = _column(rows, "identity")
+        if len(total):
+            assert math.fsum(parts) == total.iloc[0]
+        for _, col in rows.groupby("column", sort=False):
+            assert col["source"].iloc[-1] == "total" and (col["source"] == "total").sum() == 1
 
 
 @pytest.mark.parametrize(
@@ -209,7 +303,7 @@ def test_two_models_in_one_night_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "settings", [{"capacity": -1}, {"base_rate": 0.0}, {"case_match_threshold": 1.5}]
+    "settings", [{"capacity": -1}, {"match_weight_base": 1.0}, {"case_match_threshold": 1.5}]
 )
 def test_settings_out_of_range(settings: dict) -> None:
     with pytest.raises(ApiflagError):
@@ -238,6 +332,7 @@ def test_model_rows_are_intercept_features_and_calibration() -> None:
     result = small_night().combine()
     fid = _by_traveller(result).loc["T1", "flag_id"]
     rows = result.contributions.loc[result.contributions["flag_id"] == fid]
+    rows = rows.loc[rows["column"] == "outcome"]
     assert rows.iloc[0]["source_id"] == "model:intercept" and rows.iloc[0]["weight"] == -4.5
     model = rows.loc[rows["source"] == "model"]
     assert "model:calibration" in set(model["source_id"])
@@ -252,6 +347,7 @@ def test_without_intercept_columns_the_baseline_is_the_remainder() -> None:
     result = night.combine()
     fid = _by_traveller(result).loc["T1", "flag_id"]
     rows = result.contributions.loc[result.contributions["flag_id"] == fid]
+    rows = rows.loc[rows["column"] == "outcome"]
     assert rows.iloc[0]["source_id"] == "prior:model_baseline"
     parts = rows.loc[rows["source"].isin(["prior", "model"]), "weight"]
     assert math.fsum(parts) == pytest.approx(-4.0)
@@ -273,6 +369,7 @@ def test_model_rows_in_the_contributions_are_not_counted_twice() -> None:
     a = small_night().combine()
     b = night.combine()
     assert [f.total for f in a.flags] == [f.total for f in b.flags]
+    assert [f.outcome_log_odds for f in a.flags] == [f.outcome_log_odds for f in b.flags]
 
 
 def test_strong_victim_match_wins_over_a_strong_offender_match() -> None:

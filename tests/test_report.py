@@ -85,6 +85,14 @@ def test_without_model_the_report_says_so() -> None:
     _, markdown = build_report(NIGHT, night.combine(), night.travellers, plot=False)
     assert "**Model:** no model applied" in markdown
     assert "no champion model" in markdown
+    assert "ranked by policy weights alone and no outcome probability is shown" in markdown
+
+
+def test_with_a_model_the_report_says_how_the_queue_is_ranked() -> None:
+    night = small_night()
+    _, markdown = build_report(NIGHT, night.combine(), night.travellers, plot=False)
+    assert "queue ranked by policy weights; outcome probability from" in markdown
+    assert "policy weights alone" not in markdown
 
 
 def test_fairness_monitor_names_groups_over_twice_the_overall_rate() -> None:

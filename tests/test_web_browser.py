@@ -24,6 +24,7 @@ from apiflag import pipeline
 from apiflag.audit import read_events
 from apiflag.privacy import accounts
 from apiflag.queue import store
+from apiflag.settings import Settings
 from apiflag.synth.world import WorldConfig, generate_world
 from apiflag.web import views
 from web_helpers import cheap_hashes
@@ -65,7 +66,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             root / "world", WorldConfig(seed=11, nights=1, arrivals=300, history_nights=0)
         )
         pipeline.run_night(
-            NIGHT, root / "world", f"sqlite:///{root / 'world' / 'casedb.sqlite'}", capacity=10
+            NIGHT,
+            root / "world",
+            f"sqlite:///{root / 'world' / 'casedb.sqlite'}",
+            settings=Settings(capacity=10),
         )
         engine = store.open_engine()
         with cheap_hashes():

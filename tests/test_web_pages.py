@@ -90,6 +90,10 @@ def test_case_file_shows_chart_exonerating_conditions_versions_and_inputs(
     assert view["flag"]["rules_digest"] in page
     assert all(h in page for h in view["flag"]["input_messages"])
     assert "REYES" in page and "P1006" in page  # the analyst sees the identity
+    # the three figures, each under its own meaning, and each column's exact sum
+    assert "policy score <b>" in page and "outcome probability <b>" in page
+    assert "policy column: total" in page and "outcome column: total" in page
+    assert "MISMATCH" not in page
 
 
 def test_decision_form_records_and_a_decided_flag_needs_reopening(

@@ -8,4 +8,7 @@ flow lives in its own module or package (``edifact``, ``ingest``, ``matching``, 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from apiflag.provenance import package_version
+
+#: Display only (derived from the installed distribution); outputs name their code by digest.
+__version__ = package_version()

@@ -64,9 +64,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from apiflag import config
 from apiflag.audit import append_event
 from apiflag.errors import ApiflagError
+from apiflag.settings import load_settings as load_app_settings
 
 __all__ = [
     "ALERT_METADATA",
@@ -323,8 +323,8 @@ def load_settings(section: Mapping[str, Any] | None = None) -> AlertSettings | N
 
 
 def service_now() -> dt.datetime:
-    """Return the current time in the service's time zone, naive (as flight times are stored)."""
-    return dt.datetime.now(config.TIMEZONE).replace(tzinfo=None)
+    """Return the current time in the settings' time zone, naive (as flight times are stored)."""
+    return dt.datetime.now(load_app_settings().zone).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -352,14 +352,16 @@ class Alert:
     link: str
 
     def landing_text(self) -> str:
-        """The landing time for people (Japan time), or ``unknown``."""
-        return "unknown" if self.landing is None else f"{self.landing:%Y-%m-%d %H:%M} Japan time"
+        """The landing time for people, in the settings' time zone (named), or ``unknown``."""
+        if self.landing is None:
+            return "unknown"
+        return f"{self.landing:%Y-%m-%d %H:%M} {load_app_settings().time_zone} time"
 
     def payload(self) -> dict[str, Any]:
         """The webhook's JSON body."""
         landing = None
         if self.landing is not None:
-            landing = self.landing.replace(tzinfo=config.TIMEZONE).isoformat()
+            landing = self.landing.replace(tzinfo=load_app_settings().zone).isoformat()
         return {
             "event": "apiflag.urgent_flag",
             "flag_id": self.flag_id,

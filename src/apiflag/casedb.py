@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from apiflag import config
+from apiflag.db import make_engine
 from apiflag.errors import ApiflagError
 from apiflag.matching.normalise import normalise_identifier
 from apiflag.records import Case, CaseIdentifier, CasePerson
@@ -477,10 +478,7 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _engine(url: str) -> sa.Engine:
-    try:
-        return sa.create_engine(url)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise ApiflagError(f"{url}: not a usable database URL ({exc})") from exc
+    return make_engine(url, what="case database")
 
 
 def _insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

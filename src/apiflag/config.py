@@ -5,22 +5,16 @@ warehouse, the queue database (unless ``APIFLAG_DB_URL`` is set), the MLflow sto
 ``MLFLOW_TRACKING_URI`` is set), reports and the pseudonymisation key. Two runs with
 different homes never touch each other. The home and everything apiflag creates in it are
 private to the service account (folders 0700, files 0600: :mod:`apiflag.filemodes`).
+What a run is configured with (capacity, thresholds, time zone ...) is
+:mod:`apiflag.settings`; which code produced an output, :mod:`apiflag.provenance`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
 from apiflag import filemodes
-
-PARSER_VERSION = "apiflag-edifact/1"
-MATCHER_VERSION = "apiflag-matcher/1"
-
-
-#: the service's time zone: nights are local dates in Japan, flight times naive local times
-TIMEZONE = dt.timezone(dt.timedelta(hours=9))
 
 
 def home_path() -> Path:

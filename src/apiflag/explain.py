@@ -1,16 +1,21 @@
-"""Explanations: why a traveller was flagged, as rows that add up, and as a case file.
+"""Explanations: why a traveller was flagged, as columns that add up, and as a case file.
 
 Decides what an explanation holds and how it reads. The JSON form is the contract
-(``apiflag explain ID --format json``): ``contributions`` (source, source_id, weight, sentence,
-observed), ``total``, ``probability``, ``versions`` {rules_digest, model_uri, model_version,
-matcher, parser} and ``inputs`` (the message SHA-256s). The text and HTML forms read like a case
-file: the starting point, what fired and why it matters, what speaks against it (negative
-contributions and the exonerating conditions each fired rule checked and found not to apply),
-then the arithmetic, the versions and the history of decisions.
+(``apiflag explain ID --format json``): ``contributions`` (source, column, source_id, weight,
+sentence, observed), ``totals`` per column, ``total`` (the policy score), ``probability`` (the
+fitted outcome probability, null without a champion model), ``match_probability`` (identity),
+``ranked_by``, ``versions`` {rules_digest, model_uri, model_version, matcher, parser} and
+``inputs`` (the message SHA-256s). Three columns are never summed together: ``policy`` (the
+policy board's rule weights, which rank the queue), ``outcome`` (the fitted model's rows, whose
+sigmoid is the probability) and ``identity`` (the case matcher's field weights). The text and
+HTML forms read like a case file: the starting point, what fired and why it matters, with each
+rule's policy weight and fitted contribution side by side, what speaks against it (negative
+rows and the exonerating conditions each fired rule checked and found not to apply), then the
+arithmetic of each column, the versions and the history of decisions.
 
-Guarantees: the non-total contributions sum exactly (:func:`math.fsum`) to the total, and the
-explanation says so; every explanation of personal data is an audit event (``flag.explain``);
-:func:`redact` strips observed values and the traveller's identity before sharing.
+Guarantees: the non-total rows of each column sum exactly (:func:`math.fsum`) to that column's
+total, and the explanation says so; every explanation of personal data is an audit event
+(``flag.explain``); :func:`redact` strips observed values and the traveller's identity.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ __all__ = ["SMALL", "explanation", "redact", "render_html", "render_text"]
 
 SMALL = 0.05
 """Model rows under this size (log-odds) are folded into one line in text and HTML (JSON keeps all)."""
+COLUMNS = ("policy", "outcome", "identity")
+LEGACY = "legacy"
+"""The column of rows stored before the evidence contract (one combined score)."""
 
 
 def explanation(
@@ -53,6 +61,7 @@ def explanation(
         {
             "order": r["ord"],
             "source": r["source"],
+            "column": r.get("column") or LEGACY,
             "source_id": r["source_id"],
             "weight": r["weight"],
             "sentence": r["sentence"],
@@ -62,9 +71,22 @@ def explanation(
         }
         for r in view["contributions"]
     ]
-    parts = [r["weight"] for r in rows if r["source"] != "total"]
-    total = next((r["weight"] for r in rows if r["source"] == "total"), flag["total"])
-    summed = math.fsum(parts)
+    columns: dict[str, dict[str, Any]] = {}
+    for name in [*COLUMNS, LEGACY]:
+        col = [r for r in rows if r["column"] == name]
+        if not col:
+            continue
+        summed = math.fsum(r["weight"] for r in col if r["source"] != "total")
+        total = next((r["weight"] for r in col if r["source"] == "total"), None)
+        columns[name] = {
+            "rows": sum(1 for r in col if r["source"] != "total"),
+            "sum": summed,
+            "total": total,
+            "exact": summed == total,
+        }
+    policy = columns.get("policy", columns.get(LEGACY, {"sum": 0.0, "total": 0.0}))
+    exact = all(c["exact"] for c in columns.values()) and policy["total"] == flag["total"]
+    _pair_fitted(rows)
     return {
         "flag_id": flag["flag_id"],
         "night": flag["night"],
@@ -73,9 +95,13 @@ def explanation(
         "status": flag["status"],
         "traveller": view["traveller"],
         "contributions": rows,
-        "total": total,
+        "total": flag["total"],
+        "totals": {k: v["total"] for k, v in columns.items()},
         "probability": flag["probability"],
-        "sum_check": {"sum_of_contributions": summed, "exact": summed == total == flag["total"]},
+        "outcome_log_odds": flag.get("outcome_log_odds"),
+        "match_probability": flag.get("match_probability"),
+        "ranked_by": _ranked_by(flag),
+        "sum_check": {"sum_of_contributions": policy["sum"], "exact": exact, "columns": columns},
         "versions": {
             "rules_digest": flag["rules_digest"],
             "model_uri": flag["model_uri"],
@@ -86,6 +112,32 @@ def explanation(
         "inputs": flag["input_messages"],
         "history": view["history"],
     }
+
+
+def _ranked_by(flag: dict[str, Any]) -> str:
+    if flag["model_uri"] is None:
+        return "policy weights alone (no champion model: no outcome probability is shown)"
+    return (
+        f"policy weights; outcome probability from {flag['model_uri']} "
+        f"(version {flag['model_version']}) breaks ties"
+    )
+
+
+def _pair_fitted(rows: list[dict[str, Any]]) -> None:
+    """Give each rule row the model's fitted contribution for that rule hit (side by side)."""
+    fitted = {
+        str(r["source_id"]).removeprefix("feature:rule."): r
+        for r in rows
+        if r["column"] == "outcome" and str(r["source_id"]).startswith("feature:rule.")
+    }
+    for r in rows:
+        r["fitted"] = None
+        r["paired"] = False
+        if r["source"] == "rule":
+            hit = fitted.get(str(r["source_id"]).rsplit("@", 1)[0])
+            if hit is not None:
+                r["fitted"] = hit["weight"]
+                hit["paired"] = True
 
 
 def redact(exp: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +161,7 @@ def _baseline(row: dict[str, Any]) -> bool:
 
 
 def _sections(exp: dict[str, Any]) -> dict[str, Any]:
-    rows = exp["contributions"]
+    rows = [r for r in exp["contributions"] if not r.get("paired")]
     prior = [r for r in rows if _baseline(r)]
     body = [r for r in rows if r["source"] != "total" and not _baseline(r)]
     small = [r for r in body if r["source"] == "model" and abs(r["weight"]) < SMALL]
@@ -143,6 +195,64 @@ TRACK_MEANING = {
 }
 
 
+def assessment(exp: dict[str, Any]) -> list[str]:
+    """Return the figures of an explanation in words, each under its own meaning."""
+    out = [
+        f"Policy score {exp['total']:+.2f}: the policy board's rule weights that fired. It ranks "
+        "the queue; it is not a probability."
+    ]
+    if exp["probability"] is None:
+        out.append(
+            "Outcome probability: none shown. No champion model is approved, so the queue is "
+            "ranked by policy weights alone."
+        )
+    else:
+        out.append(
+            f"Outcome probability {exp['probability']:.3f} that a review finds indicators "
+            f"(model {exp['versions']['model_uri']} v{exp['versions']['model_version']}, fitted "
+            "on reviewed outcomes of flagged travellers)."
+        )
+    if exp.get("match_probability") is not None:
+        out.append(
+            f"Match probability {exp['match_probability']:.3f} that the traveller is the case "
+            "person (identity, not guilt)."
+        )
+    return out
+
+
+def _cells(r: dict[str, Any]) -> str:
+    """The row's weight in its column: policy, fitted (outcome) and identity, side by side."""
+    cells = ["", "", ""]
+    col = r.get("column", "policy")
+    where = {"policy": 0, LEGACY: 0, "outcome": 1, "identity": 2}.get(col, 0)
+    cells[where] = f"{r['weight']:+.2f}"
+    if r.get("fitted") is not None:
+        cells[1] = f"{r['fitted']:+.2f}"
+    return "".join(f"{c:>8}" for c in cells)
+
+
+HEADER = f"{'policy':>8}{'fitted':>8}{'identity':>9}"
+
+
+COLUMN_WORDS = {
+    "policy": ("Policy score", "rule weights"),
+    "outcome": ("Outcome log-odds", "fitted rows"),
+    "identity": ("Match log-odds", "field weights"),
+    LEGACY: ("Total (stored before the evidence contract)", "contributions"),
+}
+
+
+def arithmetic(exp: dict[str, Any]) -> list[str]:
+    """Return one line per column: its total, the number of rows summed, and whether exact."""
+    out = []
+    for name, c in exp["sum_check"]["columns"].items():
+        label, rows = COLUMN_WORDS[name]
+        verdict = "exact" if c["exact"] else f"MISMATCH: {c['sum']!r}"
+        total = c["total"] if c["total"] is not None else float("nan")
+        out.append(f"{label} {total:+.6f} = sum of all {c['rows']} {rows} ({verdict})")
+    return out
+
+
 def render_text(exp: dict[str, Any]) -> str:
     """Render an explanation as a plain-text case file."""
     s = _sections(exp)
@@ -152,24 +262,25 @@ def render_text(exp: dict[str, Any]) -> str:
         f"priority {exp['priority']}  status {exp['status']}",
         f"Traveller: {_who(exp)}",
         f"Track: {TRACK_MEANING.get(exp['track'], exp['track'])}",
-        f"Assessment: probability {exp['probability']:.3f} (total {exp['total']:+.2f} log-odds). "
+        "Assessment: " + " ".join(assessment(exp)),
         "The system ranks and explains; an officer decides.",
         "",
         "Starting point (base rates and calibration: arithmetic, not evidence)",
+        HEADER,
     ]
-    out += [f"  {r['weight']:+6.2f}  [{r['source_id']}] {r['sentence']}" for r in s["prior"]]
-    out += ["", "What fired (evidence for a closer look)"]
+    out += [f"{_cells(r)}  [{r['source_id']}] {r['sentence']}" for r in s["prior"]]
+    out += ["", "What fired (evidence for a closer look)", HEADER]
     if not s["fired"]:
         out.append("  nothing raised the score above the starting point")
     for r in s["fired"]:
-        out.append(f"  {r['weight']:+6.2f}  [{r['source_id']}] {r['sentence']}")
+        out.append(f"{_cells(r)}  [{r['source_id']}] {r['sentence']}")
         if r.get("rationale"):
             out.append(f"          why it matters: {r['rationale']}")
         if r.get("observed") is not None:
             out.append(f"          observed: {r['observed']}")
-    out += ["", "What speaks against it"]
+    out += ["", "What speaks against it", HEADER]
     for r in s["against"]:
-        out.append(f"  {r['weight']:+6.2f}  [{r['source_id']}] {r['sentence']}")
+        out.append(f"{_cells(r)}  [{r['source_id']}] {r['sentence']}")
         if r.get("observed") is not None:
             out.append(f"          observed: {r['observed']}")
     if s["unmet"]:
@@ -179,18 +290,14 @@ def render_text(exp: dict[str, Any]) -> str:
         out += [f"    - {sid}: {cond}" for sid, cond in s["unmet"]]
     if not s["against"] and not s["unmet"]:
         out.append("  no evidence against was recorded: that is not evidence of guilt; ask.")
-    check = exp["sum_check"]
-    n_rows = len([r for r in exp["contributions"] if r["source"] != "total"])
     if s["small"]["count"]:
         out += [
             "",
             f"  {s['small']['sum']:+6.2f}  {s['small']['count']} more model features, each under "
             f"{SMALL} in size: {', '.join(i.removeprefix('feature:') for i in s['small']['ids'])}",
         ]
+    out += ["", *arithmetic(exp)]
     out += [
-        "",
-        f"Total {exp['total']:+.6f} log-odds = sum of all {n_rows} contributions "
-        f"({'exact' if check['exact'] else 'MISMATCH: ' + repr(check['sum_of_contributions'])})",
         f"Versions: rules {v['rules_digest']}; model "
         + (f"{v['model_uri']} v{v['model_version']}" if v["model_uri"] else "none applied")
         + f"; matcher {v['matcher']}; parser {v['parser']}",
@@ -223,10 +330,11 @@ code{font-size:.85em;word-break:break-all}
 <p><b>Night</b> {{ e.night }} &middot; <b>track</b> {{ e.track }} ({{ meaning }}) &middot;
 <b>priority</b> {{ e.priority }} &middot; <b>status</b> {{ e.status }}</p>
 <p><b>Traveller</b>: {{ who }}</p>
-<p class="note">Probability {{ "%.3f"|format(e.probability) }} (total {{ "%+.2f"|format(e.total) }}
-log-odds). The system ranks and explains; an officer decides.</p>
-{% macro rows(items) %}<table>{% for r in items %}
-<tr class="{{ 'pos' if r.weight > 0 else 'neg' }}"><td class="w">{{ "%+.2f"|format(r.weight) }}</td>
+<p class="note">{% for line in assess %}{{ line }}<br>{% endfor %}
+The system ranks and explains; an officer decides.</p>
+{% macro rows(items) %}<table>
+<tr><th class="w">policy</th><th class="w">fitted</th><th class="w">identity</th><th></th><th></th></tr>{% for r in items %}
+<tr class="{{ 'pos' if r.weight > 0 else 'neg' }}">{% for c in cells(r) %}<td class="w">{{ c }}</td>{% endfor %}
 <td><span class="bar" style="width:{{ [r.weight|abs * 12, 160]|min|round(0) }}px"></span></td>
 <td><code>{{ r.source_id }}</code><br>{{ r.sentence }}
 {% if r.rationale %}<br><span class="muted">Why it matters: {{ r.rationale }}</span>{% endif %}
@@ -241,8 +349,7 @@ log-odds). The system ranks and explains; an officer decides.</p>
 <h2>Arithmetic and provenance</h2>
 {% if s.small.count %}<p class="muted">{{ "%+.2f"|format(s.small.sum) }}: {{ s.small.count }} more model
 features, each under {{ small }} in size: {{ s.small.ids|join(", ") }}.</p>{% endif %}
-<p>Total {{ "%+.6f"|format(e.total) }} log-odds = sum of all {{ e.contributions|length - 1 }} contributions
-({{ "exact" if e.sum_check.exact else "MISMATCH" }}).</p>
+{% for line in arith %}<p>{{ line }}</p>{% endfor %}
 <table>
 <tr><th>rules digest</th><td><code>{{ v.rules_digest }}</code></td></tr>
 <tr><th>model</th><td>{% if v.model_uri %}<code>{{ v.model_uri }}</code> version {{ v.model_version }}{% else %}no model applied{% endif %}</td></tr>
@@ -266,4 +373,7 @@ def render_html(exp: dict[str, Any]) -> str:
         who=_who(exp),
         meaning=TRACK_MEANING.get(exp["track"], exp["track"]),
         small=SMALL,
+        assess=assessment(exp),
+        arith=arithmetic(exp),
+        cells=lambda r: [c.strip() for c in (_cells(r)[i : i + 8] for i in (0, 8, 16))],
     )

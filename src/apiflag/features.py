@@ -33,6 +33,11 @@ import numpy as np
 import pandas as pd
 from anyascii import anyascii
 
+from apiflag import atomic, config, warehouse
+from apiflag.errors import ApiflagError
+from apiflag.normalise import normalise_document, normalise_email, normalise_phone
+from apiflag.settings import Settings, load_settings
+
 __all__ = [
     "FEATURE_SPEC",
     "FEATURES",
@@ -314,16 +319,6 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
 
 FEATURES: Mapping[str, FeatureSpec] = {f.name: f for f in FEATURE_SPEC}
 
-AGE_BANDS: tuple[tuple[int, int, str], ...] = (
-    (0, 11, "0-11"),
-    (12, 17, "12-17"),
-    (18, 24, "18-24"),
-    (25, 34, "25-34"),
-    (35, 49, "35-49"),
-    (50, 64, "50-64"),
-    (65, 200, "65+"),
-)
-HISTORY_DAYS = 30
 CARD_KNOWN_DIGITS = 8
 """Known digits a masked card needs to identify one payer (last four alone would not)."""
 ROUTE_MATCH_MIN_PROBABILITY = 0.5
@@ -528,9 +523,6 @@ class NightTables:
         Raises:
             ApiflagError: the night has no warehouse partition.
         """
-        from apiflag import config, warehouse  # the ingest stage; imported only when used
-        from apiflag.errors import ApiflagError
-
         part = config.warehouse_dir(night)
         if not part.is_dir():
             raise ApiflagError(f"{part}: no warehouse partition for night {night} (run ingest)")
@@ -649,13 +641,7 @@ def _is_named(
 def _norm_doc(number: object) -> str | None:
     if not isinstance(number, str):
         return None
-    return _doc_key(number)
-
-
-@functools.lru_cache(maxsize=1 << 17)
-def _doc_key(number: str) -> str | None:
-    out = re.sub(r"[^A-Z0-9]", "", anyascii(number).upper())
-    return out or None
+    return normalise_document(number) or None
 
 
 def _norm_contact(kind: object, value: object, normalized: object) -> str | None:
@@ -664,11 +650,11 @@ def _norm_contact(kind: object, value: object, normalized: object) -> str | None
         return None
     k = str(kind).lower() if isinstance(kind, str) else "other"
     if k == "phone":
-        digits = re.sub(r"\D", "", text)
-        return f"phone:{digits.lstrip('0')}" if len(digits) >= 5 else None
+        e164 = normalise_phone(text)
+        return f"phone:{e164.removeprefix('+')}" if e164 else None
     if k == "email":
-        return f"email:{text.strip().lower()}"
-    return f"{k}:{re.sub(r'[^A-Z0-9]', '', anyascii(text).upper())}"
+        return f"email:{normalise_email(text)}"
+    return f"{k}:{normalise_document(text)}"
 
 
 def _first_documents(docs: pd.DataFrame) -> pd.DataFrame:
@@ -693,12 +679,10 @@ def _age_years(dob: pd.Series, night: pd.Timestamp) -> pd.Series:
     return age.where(dob.notna(), pd.NA).astype("Int64")
 
 
-def _age_band(age: pd.Series) -> pd.Series:
-    out = pd.Series([None] * len(age), index=age.index, dtype=object)
-    for lo, hi, label in AGE_BANDS:
-        hit = (age >= lo) & (age <= hi)
-        out = out.where(~hit.fillna(False).to_numpy(bool), label)
-    return out
+def _age_band(age: pd.Series, settings: Settings) -> pd.Series:
+    bands = settings.age_bands_of(pd.to_numeric(age, errors="coerce").to_numpy(dtype=float))
+    out = pd.Series(bands, index=age.index, dtype=object)
+    return out.where(out != "unknown", None)
 
 
 def _bool(values: Iterable[Any], index: pd.Index) -> pd.Series:
@@ -849,11 +833,11 @@ def _switchboards(pool: pd.DataFrame, policy: SwitchboardPolicy) -> set[str]:
     return busy | desk
 
 
-def _history_window(night: str, history: list[NightTables] | None) -> list[NightTables]:
+def _history_window(night: str, history: list[NightTables] | None, days: int) -> list[NightTables]:
     if not history:
         return []
     end = dt.date.fromisoformat(night)
-    start = end - dt.timedelta(days=HISTORY_DAYS)
+    start = end - dt.timedelta(days=days)
     return [h for h in history if start <= dt.date.fromisoformat(h.night) < end]
 
 
@@ -864,12 +848,13 @@ def build_features(
     identifier_matches: pd.DataFrame | None = None,
     *,
     switchboard: SwitchboardPolicy | None = None,
+    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Build the night's feature table: one row per arriving traveller.
 
     Args:
         tables: the night's warehouse tables.
-        history: earlier nights; those within the 30 days before ``tables.night`` feed
+        history: earlier nights; those within ``settings.history_days`` before ``tables.night`` feed
             ``booking.shared_contact_bookings`` and ``document.seen_under_other_identity``
             (others are ignored).
         matches: the night's case matches (``traveller_id, person_id, case_id, role,
@@ -877,14 +862,16 @@ def build_features(
         identifier_matches: booking identifiers found in the case database (``booking_id, kind,
             value, case_id``); None when matching did not run.
         switchboard: when a shared contact is a switchboard; default :class:`SwitchboardPolicy`.
+        settings: history window and age bands; default :func:`apiflag.settings.load_settings`.
 
     Returns:
         A frame with ``traveller_id`` and one column per :data:`FEATURE_SPEC` entry, in spec
         order, typed by the spec (nullable booleans and integers, float, str, datetime).
     """
     policy = switchboard or SwitchboardPolicy()
+    settings = settings or load_settings()
     night = pd.Timestamp(tables.night)
-    past = _history_window(tables.night, history)
+    past = _history_window(tables.night, history, settings.history_days)
     tr = tables.travellers.reset_index(drop=True)
     idx = tr.index
     out: dict[str, Any] = {"traveller_id": tr["traveller_id"].astype(str).to_numpy()}
@@ -900,7 +887,7 @@ def build_features(
         ((r in CREW_ROLES) if isinstance(r, str) else None for r in role), idx
     )
     out["traveller.is_minor"] = (age < 18).astype("boolean")
-    out["traveller.age_band"] = _age_band(age)
+    out["traveller.age_band"] = _age_band(age, settings)
     out["traveller.age"] = age
     out["traveller.sex"] = tr["sex"].to_numpy()
     out["traveller.nationality"] = tr["nationality"].to_numpy()
@@ -1443,43 +1430,35 @@ def write_features(features: pd.DataFrame, night: str) -> Path:
     Returns:
         The written path.
     """
-    from apiflag import config
-
-    out = config.warehouse_dir(night) / "features.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".parquet.tmp")
-    features.to_parquet(tmp, index=False)
-    tmp.replace(out)
-    return out
+    return atomic.write_parquet(config.warehouse_dir(night) / "features.parquet", features)
 
 
-def build_night_features(night: str, *, write: bool = True) -> pd.DataFrame:
-    """Build (and write) one night's features from the warehouse, with its 30-day history.
+def build_night_features(
+    night: str, *, write: bool = True, settings: Settings | None = None
+) -> pd.DataFrame:
+    """Build (and write) one night's features from the warehouse, with its history.
 
-    Reads the night's tables, every earlier night partition within :data:`HISTORY_DAYS`
+    Reads the night's tables, every earlier night partition within ``settings.history_days``
     (with their ``matches.parquet`` and ``identifier_matches.parquet`` when present), and the
     night's own case-match output when present.
 
     Args:
         night: the arrival night, ``YYYY-MM-DD``.
         write: also write ``features.parquet``.
+        settings: history window and age bands; default :func:`apiflag.settings.load_settings`.
 
     Raises:
         ApiflagError: the night has no warehouse partition.
     """
-    from apiflag import config
-
+    settings = settings or load_settings()
     tables = NightTables.from_warehouse(night, with_matches=True)
-    end = dt.date.fromisoformat(tables.night)
-    history = []
-    for part in sorted(config.warehouse_dir().glob("night=*")):
-        try:
-            day = dt.date.fromisoformat(part.name.removeprefix("night="))
-        except ValueError:
-            continue
-        if end - dt.timedelta(days=HISTORY_DAYS) <= day < end:
-            history.append(NightTables.from_warehouse(str(day), with_matches=True))
-    features = build_features(tables, history, tables.matches, tables.identifier_matches)
+    history = [
+        NightTables.from_warehouse(day, with_matches=True)
+        for day in warehouse.nights_before(tables.night, settings.history_days)
+    ]
+    features = build_features(
+        tables, history, tables.matches, tables.identifier_matches, settings=settings
+    )
     if write:
         write_features(features, tables.night)
     return features

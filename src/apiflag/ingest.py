@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -52,9 +51,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from apiflag import config, warehouse
+from apiflag import atomic, config, provenance, warehouse
 from apiflag.errors import ApiflagError, ParseError, UsageError
 from apiflag.linking import LEVELS, link_travellers, name_key
+from apiflag.normalise import normalise_email, phone_digits
 from apiflag.records import FlightLeg, PaxlstManifest, PnrgovMessage
 
 if TYPE_CHECKING:
@@ -153,22 +153,10 @@ def archive_path(sha256: str) -> Path:
     return config.archive_dir() / sha256[:2] / sha256
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_if_changed(path: Path, data: bytes) -> None:
     if path.is_file() and path.read_bytes() == data:
         return
-    _atomic_write(path, data)
+    atomic.write_bytes(path, data)
 
 
 def _archive(sha: str, data: bytes) -> None:
@@ -176,7 +164,7 @@ def _archive(sha: str, data: bytes) -> None:
     path = archive_path(sha)
     if path.is_file() and path.stat().st_size == len(data):
         return
-    _atomic_write(path, data)
+    atomic.write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------- records -> rows
@@ -185,14 +173,13 @@ def _archive(sha: str, data: bytes) -> None:
 def normalize_contact(kind: str, value: str) -> str:
     """Return the form of a contact that other bookings' copies of it compare equal in.
 
-    Phones keep digits only, without a ``00`` international prefix; e-mails are lower case
-    without spaces; addresses are upper case with single spaces.
+    Phones are the E.164 number as digits (:func:`apiflag.normalise.phone_digits`); e-mails
+    are :func:`apiflag.normalise.normalise_email`; addresses are upper case with single spaces.
     """
     if kind == "phone":
-        digits = _NOT_DIGITS.sub("", value)
-        return digits[2:] if digits.startswith("00") else digits
+        return phone_digits(value)
     if kind == "email":
-        return _SPACES.sub("", value).lower()
+        return normalise_email(value)
     return _SPACES.sub(" ", value).strip().upper()
 
 
@@ -1095,10 +1082,12 @@ def _reconcile(
     superseded = (
         int(bookings["superseded"].fillna(False).astype(bool).sum()) if len(bookings) else 0
     )
+    code = provenance.stage_code_digest("ingest")
     return {
         "night": night.isoformat(),
         "source": str(folder),
-        "parser_version": config.PARSER_VERSION,
+        "parser_version": provenance.display_version(code),
+        "parser_code_digest": code,
         "messages": {
             "arrived": len(arrivals),
             "resends": len(arrivals) - distinct,

@@ -31,15 +31,14 @@ taken strongest first, ties broken by file order, so a result never depends on d
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
-from anyascii import anyascii
+
+from apiflag.normalise import name_key
 
 __all__ = ["LEVELS", "LinkLevel", "link_travellers", "name_key", "given_agree"]
 
@@ -79,20 +78,6 @@ LEVELS: tuple[LinkLevel, ...] = (
 """The link levels, strongest first (see the module docstring)."""
 
 _CONFIDENCE = {level.name: level.confidence for level in LEVELS}
-_NOT_LETTERS = re.compile(r"[^A-Z0-9]+")
-
-
-def name_key(value: object) -> str:
-    """Return a name as compared for linking: ASCII, upper case, single spaces, no punctuation."""
-    if not isinstance(value, str):
-        return ""
-    return _name_key(value)
-
-
-@lru_cache(maxsize=1 << 16)
-def _name_key(value: str) -> str:
-    text = (value if value.isascii() else anyascii(value)).upper()
-    return _NOT_LETTERS.sub(" ", text).strip()
 
 
 def given_agree(a: str, b: str) -> bool:

@@ -1,9 +1,12 @@
 """The nightly job as plain functions: one per stage, each persisted per night so a rerun resumes.
 
-Order: ingest, case matching, features, rules, model, combine, queue, report. Each stage after
-ingest records the digest of what it read (warehouse files, case database content, rule
-catalogue, champion version, code versions) in ``warehouse/night=<D>/_stages/``; a rerun with the
-same digest reads the stored output instead of recomputing it. Combine and queue always run: the
+Order: ingest, case matching, features, rules, model, combine, queue, report. Each stage
+records the digest of what it read (warehouse files, case database content, rule catalogue,
+champion version, the digest of the stage before it) and of the code it ran (its
+:func:`apiflag.provenance.stage_code_digest`: the source of every apiflag module it imports, the
+model files, the settings it reads and the library versions) in ``warehouse/night=<D>/_stages/``;
+a rerun with the same digest reads the stored output instead of recomputing it, and any change
+recomputes the stage and everything downstream of it. Combine and queue always run: the
 queue store is idempotent (a rerun never duplicates an item nor changes a decided one).
 The Prefect flows in :mod:`apiflag.orchestration` wrap these functions as tasks; nothing here
 imports Prefect.
@@ -11,6 +14,7 @@ imports Prefect.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -19,12 +23,32 @@ from typing import Any
 
 import pandas as pd
 
-from apiflag import config
-from apiflag.alerts import AlertReport
+from apiflag import atomic, casedb, config, provenance, warehouse
+from apiflag.alerts import AlertReport, alert_night
+from apiflag.alerts import load_settings as load_alert_settings
+from apiflag.audit import check_chain
+from apiflag.carrier_quality import carrier_trends
 from apiflag.errors import ApiflagError
-from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage
+from apiflag.features import FEATURE_SPEC, TABLE_COLUMNS, build_night_features
+from apiflag.ingest import _message_files, ingest_night, night_source
+from apiflag.matching.identifiers import match_identifiers
+from apiflag.matching.match import match_travellers
+from apiflag.matching.model import DEFAULT_MODEL_PATH, MatcherModel, load_model
+from apiflag.model.inputs import flagged_mask, input_frame
+from apiflag.model.scoring import load_champion, score
+from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage, stage_digest
+from apiflag.queue.combine import CombineSettings, RuleInfo, combine
+from apiflag.queue.store import open_engine, save_night
+from apiflag.report import build_report
+from apiflag.report.nightly import CARRIER_DROP
+from apiflag.rules import RuleResult, load_catalogue
+from apiflag.rules.catalogue import default_rules_dir
+from apiflag.rules.schema import AnyOf, describe
+from apiflag.settings import Settings, load_settings
 
 MATCH_TABLES = ("matches", "match_fields", "identifier_matches")
+#: the stages whose outputs the model stage reads (features, rule hits, case matches)
+STAGES_BEFORE_MODEL = ("matching", "features", "rules")
 
 
 @dataclass
@@ -47,6 +71,10 @@ class NightSummary:
     unchanged: int = 0
     kept_decided: int = 0
     reused_stages: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    code_digests: dict[str, str] = field(default_factory=dict)
+    stage_digests: dict[str, str] = field(default_factory=dict)
+    version: str = field(default_factory=provenance.package_version)
     alerts: str = field(default_factory=lambda: AlertReport(configured=False).line())
     alerts_sent: int = 0
     alerts_failed: int = 0
@@ -86,29 +114,64 @@ class ReusedIngest:
         return json.dumps(self.reconciliation)
 
 
-def source_digest(night: dt.date, source: Path) -> str:
-    """Return the SHA-256 over the night's message files (names and contents) and the parser."""
-    from apiflag.ingest import _message_files, night_source
+def stage_settings(settings: Settings, matcher: MatcherModel) -> dict[str, dict[str, Any]]:
+    """Return, per stage, the settings it reads (part of its code digest)."""
+    threshold = match_threshold(settings, matcher)
+    return {
+        "matching": {"match_threshold": threshold},
+        "features": {"history_days": settings.history_days, "age_bands": settings.age_bands},
+        "combine": {
+            "capacity": settings.capacity,
+            "match_threshold": threshold,
+            "age_bands": settings.age_bands,
+        },
+    }
 
+
+def match_threshold(settings: Settings, matcher: MatcherModel) -> float:
+    """Return the night's case-match threshold: the settings', else ``models/matcher.json``'s."""
+    if settings.match_threshold is not None:
+        return settings.match_threshold
+    return matcher.default_threshold
+
+
+def code_digests(settings: Settings, matcher: MatcherModel | None = None) -> dict[str, str]:
+    """Return ``{stage: code digest}`` for a run with these settings."""
+    return provenance.stage_code_digests(
+        stage_settings(settings, matcher or load_model()), rules_dir=default_rules_dir()
+    )
+
+
+def source_digest(night: dt.date, source: Path, code: str | None = None) -> str:
+    """Return the SHA-256 over the night's message files (names and contents) and the parser.
+
+    Args:
+        night: the night.
+        source: a world or night folder.
+        code: the ingest stage's code digest (default: computed).
+    """
     folder = night_source(source, night)
-    parts = [config.PARSER_VERSION, str(folder.resolve())]
+    parts = [code or provenance.stage_code_digest("ingest"), str(folder.resolve())]
     for name, path in _message_files(folder):
         parts.append(f"{name}={file_digest(path)}")
     return digest_of(parts)
 
 
-def stage_ingest(night: dt.date, source: Path) -> Any:
+def stage_ingest(night: dt.date, source: Path, code: str | None = None) -> Any:
     """Archive, parse and load one night of messages into the warehouse.
 
-    A rerun over exactly the same files (same names, same bytes, same parser version) reuses
+    A rerun over exactly the same files (same names, same bytes, same ingest code) reuses
     the warehouse partition instead of parsing again.
+
+    Args:
+        night: the night.
+        source: a world or night folder.
+        code: the ingest stage's code digest (default: computed).
 
     Returns:
         The :class:`apiflag.ingest.IngestReport`, or a :class:`ReusedIngest`.
     """
-    from apiflag.ingest import ingest_night
-
-    digest = source_digest(night, source)
+    digest = source_digest(night, source, code)
     part = config.warehouse_dir(str(night))
     manifest = part / "_stages" / "ingest.json"
     recon = part / "reconciliation.json"
@@ -117,23 +180,32 @@ def stage_ingest(night: dt.date, source: Path) -> Any:
         if json.loads(manifest.read_text(encoding="utf-8")).get("digest") == digest:
             return ReusedIngest(json.loads(recon.read_text(encoding="utf-8")))
     report = ingest_night(night, source)
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"digest": digest}), encoding="utf-8")
+    atomic.write_text(manifest, json.dumps({"digest": digest}))
     return report
 
 
-def stage_matching(night: str, casedb_url: str) -> tuple[dict[str, pd.DataFrame], bool]:
-    """Match the night's travellers and booking identifiers against the case database."""
-    from apiflag import casedb, warehouse
-    from apiflag.matching.identifiers import match_identifiers
-    from apiflag.matching.match import match_travellers
-    from apiflag.matching.model import load_model
+def _settings(settings: Settings | None) -> Settings:
+    return settings if settings is not None else load_settings()
 
+
+def stage_matching(
+    night: str, casedb_url: str, settings: Settings | None = None
+) -> tuple[dict[str, pd.DataFrame], bool]:
+    """Match the night's travellers and booking identifiers against the case database.
+
+    Args:
+        night: the night.
+        casedb_url: the case database.
+        settings: the run's settings (default: :func:`apiflag.settings.load_settings`).
+    """
+    settings = _settings(settings)
     db = casedb.load(casedb_url)
     model = load_model()
+    threshold = match_threshold(settings, model)
+    code = provenance.stage_code_digest("matching", stage_settings(settings, model)["matching"])
     digest = digest_of(
         [
-            config.MATCHER_VERSION,
+            code,
             db.digest(),
             _matcher_file_digest(),
             *_warehouse_digest(night, ("travellers", "documents", "bookings")),
@@ -144,7 +216,7 @@ def stage_matching(night: str, casedb_url: str) -> tuple[dict[str, pd.DataFrame]
     def compute() -> dict[str, pd.DataFrame]:
         travellers = warehouse.read_table(night, "travellers")
         documents = warehouse.read_table(night, "documents")
-        result = match_travellers(travellers, documents, db, model=model)
+        result = match_travellers(travellers, documents, db, threshold=threshold, model=model)
         ident = match_identifiers(
             warehouse.read_table(night, "booking_contacts"),
             warehouse.read_table(night, "payments"),
@@ -162,39 +234,32 @@ def stage_matching(night: str, casedb_url: str) -> tuple[dict[str, pd.DataFrame]
 
 
 def _matcher_file_digest() -> str:
-    from apiflag.matching import model as matcher_model
-
-    path = getattr(matcher_model, "DEFAULT_MODEL_PATH", None)
-    if path is not None and Path(path).is_file():
-        return file_digest(Path(path))
-    return "matcher-default"
+    path = Path(DEFAULT_MODEL_PATH)
+    return file_digest(path) if path.is_file() else "matcher-default"
 
 
-def _history_nights(night: str, days: int = 30) -> list[str]:
-    end = dt.date.fromisoformat(night)
-    out = []
-    for part in sorted(config.warehouse_dir().glob("night=*")):
-        try:
-            day = dt.date.fromisoformat(part.name.removeprefix("night="))
-        except ValueError:
-            continue
-        if end - dt.timedelta(days=days) <= day < end:
-            out.append(str(day))
-    return out
+def stage_features(night: str, settings: Settings | None = None) -> tuple[pd.DataFrame, bool]:
+    """Build the night's feature table (with its history and the night's case matches).
 
-
-def stage_features(night: str) -> tuple[pd.DataFrame, bool]:
-    """Build the night's feature table (with its 30-day history and the night's case matches)."""
-    from apiflag.features import TABLE_COLUMNS, build_night_features
-
+    Args:
+        night: the night.
+        settings: the run's settings (history window, age bands).
+    """
+    settings = _settings(settings)
     tables = (*TABLE_COLUMNS, *MATCH_TABLES)
-    parts = _warehouse_digest(night, tables)
-    for day in _history_nights(night):
-        # features read every table of the 30 nights before (contacts, documents, bookings ...)
+    code = provenance.stage_code_digest(
+        "features", stage_settings(settings, load_model())["features"]
+    )
+    parts = [code, f"matching={stage_digest(night, 'matching') or '-'}"]
+    parts.extend(_warehouse_digest(night, tables))
+    for day in warehouse.nights_before(night, settings.history_days):
+        # features read every table of the nights before (contacts, documents, bookings ...)
         parts.extend(f"{day}:{p}" for p in _warehouse_digest(day, tables))
-    digest = digest_of(["features/1", *parts])
     out, reused = run_stage(
-        night, "features", digest, lambda: {"features": build_night_features(night, write=False)}
+        night,
+        "features",
+        digest_of(parts),
+        lambda: {"features": build_night_features(night, write=False, settings=settings)},
     )
     return out["features"], reused
 
@@ -205,28 +270,29 @@ def stage_rules(night: str, features: pd.DataFrame) -> tuple[Any, bool]:
     Returns:
         The :class:`apiflag.rules.RuleResult` (hits, digest, skipped rules and warnings).
     """
-    from apiflag.rules import RuleResult, load_catalogue
-
     catalogue = load_catalogue()
-    digest = digest_of(["rules/1", catalogue.digest, *_warehouse_digest(night, ("features",))])
+    code = provenance.stage_code_digest("rules", extra_files=[default_rules_dir()])
+    digest = digest_of(
+        [
+            code,
+            catalogue.digest,
+            f"features={stage_digest(night, 'features') or '-'}",
+            *_warehouse_digest(night, ("features",)),
+        ]
+    )
     meta_path = config.warehouse_dir(night) / "_stages" / "rules-meta.json"
     holder: dict[str, Any] = {}
 
     def compute() -> dict[str, pd.DataFrame]:
         result = catalogue.evaluate(features, night=dt.date.fromisoformat(night))
         holder["result"] = result
-        meta_path.parent.mkdir(parents=True, exist_ok=True)
-        meta_path.write_text(
-            json.dumps(
-                {
-                    "rules_digest": result.rules_digest,
-                    "evaluated": list(result.evaluated),
-                    "skipped": list(result.skipped),
-                    "warnings": list(result.warnings),
-                }
-            ),
-            encoding="utf-8",
-        )
+        meta = {
+            "rules_digest": result.rules_digest,
+            "evaluated": list(result.evaluated),
+            "skipped": list(result.skipped),
+            "warnings": list(result.warnings),
+        }
+        atomic.write_text(meta_path, json.dumps(meta))
         return {"rule_hits": result.hits}
 
     out, reused = run_stage(night, "rules", digest, compute)
@@ -243,19 +309,38 @@ def stage_rules(night: str, features: pd.DataFrame) -> tuple[Any, bool]:
     return result, reused
 
 
-def stage_model(night: str, features: pd.DataFrame) -> tuple[dict[str, pd.DataFrame] | None, bool]:
-    """Score the night with the approved champion; None when there is no champion."""
-    from apiflag.model.scoring import load_champion, score
+def stage_model(
+    night: str,
+    features: pd.DataFrame,
+    rules: Any,
+    matched: dict[str, pd.DataFrame],
+    settings: Settings | None = None,
+) -> tuple[dict[str, pd.DataFrame] | None, bool]:
+    """Score the night's flagged travellers with the champion; None when there is no champion.
 
+    The champion's inputs are each rule hit, the match logit and the features no rule reads
+    (:mod:`apiflag.model.inputs`); it was fitted on flagged travellers, so only they are scored.
+    """
     champion = load_champion()
     if champion is None:
         return None, False
+    rule_ids = [r.id for r in load_catalogue().rules]
+    threshold = match_threshold(_settings(settings), load_model())
     digest = digest_of(
-        ["model/1", champion.model_uri, champion.version, *_warehouse_digest(night, ("features",))]
+        [
+            provenance.stage_code_digest("model", {"match_threshold": threshold}),
+            champion.model_uri,
+            champion.version,
+            rules.rules_digest,
+            *(f"{name}={stage_digest(night, name) or '-'}" for name in STAGES_BEFORE_MODEL),
+            *_warehouse_digest(night, ("features", "rule_hits", "matches")),
+        ]
     )
 
     def compute() -> dict[str, pd.DataFrame]:
-        scored = score(features, champion)
+        frame = input_frame(features, rules.hits, matched.get("matches"), rule_ids)
+        frame = frame.loc[flagged_mask(frame, rule_ids, threshold)].reset_index(drop=True)
+        scored = score(frame, champion)
         assert scored is not None
         return {"scores": scored[0], "model_contributions": scored[1]}
 
@@ -268,10 +353,6 @@ def _rule_info() -> dict[str, Any]:
     An ``unless: any:`` lists independent exonerating circumstances, one entry each; any other
     ``unless`` is one circumstance, rendered whole so its all/any structure is kept.
     """
-    from apiflag.queue.combine import RuleInfo
-    from apiflag.rules import load_catalogue
-    from apiflag.rules.schema import AnyOf, describe
-
     info: dict[str, Any] = {}
     for rule in load_catalogue().rules:
         against: tuple[str, ...] = ()
@@ -288,7 +369,7 @@ def run_night(
     source: Path,
     casedb_url: str,
     *,
-    capacity: int = 50,
+    settings: Settings | None = None,
     write_report: bool = True,
 ) -> NightSummary:
     """Run the whole nightly job for one night as plain functions (the flow does the same).
@@ -297,7 +378,8 @@ def run_night(
         night: the arrival night.
         source: a world folder (``nights/<D>/...``) or a night folder of messages.
         casedb_url: SQLAlchemy URL of the case database.
-        capacity: how many items (besides case matches) analysts can review tonight.
+        settings: capacity, thresholds, history window, age bands (default:
+            :func:`apiflag.settings.load_settings`); the summary records them.
         write_report: also write the HTML report under ``$APIFLAG_HOME/reports``.
 
     Returns:
@@ -306,27 +388,34 @@ def run_night(
     Raises:
         ApiflagError: bad input (no such night, unreadable case database, ...).
     """
-    from apiflag.alerts import load_settings
-
-    load_settings()  # a bad alerts: section stops the run before the night's work, not after
-    s = NightSummary(night=str(night))
-    report = stage_ingest(night, source)
+    load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
+    s = start_summary(night, settings)
+    settings = Settings.model_validate(s.settings)
+    report = stage_ingest(night, source, s.code_digests["ingest"])
     key = str(night)
     record_ingest(s, report)
-    matched, reused = stage_matching(key, casedb_url)
+    matched, reused = stage_matching(key, casedb_url, settings)
     if reused:
         s.reused_stages.append("matching")
-    features, reused = stage_features(key)
+    features, reused = stage_features(key, settings)
     if reused:
         s.reused_stages.append("features")
     rules, reused = stage_rules(key, features)
     if reused:
         s.reused_stages.append("rules")
     s.warnings.extend(rules.warnings)
-    scored, reused = stage_model(key, features)
+    scored, reused = stage_model(key, features, rules, matched, settings)
     if reused:
         s.reused_stages.append("model")
-    return finish_night(s, night, matched, features, rules, scored, capacity, write_report)
+    return finish_night(s, night, matched, features, rules, scored, write_report)
+
+
+def start_summary(night: dt.date, settings: Settings | None = None) -> NightSummary:
+    """Return an empty summary that records the settings and code digests the run uses."""
+    settings = _settings(settings)
+    s = NightSummary(night=str(night), settings=settings.record())
+    s.code_digests = code_digests(settings)
+    return s
 
 
 def record_ingest(s: NightSummary, report: Any) -> None:
@@ -350,15 +439,20 @@ def finish_night(
     features: pd.DataFrame,
     rules: Any,
     scored: dict[str, pd.DataFrame] | None,
-    capacity: int,
     write_report: bool,
 ) -> NightSummary:
-    """Combine, queue and report a night whose stage outputs are ready."""
-    from apiflag import warehouse
-    from apiflag.queue.combine import CombineSettings, combine
-    from apiflag.queue.store import open_engine, save_night
+    """Combine, queue and report a night whose stage outputs are ready.
 
+    The capacity, threshold and age bands are the ones ``s.settings`` records (see
+    :func:`start_summary`).
+    """
     key = str(night)
+    settings = Settings.model_validate(s.settings)
+    s.stage_digests = {
+        stage: digest
+        for stage in ("ingest", "matching", "features", "rules", "model")
+        if (digest := stage_digest(key, stage)) is not None
+    }
     s.case_matches = len(matched["matches"])
     s.identifier_matches = len(matched["identifier_matches"])
     s.rule_hits = len(rules.hits)
@@ -382,14 +476,13 @@ def finish_night(
         model_contributions=None if scored is None else scored["model_contributions"],
         rules_digest=rules.rules_digest,
         rule_info=_rule_info(),
-        settings=CombineSettings(capacity=capacity),
+        settings=CombineSettings.from_settings(settings, match_threshold(settings, load_model())),
+        code_digests=s.code_digests,
     )
-    from apiflag.orchestration.stagecache import write_parquet_atomic
-
-    write_parquet_atomic(result.travellers, config.warehouse_dir(key) / "combined.parquet")
+    atomic.write_parquet(config.warehouse_dir(key) / "combined.parquet", result.travellers)
     engine = open_engine()
     try:
-        saved = save_night(engine, result)
+        saved = save_night(engine, result, settings=s.settings)
     finally:
         engine.dispose()
     s.flagged_by_track = dict(result.flagged_by_track)
@@ -401,13 +494,6 @@ def finish_night(
     s.kept_decided = int(getattr(saved, "kept", 0))
     send_alerts(s, result.travellers, travellers, warehouse.read_table(key, "flights"))
     if write_report:
-        import dataclasses
-
-        from apiflag.audit import check_chain
-        from apiflag.carrier_quality import carrier_trends
-        from apiflag.report import build_report
-        from apiflag.report.nightly import CARRIER_DROP
-
         monitoring_cols = [c for c in features.columns if c == "traveller_id" or _protected(c)]
         quarantine_path = config.warehouse_dir(key) / "quarantine.parquet"
         engine = open_engine()
@@ -436,8 +522,6 @@ def send_alerts(
     s: NightSummary, combined: pd.DataFrame, travellers: pd.DataFrame, flights: pd.DataFrame
 ) -> None:
     """Alert on the saved night's urgent flags (:mod:`apiflag.alerts`); failures become warnings."""
-    from apiflag.alerts import alert_night
-
     report = alert_night(combined, travellers, flights, s.night)
     s.alerts = report.line()
     s.alerts_sent = report.sent
@@ -446,8 +530,6 @@ def send_alerts(
 
 
 def _protected(column: str) -> bool:
-    from apiflag.features import FEATURE_SPEC
-
     spec = {f.name: f for f in FEATURE_SPEC}
     return column in spec and bool(spec[column].protected)
 

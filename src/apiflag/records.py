@@ -9,7 +9,7 @@ and the value (see :func:`describe_validation_error`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -61,7 +61,13 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 TravellerRole = Literal["passenger", "crew", "transit_passenger", "transit_crew"]
 CaseRole = Literal["perpetrator", "broker", "recruiter", "employer", "victim"]
 IdentifierKind = Literal["phone", "email", "agency", "card", "address", "document"]
-Track = Literal["case_match", "examination", "protection", "document_integrity"]
+#: The tracks a rule can put a traveller on, in the order that breaks a tie of summed weights.
+RuleTrack = Literal["protection", "document_integrity", "examination"]
+#: Every queue track: a case-database match, or a rule track.
+Track = Literal["case_match", RuleTrack]
+#: The track names as a tuple (the one vocabulary every module uses).
+TRACKS: tuple[str, ...] = get_args(Track)
+RULE_TRACKS: tuple[str, ...] = get_args(RuleTrack)
 QueueStatus = Literal["new", "in_review", "hearing", "victim_support", "cleared"]
 Outcome = Literal["hearing", "victim_support", "cleared"]
 
@@ -347,34 +353,84 @@ class CaseIdentifier(Record):
 # --------------------------------------------------------------------------- flags and audit
 
 
+EvidenceSource = Literal["match", "rule", "model"]
+EvidenceTarget = Literal["identity", "outcome"]
+
+
+class Evidence(Record):
+    """One row of the night's evidence table, the one contract every evidence source emits.
+
+    The matcher, the rule catalogue and the fitted model each emit rows of this shape; the
+    combine stage reads nothing else to weigh a traveller. ``weight`` is on the natural
+    log-odds scale of its ``target``: ``identity`` (is this traveller that case person?) or
+    ``outcome`` (would an officer's review find indicators?). Rows of different targets are
+    never summed together, and the rows of one source for one traveller sum exactly
+    (:func:`math.fsum`) to that source's own total for the traveller.
+    """
+
+    traveller_id: Annotated[str, Field(min_length=1)]
+    source: EvidenceSource = Field(description="match, rule or model")
+    source_id: Annotated[str, Field(min_length=1)] = Field(
+        description='"case:C-1/P-2/surname", "R-012@2", "feature:rule.R-012", "model:intercept"'
+    )
+    target: EvidenceTarget = Field(description="identity (match) or outcome (rules, model)")
+    weight: float = Field(description="natural log-odds of the target", allow_inf_nan=False)
+    sentence: Annotated[str, Field(min_length=1)]
+    observed: str | None = Field(default=None, description="the values read (personal data)")
+
+
 class Contribution(Record):
-    """One row of an explanation; the non-total rows of a flag sum to its total."""
+    """One row of an explanation, in one of three columns that are never summed together.
+
+    ``column`` says which total the row belongs to: ``policy`` (the policy board's rule weights,
+    which decide who is flagged and in which order), ``outcome`` (the fitted model's
+    contributions to the outcome log-odds, whose sigmoid is the probability shown) or
+    ``identity`` (the matcher's field weights: the log-odds that the traveller is the case
+    person). The non-total rows of a column sum exactly to that column's total row.
+    """
 
     flag_id: str
     order: Annotated[int, Field(ge=0)]
     source: Literal["prior", "case_match", "rule", "model", "total"]
+    column: Literal["policy", "outcome", "identity"] = "policy"
     source_id: str = Field(description='"R-012@2", "feature:booking.one_way", "case:C-1/surname"')
-    weight: float = Field(description="log-odds points")
+    weight: float = Field(description="log-odds points of the row's column")
     sentence: str
     observed: str | None = Field(default=None, description="None once redacted for sharing")
 
 
 class Flag(Record):
-    """A queued traveller: track, score and the versions that produced it."""
+    """A queued traveller: track, policy score, fitted probability and the versions used."""
 
     flag_id: str
     night: dt.date
     traveller_id: str
     track: Track
-    total: float = Field(description="log-odds: prior + case match + rules + model")
-    probability: Annotated[float, Field(ge=0.0, le=1.0)]
+    total: float = Field(
+        description="the policy score: the sum of the policy board's rule weights that fired "
+        "(it decides the order; it is not a probability's log-odds)"
+    )
+    outcome_log_odds: float | None = Field(
+        default=None, description="log-odds of the fitted outcome model; None without a champion"
+    )
+    probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        default=None,
+        description="outcome probability fitted on reviewed outcomes of flagged travellers; "
+        "None without a champion model",
+    )
+    match_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        default=None, description="identity: the chance the traveller is the best case person"
+    )
     priority: Annotated[int, Field(ge=1)]
     status: QueueStatus = "new"
     rules_digest: str
     model_uri: str | None = None
     model_version: str | None = None
-    matcher_version: str
-    parser_version: str
+    matcher_version: str = Field(description="package version + the matching stage's code digest")
+    parser_version: str = Field(description="package version + the ingest stage's code digest")
+    code_digest: Sha256 = Field(
+        description="SHA-256 over every stage's code digest (apiflag.provenance.combined_digest)"
+    )
     input_messages: tuple[Sha256, ...] = ()
 
 
@@ -423,6 +479,7 @@ RECORDS: dict[str, type[Record]] = {
     "case_person": CasePerson,
     "case_identifier": CaseIdentifier,
     "contribution": Contribution,
+    "evidence": Evidence,
     "flag": Flag,
     "disposition": Disposition,
     "audit_event": AuditEvent,

@@ -18,8 +18,6 @@ Dates come back as ``datetime.date`` objects, times as naive ``datetime64[us]`` 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.errors import ApiflagError
 
 __all__ = [
@@ -237,6 +235,13 @@ def nights() -> list[dt.date]:
     return sorted(found)
 
 
+def nights_before(night: dt.date | str, days: int) -> list[str]:
+    """Return the ingested nights in the ``days`` before ``night`` (its history), oldest first."""
+    end = dt.date.fromisoformat(_night_text(night))
+    start = end - dt.timedelta(days=days)
+    return [str(day) for day in nights() if start <= day < end]
+
+
 def _schema_of(name: str) -> pa.Schema:
     try:
         return SCHEMAS[name]
@@ -315,17 +320,8 @@ def write_table(
     """
     table = to_arrow(name, data)
     folder = night_dir(night)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.parquet"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=folder)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.write_parquet(path, table, compression="zstd", write_statistics=True)
 
 
 def write_tables(
@@ -345,21 +341,11 @@ def write_tables(
     """
     arrow = {name: to_arrow(name, data) for name, data in tables.items()}
     folder = night_dir(night)
-    folder.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[str, Path]] = []
-    try:
+    paths = {name: folder / f"{name}.parquet" for name in arrow}
+    with atomic.atomic_paths(paths) as staged:
         for name, table in arrow.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp", dir=folder)
-            os.close(fd)
-            staged.append((tmp, folder / f"{name}.parquet"))
-            pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
-    return {name: folder / f"{name}.parquet" for name in arrow}
+            pq.write_table(table, staged[name], compression="zstd", write_statistics=True)
+    return paths
 
 
 def _read_raw(night: dt.date | str, name: str, columns: list[str] | None = None) -> pa.Table:

@@ -27,10 +27,12 @@ Codes of quarantined records (``RecordLoss.code``): ``E_TRUNCATED`` (the file en
 the record), ``E_ENVELOPE`` (segments outside any ``UNH`` ... ``UNT``), ``E_UNKNOWN_MESSAGE``
 and ``E_MIXED_MESSAGES`` (a message of another type or kind among the file's messages),
 ``E_MISSING_SEGMENT`` (a message without a TDT flight or level-0 TVL, a booking without
-RCI), ``E_BAD_DATE`` (no date to resolve two-digit years against; in a PNR booking, a date or
-time its reader cannot read), ``E_BAD_VALUE`` (a value a record cannot do without: a
-surname, a flight number, a record locator). A PNR booking's message names the segment at
-fault (``"segment 13: ..."``); a PNRGOV file is refused only when its message has no flight.
+RCI), ``E_BAD_DATE`` (no date to resolve two-digit years against), ``E_BAD_VALUE`` (a value a
+record cannot do without: a surname, a flight number, a record locator; or a value the
+contract refuses). A PNR booking's message names the segment at fault (``"segment 13:
+..."``). A PNRGOV message without a readable flight is quarantined whole, as a PAXLST one is;
+the file's other messages load. A date, time, sex or country of a booking is a lost value,
+never a lost booking.
 
 Warnings (each ``"segment N: W_CODE: TAG field: text"`` in ``ParsedFile.warnings``):
 ``W_BAD_VALUE`` (a value read as null; its class is named, never the value),

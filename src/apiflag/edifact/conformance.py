@@ -52,7 +52,6 @@ or could not be opened; each such file also gets its one-line error on stderr, a
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,6 +60,7 @@ from typing import Any, Literal
 import click
 import jinja2
 
+from apiflag import atomic
 from apiflag.edifact import ParsedFile, parse_bytes
 from apiflag.edifact.carriers import (
     GENERIC_ACTION,
@@ -374,13 +374,9 @@ def _write(text: str, out: str | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    path = Path(out)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic.write_text(Path(out), text, parents=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ApiflagError(f"{out}: cannot write the report: {exc.strerror or exc}") from None
 
 

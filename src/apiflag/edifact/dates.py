@@ -9,13 +9,14 @@ the wall clock, so a message parses the same way on any day:
 * a **flight, booking or transaction date** takes the century closest to the reference.
 
 Every malformed value raises :class:`~apiflag.errors.ParseError` ``E_BAD_DATE`` naming the
-segment.
+segment and the value's class (``6 digits``), never the value: it may be a birth date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from apiflag.edifact.loss import value_class
 from apiflag.errors import ParseError
 
 __all__ = [
@@ -44,7 +45,7 @@ MONTHS = {
 
 
 def _bad(value: str, what: str, segment: int) -> ParseError:
-    return ParseError("E_BAD_DATE", f"{what} {value!r} is not a valid date", segment)
+    return ParseError("E_BAD_DATE", f"{what}: {value_class(value)} value is not a date", segment)
 
 
 def _parts(value: str, order: str, what: str, segment: int) -> tuple[int | None, int, int, int]:
@@ -136,7 +137,9 @@ def _time_of_uncached(value: str, segment: int, what: str = "time") -> dt.time:
         ss = int(v[4:6]) if len(v) == 6 else 0
         if hh < 24 and mm < 60 and ss < 60:
             return dt.time(hh, mm, ss)
-    raise ParseError("E_BAD_DATE", f"{what} {value!r} is not a valid HHMM time", segment)
+    raise ParseError(
+        "E_BAD_DATE", f"{what}: {value_class(value)} value is not an HHMM time", segment
+    )
 
 
 def near_datetime(value: str, ref: dt.date, segment: int, what: str = "date/time") -> dt.datetime:

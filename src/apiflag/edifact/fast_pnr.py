@@ -3,7 +3,7 @@
 The same state machine as :class:`apiflag.edifact.pnrgov._Reader` (level 0, ``SRC`` bookings,
 ``TIF`` travellers, ``FOP`` payments, ``TVL`` legs and check-in), on raw element lists, keeping
 only what the warehouse stores. Anything the tolerant reader would warn about, skip as
-non-air or history, or refuse raises :class:`~apiflag.edifact.fast.Unsupported`, and the
+non-air or history, or refuse raises :class:`~apiflag.edifact.fast_base.Unsupported`, and the
 file goes to the tolerant reader. Names, titles, e-mails and phones go through the tolerant
 reader's own functions, so each decision stays in one place.
 """
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from apiflag.edifact import dates
-from apiflag.edifact.fast import (
+from apiflag.edifact.fast_base import (
     AIRPORT,
     CARRIER,
     DOC_TYPE,
@@ -39,6 +39,7 @@ from apiflag.edifact.pnrgov import (
     _stamp_parts,
     _tvl_leg,
     decode_email,
+    same_name,
     split_title,
 )
 from apiflag.edifact.pnrgov import _QUIET as _PNR_QUIET
@@ -118,7 +119,8 @@ class _Reader:
             self.push_type = "changed" if code == "141" else "full"
         elif tag == "TVL":
             if self.flight is None:
-                leg = _tvl_leg(segment(p, n), self.ref, "flight")
+                leg, problems = _tvl_leg(segment(p, n), self.ref, "flight")
+                check(not problems)  # W_BAD_VALUE
                 leg.pop("booking_class", None)
                 self.flight = leg
         elif tag == "EQN":
@@ -182,7 +184,7 @@ class _Reader:
             b.data["carrier"] = e1[0] or None
             b.data["record_locator"] = e1[1]
             if not _DATE_SHAPE.fullmatch(e1[3]):  # a date moved elsewhere: the tolerant reader
-                check(not any(_DATE_SHAPE.fullmatch(x) for x in e1[2:]))
+                check(not any(_DATE_SHAPE.fullmatch(x) for x in e1[2:]) and not any(e1[3:]))
             if e1[3]:
                 b.data["created"] = _stamp(e1[3], e1[4], self.ref, n)
         elif tag == "DAT":
@@ -353,18 +355,22 @@ class _Reader:
         surname, given, middle = f[7], f[8], " ".join(filter(None, f[9:]))
         if sex in ("MI", "FI"):
             t = self.infant(b, t, surname, given, n)
+        check(not sex or sex in _PNR_SEX)  # else W_BAD_VALUE, a degraded traveller
         if nationality:
             t.data["nationality"] = _alpha3(nationality)
+            check(t.data["nationality"] is not None)
         if dob:
             t.data["date_of_birth"] = dates.past(dob, self.ref, n, order="dmy", what="DOCS")
         if sex:
             t.data["sex"] = _PNR_SEX.get(sex)
         if surname:
+            check(t.ptype == "IN" or same_name(surname, t.surname))  # else W_BAD_VALUE
             named = (f"{given} {middle}" if middle else given) if given else (middle or None)
             t.docs_names = (surname, named)
         if number:
             doc_type = doc_type or "P"
             check(bool(DOC_TYPE.fullmatch(doc_type)) and len(number) <= 35)
+            check(not issuer or _alpha3(issuer) is not None)
             doc: dict[str, Any] = {"type": doc_type, "number": number,
                                    "issuing_country": _alpha3(issuer)}  # fmt: skip
             if expiry:
@@ -431,7 +437,7 @@ def _doco(t: _Person, text: str, ref: dt.date, n: int) -> None:
     doc_type, number, issue_date, country = f[1], f[2], f[4], f[5]
     if not number or doc_type not in ("V", "VI"):
         return
-    check(len(number) <= 35)
+    check(len(number) <= 35 and (not country or _alpha3(country) is not None))
     doc: dict[str, Any] = {"type": "V", "number": number, "issuing_country": _alpha3(country)}
     if issue_date:
         doc["issue_date"] = dates.past(issue_date, ref, n, order="dmy", what="DOCO issue date")
@@ -488,7 +494,8 @@ def _itinerary_leg(p: list[str], n: int, ref: dt.date) -> dict[str, Any]:
     key = ("+".join(p), ref)
     leg = _LEGS.get(key)
     if leg is None:
-        leg = _tvl_leg(segment(p, n), ref, "itinerary")
+        leg, problems = _tvl_leg(segment(p, n), ref, "itinerary")
+        check(not problems)  # W_BAD_VALUE, a degraded booking
         check(bool(CARRIER.fullmatch(leg["carrier"])))
         check(bool(AIRPORT.fullmatch(leg["departure_airport"])))
         check(bool(AIRPORT.fullmatch(leg["arrival_airport"])))

@@ -27,6 +27,8 @@ __all__ = [
     "RecordLoss",
     "RecordUnreadable",
     "Warning",
+    "degrade",
+    "lose_value",
     "read_warning",
     "value_class",
     "value_warning",
@@ -112,6 +114,33 @@ def value_warning(segment: int, tag: str, field: str, value: str, why: str) -> s
         f"segment {segment}: W_BAD_VALUE: {tag} {field}: {value_class(value)} value {why}; "
         "read as null"
     )
+
+
+def degrade(degraded: list[str], field: str) -> None:
+    """Name ``field`` in a traveller's ``degraded`` list, once, in the order values were lost."""
+    if field not in degraded:
+        degraded.append(field)
+
+
+def lose_value(
+    warnings: list[str], degraded: list[str], segment: int, tag: str, field: str, value: str,
+    why: str, degraded_field: str | None = None,
+) -> None:  # fmt: skip
+    """Read a value as null: its warning (:func:`value_warning`) and its field in ``degraded``.
+
+    Args:
+        warnings: where the warning goes.
+        degraded: the ``degraded`` list of the traveller (or booking) that holds the value.
+        segment: the segment's number in the file.
+        tag: the segment tag, with its qualifier where it says which field.
+        field: the contract field that is now null, named in the warning.
+        value: the value as sent; only its class is shown.
+        why: what is wrong with it.
+        degraded_field: the name in ``degraded`` when it is not ``field`` (a document's
+            expiry date degrades ``documents``).
+    """
+    warnings.append(value_warning(segment, tag, field, value, why))
+    degrade(degraded, degraded_field or field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from apiflag.edifact import dates
-from apiflag.edifact.loss import RecordLoss, RecordUnreadable, value_warning
+from apiflag.edifact.loss import RecordLoss, RecordUnreadable, degrade, value_class, value_warning
 from apiflag.edifact.sensitive import DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
 from apiflag.errors import ParseError
@@ -155,10 +155,12 @@ def _int(value: str, seg: Segment, what: str, warnings: list[str]) -> int | None
     try:
         n = int(float(v))
     except ValueError:
-        warnings.append(f"segment {seg.number}: W_BAD_VALUE: {what} {v!r} is not a number")
+        warnings.append(
+            f"segment {seg.number}: W_BAD_VALUE: {what} {value_class(v)} value is not a number"
+        )
         return None
     if n < 0:
-        warnings.append(f"segment {seg.number}: W_BAD_VALUE: {what} {v!r} is negative")
+        warnings.append(f"segment {seg.number}: W_BAD_VALUE: {what} value is negative")
         return None
     return n
 
@@ -338,8 +340,7 @@ class _TravellerBuilder:
         self.lost: RecordUnreadable | None = None
 
     def degrade(self, name: str) -> None:
-        if name not in self.degraded:
-            self.degraded.append(name)
+        degrade(self.degraded, name)
 
     def finish(self) -> dict[str, Any]:
         data = dict(self.data)

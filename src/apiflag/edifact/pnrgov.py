@@ -33,6 +33,17 @@ TIF given name whether spaced (``YUKI MS``) or glued (``PIMCHANOKMS``); a glued 
 removed when DOCS confirms the name without it, or, without DOCS, when the name is not one of
 the given names that end in those letters (ALEKSANDR, WILLIAMS, ...).
 
+Loss, the PAXLST way (:mod:`.loss`): a value that cannot be read (a DOCS/DOCO/INFT date, sex,
+nationality or issuing country; an RCI, DAT 700 or TVL date or time) is null, with a
+``W_BAD_VALUE`` warning naming segment, field and the value's class (never the value), and its
+field in ``degraded``: the traveller's own (``sex``, ``nationality``, ``date_of_birth``,
+``documents``), or, for a booking's value, every traveller of the booking (``booking_created``,
+``last_transaction``, ``itinerary``). A DOCS whose surname is not the TIF's (items missing or
+extra before the names) is warned about and the TIF names are kept. A booking is quarantined
+only when it cannot be read at all (no RCI record locator, a TIF without a surname, a leg
+without a flight number, the file ending inside it); a message without a readable level-0 TVL
+flight is quarantined whole and the file's other messages load.
+
 Sensitive SSRs and free text are dropped and counted (see :mod:`.sensitive`).
 """
 
@@ -48,7 +59,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from apiflag.edifact import dates
-from apiflag.edifact.loss import RecordLoss
+from apiflag.edifact.loss import RecordLoss, degrade, lose_value, value_class, value_warning
 from apiflag.edifact.paxlst import prepared_at
 from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES, DropLog
 from apiflag.edifact.tokenizer import Interchange, Message, Segment
@@ -70,7 +81,7 @@ from apiflag.records import (
     describe_validation_error,
 )
 
-__all__ = ["TITLES", "decode_email", "parse_pnrgov", "split_title"]
+__all__ = ["TITLES", "decode_email", "parse_pnrgov", "same_name", "split_title"]
 
 #: titles taken off given names, longest first so MRS wins over MR
 TITLES = ("MSTR", "MISS", "MRS", "MR", "MS", "DR")
@@ -96,6 +107,7 @@ _DDMMMYY = re.compile(r"\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
 _DATE_SHAPE = re.compile(r"\d{6}(?:\d{2}|\d{4}|\d{6})?|\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
 _QUIET = frozenset({"REF", "FAR", "MON", "PTK", "TXD", "APD", "TRA", "EBD", "ERC", "SAC"})
 _SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MI": "M", "FI": "F"}
+_DOC_TYPE = re.compile(r"[A-Z]{1,3}")
 
 
 def split_title(given: str, docs_given: str | None = None) -> tuple[str, str | None]:
@@ -210,6 +222,16 @@ def _docs_aligned(f: list[str]) -> list[str]:
     return [doc_type, before[0] if before else "", number, after[0] if after else "", *tail]
 
 
+_NOT_LETTER = re.compile(r"[^A-Z]")
+
+
+def same_name(docs_surname: str, tif_surname: str) -> bool:
+    """Whether a DOCS surname is the TIF's, blanks and hyphens aside, either one cut short."""
+    docs = _NOT_LETTER.sub("", docs_surname.upper())
+    tif = _NOT_LETTER.sub("", tif_surname.upper())
+    return not tif or docs.startswith(tif) or tif.startswith(docs)
+
+
 def _alpha3(value: str) -> str | None:
     v = value.strip().upper()
     return v if _ALPHA3.fullmatch(v) else None
@@ -226,61 +248,99 @@ def _ssr_text(seg: Segment) -> str:
     return " ".join(r for r in rest if r)
 
 
-_TVL_CACHE: dict[tuple[str, str, dt.date, str], dict[str, Any]] = {}
+#: what a TVL could not read: (component as sent, why), each read as null
+LegProblems = tuple[tuple[str, str], ...]
+
+_TVL_CACHE: dict[tuple[str, str, dt.date, str], tuple[dict[str, Any], LegProblems]] = {}
 
 
-def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
+def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> tuple[dict[str, Any], LegProblems]:
     """Read a TVL into FlightLeg fields (plus booking_class); a fresh dict on every call.
 
     The same legs recur in most bookings of a push, so a TVL read once (same text, component
     separator and reference date) is copied, not read again. Segments with released
     characters and failing ones are always read afresh (errors name their own segment).
+
+    Returns:
+        The leg, and the dates, times or day variations it read as null (``(value, why)``,
+        for the caller's warnings: a cached leg's problems are the same text's).
     """
     if seg.released:
         return _read_tvl(seg, ref, what)
     key = (seg.key, seg.component, ref, what)
-    leg = _TVL_CACHE.get(key)
-    if leg is None:
-        leg = _read_tvl(seg, ref, what)
+    got = _TVL_CACHE.get(key)
+    if got is None:
+        got = _read_tvl(seg, ref, what)
         if len(_TVL_CACHE) >= 16384:
             _TVL_CACHE.clear()
-        _TVL_CACHE[key] = leg
-    return dict(leg)
+        _TVL_CACHE[key] = got
+    return dict(got[0]), got[1]
 
 
-def _read_tvl(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
+def _leg_date(value: str, ref: dt.date, n: int, why: str, problems: list[tuple[str, str]]) -> Any:
+    """A leg's date (``DDMMYY`` ...), or None with ``(value, why)`` in ``problems``."""
+    try:
+        return dates.near(value, ref, n, order="dmy")
+    except ParseError:
+        problems.append((value, why))
+        return None
+
+
+def _leg_time(value: str, n: int, why: str, problems: list[tuple[str, str]]) -> Any:
+    """A leg's ``HHMM`` time, or None with ``(value, why)`` in ``problems``."""
+    try:
+        return dates.time_of(value, n)
+    except ParseError:
+        problems.append((value, why))
+        return None
+
+
+def _read_tvl(seg: Segment, ref: dt.date, what: str) -> tuple[dict[str, Any], LegProblems]:
     comps = [c.strip() for c in seg.element(1)]
     n = seg.number
+    problems: list[tuple[str, str]] = []
     dep_date = comps[0] if comps else ""
-    if not dep_date:
-        raise ParseError("E_BAD_DATE", f"{what} TVL has no departure date", n)
-    day = dates.near(dep_date, ref, n, order="dmy", what=f"{what} departure date")
+    day = _leg_date(dep_date, ref, n, "is not a departure date", problems)
     rest = comps[1:]
     dep_time = rest.pop(0) if rest and len(rest[0]) == 4 else ""
     arr_date = rest.pop(0) if rest and len(rest[0]) in (6, 7, 8, 9) else ""  # DDMM[M]YY[YY]
     if rest and rest[0] == "" and not arr_date:
         rest.pop(0)
     arr_time = rest.pop(0) if rest and len(rest[0]) == 4 else ""
-    variation = rest.pop(0) if rest and rest[0].lstrip("-").isdigit() else ""
+    v = rest[0].lstrip("-") if rest else ""
+    # the date variation follows an arrival time, and nothing follows it
+    variation = (
+        rest.pop(0) if arr_time and v.isdigit() and len(v) <= 2 and not any(rest[1:]) else ""
+    )
+    for left in (c for c in rest if c):  # a damaged date or time that fits no place
+        problems.append((left, "is not a date, time or day variation of the leg"))
     departure = arrival = None
     if dep_time:
-        departure = dt.datetime.combine(day, dates.time_of(dep_time, n, f"{what} departure time"))
-    if arr_time:
+        clock = _leg_time(dep_time, n, "is not a departure time", problems)
+        if day is not None and clock is not None:
+            departure = dt.datetime.combine(day, clock)
+    if arr_time and not any(rest):
+        clock = _leg_time(arr_time, n, "is not an arrival time", problems)
         if arr_date:
-            aday = dates.near(arr_date, ref, n, order="dmy", what=f"{what} arrival date")
+            aday = _leg_date(arr_date, ref, n, "is not an arrival date", problems)
         else:
-            aday = day + dt.timedelta(days=int(variation)) if variation else day
-        arrival = dt.datetime.combine(aday, dates.time_of(arr_time, n, f"{what} arrival time"))
-        if not arr_date and not variation and departure is not None and arrival < departure:
-            arrival += dt.timedelta(days=1)  # across midnight
-    elif departure is None:
+            aday = day + dt.timedelta(days=int(variation)) if variation and day else day
+        if aday is not None and clock is not None:
+            arrival = dt.datetime.combine(aday, clock)
+            if not arr_date and not variation and departure is not None and arrival < departure:
+                arrival += dt.timedelta(days=1)  # across midnight
+    elif not dep_time and day is not None and not any(rest):
         departure = dt.datetime.combine(day, dt.time())
     carrier = seg.get(4, 0).upper()
     e5 = seg.fields(5, 2)
     number = e5[0].upper()
     m = _NUMBER.fullmatch(number)
     if not m:
-        raise ParseError("E_BAD_VALUE", f"{what} TVL flight number {number!r} unreadable", n)
+        raise ParseError(
+            "E_BAD_VALUE",
+            f"{what} TVL flight number: {value_class(number)} value is not a flight number",
+            n,
+        )
     leg: dict[str, Any] = {
         "carrier": carrier,
         "number": m.group(1),
@@ -291,15 +351,15 @@ def _read_tvl(seg: Segment, ref: dt.date, what: str) -> dict[str, Any]:
     }
     if e5[1]:
         leg["booking_class"] = e5[1]
-    return leg
+    return leg, tuple(problems)
 
 
 class _Traveller:
     """One TIF group (or an infant read from SSR INFT / DOCS) before it becomes a record."""
 
     __slots__ = (
-        "data", "docs_names", "documents", "infant_of", "passenger_type", "ref", "segment",
-        "tif_given", "tif_surname",
+        "data", "degraded", "docs_names", "documents", "infant_of", "passenger_type", "ref",
+        "segment", "tif_given", "tif_surname",
     )  # fmt: skip
 
     def __init__(
@@ -320,14 +380,15 @@ class _Traveller:
         self.documents: list[tuple[dict[str, Any], int]] = []
         self.docs_names: tuple[str, str | None] | None = None
         self.infant_of = infant_of
+        self.degraded: list[str] = []  # fields read as null (see :func:`.loss.lose_value`)
 
 
 class _Booking:
     """One SRC group before it becomes a record."""
 
     __slots__ = (
-        "bags", "contacts", "data", "itinerary", "last", "leg_segments", "lost", "payments",
-        "seats", "segment", "splits", "sponsor", "tickets", "tifs", "travellers",
+        "bags", "contacts", "data", "degraded", "itinerary", "last", "leg_segments", "lost",
+        "payments", "seats", "segment", "splits", "sponsor", "tickets", "tifs", "travellers",
     )  # fmt: skip
 
     def __init__(self, segment: int) -> None:
@@ -346,6 +407,17 @@ class _Booking:
         self.seats: list[dict[str, Any]] = []
         self.splits: list[str] = []
         self.sponsor: dict[str, Any] = {}
+        #: booking values read as null (created, itinerary ...): degraded in each traveller
+        self.degraded: list[str] = []
+
+    def degraded_of(self, t: _Traveller) -> tuple[str, ...]:
+        """A traveller's ``degraded``: the booking's lost values, then the traveller's own."""
+        if not self.degraded:
+            return tuple(t.degraded)
+        out = list(self.degraded)
+        for name in t.degraded:
+            degrade(out, name)
+        return tuple(out)
 
     def traveller(self, ref: str) -> _Traveller | None:
         return next((t for t in self.travellers if t.ref == ref), None)
@@ -373,6 +445,8 @@ class _Part:
     bookings: list[Any] = field(default_factory=list)
     reader: Any = None
     truncated: bool = False  # the file ends inside it: its last booking was quarantined
+    last_segment: int = 0  # number of its last segment (UNT, else its last body segment)
+    bad_flight: ParseError | None = None  # why its level-0 TVL flight cannot be read
 
 
 class _Reader:
@@ -498,16 +572,25 @@ class _Reader:
     def _tvl(self, seg: Segment) -> None:
         if self.booking is None:
             if self.part.flight is None:
-                leg = _tvl_leg(seg, self.ref, "flight")
+                try:
+                    leg, problems = _tvl_leg(seg, self.ref, "flight")
+                except ParseError as exc:
+                    self.part.bad_flight = exc  # the message is quarantined (see _join)
+                    return
                 leg.pop("booking_class", None)
                 self.part.flight = leg
                 self.part.flight_segment = seg.number
+                for value, why in problems:  # on no traveller's row: warned, not degraded
+                    self.warnings.append(value_warning(seg.number, "TVL", "flight", value, why))
             return
         b = self.booking
         self.section = "leg"  # also when the leg cannot be read: TIFs after it are check-ins
         self.traveller = None
         self.checkin_ref = None
-        b.itinerary.append(_tvl_leg(seg, self.ref, "itinerary"))
+        leg, problems = _tvl_leg(seg, self.ref, "itinerary")
+        for value, why in problems:
+            lose_value(self.warnings, b.degraded, seg.number, "TVL", "itinerary", value, why)
+        b.itinerary.append(leg)
         b.leg_segments.append(seg.number)
 
     def _eqn(self, seg: Segment) -> None:
@@ -542,11 +625,11 @@ class _Reader:
             at = next((i for i in range(2, len(e1)) if _DATE_SHAPE.fullmatch(e1[i])), None)
             if at is not None:
                 day, clock = e1[at], e1[at + 1] if at + 1 < len(e1) else ""
+            elif not day:  # no date anywhere, but something in its place: a damaged date
+                day = next((c for c in e1[3:] if c), "")
         if day:
             day, clock = _stamp_parts(day, clock)
-            date = dates.near(day, self.ref, seg.number, order="dmy", what="booking date")
-            t = dates.time_of(clock, seg.number, "booking time") if clock else dt.time()
-            b.data["created"] = dt.datetime.combine(date, t)
+            b.data["created"] = self._stamp(seg, b, "RCI", "booking_created", day, clock)
 
     def _dat(self, seg: Segment) -> None:
         b = self.booking
@@ -561,9 +644,26 @@ class _Reader:
             q = comps[0].strip() if comps else ""
             if q == "700" and len(comps) > 1 and comps[1].strip():
                 day, clock = _stamp_parts(comps[1], comps[2].strip() if len(comps) > 2 else "")
-                date = dates.near(day, self.ref, seg.number, order="dmy", what="DAT date")
-                t = dates.time_of(clock, seg.number, "DAT time") if clock else dt.time()
-                b.data["last_transaction"] = dt.datetime.combine(date, t)
+                b.data["last_transaction"] = self._stamp(
+                    seg, b, "DAT+700", "last_transaction", day, clock
+                )
+
+    def _stamp(
+        self, seg: Segment, b: _Booking, tag: str, field: str, day: str, clock: str
+    ) -> dt.datetime | None:
+        """A booking's date and time (``DDMMYY`` + ``HHMM``), or None with its warning."""
+        try:
+            date = dates.near(day, self.ref, seg.number, order="dmy")
+        except ParseError:
+            lose_value(self.warnings, b.degraded, seg.number, tag, field, day, "is not a date")
+            return None
+        try:
+            return dt.datetime.combine(
+                date, dates.time_of(clock, seg.number) if clock else dt.time()
+            )
+        except ParseError:
+            lose_value(self.warnings, b.degraded, seg.number, tag, field, clock, "is not a time")
+            return None
 
     def _tif(self, seg: Segment) -> None:
         b = self.booking
@@ -633,7 +733,8 @@ class _Reader:
             c = [x.strip() for x in comps] + [""] * 6
             if not _FORM.fullmatch(form):
                 self.warnings.append(
-                    f"segment {seg.number}: W_BAD_VALUE: form of payment {form!r} read as MS"
+                    f"segment {seg.number}: W_BAD_VALUE: FOP forms_of_payment: "
+                    f"{value_class(form)} value is not a form of payment; read as MS"
                 )
                 form = "MS"
             amount = None
@@ -642,7 +743,7 @@ class _Reader:
                     amount = float(c[2].replace(",", "."))
                 except ValueError:
                     self.warnings.append(
-                        f"segment {seg.number}: W_BAD_VALUE: payment amount {c[2]!r} not a number"
+                        value_warning(seg.number, "FOP", "amount", c[2], "is not a number")
                     )
             payment = {
                 "form": form,
@@ -839,41 +940,89 @@ class _Reader:
         target = t
         if sex in ("MI", "FI"):
             target = self._infant_for(t, surname, given, seg.number)
-        data = target.data
+        data, n = target.data, seg.number
+        lost = target.degraded
         if nationality:
             data["nationality"] = _alpha3(nationality)
+            if data["nationality"] is None:
+                self._lost(lost, n, "nationality", nationality, "is not ISO alpha-3")
         if dob:
-            data["date_of_birth"] = dates.past(
-                dob, self.ref, seg.number, order="dmy", what="DOCS date of birth"
-            )
+            data["date_of_birth"] = self._date(lost, n, "date_of_birth", dob, dates.past)
         if sex:
             data["sex"] = _SEX.get(sex)
-        if surname:
+            if data["sex"] is None:
+                self._lost(lost, n, "sex", sex, "is not M/F/X/U")
+        if (
+            surname
+            and target is t
+            and t.passenger_type != "IN"
+            and not same_name(surname, t.tif_surname)
+        ):
+            self.warnings.append(
+                f"segment {n}: W_BAD_VALUE: SSR+DOCS surname: not the TIF's (DOCS items missing "
+                "or extra before the names?); the TIF names are kept"
+            )
+        elif surname:
             target.docs_names = (
                 surname,
                 (f"{given} {middle}" if middle else given) if given else (middle or None),
             )
         if number:
-            doc: dict[str, Any] = {
-                "type": doc_type or "P",
-                "number": number,
-                "issuing_country": _alpha3(issuer),
-            }
+            doc = self._document(lost, n, doc_type or "P", number, issuer)
+            if doc is None:
+                return
             if expiry:
-                doc["expiry_date"] = dates.expiry(expiry, self.ref, seg.number, order="dmy")
-            target.documents.append((doc, seg.number))
+                doc["expiry_date"] = self._date(lost, n, "expiry_date", expiry, dates.expiry)
+            target.documents.append((doc, n))
+
+    def _lost(
+        self, degraded: list[str], n: int, field: str, value: str, why: str, tag: str = "SSR+DOCS"
+    ) -> None:
+        """A DOCS (DOCO, INFT) value read as null: its warning, its field in ``degraded``."""
+        as_ = "documents" if field in ("issuing_country", "expiry_date", "issue_date") else None
+        lose_value(self.warnings, degraded, n, tag, field, value, why, as_)
+
+    def _date(
+        self, degraded: list[str], n: int, field: str, value: str,
+        resolve: Callable[..., dt.date], tag: str = "SSR+DOCS",
+    ) -> dt.date | None:  # fmt: skip
+        """An SSR date (``DDMMMYY``), or None with its warning."""
+        try:
+            return resolve(value, self.ref, n, order="dmy")
+        except ParseError:
+            self._lost(degraded, n, field, value, "is not a date", tag)
+            return None
+
+    def _document(
+        self, degraded: list[str], n: int, doc_type: str, number: str, issuer: str,
+        tag: str = "SSR+DOCS",
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """A document's fields, as PAXLST reads DOC: None (and a warning) when unreadable."""
+        if len(number) > 35:
+            self._lost(degraded, n, "documents", number, "is longer than 35 characters", tag)
+            return None
+        if not _DOC_TYPE.fullmatch(doc_type):
+            self._lost(degraded, n, "documents", doc_type, "is not a document type", tag)
+            doc_type = "P"  # as PAXLST reads a DOC without a readable type
+        country = _alpha3(issuer)
+        if issuer and country is None:
+            self._lost(degraded, n, "issuing_country", issuer, "is not ISO alpha-3", tag)
+        return {"type": doc_type, "number": number, "issuing_country": country}
 
     def _doco(self, seg: Segment, t: _Traveller, text: str) -> None:
         f = [x.strip().upper() for x in text.strip().lstrip("/").split("/")] + [""] * 7
         _birthplace, doc_type, number, _issue_place, issue_date, country = f[:6]
         if not number or doc_type not in ("V", "VI"):
             return  # known-traveller and redress numbers are not travel documents
-        doc: dict[str, Any] = {"type": "V", "number": number, "issuing_country": _alpha3(country)}
+        n = seg.number
+        doc = self._document(t.degraded, n, "V", number, country, "SSR+DOCO")
+        if doc is None:
+            return
         if issue_date:
-            doc["issue_date"] = dates.past(
-                issue_date, self.ref, seg.number, order="dmy", what="DOCO issue date"
+            doc["issue_date"] = self._date(
+                t.degraded, n, "issue_date", issue_date, dates.past, "SSR+DOCO"
             )
-        t.documents.append((doc, seg.number))
+        t.documents.append((doc, n))
 
     def _doca(self, t: _Traveller, text: str) -> None:
         b = self.booking
@@ -900,8 +1049,8 @@ class _Reader:
         given = " ".join(names[1:])
         infant = self._infant_for(t, surname, given, seg.number)
         if dob:
-            infant.data["date_of_birth"] = dates.past(
-                dob, self.ref, seg.number, order="dmy", what="INFT date of birth"
+            infant.data["date_of_birth"] = self._date(
+                infant.degraded, seg.number, "date_of_birth", dob, dates.past, "SSR+INFT"
             )
 
     def _infant_for(self, adult: _Traveller, surname: str, given: str, segment: int) -> _Traveller:
@@ -958,6 +1107,7 @@ class _Reader:
                 passenger_type=t.passenger_type,
                 segment=t.segment,
                 documents=tuple(_build(Document, d, n, "document", check) for d, n in t.documents),
+                degraded=b.degraded_of(t),
             )
             travellers.append(_build(PnrTraveller, data, t.segment, "traveller", check))
         payments = []
@@ -1010,6 +1160,8 @@ class _Reader:
             data["passenger_type"] = t.passenger_type
             data["segment"] = t.segment
             data["documents"] = [d for d, _ in t.documents]
+            if t.degraded or b.degraded:
+                data["degraded"] = b.degraded_of(t)
             travellers.append(data)
         payments = b.payments
         if b.sponsor:
@@ -1041,6 +1193,9 @@ class _Reader:
                 f"segment {msg.unh.number}: W_UNKNOWN_SEGMENT: {tag} x{count} ignored in "
                 f"message {part.message_ref}"
             )
+        part.last_segment = max(
+            (s.number for s in (msg.unh, *msg.body[-1:], msg.unt) if s is not None), default=0
+        )
         part.bookings = []
         for b in self.bookings:
             try:
@@ -1092,9 +1247,27 @@ def _checked_bookings(parts: list[_Part], lost: list[RecordLoss]) -> tuple[Any, 
     return tuple(good)
 
 
+def _message_loss(parts: list[_Part], exc: ParseError) -> RecordLoss:
+    """A message whose flight cannot be read, quarantined whole with every booking it held."""
+    head = parts[0]
+    held = sum(
+        len(b.travellers) for p in parts for b in p.reader.kept
+    ) + sum(x.travellers for p in parts for x in p.reader.lost)  # fmt: skip
+    at = f"segment {exc.segment}: " if exc.segment and exc.segment != head.first_segment else ""
+    return RecordLoss(
+        "message",
+        head.first_segment,
+        max(p.last_segment for p in parts),
+        exc.code,
+        f"{at}{exc.message}",
+        held,
+        head.message_ref,
+    )
+
+
 def _join(
     parts: list[_Part], warnings: list[str], interchange: Interchange, lost: list[RecordLoss]
-) -> PnrgovMessage:
+) -> PnrgovMessage | None:
     parts = sorted(parts, key=lambda p: p.part or 0)
     head = parts[0]
     numbers = [p.part for p in parts if p.part is not None]
@@ -1113,12 +1286,17 @@ def _join(
                 f"{'' if has_final else ' and no final (F) part'}"
             )
     with_flight = next((p for p in parts if p.flight), None)
-    if with_flight is None or with_flight.flight is None:
-        raise ParseError(
-            "E_MISSING_SEGMENT", f"message {head.message_ref} has no level-0 TVL flight",
-            head.first_segment,
-        )  # fmt: skip
-    flight = _build(FlightLeg, with_flight.flight, with_flight.flight_segment, "flight")
+    bad = next((p.bad_flight for p in parts if p.bad_flight is not None), None)
+    try:
+        if with_flight is None or with_flight.flight is None:
+            raise bad or ParseError(
+                "E_MISSING_SEGMENT", f"message {head.message_ref} has no level-0 TVL flight",
+                head.first_segment,
+            )  # fmt: skip
+        flight = _build(FlightLeg, with_flight.flight, with_flight.flight_segment, "flight")
+    except ParseError as exc:
+        lost.append(_message_loss(parts, exc))
+        return None
     flight = flight.model_dump()
     bookings = [b for p in parts for b in p.bookings]
     for p in parts:
@@ -1205,4 +1383,5 @@ def parse_pnrgov(
         groups[key].append(part)
     if lost is None:
         lost = []
-    return [_join(groups[key], warnings, interchange, lost) for key, interchange in order]
+    joined = (_join(groups[key], warnings, interchange, lost) for key, interchange in order)
+    return [m for m in joined if m is not None]

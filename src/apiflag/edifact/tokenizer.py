@@ -15,7 +15,8 @@ What it decides:
 * **A UNA that does not say what the file does.** A ``UNA`` of five characters (a line break
   in the sixth place), or one that declares ``'`` while a word processor turned every
   terminator into ``’``: the terminator the file really uses, the character before its first
-  ``UNH`` (written with blanks or not), wins, with ``W_UNA_MISMATCH``.
+  ``UNH`` (written with blanks or not), wins, with ``W_UNA_MISMATCH``. A line break inside
+  the service string (a file wrapped at a fixed width) is wrapping, not a separator.
 * **The release character** (``?`` by default) makes the next separator data: ``?'``, ``?+``,
   ``?:`` and ``??`` give ``'``, ``+``, ``:`` and ``?``. The whole text is split with
   ``str.split`` after released characters are swapped for private-use placeholders, so no
@@ -263,6 +264,9 @@ def _repair_una(text: str) -> tuple[str, list[str]]:
             continue
         svc = text[i + 3 : j]
         chars = svc.rstrip("\r\n")
+        if "\n" in chars or "\r" in chars:  # a line wrapped inside the service string
+            chars = chars.replace("\r", "").replace("\n", "")
+            svc = chars + svc[len(svc.rstrip("\r\n")) :]
         term: str | None = None
         if len(chars) >= 6:
             head, reserved, term = chars[:4], chars[4], chars[5]

@@ -35,6 +35,7 @@ from apiflag.matching.match import CHUNK, Matcher, traveller_side
 from apiflag.matching.model import DEFAULT_MODEL_PATH, FIELDS, Level, MatcherModel, load_model
 from apiflag.matching.normalise import normalise_name
 from apiflag.matching.scoring import Side
+from apiflag.normalise import TRAVELLER_KEY, traveller_key_frame
 
 __all__ = [
     "KEY",
@@ -49,8 +50,7 @@ __all__ = [
     "world_travellers",
 ]
 
-KEY = ["night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number"]
-"""The traveller key shared by truth and the warehouse (docs/ARCHITECTURE.md)."""
+KEY = list(TRAVELLER_KEY)
 
 ESTIMATED_FIELDS = ("surname", "given_names", "date_of_birth", "document", "nationality")
 
@@ -103,10 +103,7 @@ def world_travellers(world: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _key_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[KEY].copy()
-    for c in KEY:
-        out[c] = out[c].fillna("").astype(str)
-    return out
+    return traveller_key_frame(frame[KEY])
 
 
 def labelled_pairs(world: Path, travellers: pd.DataFrame) -> pd.DataFrame:

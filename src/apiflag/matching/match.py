@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from apiflag.casedb import CaseDatabase
-from apiflag.config import MATCHER_VERSION
 from apiflag.errors import UsageError
 from apiflag.matching.model import FIELDS, MatcherModel, load_model
 from apiflag.matching.scoring import (
@@ -31,6 +30,7 @@ from apiflag.matching.scoring import (
     prune_pairs,
     score_pairs,
 )
+from apiflag.provenance import display_version, stage_code_digest
 
 __all__ = [
     "FIELD_COLUMNS",
@@ -234,7 +234,7 @@ class Matcher:
                 "protection_only": self.role[p] == "victim",
                 "matched_name": self.persons.names.shown[rec],
                 "name_source": self.persons.names.source[rec],
-                "matcher_version": MATCHER_VERSION,
+                "matcher_version": display_version(stage_code_digest("matching")),
                 "model_version": self.model.version,
             },
             columns=MATCH_COLUMNS,

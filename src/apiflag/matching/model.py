@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apiflag import atomic
 from apiflag.errors import ApiflagError
 
 __all__ = [
@@ -165,10 +166,7 @@ class MatcherModel:
 
     def save(self, path: Path) -> None:
         """Write the JSON document atomically (temp file, then rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n")
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n")
 
     def digest(self) -> str:
         """Return the SHA-256 of the canonical JSON (recorded with every match)."""

@@ -1,12 +1,10 @@
-"""Normalisation of names, dates, documents and contact identifiers before matching.
+"""What matching adds to the shared normalisers (:mod:`apiflag.normalise`) before comparing.
 
-Decides how a name is reduced to comparable tokens: Unicode is transliterated to ASCII
-(``anyascii``), MRZ filler ``<`` and punctuation become spaces, apostrophes vanish, titles and
-given-name placeholders (``FNU``, ``XX`` ...) are removed, compound-surname particles are kept
-as tokens *and* joined (``DELA CRUZ`` and ``DELACRUZ`` compare equal), and tokens of a known
-variant group (``MOHAMMED``/``MUHAMMAD``, ``YULIA``/``IOULIA`` ...) share one group key.
-Phones become E.164 (``+66811112222``), e-mails are lower-cased, document numbers lose their
-separators, masked cards keep only digits and ``X`` for masked positions.
+Names, phones, e-mails and documents are normalised by :mod:`apiflag.normalise` (re-exported
+here). Matching adds: compound-surname particles kept as tokens *and* joined (``DELA CRUZ`` and
+``DELACRUZ`` compare equal), variant groups (``MOHAMMED``/``MUHAMMAD``, ``YULIA``/``IOULIA``
+...) sharing one group key, phonetic codes, and the identifiers of the case database by kind
+(masked cards keep only digits and ``X`` for masked positions; agencies and addresses).
 
 Every function is pure and total: ``None``, empty or unusable input gives ``""`` (or ``None``
 for phones that cannot be read), never an exception.
@@ -18,9 +16,18 @@ import re
 from functools import lru_cache
 
 import jellyfish
-import pandas as pd
-import phonenumbers
 from anyascii import anyascii
+
+from apiflag.normalise import (
+    PLACEHOLDERS,
+    TITLES,
+    name_tokens,
+    normalise_document,
+    normalise_documents,
+    normalise_email,
+    normalise_name,
+    normalise_phone,
+)
 
 __all__ = [
     "PARTICLES",
@@ -41,16 +48,6 @@ __all__ = [
     "phonetic",
     "variant_key",
 ]
-
-TITLES: frozenset[str] = frozenset(
-    "MR MRS MS MISS MSTR MASTER DR PROF SIR MADAM MME MLLE HERR FRAU SR SRA SRTA DONA DON "
-    "ENG ING CAPT REV HAJI HAJJ HAJJAH".split()
-)
-"""Titles removed wherever they appear (PNR names carry them after the given name)."""
-
-PLACEHOLDERS: frozenset[str] = frozenset("FNU LNU NFN XX X XXX UNK UNKNOWN NONE NIL NA".split())
-"""Tokens airlines and registries write for a missing name part; a name made only of
-placeholders is treated as missing."""
 
 PARTICLES: frozenset[str] = frozenset(
     "DE DA DEL DELA DELOS DELAS DOS DAS DO DI DU VAN VON DER DEN TER LA LE LO BIN BINTI BINT "
@@ -104,43 +101,6 @@ for _group in _GROUPS:
         VARIANT_GROUPS.setdefault(_token, _group[0])
 
 _NON_ALNUM = re.compile(r"[^A-Z0-9 ]+")
-_SPACES = re.compile(r"\s+")
-_DIGITS = re.compile(r"\D+")
-_DOC_SEP = re.compile(r"[^A-Z0-9]+")
-# ICAO 9303 MRZ transliterations of letters anyascii would flatten (AE for Ä, OE for Ö ...)
-_MRZ_PRE = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE", "ä": "ae", "ö": "oe", "ü": "ue"})
-
-
-@lru_cache(maxsize=1 << 18)
-def normalise_name(value: str | None) -> str:
-    """Reduce a name to upper-case ASCII tokens separated by one space.
-
-    Titles, placeholders and punctuation are removed; MRZ filler ``<`` is a separator; an
-    apostrophe joins (``O'BRIEN`` -> ``OBRIEN``); a hyphen separates (``GARCIA-LOPEZ`` ->
-    ``GARCIA LOPEZ``). German umlauts follow the MRZ rule (``Ä`` -> ``AE``); anything else
-    goes through ``anyascii``.
-
-    Args:
-        value: a surname, given names, alias or full name as written anywhere.
-
-    Returns:
-        The normalised name, ``""`` when nothing usable remains.
-    """
-    if not value:
-        return ""
-    text = anyascii(str(value).translate(_MRZ_PRE)).upper()
-    text = text.replace("'", "").replace("`", "").replace("<", " ")
-    text = _NON_ALNUM.sub(" ", text)
-    tokens = [t for t in _SPACES.split(text) if t and t not in TITLES]
-    if tokens and all(t in PLACEHOLDERS for t in tokens):
-        return ""
-    return " ".join(t for t in tokens if t not in PLACEHOLDERS)
-
-
-def name_tokens(value: str | None) -> tuple[str, ...]:
-    """Return the tokens of a normalised name (see :func:`normalise_name`)."""
-    norm = normalise_name(value)
-    return tuple(norm.split()) if norm else ()
 
 
 @lru_cache(maxsize=1 << 18)
@@ -187,56 +147,6 @@ def phonetic(token: str) -> str:
     key = fold(variant_key(token))
     code = jellyfish.metaphone(key)
     return code or key
-
-
-@lru_cache(maxsize=1 << 16)
-def normalise_phone(value: str | None) -> str | None:
-    """Return a phone number in E.164 (``+66811112222``), or ``None`` when it cannot be read.
-
-    Numbers are read as international: a leading ``+`` or ``00`` is optional (PNR contacts
-    often carry ``66811112222``). A number that is not a possible number for its country code
-    keeps its digits with a ``+`` so that equal digits still match.
-    """
-    if not value:
-        return None
-    digits = _DIGITS.sub("", str(value))
-    if digits.startswith("00"):
-        digits = digits[2:]
-    if len(digits) < 6:
-        return None
-    try:
-        parsed = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException:
-        return "+" + digits
-    if not phonenumbers.is_possible_number(parsed):
-        return "+" + digits
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_email(value: str | None) -> str:
-    """Lower-case and trim an e-mail; PNR escapes (``//`` for ``@``, ``..`` for ``_``) are undone."""
-    if not value:
-        return ""
-    text = str(value).strip()
-    if "@" not in text and "//" in text:
-        text = text.replace("//", "@").replace("..", "_")
-    return text.lower()
-
-
-def normalise_document(value: str | None) -> str:
-    """Upper-case a document number and drop separators (spaces, hyphens, dots, ``<``)."""
-    if not value:
-        return ""
-    return _DOC_SEP.sub("", anyascii(str(value)).upper())
-
-
-def normalise_documents(values: pd.Series) -> pd.Series:
-    """Vectorised :func:`normalise_document` for many numbers (ASCII fast path)."""
-    text = values.fillna("").astype(str)
-    ascii_ok = text.map(str.isascii, na_action="ignore").fillna(True).astype(bool)
-    if not ascii_ok.all():
-        text = text.where(ascii_ok, text.map(anyascii))
-    return text.str.upper().str.replace(r"[^A-Z0-9]+", "", regex=True).astype(object)
 
 
 def normalise_agency(value: str | None) -> str:

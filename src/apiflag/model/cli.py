@@ -43,12 +43,18 @@ def _read_feature_list(path: Path) -> list[str]:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A prepared training table (Parquet) instead of a world.",
 )
-@click.option("--capacity", type=int, default=50, show_default=True, help="Flags per night.")
+@click.option(
+    "--capacity",
+    type=int,
+    default=None,
+    help="Flags per night (default: capacity in $APIFLAG_HOME/config.yaml, else 50).",
+)
 @click.option(
     "--features",
     "features_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="YAML list of feature names (default: every evidence feature of the spec).",
+    help="YAML list of input names (default: each rule hit, the match logit and every "
+    "feature no rule reads).",
 )
 @click.option("--n-bins", type=int, default=5, show_default=True)
 @click.option("--C", "c", type=float, default=1.0, show_default=True, help="Inverse L2 strength.")
@@ -63,7 +69,7 @@ def _read_feature_list(path: Path) -> list[str]:
 def train_command(
     world: Path | None,
     table: Path | None,
-    capacity: int,
+    capacity: int | None,
     features_file: Path | None,
     n_bins: int,
     c: float,
@@ -72,16 +78,19 @@ def train_command(
     fmt: str,
 ) -> None:
     """Train, evaluate and register a new scorecard version (not promoted)."""
-    from apiflag.model.data import load_feature_spec
+    from apiflag.model.inputs import RULE_PREFIX, model_inputs
     from apiflag.model.registry import log_and_register
     from apiflag.model.train import TrainSettings, train_scorecard
+    from apiflag.settings import load_settings
 
     if (world is None) == (table is None):
         raise UsageError("give exactly one of --world DIR or --table FILE")
+    if capacity is None:
+        capacity = load_settings().capacity
     if capacity < 1:
         raise UsageError(f"--capacity must be at least 1, got {capacity}")
     features = _read_feature_list(features_file) if features_file else None
-    spec = load_feature_spec()
+    spec, _ = model_inputs(())
     if features is not None:
         from apiflag.model.data import check_no_protected
 
@@ -96,8 +105,12 @@ def train_command(
         assert world is not None
         from apiflag.model.pipeline import build_training_frame
 
-        frame = build_training_frame(world, progress=lambda line: click.echo(line, err=True))
+        frame = build_training_frame(
+            world, progress=lambda line: click.echo(line, err=True), flagged_only=True
+        )
         source = str(world)
+    if features is None and any(str(c).startswith(RULE_PREFIX) for c in frame.columns):
+        spec, features = model_inputs(frame.columns)
     settings = TrainSettings(
         capacity=capacity, n_bins=n_bins, C=c, calibration=calibration, seed=seed
     )

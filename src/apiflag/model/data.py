@@ -20,7 +20,6 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -292,26 +291,3 @@ def frame_digest(frame: pd.DataFrame, columns: Sequence[str]) -> str:
             values = values.astype(str)
         h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
     return h.hexdigest()
-
-
-def build_training_frame(world: Path) -> pd.DataFrame:
-    """Build the labelled training table from a world's ``history/``.
-
-    Runs ingest, case matching, features and rules for every history night (into the current
-    ``$APIFLAG_HOME``), then joins ``history/outcomes.csv`` on the traveller key. Travellers
-    without an outcome row were not reviewed and count as label 0 ("no concern recorded").
-    Nothing under ``truth/`` is read.
-
-    Args:
-        world: a world directory as written by ``apiflag synth``.
-
-    Returns:
-        One row per arriving traveller: ``traveller_id, night``, the feature columns,
-        ``rules.score``, ``match.score``, the protected monitoring columns and ``label``.
-
-    Raises:
-        ApiflagError: the world has no history or outcomes, or a stage it needs is missing.
-    """
-    from apiflag.model.pipeline import build_training_frame as _build
-
-    return _build(world)

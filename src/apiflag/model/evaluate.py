@@ -29,6 +29,8 @@ from sklearn.metrics import (
 
 __all__ = [
     "calibration_error",
+    "equal_mass_reliability",
+    "queue_decile_rates",
     "capacity_flags",
     "cramers_v",
     "group_metrics",
@@ -81,6 +83,72 @@ def calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
         return float("nan")
     gap = (used["observed_rate"] - used["mean_predicted"]).abs()
     return float((gap * used["n"]).sum() / total)
+
+
+def equal_mass_reliability(
+    y: np.ndarray, p: np.ndarray, n_bins: int = 10
+) -> tuple[float, pd.DataFrame]:
+    """ECE with equal-mass bins: the rows sorted by p, cut into ``n_bins`` bins of equal size.
+
+    Equal-width bins leave most bins empty when probabilities crowd near 0; equal-mass bins
+    give each bin the same number of travellers, so each observed rate rests on as many.
+
+    Args:
+        y: 0/1 outcomes.
+        p: predicted probabilities.
+        n_bins: number of bins (fewer when there are fewer rows).
+
+    Returns:
+        ``(ece, table)``: the size-weighted mean |observed rate - mean p|, and per bin
+        ``bin, n, lower, upper, mean_predicted, observed_rate``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    parts = [part for part in np.array_split(order, min(n_bins, max(len(p), 1))) if len(part)]
+    rows = [
+        {
+            "bin": i,
+            "n": len(part),
+            "lower": float(p[part].min()),
+            "upper": float(p[part].max()),
+            "mean_predicted": float(p[part].mean()),
+            "observed_rate": float(y[part].mean()),
+        }
+        for i, part in enumerate(parts)
+    ]
+    table = pd.DataFrame(
+        rows, columns=["bin", "n", "lower", "upper", "mean_predicted", "observed_rate"]
+    )
+    if not len(table):
+        return float("nan"), table
+    gap = (table["observed_rate"] - table["mean_predicted"]).abs()
+    return float((gap * table["n"]).sum() / table["n"].sum()), table
+
+
+def queue_decile_rates(y: np.ndarray, rank: np.ndarray, nights: np.ndarray) -> pd.DataFrame:
+    """Observed outcome rate per decile of each night's queue order, pooled over nights.
+
+    Args:
+        y: 0/1 outcomes of the ranked (flagged) travellers.
+        rank: each traveller's position in its night's order (1 = first).
+        nights: each traveller's night.
+
+    Returns:
+        ``decile`` (1 = the top tenth of each night's order), ``n``, ``positives``, ``rate``.
+    """
+    frame = pd.DataFrame({"y": y, "rank": rank, "night": nights})
+    size = frame.groupby("night")["rank"].transform("size").to_numpy()
+    decile = np.minimum((10 * (frame["rank"].to_numpy() - 1)) // np.maximum(size, 1), 9) + 1
+    out = frame.assign(decile=decile).groupby("decile")["y"].agg(["size", "sum"])
+    return pd.DataFrame(
+        {
+            "decile": out.index.to_numpy(dtype=int),
+            "n": out["size"].to_numpy(dtype=int),
+            "positives": out["sum"].to_numpy(dtype=int),
+            "rate": (out["sum"] / out["size"]).to_numpy(dtype=float),
+        }
+    )
 
 
 def capacity_flags(score: np.ndarray, nights: np.ndarray, capacity: int) -> np.ndarray:

@@ -22,12 +22,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from apiflag import pipeline, warehouse
 from apiflag.errors import ApiflagError
-from apiflag.model.data import LABEL, MATCH_SCORE, NIGHT, RULE_SCORE, TRAVELLER_ID
+from apiflag.matching.model import load_model
+from apiflag.model.data import (
+    LABEL,
+    MATCH_SCORE,
+    NIGHT,
+    RULE_SCORE,
+    TRAVELLER_ID,
+)
+from apiflag.model.inputs import flagged_mask, input_frame, model_inputs
+from apiflag.model.registry import log_and_register
+from apiflag.model.train import train_scorecard
+from apiflag.normalise import TRAVELLER_KEY, traveller_key_frame
+from apiflag.rules import load_catalogue
+from apiflag.settings import load_settings
 
 __all__ = ["KEY", "build_training_frame", "label_travellers", "read_outcomes", "train_world"]
 
-KEY = ("night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number")
+KEY = TRAVELLER_KEY
 OUTCOME_COLUMNS = (*KEY, "record_locator", "outcome", "label")
 
 
@@ -59,11 +73,8 @@ def read_outcomes(path: Path) -> pd.DataFrame:
 def _key_frame(travellers: pd.DataFrame, flights: pd.DataFrame, night: str) -> pd.DataFrame:
     fl = flights[["flight_id", "carrier", "number"]].drop_duplicates("flight_id")
     tv = travellers.merge(fl, on="flight_id", how="left")
-    out = pd.DataFrame({TRAVELLER_ID: tv["traveller_id"].astype(str), "night": night})
-    for col in KEY[1:]:
-        values = tv[col] if col in tv.columns else pd.Series([""] * len(tv))
-        out[col] = values.astype(object).where(values.notna(), "").astype(str).to_numpy()
-    return out
+    keyed = traveller_key_frame(tv.assign(night=night))
+    return pd.concat([tv[["traveller_id"]].astype(str), keyed], axis=1)
 
 
 def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Series, int]:
@@ -77,7 +88,9 @@ def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Ser
         ``(labels, unmatched)``: label by traveller id for the travellers with an outcome, and
         how many distinct outcome keys matched no traveller (reported, never hidden).
     """
-    labelled = outcomes.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
+    keyed = traveller_key_frame(outcomes).assign(label=outcomes["label"].to_numpy())
+    labelled = keyed.drop_duplicates(list(KEY), keep="last")[[*KEY, "label"]]
+    keys = pd.concat([keys[[TRAVELLER_ID]], traveller_key_frame(keys)], axis=1)
     joined = keys.merge(labelled, on=list(KEY), how="inner", validate="many_to_one")
     labels = joined.drop_duplicates(TRAVELLER_ID).set_index(TRAVELLER_ID)["label"].astype(int)
     matched_keys = len(joined.drop_duplicates(list(KEY)))
@@ -104,6 +117,7 @@ def build_training_frame(
     *,
     casedb_url: str | None = None,
     progress: Callable[[str], None] | None = None,
+    flagged_only: bool = False,
 ) -> pd.DataFrame:
     """Run every history night through ingest, matching, features and rules; join outcomes.
 
@@ -112,18 +126,22 @@ def build_training_frame(
             ``casedb.sqlite``).
         casedb_url: the case database (default the world's ``casedb.sqlite``).
         progress: called with one line per night done.
+        flagged_only: keep only the travellers the night would flag (a rule hit or a case
+            match at or above the threshold): the population the outcome model is fitted on.
 
     Returns:
         One row per arriving traveller of every history night: ``traveller_id``, ``night``
-        (date), the feature columns (protected monitoring columns included), ``rules.score``
-        (sum of rule weights that fired), ``match.score`` (best case-match probability, 0 when
-        none) and ``label``.
+        (date), the feature columns (protected monitoring columns included), the model inputs
+        ``rule.<id>`` and ``match.logit`` (:mod:`apiflag.model.inputs`), ``flagged``,
+        ``rules.score`` (the policy score: sum of rule weights that fired), ``match.score``
+        (best case-match probability, 0 when none), ``reviewed`` (an outcome row was joined)
+        and ``label``.
 
     Raises:
         ApiflagError: no history, no outcomes or no case database.
     """
-    from apiflag import pipeline, warehouse
-
+    rule_ids = [r.id for r in load_catalogue().rules]
+    threshold = pipeline.match_threshold(load_settings(), load_model())
     world = Path(world)
     outcomes = read_outcomes(world / "history" / "outcomes.csv")
     if casedb_url is None:
@@ -138,8 +156,9 @@ def build_training_frame(
         matched, _ = pipeline.stage_matching(night, casedb_url)
         features, _ = pipeline.stage_features(night)
         rules, _ = pipeline.stage_rules(night, features)
-        feats = features.copy()
         hits = rules.hits
+        feats = input_frame(features, hits, matched.get("matches"), rule_ids)
+        feats["flagged"] = flagged_mask(feats, rule_ids, threshold)
         rule_score = (
             hits.groupby(hits["traveller_id"].astype(str))["weight"].sum()
             if len(hits)
@@ -167,8 +186,13 @@ def build_training_frame(
     frame = pd.concat(frames, ignore_index=True)
     labels, unmatched = label_travellers(pd.concat(keys, ignore_index=True), outcomes)
     frame[LABEL] = frame[TRAVELLER_ID].astype(str).map(labels).fillna(0).astype(np.int8).to_numpy()
+    frame["reviewed"] = frame[TRAVELLER_ID].astype(str).isin(labels.index).to_numpy()
     frame.attrs["unmatched_outcomes"] = unmatched
     frame.attrs["outcomes"] = len(outcomes)
+    if flagged_only:
+        attrs = dict(frame.attrs)
+        frame = frame.loc[frame["flagged"]].reset_index(drop=True)
+        frame.attrs.update(attrs)
     return frame
 
 
@@ -179,13 +203,14 @@ def train_world(
     settings: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train on a world's history and register a new version (never promotes).
+    """Train on a world's flagged history travellers and register a new version (never promotes).
 
     This is the retrain flow's entry point.
 
     Args:
         world: the world directory.
-        features: feature names (default every evidence feature of the spec).
+        features: input names (default :func:`apiflag.model.inputs.default_inputs`: each rule
+            hit, the match logit and every feature no rule reads).
         settings: :class:`apiflag.model.train.TrainSettings` (default settings when None).
         progress: called with one line per history night done.
 
@@ -193,12 +218,8 @@ def train_world(
         ``{"model", "version", "run_id", "model_uri", "metrics", "counts",
         "unmatched_outcomes"}``.
     """
-    from apiflag.model.data import load_feature_spec
-    from apiflag.model.registry import log_and_register
-    from apiflag.model.train import train_scorecard
-
-    spec = load_feature_spec()
-    frame = build_training_frame(world, progress=progress)
+    frame = build_training_frame(world, progress=progress, flagged_only=True)
+    spec, features = model_inputs(frame.columns, features)
     result = train_scorecard(frame, spec, features, settings)
     reg = log_and_register(result, str(world))
     return {

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,12 @@ import numpy as np
 import pandas as pd
 
 from apiflag import config
+from apiflag.audit import append_event
 from apiflag.errors import ApiflagError
 from apiflag.model.data import check_no_protected, is_protected_name, load_feature_spec
 from apiflag.model.report import model_card, plot_reliability, plot_score_histogram
 from apiflag.model.train import TrainingResult
+from apiflag.queue.store import open_engine
 
 __all__ = [
     "CHAMPION_ALIAS",
@@ -341,32 +342,13 @@ def check_gates(version: str, gates: GateSettings | None = None) -> list[str]:
     return failures
 
 
-def _append_audit_event(actor: str, action: str, obj: str, details: dict[str, Any]) -> bool:
-    """Write the promotion to the audit log; False when apiflag.audit is not installed yet.
-
-    INTEGRATION POINT (issue 6 / audit): uses ``apiflag.audit.append_event(engine, actor,
-    action, object, details)`` on the queue database.
-    """
+def _append_audit_event(actor: str, action: str, obj: str, details: dict[str, Any]) -> None:
+    """Write the promotion to the audit log of the queue database."""
+    engine = open_engine(config.db_url())
     try:
-        from apiflag import audit  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return False
-    append = getattr(audit, "append_event", None)
-    if append is None:
-        return False
-    try:
-        from apiflag.queue.store import open_engine
-
-        engine = open_engine(config.db_url())
-    except ImportError:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(config.db_url())
-    try:
-        append(engine, actor, action, obj, details)
+        append_event(engine, actor, action, obj, details)
     finally:
         engine.dispose()
-    return True
 
 
 def promote(
@@ -413,15 +395,7 @@ def promote(
         "run_id": mv.run_id,
         "training_data_sha256": (mv.tags or {}).get("training_data_sha256"),
     }
-    audited = _append_audit_event(
-        approver, "model.promote", f"models:/{REGISTERED_MODEL}/{version}", details
-    )
-    if not audited:
-        print(
-            "apiflag: warning: apiflag.audit is not available; the promotion is recorded in "
-            "MLflow tags only",
-            file=sys.stderr,
-        )
+    _append_audit_event(approver, "model.promote", f"models:/{REGISTERED_MODEL}/{version}", details)
     for key, value in (
         ("approver", approver),
         ("approval_reason", reason),
@@ -436,7 +410,7 @@ def promote(
         "approver": approver,
         "reason": reason,
         "approved_at": approved_at,
-        "audited": audited,
+        "audited": True,  # _append_audit_event raises rather than skip
     }
 
 

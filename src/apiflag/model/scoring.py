@@ -19,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.errors import ApiflagError
 from apiflag.model.registry import (
     CHAMPION_ALIAS,
@@ -155,9 +153,6 @@ def write_night_scores(night: str, scores: pd.DataFrame, contributions: pd.DataF
         The night's partition directory.
     """
     out = config.warehouse_dir(night)
-    out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("scores", scores), ("model_contributions", contributions)):
-        tmp = out / f".{name}.parquet.tmp"
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        tmp.replace(out / f"{name}.parquet")
+        atomic.write_parquet(out / f"{name}.parquet", frame)
     return out

@@ -40,10 +40,9 @@ from apiflag.model.evaluate import (
     score_metrics,
 )
 from apiflag.model.scorecard import Scorecard
+from apiflag.settings import DEFAULT_CAPACITY
 
 __all__ = ["DEFAULT_CAPACITY", "TrainSettings", "TrainingResult", "train_scorecard"]
-
-DEFAULT_CAPACITY = 50
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,23 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from apiflag.errors import ApiflagError, UsageError
+from apiflag.settings import Settings, load_settings
 
-TOKYO = config.TIMEZONE
 DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 2500, "history_nights": 8}
 
+#: The flags that override ``config.yaml`` for one run (see :mod:`apiflag.settings`).
+CAPACITY_HELP = (
+    "Items analysts can review tonight, besides case matches (default: config.yaml, else 50)."
+)
+THRESHOLD_HELP = (
+    "Case-match probability reported and queued regardless of capacity "
+    "(default: config.yaml, else models/matcher.json)."
+)
 
-def _night(value: str | None) -> dt.date:
+
+def _night(value: str | None, settings: Settings) -> dt.date:
     if value is None:
-        return dt.datetime.now(TOKYO).date()
+        return settings.today()
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -55,19 +64,25 @@ def _world_nights(world: Path) -> list[dt.date]:
 
 
 def run_nightly(
-    night: dt.date, source: Path, casedb_url: str, capacity: int, orchestrator: str
+    night: dt.date, source: Path, casedb_url: str, settings: Settings, orchestrator: str
 ) -> Any:
     """Run one night through the Prefect flow, or as plain functions with ``plain``."""
     from apiflag import pipeline
-    from apiflag.alerts import load_settings
+    from apiflag.alerts import load_settings as load_alert_settings
 
     pipeline.require_night(source, night)
-    load_settings()  # a bad alerts: section fails now, before Prefect or the night starts
+    load_alert_settings()  # a bad alerts: section fails now, before Prefect or the night starts
     if orchestrator == "plain":
-        return pipeline.run_night(night, source, casedb_url, capacity=capacity)
+        return pipeline.run_night(night, source, casedb_url, settings=settings)
     from apiflag.orchestration.flows import nightly
 
-    return nightly(night=night, source=str(source), casedb_url=casedb_url, capacity=capacity)
+    return nightly(
+        night=night,
+        source=str(source),
+        casedb_url=casedb_url,
+        capacity=settings.capacity,
+        match_threshold=settings.match_threshold,
+    )
 
 
 def _print_summary(s: Any) -> None:
@@ -110,12 +125,12 @@ def _print_summary(s: Any) -> None:
     default=None,
     help="Case database URL (default: the world's casedb.sqlite).",
 )
+@click.option("--capacity", default=None, type=click.IntRange(min=0), help=CAPACITY_HELP)
 @click.option(
-    "--capacity",
-    default=50,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Items analysts can review tonight (case matches come on top).",
+    "--match-threshold",
+    default=None,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help=THRESHOLD_HELP,
 )
 @click.option(
     "--orchestrator",
@@ -129,12 +144,14 @@ def run(
     night_text: str | None,
     source: Path | None,
     casedb_url: str | None,
-    capacity: int,
+    capacity: int | None,
+    match_threshold: float | None,
     orchestrator: str,
     fmt: str,
 ) -> None:
-    """Run the nightly job for one night."""
-    night = _night(night_text)
+    """Run the nightly job for one night (settings: $APIFLAG_HOME/config.yaml, flags on top)."""
+    settings = load_settings(capacity=capacity, match_threshold=match_threshold)
+    night = _night(night_text, settings)
     source = source or config.world_dir()
     if not source.exists():
         raise ApiflagError(f"{source}: no such folder (run `apiflag demo` or pass --from)")
@@ -143,7 +160,7 @@ def run(
         if not sqlite.is_file():
             raise ApiflagError(f"{source}: no casedb.sqlite here; pass --casedb URL")
         casedb_url = f"sqlite:///{sqlite.resolve()}"
-    summary = run_nightly(night, source, casedb_url, capacity, orchestrator)
+    summary = run_nightly(night, source, casedb_url, settings, orchestrator)
     if fmt == "json":
         click.echo(summary.to_json())
     else:
@@ -154,8 +171,8 @@ def run(
 @click.option(
     "--orchestrator", type=click.Choice(["prefect", "plain"]), default="prefect", show_default=True
 )
-@click.option("--capacity", default=50, show_default=True, type=click.IntRange(min=0))
-def demo(orchestrator: str, capacity: int) -> None:
+@click.option("--capacity", default=None, type=click.IntRange(min=0), help=CAPACITY_HELP)
+def demo(orchestrator: str, capacity: int | None) -> None:
     """Generate a small world, train and promote a demo model, run one night, print the queue."""
     from apiflag.model import registry
     from apiflag.model.pipeline import train_world
@@ -164,6 +181,7 @@ def demo(orchestrator: str, capacity: int) -> None:
     from apiflag.synth.world import WorldConfig, generate_world, summarize_world
 
     start = time.perf_counter()
+    settings = load_settings(capacity=capacity)
     world = config.world_dir()
     click.echo(f"APIFLAG_HOME={config.home()}")
     if not (world / "world.json").is_file():
@@ -203,7 +221,7 @@ def demo(orchestrator: str, capacity: int) -> None:
     night = nights[-1]
     click.echo(f"3/4 running the nightly job for {night} ({orchestrator})")
     summary = run_nightly(
-        night, world, f"sqlite:///{world / 'casedb.sqlite'}", capacity, orchestrator
+        night, world, f"sqlite:///{world / 'casedb.sqlite'}", settings, orchestrator
     )
     _print_summary(summary)
     click.echo("4/4 the queue, highest priority first (analysts decide; nothing is automatic):")
@@ -221,52 +239,7 @@ def demo(orchestrator: str, capacity: int) -> None:
     if len(items) > 20:
         click.echo(f"... {len(items) - 20} more: apiflag queue list --night {night}")
     click.echo(f"explain one: apiflag explain {items[0]['flag_id']}" if items else "queue empty")
-    _demo_account()
     click.echo(f"done in {time.perf_counter() - start:.0f} s")
-
-
-DEMO_ACCOUNT = "demo"
-DEMO_ROLES = ("analyst", "supervisor", "auditor", "model_owner")
-
-
-def _demo_account() -> None:
-    """Create the demo account (all roles, mapped to this login) and say how to open the desk.
-
-    Its random password is printed once: it is stored only as an Argon2 hash.
-    """
-    import secrets
-
-    from apiflag.privacy import accounts
-    from apiflag.queue.store import open_engine
-
-    engine = accounts.ready(open_engine())
-    try:
-        existing = accounts.get_account(engine, DEMO_ACCOUNT)
-        login = accounts.os_login()
-        if existing is None:
-            password = secrets.token_urlsafe(12)
-            mapped = any(a.login == login for a in accounts.list_accounts(engine))
-            accounts.add_account(
-                engine,
-                DEMO_ACCOUNT,
-                DEMO_ROLES,
-                password=password,
-                login=None if mapped else login,
-                actor="apiflag-demo",
-            )
-            shown = f"password {password} (shown once; `apiflag users passwd demo` sets another)"
-        else:
-            shown = "the password printed by the first demo (`apiflag users passwd demo` resets it)"
-    finally:
-        engine.dispose()
-    click.echo(
-        f"review desk: run `apiflag web` and open http://127.0.0.1:8000/ ; sign in as "
-        f"{DEMO_ACCOUNT} with {shown}"
-    )
-    click.echo(
-        f"the CLI now acts as account {DEMO_ACCOUNT} for login {login}: "
-        f"decide with --analyst {DEMO_ACCOUNT}"
-    )
 
 
 @click.command("serve")
@@ -287,9 +260,11 @@ def serve(
     retention_cron: str,
     retrain_cron: str,
 ) -> None:
-    """Serve the nightly, retention and retrain deployments on their cron schedules (Asia/Tokyo).
+    """Serve the nightly, retention and retrain deployments on their cron schedules.
 
-    Needs a running Prefect server (`prefect server start`, PREFECT_API_URL set).
+    The schedules run in the settings' time zone; every run reads capacity, thresholds and the
+    rest from $APIFLAG_HOME/config.yaml when it starts. Needs a running Prefect server
+    (`prefect server start`, PREFECT_API_URL set).
     """
     from prefect import serve as prefect_serve
     from prefect.client.schemas.schedules import CronSchedule
@@ -298,7 +273,7 @@ def serve(
 
     world = world or config.world_dir()
     casedb_url = casedb_url or f"sqlite:///{(world / 'casedb.sqlite').resolve()}"
-    tz = "Asia/Tokyo"
+    tz = load_settings().time_zone
     deployments: list[Any] = [
         nightly.to_deployment(
             name="apiflag-nightly",

@@ -10,6 +10,8 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from apiflag import config, filemodes, pipeline
+from apiflag.alerts import load_settings as load_alert_settings
+from apiflag.settings import Settings, load_settings
 
 
 def _private_start() -> None:
@@ -19,21 +21,21 @@ def _private_start() -> None:
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=5)
-def ingest_task(night: dt.date, source: str) -> Any:
+def ingest_task(night: dt.date, source: str, code: str) -> Any:
     """Archive, parse and load the night's messages (retried: file I/O)."""
-    return pipeline.stage_ingest(night, Path(source))
+    return pipeline.stage_ingest(night, Path(source), code)
 
 
 @task(name="case-matching", retries=1, retry_delay_seconds=5)
-def matching_task(night: str, casedb_url: str) -> Any:
+def matching_task(night: str, casedb_url: str, settings: Settings) -> Any:
     """Match travellers and booking identifiers against the case database."""
-    return pipeline.stage_matching(night, casedb_url)
+    return pipeline.stage_matching(night, casedb_url, settings)
 
 
 @task(name="features")
-def features_task(night: str) -> Any:
+def features_task(night: str, settings: Settings) -> Any:
     """Build the night's feature table."""
-    return pipeline.stage_features(night)
+    return pipeline.stage_features(night, settings)
 
 
 @task(name="rules")
@@ -43,9 +45,9 @@ def rules_task(night: str, features: Any) -> Any:
 
 
 @task(name="model", retries=1, retry_delay_seconds=5)
-def model_task(night: str, features: Any) -> Any:
-    """Score with the approved champion, if any."""
-    return pipeline.stage_model(night, features)
+def model_task(night: str, features: Any, rules: Any, matched: Any, settings: Settings) -> Any:
+    """Score the flagged travellers with the approved champion, if any."""
+    return pipeline.stage_model(night, features, rules, matched, settings)
 
 
 @task(name="combine-queue-report", retries=1, retry_delay_seconds=5)
@@ -56,28 +58,32 @@ def finish_task(
     features: Any,
     rules: Any,
     scored: Any,
-    capacity: int,
 ) -> pipeline.NightSummary:
     """Combine, queue (idempotently) and write the report."""
-    return pipeline.finish_night(summary, night, matched, features, rules, scored, capacity, True)
+    return pipeline.finish_night(summary, night, matched, features, rules, scored, True)
 
 
 @flow(name="nightly", log_prints=True)
 def nightly(
-    source: str, casedb_url: str, night: dt.date | None = None, capacity: int = 50
+    source: str,
+    casedb_url: str,
+    night: dt.date | None = None,
+    capacity: int | None = None,
+    match_threshold: float | None = None,
 ) -> pipeline.NightSummary:
     """Ingest, link, match, featurise, apply rules and the champion, combine, queue and report.
 
-    Without ``night`` (a scheduled run) the night is today's date in Japan.
+    Settings come from ``$APIFLAG_HOME/config.yaml`` (:func:`apiflag.settings.load_settings`);
+    ``capacity`` and ``match_threshold`` override the file for this run. Without ``night`` (a
+    scheduled run) the night is today's date in the settings' time zone.
     """
     _private_start()
-    from apiflag.alerts import load_settings
-
-    load_settings()  # a bad alerts: section stops the run before the night's work, not after
+    load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
+    settings = load_settings(capacity=capacity, match_threshold=match_threshold)
     if night is None:
-        night = dt.datetime.now(config.TIMEZONE).date()
-    summary = pipeline.NightSummary(night=str(night))
-    pipeline.record_ingest(summary, ingest_task(night, source))
+        night = settings.today()
+    summary = pipeline.start_summary(night, settings)
+    pipeline.record_ingest(summary, ingest_task(night, source, summary.code_digests["ingest"]))
     key = str(night)
     matched: Any
     features: Any
@@ -87,10 +93,10 @@ def nightly(
     reused_f: bool
     reused_r: bool
     reused_s: bool
-    matched, reused_m = cast(tuple[Any, bool], matching_task(key, casedb_url))
-    features, reused_f = cast(tuple[Any, bool], features_task(key))
+    matched, reused_m = cast(tuple[Any, bool], matching_task(key, casedb_url, settings))
+    features, reused_f = cast(tuple[Any, bool], features_task(key, settings))
     rules, reused_r = cast(tuple[Any, bool], rules_task(key, features))
-    scored, reused_s = cast(tuple[Any, bool], model_task(key, features))
+    scored, reused_s = cast(tuple[Any, bool], model_task(key, features, rules, matched, settings))
     for name, reused in (
         ("matching", reused_m),
         ("features", reused_f),
@@ -100,7 +106,7 @@ def nightly(
         if reused:
             summary.reused_stages.append(name)
     summary.warnings.extend(rules.warnings)
-    summary = finish_task(summary, night, matched, features, rules, scored, capacity)
+    summary = finish_task(summary, night, matched, features, rules, scored)
     create_markdown_artifact(
         summary.report_markdown or f"apiflag night {night}: no report",
         key=f"nightly-report-{key}",

@@ -3,20 +3,19 @@
 A stage writes its tables as ``<table>.parquet`` in the night's warehouse folder and a small
 manifest ``_stages/<stage>.json`` holding the digest of everything it read (input files, upstream
 stage digests, code versions). On a rerun the stage is skipped when the digest is unchanged and
-all its outputs are present; anything else recomputes it. Writes are atomic (temp file, rename).
+all its outputs are present; anything else recomputes it. Writes are atomic (:mod:`apiflag.atomic`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from apiflag import config
+from apiflag import atomic, config
 
 
 def digest_of(parts: Iterable[str]) -> str:
@@ -35,14 +34,6 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` through a temporary file, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _manifest(night: str, stage: str) -> Path:
@@ -83,9 +74,6 @@ def run_stage(
             return {name: pd.read_parquet(p) for name, p in paths.items()}, True
     tables = compute()
     for name, frame in tables.items():
-        write_parquet_atomic(frame, folder / f"{name}.parquet")
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = manifest.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"digest": digest, "tables": sorted(tables)}), encoding="utf-8")
-    os.replace(tmp, manifest)
+        atomic.write_parquet(folder / f"{name}.parquet", frame)
+    atomic.write_text(manifest, json.dumps({"digest": digest, "tables": sorted(tables)}))
     return tables, False

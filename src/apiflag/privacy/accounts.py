@@ -12,7 +12,7 @@ Decides how people are identified once accounts exist:
   failure and lock is an audit event (no password, no personal data);
 * **the CLI** acts as the account whose ``login`` is the operating-system login running it
   (:func:`cli_account`); while the database holds no account at all the older ``roles:``
-  mapping of ``config.yaml`` (or none) still applies, and :func:`migrate_from_config` turns that
+  mapping of ``config.yaml`` (or none) still applies, and :func:`apiflag.privacy.roles.migrate_from_config` turns that
   mapping into accounts (``apiflag users migrate``).
 """
 
@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from apiflag.audit import append_event
 from apiflag.errors import ApiflagError
+from apiflag.privacy.policy import ROLES
 
 __all__ = [
     "LOCK_MINUTES",
@@ -44,7 +45,6 @@ __all__ = [
     "disable_account",
     "get_account",
     "list_accounts",
-    "migrate_from_config",
     "ready",
     "set_password",
 ]
@@ -106,8 +106,6 @@ def ready(engine: Engine) -> Engine:
 
 
 def _check_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
-    from apiflag.privacy.roles import ROLES
-
     if not roles:
         raise ApiflagError("an account needs at least one role (--role ROLE)")
     for role in roles:
@@ -355,29 +353,3 @@ def cli_account(engine: Engine) -> Account | None:
             "you cannot act as another account"
         )
     return account
-
-
-def migrate_from_config(engine: Engine, *, actor: str) -> list[str]:
-    """Create an account (without a password) for every user of ``config.yaml``'s ``roles:``.
-
-    Each account's login is its name, as the mapping meant. Existing accounts are left alone.
-
-    Returns:
-        The names of the accounts created.
-
-    Raises:
-        ApiflagError: the mapping is malformed.
-    """
-    from apiflag.privacy.policy import read_config
-    from apiflag.privacy.roles import allowed_roles
-
-    mapping = read_config().get("roles") or {}
-    if not isinstance(mapping, dict):
-        raise ApiflagError("config.yaml: roles: must map user names to roles")
-    created = []
-    for user in sorted(mapping):
-        if get_account(engine, str(user)) is not None:
-            continue
-        add_account(engine, str(user), allowed_roles(str(user)) or (), login=str(user), actor=actor)
-        created.append(str(user))
-    return created

@@ -41,7 +41,7 @@ def apply_command(
     """Mask every store for nights past the masking period, delete nights past the maximum."""
     from apiflag.privacy.retention import apply_retention
 
-    day = _date(as_of, "--as-of") or dt.date.today()
+    day = _date(as_of, "--as-of")
     settings = load_settings(masking_days=masking_days, max_years=max_years)
     report = apply_retention(day, settings, actor=current_user())
     if fmt == "json":

@@ -29,6 +29,7 @@ from cryptography.fernet import Fernet
 
 from apiflag import config
 from apiflag.errors import ApiflagError
+from apiflag.normalise import normalise_document, normalise_email, phone_digits
 
 PREFIX = "PSN:"
 TOKEN_HEX = 16  # 64 bits: collisions are negligible below a billion values per kind
@@ -106,8 +107,6 @@ def vault_cipher() -> Fernet:
 
 
 _SPACES = re.compile(r"\s+")
-_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
-_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 def normalise(kind: str, value: str) -> str:
@@ -115,7 +114,9 @@ def normalise(kind: str, value: str) -> str:
 
     Names and free text are transliterated to ASCII, upper-cased and space-collapsed, so
     ``"Müller  anna"`` and ``"MULLER ANNA"`` agree (but ``"MUELLER"`` is another value); identifiers (documents, locators, frequent-flyer and card numbers) keep letters and
-    digits only; phones keep digits only; e-mails are lower-cased; dates are taken as written
+    digits only (:func:`apiflag.normalise.normalise_document`); phones are E.164 digits
+    (:func:`apiflag.normalise.phone_digits`); e-mails :func:`apiflag.normalise.normalise_email`;
+    dates are taken as written
     (ISO ``YYYY-MM-DD`` throughout the warehouse).
 
     Args:
@@ -127,11 +128,11 @@ def normalise(kind: str, value: str) -> str:
     """
     text = unicodedata.normalize("NFKC", str(value)).strip()
     if kind == "email":
-        return text.lower()
+        return normalise_email(text)
     if kind == "phone":
-        return _NOT_DIGIT.sub("", text)
+        return phone_digits(text)
     if kind in {"document", "locator", "ff", "card", "seat"}:
-        return _NOT_ALNUM.sub("", anyascii(text).upper())
+        return normalise_document(text)
     if kind in {"dob", "date"}:
         return text[:10]
     return _SPACES.sub(" ", anyascii(text).upper()).strip()

@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from anyascii import anyascii
 
 from apiflag.privacy.keys import is_pseudonym, pseudonym
@@ -331,25 +326,3 @@ def _sweep_list(
         total += n
         mapped.append(new)
     return mapped, total
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` through a temporary file and a rename (never half-written)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -23,16 +23,28 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
+from apiflag.errors import UsageError
+from apiflag.settings import RetentionPeriods, config_path, read_config
+from apiflag.settings import load_settings as load_app_settings
 
-from apiflag import config
-from apiflag.errors import ApiflagError, UsageError
+#: The roles of the service (the README's Privacy section says what each may see and do).
+ROLES: tuple[str, ...] = ("analyst", "supervisor", "auditor", "model_owner")
 
-DEFAULT_MASKING_DAYS = 180
-DEFAULT_MAX_YEARS = 5
+__all__ = [
+    "COLUMN_KINDS",
+    "RetentionSettings",
+    "WAREHOUSE_COLUMNS",
+    "column_kind",
+    "config_path",
+    "kind_by_name",
+    "load_settings",
+    "read_config",
+    "sweepable",
+]
+
+DEFAULT_MASKING_DAYS: int = RetentionPeriods.model_fields["masking_days"].default
+DEFAULT_MAX_YEARS: int = RetentionPeriods.model_fields["max_years"].default
 
 #: kind "contact" takes the real kind (phone, email, address) from the row's ``kind`` column.
 CONTACT = "contact"
@@ -182,35 +194,13 @@ class RetentionSettings:
             return as_of.replace(year=as_of.year - self.max_years, day=28)
 
 
-def config_path() -> Path:
-    """Return ``$APIFLAG_HOME/config.yaml``."""
-    return config.home() / "config.yaml"
-
-
-def read_config() -> dict[str, Any]:
-    """Return the parsed ``config.yaml`` of the home (empty when there is none).
-
-    Raises:
-        ApiflagError: the file is not YAML or not a mapping.
-    """
-    path = config_path()
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ApiflagError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ApiflagError(f"{path}: must be a mapping of settings")
-    return data
-
-
 def load_settings(
     masking_days: int | None = None, max_years: int | None = None
 ) -> RetentionSettings:
-    """Return the retention settings: CLI values, else ``config.yaml``, else the defaults.
+    """Return the retention periods: CLI values, else ``config.yaml``, else the defaults.
+
+    The periods are part of the one settings object (:func:`apiflag.settings.load_settings`),
+    which validates them with the rest of the file.
 
     Args:
         masking_days: override of ``retention.masking_days``.
@@ -220,26 +210,9 @@ def load_settings(
         The validated settings.
 
     Raises:
-        ApiflagError: ``config.yaml`` has a ``retention`` section that is not a mapping of
-            integers, or unknown keys in it.
-        UsageError: the periods are out of range or the masking period is not shorter.
+        ApiflagError: ``config.yaml`` is not YAML or not a mapping.
+        UsageError: one line per bad value (unknown keys, not whole numbers, out of range,
+            a masking period not shorter than the maximum).
     """
-    path = config_path()
-    section = read_config().get("retention") or {}
-    if not isinstance(section, dict):
-        raise ApiflagError(f"{path}: retention: must be a mapping")
-    unknown = sorted(set(section) - {"masking_days", "max_years"})
-    if unknown:
-        raise ApiflagError(
-            f"{path}: retention: unknown key {unknown[0]!r} (allowed: masking_days, max_years)"
-        )
-    values: dict[str, int] = {}
-    for key, default in (("masking_days", DEFAULT_MASKING_DAYS), ("max_years", DEFAULT_MAX_YEARS)):
-        raw = section.get(key, default)
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ApiflagError(f"{path}: retention.{key}: {raw!r} is not a whole number")
-        values[key] = raw
-    return RetentionSettings(
-        masking_days=values["masking_days"] if masking_days is None else masking_days,
-        max_years=values["max_years"] if max_years is None else max_years,
-    )
+    periods = load_app_settings(masking_days=masking_days, max_years=max_years).retention
+    return RetentionSettings(masking_days=periods.masking_days, max_years=periods.max_years)

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.audit import append_event
 from apiflag.errors import ApiflagError
 from apiflag.privacy import store
@@ -55,8 +55,6 @@ from apiflag.privacy.masking import (
     PersonalDictionary,
     collect,
     mask_frame,
-    write_parquet_atomic,
-    write_text_atomic,
 )
 from apiflag.privacy.policy import (
     REDACT,
@@ -66,6 +64,9 @@ from apiflag.privacy.policy import (
     load_settings,
     sweepable,
 )
+from apiflag.privacy.stats import age_band_of
+from apiflag.settings import Settings
+from apiflag.settings import load_settings as load_app_settings
 
 __all__ = ["HELD_STATUSES", "RetentionReport", "apply_retention", "close_case", "place_hold"]
 
@@ -269,20 +270,8 @@ def _date_columns(schema: pa.Schema) -> frozenset[str]:
 
 def _write_masked(path: Path, original: pa.Table, frame: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(frame, schema=original.schema, preserve_index=False)
-    write_parquet_atomic_arrow(table.replace_schema_metadata(original.schema.metadata), path)
-
-
-def write_parquet_atomic_arrow(table: pa.Table, path: Path) -> None:
-    """Write an Arrow table through a temporary file and a rename."""
-    import os
-    import secrets
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    metadata = original.schema.metadata
+    atomic.write_parquet(path, table.replace_schema_metadata(metadata), compression="zstd")
 
 
 def _row_keys(table: str, frame: pd.DataFrame) -> list[str]:
@@ -342,6 +331,7 @@ class _NightMasker:
     held_values: PersonalDictionary = field(default_factory=PersonalDictionary)
     counts: dict[str, int] = field(default_factory=dict)
     dates: list[dict[str, str]] = field(default_factory=list)
+    settings: Settings = field(default_factory=load_app_settings)
 
     def count(self, key: str, n: int) -> None:
         if n:
@@ -387,7 +377,7 @@ class _NightMasker:
             for position, column, token in result.dates:
                 band = ""
                 if column == "date_of_birth" and self.night:
-                    band = _age_band(columns[column][position], self.night)
+                    band = _age_band(columns[column][position], self.night, self.settings)
                 self.dates.append(
                     {
                         "table": table,
@@ -410,13 +400,11 @@ class _NightMasker:
         if path.is_file():
             frame = pd.concat([pq.read_table(path).to_pandas(), frame], ignore_index=True)
         frame = frame.drop_duplicates(["table", "row_key", "column"], keep="first")
-        write_parquet_atomic(frame, path)
+        atomic.write_parquet(path, frame)
 
 
-def _age_band(value: Any, night: str) -> str:
-    from apiflag.privacy.stats import age_band_of
-
-    return age_band_of(value, dt.date.fromisoformat(night))
+def _age_band(value: Any, night: str, settings: Settings) -> str:
+    return age_band_of(value, dt.date.fromisoformat(night), settings)
 
 
 # --------------------------------------------------------------------------- stores
@@ -477,7 +465,7 @@ def _mask_archive(shas: Iterable[str], night: str) -> int:
             "masked_at": store.now().isoformat(timespec="seconds"),
             "reason": "retention: raw message deleted after the masking period",
         }
-        write_text_atomic(path.with_name(f"{sha}.masked"), json.dumps(tomb).encode())
+        atomic.write_bytes(path.with_name(f"{sha}.masked"), json.dumps(tomb).encode())
         path.unlink()
         removed += 1
     return removed
@@ -557,7 +545,7 @@ def _sweep_csv(
     if changed:
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(rows)
-        write_text_atomic(path, out.getvalue().encode("utf-8"))
+        atomic.write_bytes(path, out.getvalue().encode("utf-8"))
     return changed
 
 
@@ -568,7 +556,7 @@ def _sweep_file(path: Path, dictionary: PersonalDictionary) -> int:
         return 0
     new, n = dictionary.sweep(text)
     if n:
-        write_text_atomic(path, new.encode("utf-8"))
+        atomic.write_bytes(path, new.encode("utf-8"))
     return n
 
 
@@ -731,7 +719,8 @@ def apply_retention(
     Call it once a night (the ``retention`` flow does); it is idempotent.
 
     Args:
-        as_of: the date the periods are measured from (default today).
+        as_of: the date the periods are measured from (default: today in the settings' time
+            zone, the calendar that names the nights).
         settings: the periods (default :func:`apiflag.privacy.policy.load_settings`).
         actor: who runs it, as recorded in the audit log.
         db_url: the queue database (default :func:`apiflag.config.db_url`).
@@ -739,7 +728,7 @@ def apply_retention(
     Returns:
         What was masked and deleted, with counts per store.
     """
-    as_of = as_of or dt.date.today()
+    as_of = as_of or load_app_settings().today()
     settings = settings or load_settings()
     mask_before = settings.mask_before(as_of).isoformat()
     delete_before = settings.delete_before(as_of).isoformat()

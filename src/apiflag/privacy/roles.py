@@ -34,7 +34,7 @@ from typing import Any
 
 from apiflag.errors import ApiflagError
 from apiflag.privacy.masking import PersonalDictionary
-from apiflag.privacy.policy import REDACT, config_path, kind_by_name, read_config
+from apiflag.privacy.policy import REDACT, ROLES, config_path, kind_by_name, read_config
 
 __all__ = [
     "PERMISSIONS",
@@ -45,11 +45,11 @@ __all__ = [
     "current_role",
     "current_user",
     "redact_for",
+    "migrate_from_config",
     "require",
     "sees_personal_data",
 ]
 
-ROLES: tuple[str, ...] = ("analyst", "supervisor", "auditor", "model_owner")
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "queue.list": frozenset({"analyst", "supervisor", "auditor"}),
@@ -267,3 +267,28 @@ def redact_for(role: str, record: Any) -> Any:
     dictionary = PersonalDictionary()
     _collect(record, dictionary)
     return _redact(record, dictionary)
+
+
+def migrate_from_config(engine: Any, *, actor: str) -> list[str]:
+    """Create an account (without a password) for every user of ``config.yaml``'s ``roles:``.
+
+    Each account's login is its name, as the mapping meant. Existing accounts are left alone.
+
+    Returns:
+        The names of the accounts created.
+
+    Raises:
+        ApiflagError: the mapping is malformed.
+    """
+    from apiflag.privacy.accounts import add_account, get_account
+
+    mapping = read_config().get("roles") or {}
+    if not isinstance(mapping, dict):
+        raise ApiflagError("config.yaml: roles: must map user names to roles")
+    created = []
+    for user in sorted(mapping):
+        if get_account(engine, str(user)) is not None:
+            continue
+        add_account(engine, str(user), allowed_roles(str(user)) or (), login=str(user), actor=actor)
+        created.append(str(user))
+    return created

@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from apiflag import config
+from apiflag.db import make_engine
+from apiflag.settings import Settings, load_settings
 
 __all__ = ["SMALL_CELL", "StatRow", "age_band_of", "render", "statistics", "suppress"]
 
@@ -48,11 +50,13 @@ class StatRow:
     flags: int | None
 
 
-def age_band_of(date_of_birth: Any, night: dt.date) -> str:
+def age_band_of(date_of_birth: Any, night: dt.date, settings: Settings | None = None) -> str:
     """Return the monitoring age band of someone born on ``date_of_birth`` on ``night``.
 
-    Bands: ``<18``, ``18-29``, ``30-44``, ``45-59``, ``60+``, ``unknown``.
+    Bands: the settings' ``age_bands`` (default ``0-11, 12-17, 18-24, 25-34, 35-49, 50-64,
+    65+``), or ``unknown``; the same vocabulary as the feature table and the nightly report.
     """
+    settings = settings or load_settings()
     if date_of_birth is None or (isinstance(date_of_birth, float) and math.isnan(date_of_birth)):
         return "unknown"
     try:
@@ -60,16 +64,11 @@ def age_band_of(date_of_birth: Any, night: dt.date) -> str:
     except (ValueError, TypeError):
         return "unknown"
     age = night.year - born.year - ((night.month, night.day) < (born.month, born.day))
-    if age < 0:
-        return "unknown"
-    for limit, band in ((18, "<18"), (30, "18-29"), (45, "30-44"), (60, "45-59")):
-        if age < limit:
-            return band
-    return "60+"
+    return settings.age_band(age)
 
 
 def _flags(start: str, end: str, db_url: str | None) -> pd.DataFrame:
-    engine = sa.create_engine(db_url or config.db_url())
+    engine = make_engine(db_url or config.db_url(), what="queue database")
     try:
         if "flags" not in sa.inspect(engine).get_table_names():
             return pd.DataFrame(columns=["flag_id", "night", "traveller_id", "track", "status"])
@@ -100,7 +99,8 @@ def _night_frame(night: str, name: str, columns: list[str]) -> pd.DataFrame:
 
 def _bands(night: str, travellers: pd.DataFrame) -> pd.Series:
     day = dt.date.fromisoformat(night)
-    bands = travellers["date_of_birth"].map(lambda v: age_band_of(v, day))
+    settings = load_settings()
+    bands = travellers["date_of_birth"].map(lambda v: age_band_of(v, day, settings))
     sidecar = config.home() / "privacy" / f"night={night}" / "masked_dates.parquet"
     if sidecar.is_file():
         masked = pq.read_table(sidecar).to_pandas()

@@ -26,6 +26,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.engine import Connection, Engine
 
 from apiflag import config
+from apiflag.db import make_engine
 from apiflag.errors import ApiflagError
 from apiflag.privacy.keys import secrets_dir, vault_cipher
 
@@ -64,7 +65,7 @@ PRIVACY_TABLES = frozenset({"privacy_vault", "privacy_holds", "privacy_nights"})
 
 def engine(url: str | None = None) -> Engine:
     """Return an engine on the queue database with the privacy tables created."""
-    eng = sa.create_engine(url or config.db_url())
+    eng = make_engine(url or config.db_url(), what="queue database")
     metadata.create_all(eng)
     return eng
 

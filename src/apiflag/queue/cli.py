@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from apiflag import atomic
 from apiflag.errors import ApiflagError, UsageError
 
 __all__ = ["audit", "explain", "queue"]
@@ -112,16 +113,37 @@ def list_command(night: str | None, status: str | None, fmt: str) -> None:
     if not items:
         click.echo("no flags")
         return
+    click.echo(ranking_note(items))
     click.echo(
-        f"{'flag_id':27} {'night':10} {'pri':>4} {'prob':>6} {'track':18} {'status':14} traveller"
+        f"{'flag_id':27} {'night':10} {'pri':>4} {'policy':>6} {'prob':>6} {'match':>6} "
+        f"{'track':18} {'status':14} traveller"
     )
     for i in items:
         t = i["traveller"]
         click.echo(
-            f"{i['flag_id']:27} {i['night']:10} {i['priority']:>4} {i['probability']:>6.3f} "
+            f"{i['flag_id']:27} {i['night']:10} {i['priority']:>4} {i['policy_score']:>+6.2f} "
+            f"{fmt_probability(i['probability'])} {fmt_probability(i['match_probability'])} "
             f"{i['track']:18} {i['status']:14} {t['surname'] or ''}, {t['given_names'] or ''} "
             f"({t['flight']})"
         )
+
+
+def fmt_probability(p: float | None) -> str:
+    """A probability in six characters, ``     -`` when there is none."""
+    return f"{'-':>6}" if p is None else f"{p:>6.3f}"
+
+
+def ranking_note(items: list[dict[str, Any]]) -> str:
+    """Say how a listing is ranked and what its figures mean."""
+    if all(i["model_version"] is None for i in items):
+        return (
+            "ranked by policy weights alone (no champion model: no outcome probability); "
+            "match = case-match probability (identity, not guilt)"
+        )
+    return (
+        "ranked by policy score (rule weights); prob = outcome probability fitted on reviewed "
+        "flagged travellers; match = case-match probability (identity, not guilt)"
+    )
 
 
 @queue.command("show")
@@ -145,11 +167,13 @@ def show_command(flag_id: str, fmt: str) -> None:
         f"document {t['document_number']}  flight {t['flight']}"
     )
     click.echo(
-        f"priority {f['priority']}  probability {f['probability']:.3f}  total {f['total']:+.2f}"
+        f"priority {f['priority']}  policy score {f['total']:+.2f}  outcome probability "
+        f"{fmt_probability(f['probability']).strip()}  match probability "
+        f"{fmt_probability(f['match_probability']).strip()}"
     )
     for r in view["contributions"]:
         if r["source"] != "total":
-            click.echo(f"  {r['weight']:+6.2f}  {r['sentence']}")
+            click.echo(f"  {r['weight']:+6.2f}  {r.get('column') or 'legacy':8}  {r['sentence']}")
     click.echo(f"see `apiflag explain {f['flag_id']}` for the full case file")
     for h in view["history"]:
         click.echo(f"  {h['at']}  {h['from']} -> {h['to']}  {h['reason']}  by {h['analyst']}")
@@ -246,10 +270,8 @@ def explain(flag_id: str, fmt: str, out: Path | None, redact: bool) -> None:
     if out is None:
         click.echo(body, nl=False)
         return
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        tmp.write_text(body, encoding="utf-8")
-        tmp.replace(out)
+        atomic.write_text(out, body, parents=False)
     except OSError as exc:
         raise ApiflagError(f"{out}: cannot write: {exc.strerror}") from exc
     click.echo(f"wrote {out}")

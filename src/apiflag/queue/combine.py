@@ -1,28 +1,29 @@
-"""Combine a night's evidence into one score, one track and a ranked, capped queue.
+"""Combine a night's evidence table into a policy rank, a track and a capped queue.
 
-Decides, per arriving traveller:
+Reads one table, the night's evidence (:mod:`apiflag.evidence`: rows of the matcher, the rule
+catalogue and the fitted outcome model, each with its target), and decides, per arrival:
 
-* **the score**: one total on the natural log-odds scale, ``prior + case match + rules + model``.
-  With a champion model its intercept is the prior (and its calibration step a model row);
-  without one the configured base rate is. The best case match contributes its field rows
-  (the matcher's own prior row included), so together they are the log-odds that the traveller
-  is that case person; they arrive in log2 (Splink style) and are converted to natural log-odds
-  (times ln 2). The probability is the logistic sigmoid of the total.
+* **the policy score**: the sum of the policy board's rule weights that fired. It decides who
+  is flagged (with strong case matches) and in which order; it is policy, never a probability.
+* **the outcome probability**: the sigmoid of the fitted model's rows (intercept, each input
+  including each rule hit and the match logit, calibration step), a model fitted on reviewed
+  outcomes of *flagged* travellers. Without a champion there are no such rows and the
+  probability is None: the queue is ranked by policy weights alone.
+* **the match probability**: the best case match's probability (identity: is this traveller
+  that case person?). Its field rows sum to the match log-odds; they are never added to the
+  outcome log-odds or the policy score.
 * **the track**: ``case_match`` for a match at or above the threshold; ``protection`` when a
   match at or above it is to a victim's record (or the matcher says protection only), even if
   the traveller also matches an offender (non-punishment principle); otherwise the rule track
   with the largest summed weight (ties: protection, document_integrity, examination). A minor
   (under 18 on the night) is only ever on the protection track, whatever fired.
-* **who is flagged**: only travellers with at least one rule hit or a case match at or above
-  the threshold. The model refines the order; it never flags anyone alone.
-* **who is queued**: every case match at or above the threshold (protection tracks included),
-  plus the highest totals among the rest up to the nightly capacity. The rest of the flagged
-  travellers are the overflow; their number is recorded, never hidden.
+* **who is queued**: every case match at or above the threshold, plus the highest policy scores
+  among the rest up to the nightly capacity (ties: the higher outcome probability, then the flag
+  id). The rest of the flagged travellers are the overflow, counted, never hidden.
 
-Guarantees: for every queued traveller the contribution rows (prior, each case-match field,
-each rule, each model feature) sum *exactly* to the total row, because the total is defined as
-their :func:`math.fsum`. ``flag_id`` is deterministic (night, traveller key, track), so a rerun
-of the same night yields the same ids.
+Guarantees: each queued traveller's explanation has three columns (``policy``, ``outcome``,
+``identity``) whose rows sum *exactly* (:func:`math.fsum`) to that column's total row; no row is
+counted in two columns. ``flag_id`` is deterministic (night, traveller key, track).
 """
 
 from __future__ import annotations
@@ -38,25 +39,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from apiflag.config import MATCHER_VERSION, PARSER_VERSION
 from apiflag.errors import ApiflagError
-from apiflag.records import Flag
+from apiflag.evidence import (
+    EvidenceBatch,
+    best_matches,
+    check_batch,
+    concat,
+    match_evidence,
+    model_evidence,
+    rule_evidence,
+)
+from apiflag.matching.model import load_model
+from apiflag.normalise import key_value
+from apiflag.provenance import combined_digest, display_version, stage_code_digests
+from apiflag.records import RULE_TRACKS, TRACKS, Flag
+from apiflag.settings import DEFAULT_AGE_BANDS, DEFAULT_CAPACITY, Settings, age_bands_of
 
 __all__ = [
     "TRACKS",
     "CombineResult",
     "CombineSettings",
     "RuleInfo",
-    "age_band",
     "combine",
+    "combine_evidence",
+    "gather_evidence",
     "flag_id_for",
     "sigmoid",
 ]
 
-TRACKS: tuple[str, ...] = ("case_match", "protection", "document_integrity", "examination")
-RULE_TRACK_ORDER: tuple[str, ...] = ("protection", "document_integrity", "examination")
+RULE_TRACK_ORDER = RULE_TRACKS
 LN2 = math.log(2.0)
-MODEL_ROW_IDS = frozenset({"model:intercept", "model:calibration"})
+BASELINE_IDS = frozenset({"model:intercept", "prior:model_baseline"})
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "travellers": ("traveller_id", "flight_id", "surname", "given_names", "date_of_birth"),
@@ -69,10 +82,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
 @dataclass(frozen=True)
 class CombineSettings:
     """Knobs of the combine stage.
@@ -80,25 +89,32 @@ class CombineSettings:
     Attributes:
         capacity: how many items (besides case matches) analysts can review per night.
         case_match_threshold: match probability at or above which a case match is queued
-            regardless of capacity. Lower it when analysts would rather see weak matches too.
-        base_rate: prior probability of a flag-worthy arrival, used when no model scored the
-            traveller (its log-odds is the ``prior`` row).
+            regardless of capacity (default: the matcher's reporting threshold,
+            ``models/matcher.json``; the night uses the settings' ``match_threshold``).
         match_weight_base: the base of the matcher's field weights (2 for log2 Bayes factors,
             ``math.e`` when they are already natural log-odds).
         minor_age: under this age on the night a traveller is a minor (protection only).
+        age_bands: lower bounds of the monitoring age bands (settings ``age_bands``).
     """
 
-    capacity: int = 50
-    case_match_threshold: float = 0.8
-    base_rate: float = 0.002
+    capacity: int = DEFAULT_CAPACITY
+    case_match_threshold: float = field(default_factory=lambda: load_model().default_threshold)
     match_weight_base: float = 2.0
     minor_age: int = 18
+    age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings, match_threshold: float) -> CombineSettings:
+        """Return the combine knobs of the run's settings and the threshold the matcher used."""
+        return cls(
+            capacity=settings.capacity,
+            case_match_threshold=match_threshold,
+            age_bands=settings.age_bands,
+        )
 
     def __post_init__(self) -> None:
         if self.capacity < 0:
             raise ApiflagError(f"combine: capacity must be >= 0, got {self.capacity}")
-        if not 0.0 < self.base_rate < 1.0:
-            raise ApiflagError(f"combine: base_rate must be in (0, 1), got {self.base_rate}")
         if not 0.0 <= self.case_match_threshold <= 1.0:
             raise ApiflagError(
                 f"combine: case_match_threshold must be in [0, 1], got {self.case_match_threshold}"
@@ -108,11 +124,6 @@ class CombineSettings:
                 f"combine: match_weight_base must be > 1, got {self.match_weight_base}"
             )
 
-    @property
-    def prior_log_odds(self) -> float:
-        """The base rate on the log-odds scale."""
-        return _logit(self.base_rate)
-
 
 @dataclass(frozen=True)
 class RuleInfo:
@@ -121,6 +132,7 @@ class RuleInfo:
     title: str
     rationale: str = ""
     exonerating: tuple[str, ...] = ()
+    track: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,8 @@ class CombineResult:
     Attributes:
         night: the arrival night.
         travellers: one row per arriving traveller (``combined.parquet``): traveller_id,
-            flag_id (None when not flagged), track, total, probability, flagged, queued,
+            flag_id (None when not flagged), track, total (the policy score),
+            outcome_log_odds and probability (NaN without a champion), flagged, queued,
             priority (None when not flagged), minor, case_match_probability,
             strong_case_match (a match at or above ``case_match_threshold``: always queued).
         flags: the queued flags, priority order.
@@ -142,6 +155,8 @@ class CombineResult:
         overflow: flagged travellers that capacity kept out of the queue.
         capacity: the capacity used.
         flagged_by_track: flagged travellers per track (queued or not).
+        code_digests: ``{stage: code digest}`` the night ran with (every flag records their
+            :func:`~apiflag.provenance.combined_digest`).
     """
 
     night: dt.date
@@ -155,6 +170,18 @@ class CombineResult:
     model_uri: str | None
     model_version: str | None
     flagged_by_track: dict[str, int] = field(default_factory=dict)
+    code_digests: dict[str, str] = field(default_factory=dict)
+    evidence: pd.DataFrame | None = None
+
+    @property
+    def ranked_by(self) -> str:
+        """How the queue is ranked, in words for the queue, the report and the explanation."""
+        if self.model_uri is None:
+            return "policy weights alone (no champion model: no outcome probability is shown)"
+        return (
+            f"policy weights; outcome probability from {self.model_uri} "
+            f"(version {self.model_version}) breaks ties"
+        )
 
 
 def sigmoid(x: float) -> float:
@@ -163,45 +190,6 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
-
-
-def age_band(age: float | None) -> str:
-    """Return the monitoring age band (``<18``, ``18-29``, ``30-44``, ``45-59``, ``60+``, ``unknown``)."""
-    if age is None or (isinstance(age, float) and math.isnan(age)):
-        return "unknown"
-    if age < 18:
-        return "<18"
-    if age < 30:
-        return "18-29"
-    if age < 45:
-        return "30-44"
-    if age < 60:
-        return "45-59"
-    return "60+"
-
-
-def _age_bands(ages: np.ndarray) -> np.ndarray:
-    edges = [(ages < 18, "<18"), (ages < 30, "18-29"), (ages < 45, "30-44"), (ages < 60, "45-59")]
-    out = np.select([c for c, _ in edges], [b for _, b in edges], default="60+").astype(object)
-    out[np.isnan(ages)] = "unknown"
-    return out
-
-
-def _norm(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return ""
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return " ".join(str(value).upper().split())
 
 
 def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
@@ -216,7 +204,7 @@ def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
     Returns:
         ``F<YYYYMMDD>-<16 hex>``: 64 bits of SHA-256 over the normalised key and track.
     """
-    material = "\x1f".join([night.isoformat(), *(_norm(v) for v in key), track])
+    material = "\x1f".join([night.isoformat(), *(key_value(v) for v in key), track])
     digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
     return f"F{night:%Y%m%d}-{digest}"
 
@@ -230,23 +218,6 @@ def _check(name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
     return frame
 
 
-def _empty(name: str) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in REQUIRED[name]})
-
-
-def _fmt_observed(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return str(value)
-
-
 def _to_date(night: dt.date | str) -> dt.date:
     if isinstance(night, dt.datetime):
         return night.date()
@@ -256,6 +227,57 @@ def _to_date(night: dt.date | str) -> dt.date:
         return dt.date.fromisoformat(str(night))
     except ValueError as exc:
         raise ApiflagError(f"combine: night {night!r} is not YYYY-MM-DD") from exc
+
+
+def gather_evidence(
+    *,
+    matches: pd.DataFrame | None = None,
+    match_fields: pd.DataFrame | None = None,
+    rule_hits: pd.DataFrame | None = None,
+    scores: pd.DataFrame | None = None,
+    model_contributions: pd.DataFrame | None = None,
+    rule_info: Mapping[str, RuleInfo] | None = None,
+    settings: CombineSettings | None = None,
+) -> EvidenceBatch:
+    """Turn each source's output into the one evidence table (and check the contract).
+
+    Returns:
+        The matcher's identity rows, the rules' policy rows and the model's fitted rows.
+
+    Raises:
+        ApiflagError: a source's rows break the evidence contract.
+    """
+    settings = settings or CombineSettings()
+    batch = concat(
+        match_evidence(matches, match_fields, weight_base=settings.match_weight_base),
+        rule_evidence(rule_hits, rule_info),
+        model_evidence(scores, model_contributions),
+    )
+    check_batch(batch)
+    return batch
+
+
+def _model_identity(scores: pd.DataFrame | None) -> tuple[str | None, str | None]:
+    if scores is None or not len(scores):
+        return None, None
+    uris = scores["model_uri"].dropna().astype(str).unique()
+    versions = scores["model_version"].dropna().astype(str).unique()
+    if len(uris) > 1 or len(versions) > 1:
+        raise ApiflagError(
+            f"combine: scores come from more than one model ({', '.join(map(str, uris))})"
+        )
+    return (str(uris[0]) if len(uris) else None, str(versions[0]) if len(versions) else None)
+
+
+def _check_ids(night: dt.date, known: set[str], frames: Mapping[str, pd.DataFrame | None]) -> None:
+    for name, frame in frames.items():
+        if frame is not None and len(frame):
+            stray = set(frame["traveller_id"].astype(str).to_numpy(dtype=object).tolist()) - known
+            if stray:
+                raise ApiflagError(
+                    f"combine: {name}: traveller_id {sorted(stray)[0]!r} is not an arrival of "
+                    f"night {night} ({len(stray)} unknown)"
+                )
 
 
 def combine(
@@ -273,8 +295,9 @@ def combine(
     rules_digest: str,
     rule_info: Mapping[str, RuleInfo] | None = None,
     settings: CombineSettings | None = None,
+    code_digests: Mapping[str, str] | None = None,
 ) -> CombineResult:
-    """Score, track, rank and cap one night.
+    """Gather the sources' evidence into one table, then rank, track and cap one night.
 
     Args:
         night: the arrival night.
@@ -286,51 +309,105 @@ def combine(
         bookings: the warehouse ``bookings`` table (current pushes), for the PNR message hashes.
         matches: case matches (best match per traveller is used); None when none.
         match_fields: per-field case-match weights (log base ``settings.match_weight_base``).
-        rule_hits: rule hits (weights in log-odds points).
-        scores: champion model scores, or None when there is no champion.
-        model_contributions: per-feature model weights, or None when there is no champion.
+        rule_hits: rule hits (policy weights).
+        scores: the champion's outcome scores, or None when there is no champion.
+        model_contributions: its per-input rows, or None when there is no champion.
         rules_digest: the digest of the rule catalogue that produced ``rule_hits``.
         rule_info: titles, rationales and exonerating conditions per rule id, for explanations.
-        settings: capacity, thresholds and prior.
+        settings: capacity and thresholds.
+        code_digests: ``{stage: code digest}`` of the run (default: this installation's code,
+            without settings; see :func:`apiflag.provenance.stage_code_digests`).
 
     Returns:
-        The :class:`CombineResult`.
+        The :class:`CombineResult` (its ``evidence`` is the table the decision read).
 
     Raises:
         ApiflagError: a frame lacks a required column, or a setting is out of range.
     """
     settings = settings or CombineSettings()
+    code = dict(code_digests) if code_digests is not None else stage_code_digests()
     night_d = _to_date(night)
-    travellers = _check("travellers", travellers)
-    flights = _check("flights", flights)
-    matches = _check("matches", matches)
-    match_fields = _check("match_fields", match_fields)
-    rule_hits = _check("rule_hits", rule_hits)
-    scores = _check("scores", scores)
-    model_contributions = _check("model_contributions", model_contributions)
+    frames = {
+        "travellers": travellers,
+        "flights": flights,
+        "matches": matches,
+        "match_fields": match_fields,
+        "rule_hits": rule_hits,
+        "scores": scores,
+        "model_contributions": model_contributions,
+    }
+    for name, frame in frames.items():
+        _check(name, frame)
     if travellers["traveller_id"].duplicated().any():
         dup = travellers.loc[travellers["traveller_id"].duplicated(), "traveller_id"].iloc[0]
         raise ApiflagError(f"combine: travellers: traveller_id {dup!r} appears twice")
-    rule_info = rule_info or {}
+    known = set(travellers["traveller_id"].astype(str).to_numpy(dtype=object).tolist())
+    _check_ids(
+        night_d,
+        known,
+        {
+            k: frames[k]
+            for k in REQUIRED
+            if k not in ("travellers", "flights", "model_contributions")
+        },
+    )
+    model_uri, model_version = _model_identity(scores)
+    tracks: dict[str, str] = {}
+    if rule_hits is not None and len(rule_hits):
+        tracks = dict(
+            zip(rule_hits["rule_id"].astype(str), rule_hits["track"].astype(str), strict=True)
+        )
+    info = {
+        rid: RuleInfo(i.title, i.rationale, i.exonerating, i.track or tracks.get(rid, ""))
+        for rid, i in (rule_info or {}).items()
+    }
+    for rid, track in tracks.items():
+        info.setdefault(rid, RuleInfo(title=f"rule {rid}", track=track))
+    evidence = gather_evidence(
+        matches=matches,
+        match_fields=match_fields,
+        rule_hits=rule_hits,
+        scores=scores,
+        model_contributions=model_contributions,
+        rule_info=info,
+        settings=settings,
+    )
+    return combine_evidence(
+        night_d,
+        travellers,
+        flights,
+        evidence,
+        matches=matches,
+        documents=documents,
+        bookings=bookings,
+        rules_digest=rules_digest,
+        rule_info=info,
+        model=(model_uri, model_version),
+        settings=settings,
+        code_digests=code,
+    )
 
-    tv = travellers.reset_index(drop=True)
+
+@dataclass(frozen=True)
+class _Keys:
+    """The traveller key columns and ages of a night's arrivals."""
+
+    ids: pd.Series
+    carrier: np.ndarray
+    number: np.ndarray
+    doc_number: np.ndarray
+    age: np.ndarray
+    minor: np.ndarray
+
+
+def _keys(
+    night: dt.date,
+    tv: pd.DataFrame,
+    flights: pd.DataFrame,
+    documents: pd.DataFrame | None,
+    settings: CombineSettings,
+) -> _Keys:
     ids = tv["traveller_id"].astype(str)
-    known = set(ids.to_numpy(dtype=object).tolist())
-    for name, frame in (
-        ("matches", matches),
-        ("match_fields", match_fields),
-        ("rule_hits", rule_hits),
-        ("scores", scores),
-    ):
-        if frame is not None and len(frame):
-            stray = set(frame["traveller_id"].astype(str).to_numpy(dtype=object).tolist()) - known
-            if stray:
-                raise ApiflagError(
-                    f"combine: {name}: traveller_id {sorted(stray)[0]!r} is not an arrival of "
-                    f"night {night_d} ({len(stray)} unknown)"
-                )
-
-    # ---- the traveller key: flight and first API document
     fl = flights.drop_duplicates("flight_id").set_index("flight_id")
     carrier = tv["flight_id"].map(fl["carrier"]).fillna("")
     number = tv["flight_id"].map(fl["number"]).fillna("").astype(str)
@@ -346,370 +423,417 @@ def combine(
         first = api_docs.drop_duplicates("owner_id").set_index("owner_id")["number"]
         doc_number = ids.map(first).fillna("")
     dob = pd.to_datetime(tv["date_of_birth"], errors="coerce")
-    night_ts = pd.Timestamp(night_d)
+    night_ts = pd.Timestamp(night)
     age = (night_ts.year - dob.dt.year) - (
         (night_ts.month < dob.dt.month)
         | ((night_ts.month == dob.dt.month) & (night_ts.day < dob.dt.day))
     ).astype(float)
     minor = (age < settings.minor_age).fillna(False).astype(bool)
-
-    # ---- per-traveller sums (vectorised, all arrivals)
-    prior = settings.prior_log_odds
-    model_uri: str | None = None
-    model_version: str | None = None
-    log_odds = pd.Series(np.nan, index=ids.values)
-    if scores is not None and len(scores):
-        sc = scores.drop_duplicates("traveller_id").set_index(scores["traveller_id"].astype(str))
-        log_odds = ids.map(sc["log_odds"].astype(float))
-        log_odds.index = ids.values
-        uris = sc["model_uri"].dropna().unique()
-        versions = sc["model_version"].dropna().astype(str).unique()
-        if len(uris) > 1 or len(versions) > 1:
-            raise ApiflagError(
-                f"combine: scores come from more than one model ({', '.join(map(str, uris))})"
-            )
-        model_uri = str(uris[0]) if len(uris) else None
-        model_version = str(versions[0]) if len(versions) else None
-    base = log_odds.fillna(prior).to_numpy(dtype=float)
-
-    rh = rule_hits if rule_hits is not None else _empty("rule_hits")
-    rh = rh.assign(traveller_id=rh["traveller_id"].astype(str), weight=rh["weight"].astype(float))
-    rule_sum = ids.map(rh.groupby("traveller_id")["weight"].sum()).fillna(0.0).to_numpy()
-    rule_count = ids.map(rh.groupby("traveller_id").size()).fillna(0).to_numpy()
-    track_sums = (
-        rh.pivot_table(index="traveller_id", columns="track", values="weight", aggfunc="sum")
-        if len(rh)
-        else pd.DataFrame()
+    return _Keys(
+        ids,
+        carrier.to_numpy(dtype=object),
+        number.to_numpy(dtype=object),
+        doc_number.to_numpy(dtype=object),
+        age.to_numpy(dtype=float),
+        minor.to_numpy(dtype=bool),
     )
-    unknown_tracks = set(track_sums.columns) - set(RULE_TRACK_ORDER)
-    if unknown_tracks:
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """Per-arrival figures read from the evidence table (aligned with the travellers)."""
+
+    policy: np.ndarray
+    rule_count: np.ndarray
+    outcome: np.ndarray
+    match_p: np.ndarray
+    strong: np.ndarray
+    strong_victim: np.ndarray
+    track_sums: dict[str, dict[str, float]]
+
+
+def _scores(
+    ids: pd.Series,
+    evidence: EvidenceBatch,
+    best: pd.DataFrame,
+    matches: pd.DataFrame | None,
+    rule_info: Mapping[str, RuleInfo],
+    settings: CombineSettings,
+) -> _Scores:
+    rows = evidence.rows
+    policy = ids.map(evidence.total_of("rule")).fillna(0.0).to_numpy(dtype=float)
+    outcome = ids.map(evidence.total_of("model")).to_numpy(dtype=float)
+    rules = rows.loc[rows["source"] == "rule"]
+    rule_count = ids.map(rules.groupby("traveller_id").size()).fillna(0).to_numpy(dtype=int)
+    rule_ids = rules["source_id"].str.rsplit("@", n=1).str[0]
+    rule_track = rule_ids.map(lambda r: rule_info[r].track if r in rule_info else "")
+    unknown = sorted(set(rule_track) - set(RULE_TRACK_ORDER))
+    if unknown:
         raise ApiflagError(
-            f"combine: rule_hits: track {sorted(unknown_tracks)[0]!r} is not one of "
-            f"{', '.join(RULE_TRACK_ORDER)}"
+            f"combine: rule_hits: track {unknown[0]!r} is not one of {', '.join(RULE_TRACK_ORDER)}"
         )
-
-    mt = matches if matches is not None else _empty("matches")
-    mf = match_fields if match_fields is not None else _empty("match_fields")
-    mt = mt.assign(
-        traveller_id=mt["traveller_id"].astype(str),
-        person_id=mt["person_id"].astype(str),
-        probability=mt["probability"].astype(float),
+    track_sums: dict[str, dict[str, float]] = {}
+    for (tid, track), w in rules.groupby([rules["traveller_id"], rule_track])["weight"]:
+        track_sums.setdefault(str(tid), {})[str(track)] = math.fsum(w.tolist())
+    match_p = (
+        ids.map(best["probability"].astype(float))
+        if len(best)
+        else pd.Series(np.nan, index=ids.index)
     )
-    best = mt.sort_values(
-        ["traveller_id", "probability", "person_id"], ascending=[True, False, True]
-    ).drop_duplicates("traveller_id")
-    best = best.set_index("traveller_id")
-    convert = math.log(settings.match_weight_base)
-    mf = mf.assign(
-        traveller_id=mf["traveller_id"].astype(str),
-        person_id=mf["person_id"].astype(str),
-        weight=mf["weight"].astype(float) * convert,
-    )
-    if not len(best):
-        mf = mf.iloc[0:0]
-    else:
-        key = pd.MultiIndex.from_arrays([best.index, best["person_id"]])
-        mf = mf.loc[pd.MultiIndex.from_arrays([mf["traveller_id"], mf["person_id"]]).isin(key)]
-    match_sum = ids.map(mf.groupby("traveller_id")["weight"].sum()).fillna(0.0).to_numpy()
-    match_p = ids.map(best["probability"]) if len(best) else pd.Series(np.nan, index=ids.index)
     strong = (match_p >= settings.case_match_threshold).fillna(False).to_numpy(dtype=bool)
-    victim_rows = mt.loc[
-        (mt["probability"] >= settings.case_match_threshold)
-        & ((mt["role"].astype(str) == "victim") | mt["protection_only"].astype(bool))
-    ]
-    strong_victim = ids.isin(set(victim_rows["traveller_id"])).to_numpy(dtype=bool)
+    victims: set[str] = set()
+    if matches is not None and len(matches):
+        mt = matches
+        victim_rows = mt.loc[
+            (mt["probability"].astype(float) >= settings.case_match_threshold)
+            & ((mt["role"].astype(str) == "victim") | mt["protection_only"].astype(bool))
+        ]
+        victims = set(victim_rows["traveller_id"].astype(str))
+    return _Scores(
+        policy=policy,
+        rule_count=rule_count,
+        outcome=outcome,
+        match_p=match_p.to_numpy(dtype=float),
+        strong=strong,
+        strong_victim=ids.isin(victims).to_numpy(dtype=bool),
+        track_sums=track_sums,
+    )
 
-    total = base + rule_sum + match_sum
-    flagged = (rule_count > 0) | strong
 
-    # ---- tracks
-    id_arr = ids.to_numpy(dtype=object)
-    minor_arr = minor.to_numpy(dtype=bool)
-    best_rec = {str(k): v for k, v in best.to_dict("index").items()}
-    sums_by = {
-        str(k): {t: float(w) for t, w in v.items() if pd.notna(w)}
-        for k, v in track_sums.to_dict("index").items()
-    }
-    track = np.full(len(tv), None, dtype=object)
+def _tracks(ids: np.ndarray, flagged: np.ndarray, sc: _Scores, minor: np.ndarray) -> np.ndarray:
+    track = np.full(len(ids), None, dtype=object)
     for i in np.flatnonzero(flagged):
-        tid = id_arr[i]
-        if strong[i]:
-            track[i] = "protection" if strong_victim[i] else "case_match"
+        if sc.strong[i]:
+            track[i] = "protection" if sc.strong_victim[i] else "case_match"
         else:
-            sums = sums_by[tid]
+            sums = sc.track_sums.get(str(ids[i]), {})
             track[i] = max(
                 RULE_TRACK_ORDER,
                 key=lambda t: (sums.get(t, -math.inf), -RULE_TRACK_ORDER.index(t)),
             )
-        if minor_arr[i]:
+        if minor[i]:
             track[i] = "protection"
+    return track
 
-    # ---- flag ids, then the queue: every strong case match, plus the best of the rest
-    carrier_arr = carrier.to_numpy(dtype=object)
-    number_arr = number.to_numpy(dtype=object)
-    doc_arr = doc_number.to_numpy(dtype=object)
-    surnames = tv["surname"].to_numpy(dtype=object)
-    givens = tv["given_names"].to_numpy(dtype=object)
-    births = tv["date_of_birth"].to_numpy(dtype=object)
-    flag_ids = np.full(len(tv), None, dtype=object)
-    for i in np.flatnonzero(flagged):
-        flag_ids[i] = flag_id_for(
-            night_d,
-            (carrier_arr[i], number_arr[i], surnames[i], givens[i], births[i], doc_arr[i]),
-            str(track[i]),
+
+def _rank_key(j: int, sc: _Scores, flag_ids: np.ndarray) -> tuple[float, float, str]:
+    p = sc.outcome[j]
+    return (-sc.policy[j], -p if not math.isnan(p) else math.inf, str(flag_ids[j]))
+
+
+def _explanation(
+    tid: str,
+    ev: Mapping[str, list[dict[str, Any]]],
+    policy: float,
+    match: Mapping[str, Any] | None,
+    rule_info: Mapping[str, RuleInfo],
+    model_uri: str | None,
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Return one traveller's explanation rows, by column, and its exact outcome log-odds."""
+    parts: list[dict[str, Any]] = []
+    rule_rows = ev.get("rule", [])
+    for r in rule_rows:
+        info = rule_info.get(str(r["source_id"]).rsplit("@", 1)[0])
+        parts.append(
+            _row(
+                "rule",
+                "policy",
+                r["source_id"],
+                r["weight"],
+                r["sentence"],
+                r["observed"],
+                rationale=info.rationale if info else None,
+                against=list(info.exonerating) if info else [],
+            )
         )
-    order_idx = sorted(np.flatnonzero(flagged), key=lambda j: (-total[j], str(flag_ids[j])))
-    others = [j for j in order_idx if not strong[j]]
-    chosen = {j for j in order_idx if strong[j]} | set(others[: settings.capacity])
-
-    # ---- explanation rows for the queued travellers (exact totals)
-    flagged_ids = set(id_arr[sorted(chosen)])
-    mf_by = _records_by(
-        mf.loc[mf["traveller_id"].isin(flagged_ids)], ["weight", "field"], [False, True]
-    )
-    rh_by = _records_by(
-        rh.loc[rh["traveller_id"].isin(flagged_ids)], ["weight", "rule_id"], [False, True]
-    )
-    mc_by: dict[str, list[dict[str, Any]]] = {}
-    if model_contributions is not None and len(model_contributions):
-        mc = model_contributions.loc[
-            model_contributions["traveller_id"].astype(str).isin(flagged_ids)
-        ]
-        mc = mc.assign(
-            traveller_id=mc["traveller_id"].astype(str), weight=mc["weight"].astype(float)
+    total_policy = math.fsum(r["weight"] for r in rule_rows)
+    assert total_policy == policy  # the rule source's own total, from the same rows
+    parts.append(
+        _row(
+            "total",
+            "policy",
+            "total:policy",
+            total_policy,
+            f"Policy score {total_policy:+.2f}: the policy board's rule weights that "
+            "fired (it ranks the queue; it is not a probability)",
+            None,
         )
-        mc_by = _records_by(mc.assign(_abs=mc["weight"].abs()), ["_abs", "feature"], [False, True])
+    )
+    outcome: float | None = None
+    model_rows = ev.get("model", [])
+    if model_rows:
+        for r in model_rows:
+            source = "prior" if r["source_id"] in BASELINE_IDS else "model"
+            parts.append(
+                _row(source, "outcome", r["source_id"], r["weight"], r["sentence"], r["observed"])
+            )
+        outcome = math.fsum(r["weight"] for r in model_rows)
+        parts.append(
+            _row(
+                "total",
+                "outcome",
+                "total:outcome",
+                outcome,
+                f"Outcome log-odds {outcome:+.2f}: probability {sigmoid(outcome):.3f} "
+                f"that a review finds indicators ({model_uri}, fitted on reviewed "
+                "outcomes of flagged travellers)",
+                None,
+            )
+        )
+    match_rows = ev.get("match", [])
+    if match_rows and match is not None:
+        for r in match_rows:
+            parts.append(
+                _row(
+                    "case_match",
+                    "identity",
+                    r["source_id"],
+                    r["weight"],
+                    r["sentence"],
+                    r["observed"],
+                )
+            )
+        ident = math.fsum(r["weight"] for r in match_rows)
+        parts.append(
+            _row(
+                "total",
+                "identity",
+                "total:identity",
+                ident,
+                f"Match log-odds {ident:+.2f}: match probability "
+                f"{float(match['probability']):.3f} that the traveller is case person "
+                f"{match['person_id']} (identity, not guilt)",
+                None,
+            )
+        )
+    return parts, outcome
 
-    msg = tv["message_sha256"] if "message_sha256" in tv.columns else None
+
+def _input_hashes(
+    tv: pd.DataFrame, bookings: pd.DataFrame | None
+) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, str]]:
     booking_msgs: dict[str, str] = {}
     if bookings is not None and len(bookings) and "message_sha256" in bookings.columns:
         cur = bookings
         if "superseded" in cur.columns:
             cur = cur.loc[~cur["superseded"].astype(bool)]
         booking_msgs = dict(zip(cur["booking_id"].astype(str), cur["message_sha256"], strict=False))
+    msg = tv["message_sha256"].to_numpy(dtype=object) if "message_sha256" in tv.columns else None
+    bk = tv["booking_id"].to_numpy(dtype=object) if "booking_id" in tv.columns else None
+    return msg, bk, booking_msgs
 
-    exact_total = total.copy()
+
+def _hashes_of(
+    i: int, msg: np.ndarray | None, bk: np.ndarray | None, booking_msgs: Mapping[str, str]
+) -> tuple[str, ...]:
+    hashes: list[str] = []
+    if msg is not None and pd.notna(msg[i]):
+        hashes.append(str(msg[i]))
+    if bk is not None and pd.notna(bk[i]):
+        h = booking_msgs.get(str(bk[i]))
+        if h and h not in hashes:
+            hashes.append(h)
+    return tuple(sorted(hashes))
+
+
+def _evidence_by(rows: pd.DataFrame, ids: set[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    sel = rows.loc[rows["traveller_id"].isin(ids)]
+    for rec in sel.to_dict("records"):
+        out.setdefault(str(rec["traveller_id"]), {}).setdefault(str(rec["source"]), []).append(rec)
+    return out
+
+
+def combine_evidence(
+    night: dt.date,
+    travellers: pd.DataFrame,
+    flights: pd.DataFrame,
+    evidence: EvidenceBatch,
+    *,
+    matches: pd.DataFrame | None,
+    documents: pd.DataFrame | None,
+    bookings: pd.DataFrame | None,
+    rules_digest: str,
+    rule_info: Mapping[str, RuleInfo],
+    model: tuple[str | None, str | None],
+    settings: CombineSettings,
+    code_digests: Mapping[str, str],
+) -> CombineResult:
+    """Rank, track and cap a night from its evidence table (see the module docstring).
+
+    ``matches`` is read for what a match *is* (case, record, role, protection only), never for
+    a weight; every weight comes from ``evidence``. ``code_digests`` (``{stage: digest}``)
+    name the code every flag records.
+    """
+    tv = travellers.reset_index(drop=True)
+    keys = _keys(night, tv, flights, documents, settings)
+    id_arr = keys.ids.to_numpy(dtype=object)
+    best = best_matches(matches)
+    sc = _scores(keys.ids, evidence, best, matches, rule_info, settings)
+    flagged = (sc.rule_count > 0) | sc.strong
+    track = _tracks(id_arr, flagged, sc, keys.minor)
+    surnames = tv["surname"].to_numpy(dtype=object)
+    givens = tv["given_names"].to_numpy(dtype=object)
+    births = tv["date_of_birth"].to_numpy(dtype=object)
+    flag_ids = np.full(len(tv), None, dtype=object)
+    for i in np.flatnonzero(flagged):
+        flag_ids[i] = flag_id_for(
+            night,
+            (
+                keys.carrier[i],
+                keys.number[i],
+                surnames[i],
+                givens[i],
+                births[i],
+                keys.doc_number[i],
+            ),
+            str(track[i]),
+        )
+    order_idx = sorted(
+        (int(j) for j in np.flatnonzero(flagged)), key=lambda j: _rank_key(j, sc, flag_ids)
+    )
+    others = [j for j in order_idx if not sc.strong[j]]
+    chosen = {j for j in order_idx if sc.strong[j]} | set(others[: settings.capacity])
+    queued_idx = [j for j in order_idx if j in chosen]
+    overflow_idx = [j for j in order_idx if j not in chosen]
+
+    ev_by = _evidence_by(evidence.rows, set(id_arr[queued_idx]))
+    best_rec = {str(k): v for k, v in best.to_dict("index").items()}
+    msg, bk, booking_msgs = _input_hashes(tv, bookings)
     rows: list[dict[str, Any]] = []
     inputs: dict[str, tuple[str, ...]] = {}
-    lo_arr = log_odds.to_numpy(dtype=float)
-    intercept_arr = np.full(len(tv), np.nan)
-    calibration_arr = np.full(len(tv), np.nan)
-    if scores is not None and len(scores) and "intercept" in scores.columns:
-        sc2 = scores.drop_duplicates("traveller_id").set_index(scores["traveller_id"].astype(str))
-        intercept_arr = ids.map(sc2["intercept"].astype(float)).to_numpy(dtype=float)
-        if "calibration_step" in scores.columns:
-            calibration_arr = ids.map(sc2["calibration_step"].astype(float)).to_numpy(dtype=float)
-    msg_arr = msg.to_numpy(dtype=object) if msg is not None else None
-    bk_arr = tv["booking_id"].to_numpy(dtype=object) if "booking_id" in tv.columns else None
-    for i in sorted(chosen):
-        tid = id_arr[i]
-        fid = str(flag_ids[i])
-        parts: list[dict[str, Any]] = []
-        lo = lo_arr[i]
-        features = mc_by.get(tid)
-        calibration: float | None = None
-        if pd.notna(lo) and pd.notna(intercept_arr[i]):
-            parts.append(
-                _row(
-                    "prior",
-                    "model:intercept",
-                    float(intercept_arr[i]),
-                    f"Model {model_uri} intercept: the base rate it learned",
-                    None,
-                )
-            )
-            calibration = float(calibration_arr[i]) if pd.notna(calibration_arr[i]) else None
-        elif pd.notna(lo):
-            fsum = math.fsum(
-                r["weight"] for r in features or [] if str(r.get("source_id")) not in MODEL_ROW_IDS
-            )
-            parts.append(
-                _row(
-                    "prior",
-                    "prior:model_baseline",
-                    float(lo) - fsum,
-                    f"Model {model_uri} baseline (log-odds {float(lo):+.2f} before its "
-                    f"feature contributions)",
-                    None,
-                )
-            )
-        else:
-            parts.append(
-                _row(
-                    "prior",
-                    "prior:base_rate",
-                    prior,
-                    f"Base rate {settings.base_rate:.2%} of arrivals (no model score)",
-                    None,
-                )
-            )
-        if tid in best_rec and tid in mf_by:
-            m = best_rec[tid]
-            for r in mf_by[tid]:
-                parts.append(
-                    _row(
-                        "case_match",
-                        f"case:{m['case_id']}/{r['field']}",
-                        float(r["weight"]),
-                        f"Case {m['case_id']} ({m['role']} record {m['person_id']}, match "
-                        f"probability {float(m['probability']):.2f}): {r['sentence']}",
-                        _fmt_observed(r["observed"]),
-                    )
-                )
-        for r in rh_by.get(tid, []):
-            info = rule_info.get(str(r["rule_id"]))
-            title = info.title if info else f"rule {r['rule_id']}"
-            ref = _fmt_observed(r.get("ref"))
-            parts.append(
-                _row(
-                    "rule",
-                    f"{r['rule_id']}@{r['rule_version']}",
-                    float(r["weight"]),
-                    f"{r['rule_id']} v{r['rule_version']} ({r['track']}): {title}"
-                    + (
-                        f" [ref {ref}]"
-                        if ref and ref != f"{r['rule_id']}@{r['rule_version']}"
-                        else ""
-                    ),
-                    _fmt_observed(r["observed"]),
-                    rationale=info.rationale if info else None,
-                    against=list(info.exonerating) if info else [],
-                )
-            )
-        if features:
-            for r in features:
-                sid = _fmt_observed(r.get("source_id")) or f"feature:{r['feature']}"
-                if sid in MODEL_ROW_IDS:
-                    continue  # intercept and calibration: see the prior and calibration rows
-                if not sid.startswith("feature:"):
-                    sid = f"feature:{sid}"
-                bin_ = _fmt_observed(r.get("bin"))
-                obs = _fmt_observed(r["observed"])
-                parts.append(
-                    _row(
-                        "model",
-                        sid,
-                        float(r["weight"]),
-                        f"{r['feature']} = {obs if obs is not None else 'missing'}"
-                        + (f" (bin {bin_})" if bin_ is not None else ""),
-                        obs,
-                    )
-                )
-        if calibration:
-            parts.append(
-                _row(
-                    "model",
-                    "model:calibration",
-                    calibration,
-                    "Model calibration step (maps the scorecard to observed outcome rates)",
-                    None,
-                )
-            )
-        t = math.fsum(p["weight"] for p in parts)
-        exact_total[i] = t
-        parts.append(
-            _row(
-                "total",
-                "total",
-                t,
-                f"Total {t:+.2f} log-odds, probability {sigmoid(t):.3f}",
-                None,
-            )
-        )
-        for order, p in enumerate(parts):
-            p["flag_id"] = fid
-            p["order"] = order
-        rows.extend(parts)
-        hashes: list[str] = []
-        if msg_arr is not None and pd.notna(msg_arr[i]):
-            hashes.append(str(msg_arr[i]))
-        if bk_arr is not None and pd.notna(bk_arr[i]):
-            h = booking_msgs.get(str(bk_arr[i]))
-            if h and h not in hashes:
-                hashes.append(h)
-        inputs[fid] = tuple(sorted(hashes))
-
-    # ---- ranks: queued items by their exact total, then the overflow
-    queued_idx = sorted(chosen, key=lambda j: (-exact_total[j], str(flag_ids[j])))
-    overflow_idx = [j for j in order_idx if j not in chosen]
-    with np.errstate(over="ignore"):
-        probability = np.where(
-            exact_total >= 0,
-            1.0 / (1.0 + np.exp(-np.abs(exact_total))),
-            np.exp(-np.abs(exact_total)) / (1.0 + np.exp(-np.abs(exact_total))),
-        )
+    outcome = sc.outcome.copy()
     for j in queued_idx:
-        probability[j] = sigmoid(float(exact_total[j]))
+        tid, fid = str(id_arr[j]), str(flag_ids[j])
+        parts, exact = _explanation(
+            tid, ev_by.get(tid, {}), float(sc.policy[j]), best_rec.get(tid), rule_info, model[0]
+        )
+        if exact is not None:
+            outcome[j] = exact
+        for order, p in enumerate(parts):
+            p["flag_id"], p["order"] = fid, order
+        rows.extend(parts)
+        inputs[fid] = _hashes_of(j, msg, bk, booking_msgs)
+    return _assemble(
+        night,
+        tv,
+        keys,
+        sc,
+        track,
+        flagged,
+        flag_ids,
+        queued_idx,
+        overflow_idx,
+        outcome,
+        rows,
+        inputs,
+        evidence,
+        rules_digest,
+        model,
+        settings,
+        code_digests,
+    )
 
+
+def _probabilities(log_odds: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(log_odds))
+        return np.where(log_odds >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _assemble(
+    night: dt.date,
+    tv: pd.DataFrame,
+    keys: _Keys,
+    sc: _Scores,
+    track: np.ndarray,
+    flagged: np.ndarray,
+    flag_ids: np.ndarray,
+    queued_idx: list[int],
+    overflow_idx: list[int],
+    outcome: np.ndarray,
+    rows: list[dict[str, Any]],
+    inputs: Mapping[str, tuple[str, ...]],
+    evidence: EvidenceBatch,
+    rules_digest: str,
+    model: tuple[str | None, str | None],
+    settings: CombineSettings,
+    code: Mapping[str, str],
+) -> CombineResult:
+    run_digest = combined_digest(code)
+    probability = _probabilities(outcome)
+    for j in queued_idx:
+        if not math.isnan(outcome[j]):
+            probability[j] = sigmoid(float(outcome[j]))
     priority = np.full(len(tv), None, dtype=object)
     for rank, j in enumerate(queued_idx + overflow_idx, start=1):
         priority[j] = rank
     queued = np.zeros(len(tv), dtype=bool)
     queued[queued_idx] = True
-
-    ages = age.to_numpy()
+    id_arr = keys.ids.to_numpy(dtype=object)
+    nationality = tv["nationality"].to_numpy(dtype=object) if "nationality" in tv.columns else None
+    sex = tv["sex"].to_numpy(dtype=object) if "sex" in tv.columns else None
     combined = pd.DataFrame(
         {
-            "traveller_id": ids.to_numpy(dtype=object),
+            "traveller_id": id_arr,
             "flag_id": flag_ids,
             "track": track,
-            "total": exact_total,
+            "total": sc.policy,
+            "outcome_log_odds": outcome,
             "probability": probability,
             "flagged": flagged,
             "queued": queued,
             "priority": pd.array(priority, dtype="Int64"),
-            "minor": minor.to_numpy(),
-            "case_match_probability": match_p.to_numpy(dtype=float),
-            "strong_case_match": strong,
-            "rule_hits": rule_count.astype(int),
-            "nationality": tv["nationality"].to_numpy(dtype=object)
-            if "nationality" in tv.columns
-            else None,
-            "sex": tv["sex"].to_numpy(dtype=object) if "sex" in tv.columns else None,
-            "age_band": _age_bands(ages),
+            "minor": keys.minor,
+            "case_match_probability": sc.match_p,
+            "strong_case_match": sc.strong,
+            "rule_hits": sc.rule_count.astype(int),
+            "nationality": nationality,
+            "sex": sex,
+            "age_band": age_bands_of(settings.age_bands, keys.age),
         }
     )
+    model_uri, model_version = model
+
+    def _opt(x: float) -> float | None:
+        return None if math.isnan(x) else float(x)
 
     flags = tuple(
         Flag(
             flag_id=str(flag_ids[j]),
-            night=night_d,
+            night=night,
             traveller_id=id_arr[j],
             track=track[j],
-            total=float(exact_total[j]),
-            probability=float(probability[j]),
+            total=float(sc.policy[j]),
+            outcome_log_odds=_opt(outcome[j]),
+            probability=_opt(probability[j]),
+            match_probability=_opt(sc.match_p[j]),
             priority=int(priority[j]),
             rules_digest=rules_digest,
             model_uri=model_uri,
             model_version=model_version,
-            matcher_version=MATCHER_VERSION,
-            parser_version=PARSER_VERSION,
+            matcher_version=display_version(code["matching"]),
+            parser_version=display_version(code["ingest"]),
+            code_digest=run_digest,
             input_messages=inputs[str(flag_ids[j])],
         )
         for j in queued_idx
     )
     contribution_cols = [
-        "flag_id",
-        "order",
-        "source",
-        "source_id",
-        "weight",
-        "sentence",
-        "observed",
-        "rationale",
-        "against",
-    ]
-    contributions = pd.DataFrame(rows, columns=contribution_cols)
+        "flag_id", "order", "source", "column", "source_id", "weight", "sentence", "observed",
+        "rationale", "against",
+    ]  # fmt: skip
+    births = tv["date_of_birth"].to_numpy(dtype=object)
     fl_idx = np.array(queued_idx, dtype=int)
     people = pd.DataFrame(
         {
             "flag_id": flag_ids[fl_idx],
-            "traveller_id": ids.to_numpy(dtype=object)[fl_idx],
+            "traveller_id": id_arr[fl_idx],
             "surname": tv["surname"].to_numpy(dtype=object)[fl_idx],
             "given_names": tv["given_names"].to_numpy(dtype=object)[fl_idx],
-            "date_of_birth": [_norm(births[j]) or None for j in fl_idx],
-            "document_number": doc_number.to_numpy(dtype=object)[fl_idx],
-            "flight": [f"{carrier_arr[j]}{number_arr[j]}" for j in fl_idx],
+            "date_of_birth": [key_value(births[j]) or None for j in fl_idx],
+            "document_number": keys.doc_number[fl_idx],
+            "flight": [f"{keys.carrier[j]}{keys.number[j]}" for j in fl_idx],
             "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
             "sex": combined["sex"].to_numpy(dtype=object)[fl_idx],
             "age_band": combined["age_band"].to_numpy(dtype=object)[fl_idx],
@@ -718,10 +842,10 @@ def combine(
     )
     by_track = {t: int(((combined["track"] == t) & combined["flagged"]).sum()) for t in TRACKS}
     return CombineResult(
-        night=night_d,
+        night=night,
         travellers=combined,
         flags=flags,
-        contributions=contributions,
+        contributions=pd.DataFrame(rows, columns=contribution_cols),
         people=people,
         overflow=len(overflow_idx),
         capacity=settings.capacity,
@@ -729,23 +853,14 @@ def combine(
         model_uri=model_uri,
         model_version=model_version,
         flagged_by_track=by_track,
+        evidence=evidence.rows,
+        code_digests=dict(code),
     )
-
-
-def _records_by(
-    frame: pd.DataFrame, by: list[str], ascending: list[bool]
-) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    if not len(frame):
-        return out
-    ordered = frame.sort_values(["traveller_id", *by], ascending=[True, *ascending])
-    for rec in ordered.to_dict("records"):
-        out.setdefault(str(rec["traveller_id"]), []).append(rec)
-    return out
 
 
 def _row(
     source: str,
+    column: str,
     source_id: str,
     weight: float,
     sentence: str,
@@ -756,15 +871,10 @@ def _row(
 ) -> dict[str, Any]:
     return {
         "source": source,
-        "source_id": source_id,
+        "column": column,
+        "source_id": str(source_id),
         "weight": float(weight),
-        "sentence": (
-            sentence
-            if source == "total"
-            else f"{sentence} (= {weight:+.2f} log-odds)"
-            if source == "case_match"
-            else f"{sentence}: {weight:+.2f}"
-        ),
+        "sentence": sentence if source == "total" else f"{sentence}: {weight:+.2f}",
         "observed": observed,
         "rationale": rationale,
         "against": json.dumps(against or [], ensure_ascii=False),

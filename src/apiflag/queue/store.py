@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,17 +38,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
-    event,
+    inspect,
     select,
     update,
 )
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from apiflag import config
 from apiflag.audit import AUDIT_METADATA, append_event, audit_ready
+from apiflag.db import make_engine, safe_url
 from apiflag.errors import ApiflagError
+from apiflag.provenance import combined_digest
 from apiflag.queue.combine import CombineResult
 from apiflag.queue.reasons import REVIEW, check_reason
 from apiflag.records import Disposition
@@ -85,7 +87,9 @@ flags = Table(
     Column("traveller_id", String(100), nullable=False),
     Column("track", String(24), nullable=False),
     Column("total", Double, nullable=False),
-    Column("probability", Double, nullable=False),
+    Column("probability", Double, comment="fitted outcome probability; null without a champion"),
+    Column("outcome_log_odds", Double),
+    Column("match_probability", Double, comment="identity: is the traveller the case person"),
     Column("priority", Integer, nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("rules_digest", String(100), nullable=False),
@@ -93,6 +97,8 @@ flags = Table(
     Column("model_version", String(50)),
     Column("matcher_version", String(50), nullable=False),
     Column("parser_version", String(50), nullable=False),
+    # SHA-256 over every stage's code digest (migration 1; NULL on flags written before it)
+    Column("code_digest", String(64)),
     Column("input_messages", Text, nullable=False, comment="JSON list of SHA-256"),
     Column("flight", String(16), nullable=False),
     # personal data: masked by retention, shown only through audited views
@@ -114,6 +120,7 @@ contributions = Table(
     Column("flag_id", String(40), ForeignKey("flags.flag_id"), primary_key=True),
     Column("ord", Integer, primary_key=True, autoincrement=False),
     Column("source", String(16), nullable=False),
+    Column("column", String(16), comment="policy, outcome or identity; null before migration 1"),
     Column("source_id", String(200), nullable=False),
     Column("weight", Double, nullable=False),
     Column("sentence", Text, nullable=False),
@@ -149,6 +156,97 @@ night_runs = Table(
     Column("rules_digest", String(100), nullable=False),
     Column("model_uri", String(300)),
     Column("model_version", String(50)),
+    # migration 1: what the run used (NULL on runs recorded before it)
+    Column("code_digest", String(64)),
+    Column("code_digests", Text, comment="JSON {stage: code digest}"),
+    Column("settings", Text, comment="JSON of the settings the run used"),
+)
+schema_migrations = Table(
+    "schema_migrations",
+    METADATA,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _add_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None:
+    """Add ``names`` (as declared on ``table``) to an existing table that lacks them."""
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name in have:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        quoted = conn.dialect.identifier_preparer.quote(name)  # "column" is a reserved word
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {quoted} {kind}")
+
+
+def _migration_1(conn: Connection) -> None:
+    _add_columns(conn, flags, ("code_digest",))
+    _add_columns(conn, night_runs, ("code_digest", "code_digests", "settings"))
+
+
+def _migration_2(conn: Connection) -> None:
+    _add_columns(conn, flags, ("outcome_log_odds", "match_probability"))
+    _add_columns(conn, contributions, ("column",))
+    if conn.dialect.name != "sqlite":  # SQLite: rebuilt by _relax_sqlite before the transaction
+        conn.exec_driver_sql("ALTER TABLE flags ALTER COLUMN probability DROP NOT NULL")
+
+
+def _relax_sqlite(engine: Engine) -> None:
+    """Rebuild SQLite's ``flags`` to the declared table when its ``probability`` is NOT NULL.
+
+    SQLite cannot relax a constraint in place; this is its documented recipe (foreign keys
+    off, new table, copy every row, drop, rename, indexes, foreign-key check) in one
+    transaction, with the columns both tables have copied and the new ones left null.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    insp = inspect(engine)
+    if "flags" not in insp.get_table_names():
+        return
+    old = {c["name"]: c["nullable"] for c in insp.get_columns("flags")}
+    if old.get("probability", True):
+        return
+    cols = ", ".join(f'"{c.name}"' for c in flags.columns if c.name in old)
+    create = str(CreateTable(flags).compile(engine)).replace(
+        "CREATE TABLE flags ", "CREATE TABLE flags__new ", 1
+    )
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("PRAGMA foreign_keys=OFF")
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute(create)
+            cur.execute(f"INSERT INTO flags__new ({cols}) SELECT {cols} FROM flags")
+            cur.execute("DROP TABLE flags")
+            cur.execute("ALTER TABLE flags__new RENAME TO flags")
+            for index in flags.indexes:
+                cur.execute(str(CreateIndex(index).compile(engine)))
+            if cur.execute("PRAGMA foreign_key_check").fetchall():
+                raise ApiflagError("queue database: foreign key check failed rebuilding flags")
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    finally:
+        raw.close()
+
+
+#: Versioned changes to a queue database written by an earlier build, applied in order once.
+MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
+    (1, "content-derived code digests on flags; settings and digests on night_runs", _migration_1),
+    (
+        2,
+        "evidence contract: nullable probability, outcome log-odds and match probability on "
+        "flags, the explanation column of contributions",
+        _migration_2,
+    ),
 )
 
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -184,47 +282,46 @@ def open_engine(url: str | None = None) -> Engine:
         ApiflagError: the URL is invalid or the database cannot be reached.
     """
     target = url or config.db_url()
+    engine = make_engine(target, write_lock=True, what="queue database")
     try:
-        if target.startswith("sqlite"):
-            engine = create_engine(target, connect_args={"timeout": 30})
-
-            @event.listens_for(engine, "connect")
-            def _connect(dbapi_conn: Any, _record: Any) -> None:
-                dbapi_conn.isolation_level = None
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA busy_timeout=30000")
-                # masked or deleted personal data must not linger in free pages of the file
-                cur.execute("PRAGMA secure_delete=ON")
-                cur.close()
-
-            @event.listens_for(engine, "begin")
-            def _begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        else:
-            engine = create_engine(target, pool_pre_ping=True)
-        METADATA.create_all(engine, checkfirst=True)
-        AUDIT_METADATA.create_all(engine, checkfirst=True)
+        migrate(engine)
         audit_ready(engine)
-    except ArgumentError as exc:
-        raise ApiflagError(f"queue database: invalid URL {_safe(target)!r}: {exc}") from exc
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         first = (str(cause).splitlines() or [""])[0]
         raise ApiflagError(
-            f"queue database {_safe(target)}: {type(cause).__name__}: {first}"
+            f"queue database {safe_url(target)}: {type(cause).__name__}: {first}"
         ) from exc
     return engine
 
 
-def _safe(url: str) -> str:
-    """Return the URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-    return url
+def migrate(engine: Engine) -> list[int]:
+    """Create missing tables and apply the :data:`MIGRATIONS` an existing database lacks.
+
+    A new database gets every table as declared and each migration is only recorded; a
+    database written by an earlier build is changed by each migration it has not had, in
+    order, in one transaction, and each is recorded in ``schema_migrations``.
+
+    Returns:
+        The versions applied to an existing database now (empty for a new or current one).
+    """
+    applied: list[int] = []
+    _relax_sqlite(engine)  # part of migration 2, which SQLite cannot do inside a transaction
+    with engine.begin() as conn:
+        existed = "flags" in inspect(conn).get_table_names()
+        METADATA.create_all(conn, checkfirst=True)
+        AUDIT_METADATA.create_all(conn, checkfirst=True)
+        done = set(conn.execute(select(schema_migrations.c.version)).scalars())
+        for version, name, step in MIGRATIONS:
+            if version in done:
+                continue
+            if existed:
+                step(conn)
+                applied.append(version)
+            conn.execute(
+                schema_migrations.insert().values(version=version, name=name, applied_at=_now())
+            )
+    return applied
 
 
 @dataclass(frozen=True)
@@ -248,12 +345,17 @@ class SaveReport:
     overflow: int
 
 
-_COMPARED = ("track", "total", "probability", "priority", "rules_digest", "model_uri",
-             "model_version", "input_messages")  # fmt: skip
+_COMPARED = ("track", "total", "probability", "outcome_log_odds", "match_probability",
+             "priority", "rules_digest", "model_uri", "model_version", "code_digest",
+             "input_messages")  # fmt: skip
 
 
 def save_night(
-    engine: Engine, result: CombineResult, *, actor: str = "apiflag-nightly"
+    engine: Engine,
+    result: CombineResult,
+    *,
+    actor: str = "apiflag-nightly",
+    settings: Mapping[str, Any] | None = None,
 ) -> SaveReport:
     """Store a combined night's queued flags in one transaction, idempotently.
 
@@ -261,6 +363,8 @@ def save_night(
         engine: from :func:`open_engine`.
         result: the output of :func:`apiflag.queue.combine.combine`.
         actor: who is saving (the flow's name), for the audit log.
+        settings: the settings the run used (:meth:`apiflag.settings.Settings.record`),
+            recorded in ``night_runs``.
 
     Returns:
         A :class:`SaveReport`.
@@ -283,12 +387,15 @@ def save_night(
                 "track": flag.track,
                 "total": flag.total,
                 "probability": flag.probability,
+                "outcome_log_odds": flag.outcome_log_odds,
+                "match_probability": flag.match_probability,
                 "priority": flag.priority,
                 "rules_digest": flag.rules_digest,
                 "model_uri": flag.model_uri,
                 "model_version": flag.model_version,
                 "matcher_version": flag.matcher_version,
                 "parser_version": flag.parser_version,
+                "code_digest": flag.code_digest,
                 "input_messages": json.dumps(list(flag.input_messages)),
                 "flight": _text(person["flight"]) if person is not None else "",
                 "person_surname": _text(person["surname"]) if person is not None else None,
@@ -308,6 +415,7 @@ def save_night(
                     "flag_id": flag.flag_id,
                     "ord": int(r["order"]),
                     "source": r["source"],
+                    "column": r["column"],
                     "source_id": r["source_id"],
                     "weight": float(r["weight"]),
                     "sentence": r["sentence"],
@@ -322,7 +430,8 @@ def save_night(
                 "night": flag.night.isoformat(),
                 "track": flag.track,
                 "priority": flag.priority,
-                "probability": round(flag.probability, 6),
+                "probability": None if flag.probability is None else round(flag.probability, 6),
+                "policy_score": round(flag.total, 6),
                 "rules_digest": flag.rules_digest,
                 "model_version": flag.model_version,
             }
@@ -369,6 +478,9 @@ def save_night(
                 rules_digest=result.rules_digest,
                 model_uri=result.model_uri,
                 model_version=result.model_version,
+                code_digest=combined_digest(result.code_digests) if result.code_digests else None,
+                code_digests=json.dumps(result.code_digests, sort_keys=True),
+                settings=None if settings is None else json.dumps(dict(settings), sort_keys=True),
             )
         )
         append_event(
@@ -591,8 +703,9 @@ def list_flags(
         flight: only this flight (carrier and number, e.g. ``PR428``).
 
     Returns:
-        Items ``{flag_id, night, track, priority, probability, status, traveller: {surname,
-        given_names, flight}}``.
+        Items ``{flag_id, night, track, priority, policy_score, probability (None without a
+        champion model), match_probability (identity; None without a case match), status,
+        traveller: {surname, given_names, flight}}``.
 
     Raises:
         ApiflagError: unknown status.
@@ -615,7 +728,10 @@ def list_flags(
                 "night": r.night.isoformat(),
                 "track": r.track,
                 "priority": r.priority,
+                "policy_score": r.total,
                 "probability": r.probability,
+                "match_probability": r.match_probability,
+                "model_version": r.model_version,
                 "status": r.status,
                 "traveller": {
                     "surname": r.person_surname,
@@ -699,6 +815,8 @@ def get_flag(
             "track": row.track,
             "total": row.total,
             "probability": row.probability,
+            "outcome_log_odds": row.outcome_log_odds,
+            "match_probability": row.match_probability,
             "priority": row.priority,
             "status": row.status,
             "rules_digest": row.rules_digest,
@@ -706,6 +824,7 @@ def get_flag(
             "model_version": row.model_version,
             "matcher_version": row.matcher_version,
             "parser_version": row.parser_version,
+            "code_digest": row.code_digest,
             "input_messages": json.loads(row.input_messages),
             "masked": bool(row.masked),
             "created_at": _iso(row.created_at),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from apiflag import config
+from apiflag import atomic, config
 from apiflag.audit import ChainCheck
 from apiflag.carrier_quality import CarrierQuality, DropRule
 from apiflag.queue.combine import TRACKS, CombineResult
@@ -157,7 +156,7 @@ def _plot(combined: pd.DataFrame) -> str:
                 totals[mask], bins=list(edges), color=colour, label=label, histtype="stepfilled"
             )
     ax.set_yscale("log")
-    ax.set_xlabel("total score (log-odds)")
+    ax.set_xlabel("policy score (sum of the rule weights that fired)")
     ax.set_ylabel("travellers (log scale)")
     ax.legend(loc="upper right", fontsize=8)
     buf = io.BytesIO()
@@ -272,7 +271,12 @@ def build_report(
                     "linked PNR: PNR-based rules could not fire for them"
                 )
     if combined.model_uri is None:
-        notes.append("no champion model: scores are prior + case match + rules only")
+        notes.append(
+            "no champion model: the queue is ranked by policy weights alone and no outcome "
+            "probability is shown"
+        )
+    else:
+        notes.append(f"queue ranked by {combined.ranked_by}")
     notes.extend(data_quality)
     carrier_drops = carriers.named_notes() if carriers is not None else []
     if carriers is not None:
@@ -313,11 +317,7 @@ def build_report(
     html = _HTML.render(**ctx)
     markdown = _markdown(ctx)
     folder = out_dir or config.reports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{night_s}.html"
-    tmp = folder / f".{night_s}.html.{os.getpid()}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    path = atomic.write_text(folder / f"{night_s}.html", html)
     return path, markdown
 
 

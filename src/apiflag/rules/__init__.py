@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from apiflag import atomic, config
 from apiflag.rules.catalogue import Catalogue, catalogue_digest, default_rules_dir, load_catalogue
 from apiflag.rules.evaluate import HITS_COLUMNS, RuleResult, evaluate, rule_mask
 from apiflag.rules.schema import Rule
@@ -48,10 +49,7 @@ def write_hits(result: RuleResult, night: str) -> Path:
     Returns:
         The written path.
     """
-    from apiflag import config
-
     out = config.warehouse_dir(night) / "rule_hits.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(result.hits[list(HITS_COLUMNS)], preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[b"apiflag.rules"] = json.dumps(
@@ -62,16 +60,11 @@ def write_hits(result: RuleResult, night: str) -> Path:
             "warnings": list(result.warnings),
         }
     ).encode()
-    tmp = out.with_suffix(".parquet.tmp")
-    pq.write_table(table.replace_schema_metadata(meta), tmp)
-    tmp.replace(out)
-    return out
+    return atomic.write_parquet(out, table.replace_schema_metadata(meta))
 
 
 def read_hits(night: str) -> tuple[pd.DataFrame, dict[str, object]]:
     """Read a night's ``rule_hits.parquet`` and its ``apiflag.rules`` metadata."""
-    from apiflag import config
-
     path = config.warehouse_dir(night) / "rule_hits.parquet"
     table = pq.read_table(path)
     meta = json.loads((table.schema.metadata or {}).get(b"apiflag.rules", b"{}"))
@@ -88,7 +81,6 @@ def run_rules(night: str, *, rules_dir: Path | None = None) -> RuleResult:
     Raises:
         ApiflagError: no feature table for the night, or the catalogue does not lint.
     """
-    from apiflag import config
     from apiflag.errors import ApiflagError
 
     path = config.warehouse_dir(night) / "features.parquet"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from apiflag import atomic
 from apiflag.errors import ApiflagError, UsageError
 
 __all__ = ["rules"]
@@ -144,7 +145,5 @@ def report_command(
     if out is None:
         click.echo(text)
     else:
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        atomic.write_text(out, text, parents=False)
         click.echo(f"wrote {out}")

@@ -15,23 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from apiflag.normalise import TRAVELLER_KEY, traveller_key_frame
 from apiflag.rules.catalogue import Catalogue
 from apiflag.rules.operators import operators_markdown
 
 __all__ = ["catalogue_report", "rule_statistics", "truth_labels"]
 
 TRACK_TARGET = {"protection": "victim", "examination": "trafficker", "document_integrity": None}
-KEY = ["night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number"]
-
-
-def _norm_key(frame: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(index=frame.index)
-    for c in KEY:
-        v = frame[c].astype(object).where(frame[c].notna(), "")
-        if c in ("night", "date_of_birth"):
-            v = pd.to_datetime(frame[c], errors="coerce").dt.strftime("%Y-%m-%d").fillna("")
-        out[c] = v.astype(str).str.strip().str.upper()
-    return out
+KEY = list(TRAVELLER_KEY)
 
 
 def truth_labels(truth: Path, nights: Sequence[str]) -> pd.DataFrame:
@@ -70,11 +61,11 @@ def truth_labels(truth: Path, nights: Sequence[str]) -> pd.DataFrame:
                 how="left",
             )
         w["night"] = night
-        rows.append(pd.concat([w[["traveller_id"]], _norm_key(w)], axis=1))
+        rows.append(pd.concat([w[["traveller_id"]], traveller_key_frame(w)], axis=1))
     if not rows:
         return pd.DataFrame(columns=["traveller_id", "truth_label", "pattern", "confounder"])
     wh = pd.concat(rows, ignore_index=True)
-    tk = pd.concat([t[["truth_label", "pattern", "confounder"]], _norm_key(t)], axis=1)
+    tk = pd.concat([t[["truth_label", "pattern", "confounder"]], traveller_key_frame(t)], axis=1)
     joined = wh.merge(tk, on=KEY, how="inner").drop_duplicates("traveller_id")
     return joined[["traveller_id", "truth_label", "pattern", "confounder"]].reset_index(drop=True)
 

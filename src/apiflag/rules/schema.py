@@ -24,11 +24,10 @@ from pydantic import (
     model_validator,
 )
 
+from apiflag.records import RuleTrack
 from apiflag.rules.operators import OPERATORS, check_operand_shape
 
 __all__ = ["AllOf", "AnyOf", "Condition", "Example", "Node", "Rule", "RuleTrack", "describe"]
-
-RuleTrack = Literal["protection", "examination", "document_integrity"]
 
 
 class _Strict(BaseModel):

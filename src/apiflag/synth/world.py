@@ -29,6 +29,7 @@ from typing import Any
 
 from apiflag import filemodes
 from apiflag.errors import UsageError
+from apiflag.normalise import TRAVELLER_KEY
 from apiflag.synth.names import typo
 from apiflag.synth.patterns import (
     CONFOUNDER_MAKERS,
@@ -71,13 +72,7 @@ DEFAULT_PREVALENCE = 0.004
 PAXLST_VERSIONS = ("D05B", "D02B")
 PNRGOV_VERSIONS = ("13.1", "11.1")
 TRUTH_COLUMNS = (
-    "night",
-    "carrier",
-    "number",
-    "surname",
-    "given_names",
-    "date_of_birth",
-    "document_number",
+    *TRAVELLER_KEY,
     "record_locator",
     "role",
     "truth_label",
@@ -87,18 +82,12 @@ TRUTH_COLUMNS = (
     "confounder",
 )
 OUTCOME_COLUMNS = (
-    "night",
-    "carrier",
-    "number",
-    "surname",
-    "given_names",
-    "date_of_birth",
-    "document_number",
+    *TRAVELLER_KEY,
     "record_locator",
     "outcome",
     "label",
 )
-KEY = ("night", "carrier", "number", "surname", "given_names", "date_of_birth", "document_number")
+KEY = TRAVELLER_KEY
 _MESSY_SEPARATORS = (":*.? #", ":-.? '", ":+.? #", "!~.? '")
 
 

@@ -151,7 +151,7 @@ def list_command() -> None:
 @users.command("migrate")
 def migrate_command() -> None:
     """Create accounts (without passwords) from config.yaml's roles: mapping."""
-    from apiflag.privacy.accounts import migrate_from_config
+    from apiflag.privacy.roles import migrate_from_config
 
     _require_admin()
     created = migrate_from_config(_engine(), actor=_actor())

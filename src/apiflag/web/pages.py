@@ -22,7 +22,7 @@ from apiflag.privacy.roles import redact_for, sees_personal_data
 from apiflag.queue import store
 from apiflag.queue.reasons import REASONS, REOPEN
 from apiflag.web import views
-from apiflag.web.app import Desk, DeskError
+from apiflag.web.desk import Desk, DeskError
 from apiflag.web.session import Session
 
 __all__ = ["register"]

@@ -1,0 +1,426 @@
+"""The evidence contract: the one table every evidence source emits and combine reads.
+
+Each evidence source (the case matcher, the rule catalogue, the fitted outcome model) turns its
+own output into rows of one table, :data:`EVIDENCE_COLUMNS` (the record
+:class:`apiflag.records.Evidence`, JSON Schema ``schemas/evidence.schema.json``):
+
+================  =====================================================================
+``traveller_id``  the arriving traveller the row speaks about
+``source``        ``match``, ``rule`` or ``model``
+``source_id``     which part of the source: ``case:C-1/surname``, ``R-012@2``, ``feature:x``
+``target``        what the weight is evidence *for*: ``identity`` (is this traveller that
+                  case person?) or ``outcome`` (would a review find indicators?)
+``weight``        natural log-odds of the target (finite)
+``sentence``      the row in words, for the explanation
+``observed``      the values the source read (personal data), or null
+================  =====================================================================
+
+Guarantees (checked by :func:`check_batch`, and by the shared contract test over every source):
+
+* every row is valid: known source and target, finite weight, a sentence;
+* one source speaks to one target (match: identity; rule and model: outcome), so rows of
+  different targets are never summed together;
+* the rows of one source for one traveller sum exactly (:func:`math.fsum`) to that source's
+  own total for the traveller (:attr:`EvidenceBatch.totals`): the match log-odds, the policy
+  score, the fitted outcome log-odds.
+
+The policy board's rule weights are *policy*: they decide who is flagged and in which order and
+are never called a probability. The model's rows are fitted on reviewed outcomes of flagged
+travellers; their total is the only log-odds shown as a probability. The match rows are
+identity evidence, shown as a match probability.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from apiflag.errors import ApiflagError
+
+__all__ = [
+    "EVIDENCE_COLUMNS",
+    "SOURCES",
+    "SOURCE_TARGET",
+    "TARGETS",
+    "TOTAL_COLUMNS",
+    "EvidenceBatch",
+    "best_matches",
+    "check_batch",
+    "concat",
+    "match_evidence",
+    "model_evidence",
+    "rule_evidence",
+    "validate_evidence",
+]
+
+EVIDENCE_COLUMNS: tuple[str, ...] = (
+    "traveller_id",
+    "source",
+    "source_id",
+    "target",
+    "weight",
+    "sentence",
+    "observed",
+)
+TOTAL_COLUMNS: tuple[str, ...] = ("traveller_id", "source", "target", "total")
+TARGETS: tuple[str, ...] = ("identity", "outcome")
+SOURCES: tuple[str, ...] = ("match", "rule", "model")
+#: the one target each source speaks to
+SOURCE_TARGET: dict[str, str] = {"match": "identity", "rule": "outcome", "model": "outcome"}
+MODEL_ROW_IDS = frozenset({"model:intercept", "model:calibration"})
+
+
+@dataclass(frozen=True)
+class EvidenceBatch:
+    """The evidence rows of one or more sources and each source's own total per traveller.
+
+    Attributes:
+        rows: the :data:`EVIDENCE_COLUMNS` table.
+        totals: ``traveller_id, source, target, total``: one row per traveller and source.
+    """
+
+    rows: pd.DataFrame
+    totals: pd.DataFrame
+
+    def total_of(self, source: str) -> pd.Series:
+        """Return the source's total per traveller id (travellers without rows are absent)."""
+        t = self.totals.loc[self.totals["source"] == source]
+        return pd.Series(t["total"].to_numpy(dtype=float), index=t["traveller_id"].astype(str))
+
+
+def _fmt_observed(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _batch(rows: list[dict[str, Any]] | pd.DataFrame, source: str) -> EvidenceBatch:
+    frame = pd.DataFrame(rows, columns=list(EVIDENCE_COLUMNS))
+    frame = frame.astype({"weight": float}).assign(observed=lambda f: _nulls(f["observed"]))
+    if not len(frame):
+        totals = pd.DataFrame({c: pd.Series([], dtype=object) for c in TOTAL_COLUMNS})
+        return EvidenceBatch(frame, totals.astype({"total": float}))
+    sums = {
+        tid: math.fsum(g.tolist()) for tid, g in frame.groupby("traveller_id", sort=True)["weight"]
+    }
+    totals = pd.DataFrame(
+        {
+            "traveller_id": list(sums),
+            "source": source,
+            "target": SOURCE_TARGET[source],
+            "total": list(sums.values()),
+        }
+    )
+    return EvidenceBatch(frame, totals)
+
+
+def empty_batch() -> EvidenceBatch:
+    """Return a batch without rows."""
+    return _batch([], "rule")
+
+
+def concat(*batches: EvidenceBatch) -> EvidenceBatch:
+    """Return the batches as one (rows and totals stacked in order)."""
+    parts = [b for b in batches if len(b.rows)]
+    if not parts:
+        return empty_batch()
+    rows = pd.concat([b.rows for b in parts], ignore_index=True)
+    return EvidenceBatch(
+        rows.assign(observed=_nulls(rows["observed"])),
+        pd.concat([b.totals for b in parts], ignore_index=True),
+    )
+
+
+def _nulls(values: pd.Series) -> pd.Series:
+    """Return an object column whose missing values are None (not NaN)."""
+    out = values.astype(object)
+    return out.where(out.notna(), None)
+
+
+def best_matches(matches: pd.DataFrame | None) -> pd.DataFrame:
+    """Return the best match per traveller (highest probability, then person id), by id."""
+    cols = ["traveller_id", "person_id", "case_id", "role", "probability", "protection_only"]
+    if matches is None or not len(matches):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols}).set_index(
+            "traveller_id"
+        )
+    mt = matches.assign(
+        traveller_id=matches["traveller_id"].astype(str),
+        person_id=matches["person_id"].astype(str),
+        probability=matches["probability"].astype(float),
+    )
+    best = mt.sort_values(
+        ["traveller_id", "probability", "person_id"], ascending=[True, False, True]
+    ).drop_duplicates("traveller_id")
+    return best.set_index("traveller_id")
+
+
+def match_evidence(
+    matches: pd.DataFrame | None,
+    match_fields: pd.DataFrame | None,
+    *,
+    weight_base: float = 2.0,
+) -> EvidenceBatch:
+    """Emit the matcher's evidence: the field rows of each traveller's best case match.
+
+    Args:
+        matches: the matcher's ``matches`` table (``traveller_id, person_id, case_id, role,
+            probability``).
+        match_fields: its ``match_fields`` table (``traveller_id, person_id, field, weight,
+            sentence, observed``), weights in log base ``weight_base`` (2 for Splink-style
+            Bayes factors); the matcher's prior is a row of its own.
+        weight_base: the base of the field weights.
+
+    Returns:
+        Identity rows (natural log-odds that the traveller is the case person, ``case:<case
+        id>/<field>``); each traveller's rows sum to its match log-odds.
+    """
+    best = best_matches(matches)
+    if match_fields is None or not len(match_fields) or not len(best):
+        return _batch([], "match")
+    convert = math.log(weight_base)
+    mf = match_fields.assign(
+        traveller_id=match_fields["traveller_id"].astype(str),
+        person_id=match_fields["person_id"].astype(str),
+    )
+    key = pd.MultiIndex.from_arrays([best.index, best["person_id"]])
+    mf = mf.loc[pd.MultiIndex.from_arrays([mf["traveller_id"], mf["person_id"]]).isin(key)]
+    mf = mf.assign(weight=mf["weight"].astype(float) * convert)
+    mf = mf.sort_values(["traveller_id", "weight", "field"], ascending=[True, False, True])
+    rows = []
+    for r in mf.to_dict("records"):
+        m = best.loc[r["traveller_id"]]
+        rows.append(
+            {
+                "traveller_id": r["traveller_id"],
+                "source": "match",
+                "source_id": f"case:{m['case_id']}/{r['field']}",
+                "target": "identity",
+                "weight": float(r["weight"]),
+                "sentence": f"Case {m['case_id']} ({m['role']} record {m['person_id']}, match "
+                f"probability {float(m['probability']):.2f}): {r['sentence']}",
+                "observed": _fmt_observed(r["observed"]),
+            }
+        )
+    return _batch(rows, "match")
+
+
+@dataclass(frozen=True)
+class RuleText:
+    """What evidence rows say about a rule: its title and track."""
+
+    title: str
+    track: str = ""
+
+
+def rule_evidence(
+    rule_hits: pd.DataFrame | None, titles: Mapping[str, Any] | None = None
+) -> EvidenceBatch:
+    """Emit the rule catalogue's evidence: one outcome row per rule hit, weighted by policy.
+
+    Args:
+        rule_hits: ``traveller_id, rule_id, rule_version, track, weight, observed`` (and
+            optionally ``ref``).
+        titles: per rule id, an object with a ``title`` (for the sentence).
+
+    Returns:
+        Outcome rows ``<rule id>@<version>`` whose weights are the policy board's; each
+        traveller's rows sum to its policy score.
+    """
+    if rule_hits is None or not len(rule_hits):
+        return _batch([], "rule")
+    titles = titles or {}
+    rh = rule_hits.assign(
+        traveller_id=rule_hits["traveller_id"].astype(str),
+        weight=rule_hits["weight"].astype(float),
+    ).sort_values(["traveller_id", "weight", "rule_id"], ascending=[True, False, True])
+    rows = []
+    for r in rh.to_dict("records"):
+        ref_id = f"{r['rule_id']}@{r['rule_version']}"
+        info = titles.get(str(r["rule_id"]))
+        title = getattr(info, "title", None) or f"rule {r['rule_id']}"
+        ref = _fmt_observed(r.get("ref"))
+        rows.append(
+            {
+                "traveller_id": r["traveller_id"],
+                "source": "rule",
+                "source_id": ref_id,
+                "target": "outcome",
+                "weight": float(r["weight"]),
+                "sentence": f"{r['rule_id']} v{r['rule_version']} ({r['track']}): {title}"
+                + (f" [ref {ref}]" if ref and ref != ref_id else ""),
+                "observed": _fmt_observed(r["observed"]),
+            }
+        )
+    return _batch(rows, "rule")
+
+
+def model_evidence(
+    scores: pd.DataFrame | None, contributions: pd.DataFrame | None
+) -> EvidenceBatch:
+    """Emit the fitted outcome model's evidence: intercept, each input, calibration step.
+
+    Args:
+        scores: the model's ``scores`` (``traveller_id, log_odds, model_uri, model_version``,
+            and ``intercept``, ``calibration_step`` from a scorecard).
+        contributions: its per-input rows (``traveller_id, feature, observed, weight``, and
+            optionally ``source_id``, ``bin``); intercept and calibration rows in it are
+            ignored (they come from ``scores``).
+
+    Returns:
+        Outcome rows ``model:intercept``, ``feature:<input>``, ``model:calibration``; each
+        traveller's rows sum to its fitted outcome log-odds. Without ``intercept`` in
+        ``scores`` the first row is ``model:baseline``, the log-odds minus the inputs.
+    """
+    if scores is None or not len(scores):
+        return _batch([], "model")
+    sc = scores.drop_duplicates("traveller_id").set_index(scores["traveller_id"].astype(str))
+    by: dict[str, list[dict[str, Any]]] = {}
+    if contributions is not None and len(contributions):
+        mc = contributions.assign(
+            traveller_id=contributions["traveller_id"].astype(str),
+            weight=contributions["weight"].astype(float),
+        )
+        if "source_id" in mc.columns:
+            mc = mc.loc[~mc["source_id"].astype(str).isin(MODEL_ROW_IDS)]
+        mc = mc.assign(_abs=mc["weight"].abs()).sort_values(
+            ["traveller_id", "_abs", "feature"], ascending=[True, False, True]
+        )
+        for r in mc.to_dict("records"):
+            by.setdefault(r["traveller_id"], []).append(r)
+    has_intercept = "intercept" in sc.columns
+    rows: list[dict[str, Any]] = []
+    for tid, s in sc.iterrows():
+        uri = s["model_uri"]
+        feats = by.get(str(tid), [])
+        if has_intercept and pd.notna(s["intercept"]):
+            rows.append(
+                _model_row(
+                    tid,
+                    "model:intercept",
+                    float(s["intercept"]),
+                    f"Model {uri} intercept: the outcome rate it learned on flagged travellers",
+                )
+            )
+        else:
+            rest = float(s["log_odds"]) - math.fsum(float(r["weight"]) for r in feats)
+            rows.append(
+                _model_row(
+                    tid,
+                    "prior:model_baseline",
+                    rest,
+                    f"Model {uri} baseline "
+                    f"(log-odds {float(s['log_odds']):+.2f} before its inputs)",
+                )
+            )
+        for r in feats:
+            sid = _fmt_observed(r.get("source_id")) or f"feature:{r['feature']}"
+            if not sid.startswith("feature:"):
+                sid = f"feature:{sid}"
+            obs = _fmt_observed(r["observed"])
+            bin_ = _fmt_observed(r.get("bin"))
+            sentence = f"{r['feature']} = {obs if obs is not None else 'missing'}" + (
+                f" (bin {bin_})" if bin_ is not None else ""
+            )
+            rows.append(_model_row(tid, sid, float(r["weight"]), sentence, obs))
+        step = s.get("calibration_step") if "calibration_step" in sc.columns else None
+        if step is not None and pd.notna(step) and float(step) != 0.0:
+            rows.append(
+                _model_row(
+                    tid,
+                    "model:calibration",
+                    float(step),
+                    "Calibration step (maps the scorecard to observed rates)",
+                )
+            )
+    return _batch(rows, "model")
+
+
+def _model_row(
+    tid: Any, source_id: str, weight: float, sentence: str, observed: str | None = None
+) -> dict[str, Any]:
+    return {
+        "traveller_id": str(tid),
+        "source": "model",
+        "source_id": source_id,
+        "target": "outcome",
+        "weight": weight,
+        "sentence": sentence,
+        "observed": observed,
+    }
+
+
+def validate_evidence(rows: pd.DataFrame) -> None:
+    """Check that a frame is a valid evidence table.
+
+    Raises:
+        ApiflagError: naming the first column, row and value that break the contract.
+    """
+    missing = [c for c in EVIDENCE_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ApiflagError(f"evidence: missing column(s) {', '.join(missing)}")
+    extra = [c for c in rows.columns if c not in EVIDENCE_COLUMNS]
+    if extra:
+        raise ApiflagError(f"evidence: unexpected column(s) {', '.join(extra)}")
+    if not len(rows):
+        return
+    weights = pd.to_numeric(rows["weight"], errors="coerce").to_numpy(dtype=float)
+    checks: list[tuple[str, np.ndarray]] = [
+        ("traveller_id", ~rows["traveller_id"].map(lambda v: isinstance(v, str) and v != "")),
+        ("source", ~rows["source"].isin(SOURCES)),
+        ("target", ~rows["target"].isin(TARGETS)),
+        ("target", rows["target"] != rows["source"].map(SOURCE_TARGET)),
+        ("source_id", ~rows["source_id"].map(lambda v: isinstance(v, str) and v != "")),
+        ("weight", ~np.isfinite(weights)),
+        ("sentence", ~rows["sentence"].map(lambda v: isinstance(v, str) and v.strip() != "")),
+        ("observed", ~rows["observed"].map(lambda v: v is None or isinstance(v, str))),
+    ]
+    for column, bad in checks:
+        bad = np.asarray(bad, dtype=bool)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ApiflagError(
+                f"evidence: row {i}: field {column!r}: value {rows[column].iloc[i]!r} breaks the "
+                f"contract ({int(bad.sum())} row(s))"
+            )
+
+
+def check_batch(batch: EvidenceBatch) -> None:
+    """Check a batch: valid rows, one total per traveller and source, each summing exactly.
+
+    Raises:
+        ApiflagError: naming the traveller and source whose rows do not add up.
+    """
+    validate_evidence(batch.rows)
+    totals = batch.totals
+    if totals.duplicated(["traveller_id", "source"]).any():
+        raise ApiflagError("evidence: a traveller has two totals for one source")
+    expect = {
+        (str(t), str(s)): float(v)
+        for t, s, v in totals[["traveller_id", "source", "total"]].itertuples(index=False)
+    }
+    seen = set()
+    for (tid, source), g in batch.rows.groupby(["traveller_id", "source"], sort=False):
+        seen.add((str(tid), str(source)))
+        want = expect.get((str(tid), str(source)))
+        got = math.fsum(g["weight"].astype(float).tolist())
+        if want is None or got != want:
+            raise ApiflagError(
+                f"evidence: {source} rows of traveller {tid} sum to {got!r}, its total is {want!r}"
+            )
+    if set(expect) - seen:
+        tid, source = sorted(set(expect) - seen)[0]
+        raise ApiflagError(f"evidence: {source} total of traveller {tid} has no rows")
