@@ -6,8 +6,10 @@
    Travellers are the parsed PAXLST files; truth comes from ``truth/case_links.csv``.
    apiflag and Splink read the same travellers and case persons; quality per variant and decoy
    kind and wall/CPU time are reported side by side.
-2. Scale: 1,000,000 travellers against 100,000 case persons (generated from the same name pools),
-   in a subprocess (``benchmarks.matching_scale``) so its peak RSS is its own.
+2. Scale: 1,000,000 travellers against 100,000 case persons (generated from the same name pools,
+   truth by identity), in a subprocess (``benchmarks.matching_scale``) so its peak RSS is its
+   own; its quality figures and the comparison with Splink at equal precision are in
+   ``benchmarks/results/matching_scale.json`` (``python -m benchmarks.matching_scale --suite``).
 
 Writes ``benchmarks/results/matching.json``. ``python -m benchmarks.bench_matching [--quick]``
 (quick: scale 100,000 x 10,000).
@@ -272,9 +274,14 @@ def _print(report: dict[str, Any]) -> None:
         for kind, v in sorted(r["decoys"].items()):
             print(f"      decoy   {kind:18s} {v['reported']}/{v['n']} reported")
     s = report["scale"]
-    print(f"   scale {s['travellers']:,} x {s['persons']:,}: match {s['match_total_s']} s wall, "
-          f"{s['match_total_cpu_s']} s cpu, peak RSS {s['peak_rss_mb']} MB, "
-          f"candidates {s['candidates']:,}, scored {s['scored_after_pruning']:,}")  # fmt: skip
+    sp = s["speed"]
+    print(f"   scale {s['travellers']:,} x {s['persons']:,}: match {sp['match_total_s']} s wall, "
+          f"{sp['match_total_cpu_s']} s cpu, peak RSS {s['peak_rss_mb']} MB, "
+          f"candidates {sp['candidates']:,}, scored {sp['scored_after_pruning']:,}")  # fmt: skip
+    for side in ("shipped", "population"):
+        q = s[side]
+        print(f"      {side:10s} recall {q['recall']:.3f} precision {q['precision']:.3f} "
+              f"({q['reported']:,} reported, {q['namesakes_reported']} same-birth-date namesakes)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -31,13 +31,24 @@ import pandas as pd
 from apiflag.casedb import CaseDatabase, load
 from apiflag.edifact import contract_rows, parse_bytes
 from apiflag.errors import ApiflagError
-from apiflag.matching.match import Matcher, traveller_side
+from apiflag.matching.match import CHUNK, Matcher, traveller_side
 from apiflag.matching.model import DEFAULT_MODEL_PATH, FIELDS, Level, MatcherModel, load_model
 from apiflag.matching.normalise import normalise_name
 from apiflag.matching.scoring import Side
 from apiflag.normalise import TRAVELLER_KEY, traveller_key_frame
 
-__all__ = ["KEY", "estimate", "evaluate", "labelled_pairs", "main", "quality", "world_travellers"]
+__all__ = [
+    "KEY",
+    "estimate",
+    "estimate_prior",
+    "evaluate",
+    "for_population",
+    "labelled_pairs",
+    "main",
+    "quality",
+    "term_frequencies",
+    "world_travellers",
+]
 
 KEY = list(TRAVELLER_KEY)
 
@@ -188,11 +199,7 @@ def estimate(
         kept += [f"{field}.{n}.u" for n in names if uc.get(n, 0) < MIN_COUNT]
         levels[field] = {n: Level(n, m_est[n], u_est[n]) for n in names}
     n = len(travellers)
-    tf: dict[str, dict[str, float]] = {}
-    for field, column in (("surname", "surname"), ("given_names", "given_names")):
-        norm = travellers[column].fillna("").map(lambda v: "".join(normalise_name(v).split()))
-        counts = norm[norm != ""].value_counts()
-        tf[field] = {str(k): round(float(v) / n, 8) for k, v in counts.items() if v >= 3}
+    tf = term_frequencies(travellers)
     linked_travellers = true["traveller_id"].nunique()
     major, _, minor = previous.version.partition(".")
     new_version = version or f"{major}.{int(minor.split('-')[0]) + 1 if minor[:1].isdigit() else 1}"
@@ -219,6 +226,139 @@ def estimate(
     slope, intercept, n_cal = _calibrate(fitted, db, side, ti, pi)
     fitted.estimation["calibration_pairs"] = n_cal
     return replace(fitted, calibration_slope=slope, calibration_intercept=intercept)
+
+
+def term_frequencies(travellers: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Return the share of travellers carrying each normalised surname and given names.
+
+    Values are keyed the way scoring looks them up (normalised, tokens joined without spaces);
+    a value seen fewer than 3 times is left to the model's ``tf_floor``.
+    """
+    n = max(len(travellers), 1)
+    tf: dict[str, dict[str, float]] = {}
+    for field in ("surname", "given_names"):
+        norm = travellers[field].fillna("").map(lambda v: "".join(normalise_name(v).split()))
+        counts = norm[norm != ""].value_counts()
+        tf[field] = {str(k): round(float(v) / n, 8) for k, v in counts.items() if v >= 3}
+    return tf
+
+
+def estimate_prior(
+    matcher: Matcher, side: Side, *, iterations: int = 100, tolerance: float = 1e-6
+) -> float:
+    """Estimate ``p_traveller_in_db`` for a batch without labels (a fixed point, as EM does).
+
+    Every blocked candidate pair that passes the gate is scored once; its weight without the
+    prior is kept. Then, starting from the model's prior, the expected share of travellers who
+    are a case person, ``mean over travellers of min(1, sum of their pairs' probabilities)``,
+    is recomputed under the current prior until it stops moving. Pairs outside the gate are
+    never reported and count for nothing.
+
+    Args:
+        matcher: the case database and the model (whose term frequencies should already be
+            those of the population, see :func:`for_population`).
+        side: the prepared travellers.
+        iterations: at most this many updates.
+        tolerance: stop when the prior moves by less than this (relative).
+
+    Returns:
+        The estimated prior, at least one traveller in the batch.
+    """
+    model = matcher.model
+    n_persons, n_travellers = len(matcher.persons), max(len(side), 1)
+    ti, pi = matcher.candidates(side)
+    t_parts, w_parts = [], []
+    for start in range(0, len(ti), CHUNK):
+        frame = matcher.score(side, ti[start : start + CHUNK], pi[start : start + CHUNK]).frame
+        frame = frame[frame["gate"]]
+        t_parts.append(frame["t"].to_numpy(dtype=np.int64))
+        w_parts.append(frame["match_weight"].to_numpy(dtype=np.float64))
+    t = np.concatenate(t_parts) if t_parts else np.zeros(0, dtype=np.int64)
+    base = (np.concatenate(w_parts) if w_parts else np.zeros(0)) - model.prior_weight(n_persons)
+    floor = 1.0 / n_travellers
+    prior = model.p_traveller_in_db
+    for _ in range(iterations):
+        trial = replace(model, p_traveller_in_db=prior)
+        p = np.asarray(trial.probability(base + trial.prior_weight(n_persons)))
+        per_traveller = np.bincount(t, weights=p, minlength=n_travellers)
+        new = max(float(np.minimum(per_traveller, 1.0).sum()) / n_travellers, floor)
+        new = min(new, 0.5)
+        moved = abs(new - prior) / prior
+        prior = new
+        if moved < tolerance:
+            break
+    return prior
+
+
+def _random_pair_u(
+    model: MatcherModel, matcher: Matcher, side: Side, n_random: int = 300_000, seed: int = 0
+) -> dict[str, dict[str, Level]]:
+    """Return the model's levels with ``u`` re-estimated on uniformly drawn pairs.
+
+    Unlabelled: a random pair is a link with probability about ``1 / persons``, so the level
+    shares among random pairs are the ``u`` probabilities. Levels seen fewer than
+    :data:`MIN_COUNT` times keep their previous ``u``.
+    """
+    rng = np.random.default_rng(seed)
+    n = min(n_random, len(side) * len(matcher.persons))
+    rt = rng.integers(0, len(side), n)
+    rp = rng.integers(0, len(matcher.persons), n)
+    frame = matcher.score(side, rt, rp).frame
+    levels = {f: dict(v) for f, v in model.levels.items()}
+    for field, names in FIELDS.items():
+        if field not in ESTIMATED_FIELDS:
+            continue
+        u = _estimate_side(
+            _level_counts(frame, field), {k: model.levels[field][k].u for k in names}, 0.0
+        )
+        levels[field] = {k: Level(k, model.levels[field][k].m, u[k]) for k in names}
+    return levels
+
+
+def for_population(
+    previous: MatcherModel,
+    db: CaseDatabase,
+    travellers: pd.DataFrame,
+    documents: pd.DataFrame,
+    *,
+    version: str | None = None,
+) -> MatcherModel:
+    """Adapt a model to the database and traveller population at hand, without labels.
+
+    The term frequencies become the travellers' own (:func:`term_frequencies`), ``u`` of every
+    level the population shows often enough is re-estimated on random (traveller, person)
+    pairs (nearly all of them non-links: how often strangers agree this way), and the prior is
+    re-estimated (:func:`estimate_prior`) under them; m, the calibration and the policy
+    parameters are kept. This is what a unit does when its case database or its traffic no
+    longer looks like the world the model was fitted on.
+
+    Returns:
+        The adapted model (not yet saved); ``estimation["population"]`` says on what.
+    """
+    n = max(len(travellers), 1)
+    tf_model = replace(
+        previous,
+        term_frequencies=term_frequencies(travellers),
+        tf_floor=round(max(3.0 / n, 1e-7), 10),
+    )
+    side = traveller_side(travellers, documents)
+    tf_model = replace(tf_model, levels=_random_pair_u(tf_model, Matcher(db, tf_model), side))
+    prior = estimate_prior(Matcher(db, tf_model), side)
+    estimation = dict(previous.estimation)
+    estimation["population"] = {
+        "method": "term frequencies of these travellers, u on random pairs, prior by fixed "
+        "point of the expected share of linked travellers; m and calibration kept from "
+        f"version {previous.version}",
+        "travellers": len(travellers),
+        "case_persons": len(db.persons),
+        "estimated_on": dt.date.today().isoformat(),
+    }
+    return replace(
+        tf_model,
+        version=version or f"{previous.version}-population",
+        p_traveller_in_db=prior,
+        estimation=estimation,
+    )
 
 
 def _calibrate(

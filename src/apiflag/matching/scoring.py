@@ -303,6 +303,27 @@ def _surname_levels(a: Part, b: Part, model: MatcherModel) -> np.ndarray:
     return out
 
 
+def _omits_tokens(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether the shorter of each two token strings is the longer with some tokens left out.
+
+    JOHN PAUL -> JOHN is a dropped middle name; JOHN PAUL vs JOHN MARK PETER is not (another
+    middle name is a different person's given names, however common the first name).
+    """
+    memo: dict[tuple[str, str], bool] = {}
+
+    def omits(x: str, y: str) -> bool:
+        short, long_ = sorted((x.split(), y.split()), key=len)
+        it = iter(long_)
+        return all(tok in it for tok in short)
+
+    out = np.zeros(len(a), dtype=bool)
+    for i, pair in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        if pair not in memo:
+            memo[pair] = omits(*pair)
+        out[i] = memo[pair]
+    return out
+
+
 def _given_levels(a: Part, b: Part, model: MatcherModel) -> np.ndarray:
     idx = LEVEL_INDEX["given_names"]
     jw = _jw(a.join, b.join)
@@ -312,6 +333,7 @@ def _given_levels(a: Part, b: Part, model: MatcherModel) -> np.ndarray:
     out[jw >= model.jw_mid] = idx["jw_mid"]
     out[jw >= model.jw_high] = idx["jw_high"]
     dropped = (a.first == b.first) & (a.ntok != b.ntok) & (a.first != "")
+    dropped[dropped] = _omits_tokens(a.text[dropped], b.text[dropped])
     out[dropped] = idx["dropped_middle"]
     out[(a.ph == b.ph) & (a.ph != "")] = idx["phonetic"]
     out[a.join == b.join] = idx["exact"]
