@@ -68,7 +68,7 @@ def test_world_travellers_read_back_with_their_key(world: Path) -> None:
                 r["number"],
                 r["surname"],
                 r["given_names"],
-                r["date_of_birth"],
+                "" if r["unreadable"] == "date_of_birth" else r["date_of_birth"],
                 r["document_number"],
             )
             for r in csv.DictReader(fh)

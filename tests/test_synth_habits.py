@@ -117,7 +117,33 @@ PAXLST_MARKS: dict[str, tuple[str, Counter[str]]] = {
 
 
 def test_every_habit_has_a_round_trip_below() -> None:
-    assert set(PAXLST_MARKS) | set(PNRGOV_MARKS) == set(HABITS)
+    assert set(PAXLST_MARKS) | set(PNRGOV_MARKS) | {"unreadable_values"} == set(HABITS)
+
+
+def test_unreadable_values_degrade_two_in_twenty_and_lose_nobody() -> None:
+    """The one habit that damages values: the reader reads them as null, the rest as written."""
+    people = tuple(
+        t.model_copy(update={"surname": f"{t.surname}{chr(65 + i)}"})
+        for i, t in enumerate(MANIFEST.travellers * 8)
+    )
+    written = MANIFEST.model_copy(update={"travellers": people, "declared_passengers": 24})
+    text = render_paxlst(written, RenderStyle(habits=("unreadable_values",), parts=2))
+    assert text.count("DTM+329:00XX00'") == 1 and text.count("ATT+2++Q'") == 1
+    parsed = parse_bytes(text.encode(), "unreadable")
+    read = list(parsed.iter_travellers())
+    assert parsed.lost == [] and len(read) == 24 == parsed.declared
+    degraded = {i: t.degraded for i, t in enumerate(read) if t.degraded}
+    assert degraded == {7: ("date_of_birth",), 14: ("sex",)}
+    assert read[7].date_of_birth is None and read[14].sex is None
+    for i, (got, sent) in enumerate(zip(read, people, strict=True)):
+        want = list(_api_values(sent))
+        if i == 7:
+            want[4] = None
+        if i == 14:
+            want[3] = None
+        assert list(_api_values(got)) == want
+    codes = Counter(read_warning(w).code for w in parsed.warnings)
+    assert codes == Counter({"W_BAD_VALUE": 2})
 
 
 @pytest.mark.parametrize("habit", sorted(PAXLST_MARKS))
@@ -365,6 +391,13 @@ def test_a_messy_world_reads_back_as_its_tidy_twin(tmp_path: Path) -> None:
                         assert b[key] is None and name.endswith("_t72.edi")
                     elif key == "title":  # infant_docs
                         assert b[key] is None
+                    elif key in ("date_of_birth", "sex"):  # unreadable_values, PAXLST only
+                        assert b[key] is None and "/paxlst/" in name, name
+                    elif key == "degraded":
+                        assert set(b[key]) <= {"date_of_birth", "sex"} and not a[key]
                     else:
                         raise AssertionError(f"{name}: {key} differs: {a[key]!r} != {b[key]!r}")
-    assert set(differences) <= {"flight", "booking_created", "title"}
+    assert set(differences) <= {
+        "flight", "booking_created", "title", "date_of_birth", "sex", "degraded"
+    }  # fmt: skip
+    assert differences["date_of_birth"] and differences["sex"]  # unreadable_values was drawn

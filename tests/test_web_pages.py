@@ -252,3 +252,23 @@ def test_linked_travellers_by_booking_document_phone_and_payer(apiflag_home: Pat
     assert found == {"B": ["booking"], "C": ["document"], "D": ["phone"], "E": ["payer"]}
     assert views.linked_travellers("2026-11-28", "F") == []
     assert views.linked_travellers("2026-11-28", "nobody") == []
+
+
+def test_case_file_says_which_fields_the_feed_could_not_be_read_in(
+    client: TestClient, engine: Engine
+) -> None:
+    sign_in(client, "ana")
+    item = next(i for i in store.list_flags(engine, NIGHT) if i["traveller"]["surname"] == "REYES")
+    page = client.get(f"/flags/{item['flag_id']}").text
+    assert "Could not be read in the feed" not in page
+    with engine.begin() as conn:
+        conn.execute(
+            store.flags.update()
+            .where(store.flags.c.flag_id == item["flag_id"])
+            .values(degraded='["date_of_birth"]')
+        )
+    page = client.get(f"/flags/{item['flag_id']}").text
+    assert (
+        "Could not be read in the feed: birth date could not be read: age unknown "
+        "(may be a minor), check the document in person" in page
+    )

@@ -29,7 +29,15 @@ from sqlalchemy import Engine
 
 from apiflag.queue import store
 
-__all__ = ["SMALL", "explanation", "redact", "render_html", "render_text"]
+__all__ = [
+    "DEGRADED_MEANING",
+    "SMALL",
+    "degraded_notes",
+    "explanation",
+    "redact",
+    "render_html",
+    "render_text",
+]
 
 SMALL = 0.05
 """Model rows under this size (log-odds) are folded into one line in text and HTML (JSON keeps all)."""
@@ -144,10 +152,33 @@ def redact(exp: dict[str, Any]) -> dict[str, Any]:
     """Return a copy without personal data: no observed values, identity or notes."""
     out = dict(exp)
     out["traveller"] = {k: None for k in exp["traveller"]}
+    if "degraded" in exp["traveller"]:  # field names, not values: the caveat stays
+        out["traveller"]["degraded"] = exp["traveller"]["degraded"]
     out["contributions"] = [{**r, "observed": None} for r in exp["contributions"]]
     out["history"] = [{**h, "note": None} for h in exp["history"]]
     out["redacted"] = True
     return out
+
+
+DEGRADED_MEANING: dict[str, str] = {
+    "date_of_birth": "birth date could not be read: age unknown (may be a minor), "
+    "check the document in person",
+    "sex": "sex could not be read: check the document in person",
+    "nationality": "nationality could not be read: check the document in person",
+    "documents": "a travel document could not be read: check the document in person",
+}
+"""What a field the feed could not be read in means for the officer (``traveller.degraded``)."""
+
+
+def degraded_notes(exp: dict[str, Any]) -> list[str]:
+    """One sentence per field of the traveller's feed that could not be read (no values)."""
+    fields = exp["traveller"].get("degraded") or []
+    return [
+        DEGRADED_MEANING.get(
+            f, f"{f.replace('_', ' ')} could not be read: check the document in person"
+        )
+        for f in fields
+    ]
 
 
 def _baseline(row: dict[str, Any]) -> bool:
@@ -179,7 +210,7 @@ def _sections(exp: dict[str, Any]) -> dict[str, Any]:
 
 def _who(exp: dict[str, Any]) -> str:
     t = exp["traveller"]
-    if not any(t.values()):
+    if not any(v for k, v in t.items() if k != "degraded"):
         return "(redacted)"
     name = f"{t.get('surname') or '?'}, {t.get('given_names') or ''}".strip(", ")
     born = f", born {t['date_of_birth']}" if t.get("date_of_birth") else ""
@@ -261,6 +292,7 @@ def render_text(exp: dict[str, Any]) -> str:
         f"CASE FILE {exp['flag_id']}  night {exp['night']}  track {exp['track']}  "
         f"priority {exp['priority']}  status {exp['status']}",
         f"Traveller: {_who(exp)}",
+        *[f"Could not be read in the feed: {note}" for note in degraded_notes(exp)],
         f"Track: {TRACK_MEANING.get(exp['track'], exp['track'])}",
         "Assessment: " + " ".join(assessment(exp)),
         "The system ranks and explains; an officer decides.",
@@ -330,6 +362,7 @@ code{font-size:.85em;word-break:break-all}
 <p><b>Night</b> {{ e.night }} &middot; <b>track</b> {{ e.track }} ({{ meaning }}) &middot;
 <b>priority</b> {{ e.priority }} &middot; <b>status</b> {{ e.status }}</p>
 <p><b>Traveller</b>: {{ who }}</p>
+{% for note in degraded %}<p class="note">Could not be read in the feed: {{ note }}</p>{% endfor %}
 <p class="note">{% for line in assess %}{{ line }}<br>{% endfor %}
 The system ranks and explains; an officer decides.</p>
 {% macro rows(items) %}<table>
@@ -371,6 +404,7 @@ def render_html(exp: dict[str, Any]) -> str:
         s=_sections(exp),
         v=exp["versions"],
         who=_who(exp),
+        degraded=degraded_notes(exp),
         meaning=TRACK_MEANING.get(exp["track"], exp["track"]),
         small=SMALL,
         assess=assessment(exp),

@@ -313,6 +313,7 @@ class _Batch:
             checked_bags=[t.checked_bags for t in T],
             bag_weight_kg=[t.bag_weight_kg for t in T],
             document_number=[t.documents[0].number if t.documents else None for t in T],
+            degraded=[list(t.degraded) for t in T],
             message_sha256=sha,
             segment=[t.segment for t in T],
         )
@@ -383,6 +384,7 @@ class _Batch:
             date_of_birth=[p.date_of_birth for _, _, p, _ in people],
             nationality=[p.nationality for _, _, p, _ in people],
             frequent_flyer=[p.frequent_flyer for _, _, p, _ in people],
+            degraded=[list(p.degraded) for _, _, p, _ in people],
             message_sha256=sha,
             segment=[p.segment for _, _, p, _ in people],
         )
@@ -484,6 +486,7 @@ class _FileResult:
     unh: int = 0  # UNH messages in the file, before multipart joining
     messages: range = range(0)
     carriers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # carrier_quality
+    lost: list[dict[str, Any]] = field(default_factory=list)  # record_quarantine rows
 
 
 @dataclass
@@ -509,6 +512,7 @@ def _warning_code(warning: str) -> str:
 def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
     """Parse a batch of archived files (file, sha) into warehouse fragments or quarantine."""
     from apiflag.carrier_quality import file_rows  # with the parser, loaded when used
+    from apiflag.record_quarantine import loss_rows
 
     items, night = task
     batch = _Batch()
@@ -523,6 +527,7 @@ def _parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> _BatchResult:
                 archive_path(sha).read_bytes(), file, sha, night, _parse_bytes
             )
             result.carriers = file_rows(file, sha, cast("ParsedFile", columns.parsed))
+            result.lost = loss_rows(file, sha, columns.parsed.lost)
             if not columns.batch.metas:
                 raise ParseError(E_EMPTY, "no PAXLST or PNRGOV message in the interchange", 0)
             batch.absorb(columns.batch)
@@ -612,6 +617,9 @@ class IngestReport:
             f"carriers {len(per_carrier)}: traveller records "
             + ", ".join(f"{k} {sum(c[k] for c in per_carrier)}" for k in _QUALITY)
         )
+        from apiflag.record_quarantine import NightLosses
+
+        lines += NightLosses.render(r)
         for q in r["quarantine"]:
             lines.append(
                 f"quarantined {q['file']}: segment {q['segment']}: {q['code']}: {q['message']}"
@@ -857,8 +865,9 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
 
     # 2. parse in file order; batches come back in order whichever worker finished first
     from apiflag.carrier_quality import NightAccounts
+    from apiflag.record_quarantine import NightLosses
 
-    carriers = NightAccounts()
+    carriers, losses = NightAccounts(), NightLosses()
     parts: dict[str, list[pa.Table]] = defaultdict(list)
     metas: list[dict[str, Any]] = []
     quarantine: dict[str, list[Any]] = {f.name: [] for f in warehouse.SCHEMAS["quarantine"]}
@@ -871,6 +880,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
     for batch in _parse_all(tasks, night, workers):
         for res in batch.files:
             carriers.add(res.carriers)
+            losses.add(res.lost)
             if res.error is None:
                 parsed_files += 1
                 kinds[res.kind or "?"] += 1
@@ -977,6 +987,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         "payments": _assemble("payments", parts.pop("payments", []), keep),
         "itinerary": _assemble("itinerary", parts.pop("itinerary", []), keep),
         "quarantine": quarantine,
+        "record_quarantine": losses.table(),
         **carriers.tables(),
     }
     out = warehouse.night_dir(night)
@@ -1001,6 +1012,7 @@ def ingest_night(night: dt.date, source: Path, *, workers: int | None = None) ->
         unh=unh,
     )
     reconciliation["carriers"] = carriers.summary()
+    reconciliation.update(losses.reconciliation(reconciliation["carriers"]))
     text = json.dumps(reconciliation, indent=2, default=str) + "\n"
     _write_if_changed(out / "reconciliation.json", text.encode())
     return IngestReport(night=night, source=folder, warehouse=out, reconciliation=reconciliation)

@@ -478,6 +478,7 @@ def finish_night(
         rule_info=_rule_info(),
         settings=CombineSettings.from_settings(settings, match_threshold(settings, load_model())),
         code_digests=s.code_digests,
+        pnr_travellers=warehouse.read_table(key, "pnr_travellers"),
     )
     atomic.write_parquet(config.warehouse_dir(key) / "combined.parquet", result.travellers)
     engine = open_engine()

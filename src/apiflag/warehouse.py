@@ -47,6 +47,7 @@ __all__ = [
 
 _S = pa.string()
 _TS = pa.timestamp("us")
+_DEGRADED = pa.list_(_S)  # contract fields read as null because the value could not be read
 _PROVENANCE = [pa.field("message_sha256", _S, nullable=False), pa.field("segment", pa.int32())]
 
 
@@ -85,6 +86,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("booking_id", _S),
         ("link_confidence", pa.float64()),
         ("link_level", _S),
+        ("degraded", _DEGRADED),
     ),
     "documents": _schema(
         ("owner_kind", _S),
@@ -124,6 +126,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("date_of_birth", pa.date32()),
         ("nationality", _S),
         ("frequent_flyer", _S),
+        ("degraded", _DEGRADED),
     ),
     "booking_contacts": _schema(
         ("booking_id", _S),
@@ -161,6 +164,17 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("message", _S),
         ]
     ),
+    # records quarantined while the rest of their file loaded (apiflag.record_quarantine);
+    # ``segment`` is the record's first segment
+    "record_quarantine": _schema(
+        ("file", _S),
+        ("kind", _S),
+        ("message_ref", _S),
+        ("last_segment", pa.int32()),
+        ("code", _S),
+        ("message", _S),
+        ("travellers", pa.int32()),
+    ),
     # per-carrier data quality (apiflag.carrier_quality): one row per file and carrier, and one
     # per file, carrier and deviation; ``segment`` is the first segment it concerns
     "carrier_quality": _schema(
@@ -190,7 +204,9 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 """Names of the tables ingest writes, in the order it writes them."""
 
 RECORD_TABLES: tuple[str, ...] = tuple(
-    name for name in SCHEMAS if name not in {"quarantine", "carrier_quality", "carrier_deviations"}
+    name
+    for name in SCHEMAS
+    if name not in {"quarantine", "record_quarantine", "carrier_quality", "carrier_deviations"}
 )
 """Tables whose rows are the records of the messages (the rest count files and carriers)."""
 

@@ -430,7 +430,8 @@ def _add_manifest(
         role=[t["role"] for t in T], surname=[t["surname"] for t in T],
         given_names=[t["given_names"] for t in T],
         document_number=[t["documents"][0]["number"] if t["documents"] else None for t in T],
-        message_sha256=sha, segment=[t["segment"] for t in T], **columns,
+        degraded=[[] for _ in T], message_sha256=sha, segment=[t["segment"] for t in T],
+        **columns,
     )  # fmt: skip
     add_documents(batch, msg, "api", [(i, t["segment"], t["documents"]) for i, t in zip(tids, T, strict=True)],
                   sha)  # fmt: skip

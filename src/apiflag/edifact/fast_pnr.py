@@ -579,7 +579,7 @@ def _add_pnr(
         date_of_birth=[t.data.get("date_of_birth") for _, _, t, _ in people],
         nationality=[t.data.get("nationality") for _, _, t, _ in people],
         frequent_flyer=[t.data.get("frequent_flyer") for _, _, t, _ in people],
-        message_sha256=sha, segment=[t.segment for _, _, t, _ in people],
+        degraded=[[] for _ in people], message_sha256=sha, segment=[t.segment for _, _, t, _ in people],
     )  # fmt: skip
     add_documents(batch, msg, "pnr", [(pid, t.segment, t.documents) for _, _, t, pid in people],
                   sha)  # fmt: skip

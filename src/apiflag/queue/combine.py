@@ -16,7 +16,9 @@ catalogue and the fitted outcome model, each with its target), and decides, per 
   match at or above it is to a victim's record (or the matcher says protection only), even if
   the traveller also matches an offender (non-punishment principle); otherwise the rule track
   with the largest summed weight (ties: protection, document_integrity, examination). A minor
-  (under 18 on the night) is only ever on the protection track, whatever fired.
+  (under 18 on the night), or a traveller who may be one because no birth date could be read
+  in the API or the linked PNR, is only ever on the protection track, whatever fired
+  (:mod:`apiflag.minors` decides).
 * **who is queued**: every case match at or above the threshold, plus the highest policy scores
   among the rest up to the nightly capacity (ties: the higher outcome probability, then the flag
   id). The rest of the flagged travellers are the overflow, counted, never hidden.
@@ -50,6 +52,7 @@ from apiflag.evidence import (
     rule_evidence,
 )
 from apiflag.matching.model import load_model
+from apiflag.minors import minor_status, protection_only
 from apiflag.normalise import key_value
 from apiflag.provenance import combined_digest, display_version, stage_code_digests
 from apiflag.records import RULE_TRACKS, TRACKS, Flag
@@ -144,7 +147,8 @@ class CombineResult:
         travellers: one row per arriving traveller (``combined.parquet``): traveller_id,
             flag_id (None when not flagged), track, total (the policy score),
             outcome_log_odds and probability (NaN without a champion), flagged, queued,
-            priority (None when not flagged), minor, case_match_probability,
+            priority (None when not flagged), minor (a minor or may be one: protection
+            only), minor_status (``minor``, ``adult``, ``unknown``), case_match_probability,
             strong_case_match (a match at or above ``case_match_threshold``: always queued).
         flags: the queued flags, priority order.
         contributions: explanation rows of every flagged traveller (queued and overflow): the
@@ -190,6 +194,31 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
+
+
+def _degraded_fields(tv: pd.DataFrame, rows: np.ndarray) -> list[str]:
+    """JSON lists of the fields each traveller's feed could not be read in (names, no values)."""
+    if "degraded" not in tv.columns:
+        return ["[]"] * len(rows)
+    column = tv["degraded"].to_numpy(dtype=object)
+    return [json.dumps([str(f) for f in column[j]] if column[j] is not None else []) for j in rows]
+
+
+def _norm(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return " ".join(str(value).upper().split())
 
 
 def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
@@ -296,6 +325,7 @@ def combine(
     rule_info: Mapping[str, RuleInfo] | None = None,
     settings: CombineSettings | None = None,
     code_digests: Mapping[str, str] | None = None,
+    pnr_travellers: pd.DataFrame | None = None,
 ) -> CombineResult:
     """Gather the sources' evidence into one table, then rank, track and cap one night.
 
@@ -317,6 +347,9 @@ def combine(
         settings: capacity and thresholds.
         code_digests: ``{stage: code digest}`` of the run (default: this installation's code,
             without settings; see :func:`apiflag.provenance.stage_code_digests`).
+        pnr_travellers: the warehouse ``pnr_travellers`` table: the linked PNR traveller's
+            birth date decides the age when the API's is missing or unreadable
+            (:mod:`apiflag.minors`).
 
     Returns:
         The :class:`CombineResult` (its ``evidence`` is the table the decision read).
@@ -374,7 +407,7 @@ def combine(
     )
     return combine_evidence(
         night_d,
-        travellers,
+        _with_pnr_birth_dates(travellers, pnr_travellers),
         flights,
         evidence,
         matches=matches,
@@ -397,7 +430,8 @@ class _Keys:
     number: np.ndarray
     doc_number: np.ndarray
     age: np.ndarray
-    minor: np.ndarray
+    minor: np.ndarray  # a minor or may be one: protection only
+    minor_status: np.ndarray  # minor, adult, unknown (apiflag.minors)
 
 
 def _keys(
@@ -422,21 +456,28 @@ def _keys(
             api_docs = api_docs.sort_values("seq", kind="stable")
         first = api_docs.drop_duplicates("owner_id").set_index("owner_id")["number"]
         doc_number = ids.map(first).fillna("")
-    dob = pd.to_datetime(tv["date_of_birth"], errors="coerce")
-    night_ts = pd.Timestamp(night)
-    age = (night_ts.year - dob.dt.year) - (
-        (night_ts.month < dob.dt.month)
-        | ((night_ts.month == dob.dt.month) & (night_ts.day < dob.dt.day))
-    ).astype(float)
-    minor = (age < settings.minor_age).fillna(False).astype(bool)
+    pnr_dob = tv[_PNR_DOB] if _PNR_DOB in tv.columns else None
+    status, age = minor_status(tv["date_of_birth"], night, pnr_dob, settings.minor_age)
     return _Keys(
         ids,
         carrier.to_numpy(dtype=object),
         number.to_numpy(dtype=object),
         doc_number.to_numpy(dtype=object),
         age.to_numpy(dtype=float),
-        minor.to_numpy(dtype=bool),
+        protection_only(status),
+        status.to_numpy(dtype=object),
     )
+
+
+_PNR_DOB = "_pnr_date_of_birth"  # the linked PNR traveller's birth date, set by combine()
+
+
+def _with_pnr_birth_dates(tv: pd.DataFrame, pnr_travellers: pd.DataFrame | None) -> pd.DataFrame:
+    """``tv`` with the linked PNR traveller's birth date (for :mod:`apiflag.minors`)."""
+    if pnr_travellers is None or not len(pnr_travellers) or "pnr_traveller_id" not in tv.columns:
+        return tv
+    by_id = pnr_travellers.drop_duplicates("pnr_traveller_id").set_index("pnr_traveller_id")
+    return tv.assign(**{_PNR_DOB: tv["pnr_traveller_id"].map(by_id["date_of_birth"])})
 
 
 @dataclass(frozen=True)
@@ -785,6 +826,7 @@ def _assemble(
             "queued": queued,
             "priority": pd.array(priority, dtype="Int64"),
             "minor": keys.minor,
+            "minor_status": keys.minor_status,
             "case_match_probability": sc.match_p,
             "strong_case_match": sc.strong,
             "rule_hits": sc.rule_count.astype(int),
@@ -837,6 +879,7 @@ def _assemble(
             "nationality": combined["nationality"].to_numpy(dtype=object)[fl_idx],
             "sex": combined["sex"].to_numpy(dtype=object)[fl_idx],
             "age_band": combined["age_band"].to_numpy(dtype=object)[fl_idx],
+            "degraded": _degraded_fields(tv, fl_idx),
             "input_messages": [json.dumps(list(inputs[str(flag_ids[j])])) for j in fl_idx],
         }
     )

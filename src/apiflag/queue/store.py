@@ -110,6 +110,8 @@ flags = Table(
     Column("monitor_nationality", String(3)),
     Column("monitor_sex", String(1)),
     Column("monitor_age_band", String(8)),
+    # the traveller's fields the feed could not be read in (JSON list of field names, no value)
+    Column("degraded", Text),
     Column("masked", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -238,6 +240,12 @@ def _relax_sqlite(engine: Engine) -> None:
         raw.close()
 
 
+def _migration_3(conn: Connection) -> None:
+    # migration 2 rebuilds an SQLite ``flags`` from today's declaration, which has it already
+    if "degraded" not in {c["name"] for c in inspect(conn).get_columns("flags")}:
+        conn.exec_driver_sql("ALTER TABLE flags ADD COLUMN degraded TEXT")
+
+
 #: Versioned changes to a queue database written by an earlier build, applied in order once.
 MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
     (1, "content-derived code digests on flags; settings and digests on night_runs", _migration_1),
@@ -247,6 +255,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
         "flags, the explanation column of contributions",
         _migration_2,
     ),
+    (3, "the fields each flagged traveller's feed could not be read in", _migration_3),
 )
 
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -409,6 +418,7 @@ def save_night(
                 "monitor_nationality": _text(person["nationality"]) if person is not None else None,
                 "monitor_sex": _text(person["sex"]) if person is not None else None,
                 "monitor_age_band": _text(person["age_band"]) if person is not None else None,
+                "degraded": _text(person.get("degraded")) if person is not None else None,
             }
             contrib = [
                 {
@@ -836,6 +846,7 @@ def get_flag(
             "date_of_birth": row.person_date_of_birth,
             "document_number": row.person_document_number,
             "flight": row.flight,
+            "degraded": json.loads(row.degraded or "[]"),
         },
         "contributions": contrib,
         "history": history,

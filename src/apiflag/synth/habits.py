@@ -6,7 +6,7 @@ writer then lays the message out that way, so every stage downstream sees them. 
 draws them within its mess share (see :func:`apiflag.synth.world.render_flight`). Each habit
 keeps every value the tolerant reader can read back. The exceptions are the ones that leave a
 value out, and their doc line says so (``rci_absent``, ``departure_only``, ``arrival_only``,
-``infant_docs``).
+``infant_docs``, ``unreadable_values``).
 ``tests/data/messages/habits`` holds a hand-written example of each.
 """
 
@@ -20,10 +20,14 @@ __all__ = [
     "HABITS",
     "PAXLST_HABITS",
     "PNRGOV_HABITS",
+    "UNREADABLE_DATE",
+    "UNREADABLE_EVERY",
+    "UNREADABLE_SEX",
     "check_habits",
     "docs_text",
     "habit_segments",
     "pnr_date",
+    "unreadable_field",
 ]
 
 #: habit -> what the writer does (both message kinds unless listed below)
@@ -46,10 +50,13 @@ HABITS: dict[str, str] = {
     "short_org_add": "PNRGOV level-0 ORG without its location; ADD without its empty first element",
     "docs_items": "SSR DOCS with other slashes, in turn: none leading; doubled leading and "
     "trailing; an extra one before the nationality; blanks around the names; four-digit years",
+    "unreadable_values": "PAXLST: one traveller in UNREADABLE_EVERY written with a birth date "
+    "that is no date (``00XX00``), another with a sex code that is none (``Q``): the value "
+    "is lost (read as null, the traveller degraded), and the world's truth names the field",
     "infant_docs": "an infant's SSR DOCS (sex FI/MI) under the adult's TIF instead of a TIF of "
     "its own (the infant's title is lost)",
 }
-PAXLST_HABITS = ("loc92", "departure_only", "arrival_only")
+PAXLST_HABITS = ("loc92", "departure_only", "arrival_only", "unreadable_values")
 PNRGOV_HABITS = (
     "rci_shifted",
     "rci_absent",
@@ -68,6 +75,22 @@ EXCLUSIVE = (
     frozenset({"dates_ccyy", "dates_month"}),
     frozenset({"stamp_glued", "dates_month"}),
 )
+UNREADABLE_EVERY = 20
+"""``unreadable_values``: of each run of this many travellers of a file, one gets an unreadable
+birth date and one an unreadable sex code (a share of 2 in 20 of the file's travellers)."""
+UNREADABLE_DATE = "00XX00"
+UNREADABLE_SEX = "Q"
+
+
+def unreadable_field(position: int) -> str | None:
+    """The field ``unreadable_values`` damages for the traveller at ``position`` in its file.
+
+    ``date_of_birth``, ``sex`` or None; a traveller without that value keeps what it has.
+    """
+    turn = position % UNREADABLE_EVERY
+    return "date_of_birth" if turn == 7 else "sex" if turn == 14 else None
+
+
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 

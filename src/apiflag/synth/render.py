@@ -42,7 +42,15 @@ from typing import Any
 
 from apiflag.errors import UsageError
 from apiflag.records import PaxlstManifest, PnrgovMessage
-from apiflag.synth.habits import check_habits, docs_text, habit_segments, pnr_date
+from apiflag.synth.habits import (
+    UNREADABLE_DATE,
+    UNREADABLE_SEX,
+    check_habits,
+    docs_text,
+    habit_segments,
+    pnr_date,
+    unreadable_field,
+)
 
 __all__ = [
     "DEFAULT_STYLE",
@@ -327,6 +335,7 @@ def _paxlst_text(m: Any, style: RenderStyle) -> str:
     )
     chunks = _split(tuple(m.travellers), style.parts)
     n_parts = len(chunks)
+    position = 0
     for part_no, chunk in enumerate(chunks, start=1):
         start = len(w.segs)
         part = f"{part_no:02d}"
@@ -345,7 +354,11 @@ def _paxlst_text(m: Any, style: RenderStyle) -> str:
         w.add("TDT", "20", f"{carrier}{first.number}", None, None, carrier)
         _paxlst_legs(w, m.legs)
         for t in chunk:
+            opened = len(w.segs)
             _paxlst_traveller(w, t)
+            if "unreadable_values" in w.habits:
+                _unreadable(w, opened, unreadable_field(position))
+            position += 1
         if part_no == n_parts:
             if crew and m.declared_crew is not None:
                 w.add("CNT", ("41", str(m.declared_crew)))
@@ -429,6 +442,21 @@ def _paxlst_traveller(w: _Writer, t: Any) -> None:
             add(f"DTM{e}182{c}{_yymmdd(d.issue_date)}")
         if d.issuing_country:
             add(f"LOC{e}91{e}{d.issuing_country.translate(tb)}")
+
+
+def _unreadable(w: _Writer, first: int, field: str | None) -> None:
+    """Write the traveller's birth date or sex (segments from ``first``) as no reader can read."""
+    e, c = w.elem, w.comp
+    head, value = {
+        "date_of_birth": (f"DTM{e}329{c}", UNREADABLE_DATE),
+        "sex": (f"ATT{e}2{e}{e}", UNREADABLE_SEX),
+    }.get(field or "", ("", ""))
+    if not head:
+        return
+    for k in range(first, len(w.segs)):
+        if w.segs[k].startswith(head):
+            w.segs[k] = head + value
+            return
 
 
 def render_pnrgov(message: PnrgovMessage, style: RenderStyle = DEFAULT_STYLE) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 from apiflag import filemodes
 from apiflag.errors import UsageError
 from apiflag.normalise import TRAVELLER_KEY
+from apiflag.synth.habits import unreadable_field
 from apiflag.synth.names import typo
 from apiflag.synth.patterns import (
     CONFOUNDER_MAKERS,
@@ -80,6 +81,7 @@ TRUTH_COLUMNS = (
     "pattern_role",
     "pattern_group",
     "confounder",
+    "unreadable",
 )
 OUTCOME_COLUMNS = (
     *TRAVELLER_KEY,
@@ -378,7 +380,10 @@ class _Pnrgov:
 _LAYOUT_MESS = ("telex", "wrap", "separators", "parts", "disclaimer", "crlf")
 #: the habits of other senders (apiflag.synth.habits) a messy file of each kind may show
 _HABIT_MESS = {
-    "PAXLST": ("tag_blanks", "terminator_blanks", "una", "broken_interchange", "legs"),
+    "PAXLST": (
+        "tag_blanks", "terminator_blanks", "una", "broken_interchange", "legs",
+        "unreadable_values",
+    ),
     "PNRGOV": (
         "tag_blanks", "terminator_blanks", "una", "broken_interchange", "rci", "dates",
         "short_org_add", "docs_items", "infant_docs",
@@ -500,11 +505,18 @@ def _dep_booking(b: Any) -> Any:
     return dataclasses.replace(b, contacts=[*b.contacts, b.added_contact])
 
 
-def render_flight(cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path) -> Counter[str]:
-    """Write flight ``i``'s two PAXLST and two PNRGOV files; return file and mess counts.
+def render_flight(
+    cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path
+) -> tuple[Counter[str], dict[int, str]]:
+    """Write flight ``i``'s two PAXLST and two PNRGOV files.
 
     The layout of each file is drawn from the flight's own stream ``(seed, 2, night, flight)``.
+
+    Returns:
+        File and mess counts, and the field each traveller (by ``id``) was written with as no
+        reader can read it (the ``unreadable_values`` habit), for the world's truth.
     """
+    unreadable: dict[int, str] = {}
     r = Rand(cfg.seed, 2, index, i)
     counts: Counter[str] = Counter()
     dep = f.scheduled_departure
@@ -533,6 +545,11 @@ def render_flight(cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path)
         style = _style(r, cfg.mess_share, f.carrier, "PAXLST")
         counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
         _write(folder / "paxlst" / f"{base}_{kind}.edi", _paxlst_text(m, style))
+        if "unreadable_values" in style.habits:
+            for position, t in enumerate(people):
+                fld = unreadable_field(position)
+                if fld is not None and getattr(t, fld):
+                    unreadable[id(t)] = fld
     for push, when, maker in (
         ("t72", dep - dt.timedelta(hours=72), _t72_booking),
         ("dep", dep + dt.timedelta(minutes=30), _dep_booking),
@@ -554,7 +571,8 @@ def render_flight(cfg: WorldConfig, index: int, i: int, f: Flight, folder: Path)
         counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
         _write(folder / "pnrgov" / f"{base}_{push}.edi", _pnrgov_text(msg, style))
     counts["files"] += 4
-    return counts
+    counts["unreadable_values"] += len(unreadable)
+    return counts, unreadable
 
 
 @dataclass(slots=True)
@@ -576,11 +594,11 @@ def _process_flight(job: tuple[Any, ...], i: int) -> _FlightResult:
     cfg, index, night, is_history, flights, ctx, folder, case_names = job
     f = flights[i]
     changes = fill_flight(cfg, index, i, f, ctx)
-    counts = render_flight(cfg, index, i, f, folder)
+    counts, unreadable = render_flight(cfg, index, i, f, folder)
     counts["passengers"] += len(f.passengers)
     counts["crew"] += len(f.crew)
     counts["bookings"] += len(f.bookings)
-    truth = list(_truth_rows(night, f))
+    truth = list(_truth_rows(night, f, unreadable))
     outcomes = _outcome_rows(cfg, index, i, night, f) if is_history else []
     decoys = []
     for t in f.passengers:
@@ -649,7 +667,8 @@ def _key(night: dt.date, f: Flight, t: Traveller) -> tuple[str, ...]:
     )
 
 
-def _truth_rows(night: dt.date, f: Flight) -> Iterable[tuple[str, ...]]:
+def _truth_rows(night: dt.date, f: Flight, unreadable: dict[int, str]) -> Iterable[tuple[str, ...]]:
+    """One truth row per traveller; ``unreadable`` names a field its PAXLST could not give."""
     for t in f.passengers:
         yield (
             *_key(night, f, t),
@@ -660,9 +679,10 @@ def _truth_rows(night: dt.date, f: Flight) -> Iterable[tuple[str, ...]]:
             t.pattern_role,
             t.pattern_group,
             t.confounder,
+            unreadable.get(id(t), ""),
         )
     for t in f.crew:
-        yield (*_key(night, f, t), "", t.role, "none", "", "", "", "")
+        yield (*_key(night, f, t), "", t.role, "none", "", "", "", "", unreadable.get(id(t), ""))
 
 
 def _outcome_rows(

@@ -141,6 +141,7 @@ def _case_file(
         s=sections,
         chart=chart,
         who=ex._who(exp),
+        degraded=ex.degraded_notes(exp),
         meaning=ex.TRACK_MEANING.get(exp["track"], exp["track"]),
         flight=views.flight_info(exp["night"], str(traveller_id)),
         linked=linked,
