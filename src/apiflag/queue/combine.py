@@ -204,23 +204,6 @@ def _degraded_fields(tv: pd.DataFrame, rows: np.ndarray) -> list[str]:
     return [json.dumps([str(f) for f in column[j]] if column[j] is not None else []) for j in rows]
 
 
-def _norm(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return ""
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return " ".join(str(value).upper().split())
-
-
 def flag_id_for(night: dt.date, key: Sequence[Any], track: str) -> str:
     """Return the deterministic flag id of a traveller key on a night and track.
 
