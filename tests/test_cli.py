@@ -46,3 +46,18 @@ def test_every_command_loads_and_has_help(name: str) -> None:
     command = cli.get_command(None, name)  # type: ignore[arg-type]
     assert command is not None
     assert command.help or command.short_help or command.callback.__doc__  # type: ignore[union-attr]
+
+
+def test_demo_queue_without_a_champion_prints_no_probability(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from apiflag.orchestration.cli import print_queue
+
+    item = {"priority": 1, "probability": None, "track": "protection", "status": "new"}
+    print_queue([item | {"flag_id": "F1"}, item | {"priority": 2, "flag_id": "F2"}])
+    out = capsys.readouterr().out
+    assert "ranked by policy weights alone" in out
+    assert "     1       -  protection" in out and "F2" in out
+    print_queue([item | {"probability": 0.25, "flag_id": "F3"}])
+    out = capsys.readouterr().out
+    assert " 0.250  protection" in out and "policy weights alone" not in out

@@ -230,16 +230,24 @@ def demo(orchestrator: str, capacity: int | None) -> None:
         items = list_flags(engine, night=night)
     finally:
         engine.dispose()
-    click.echo(f"{'priority':>8}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
-    for item in items[:20]:
-        click.echo(
-            f"{item['priority']:>8}  {item['probability']:>6.3f}  {item['track']:<18} "
-            f"{item['status']:<9} {item['flag_id']}"
-        )
+    print_queue(items[:20])
     if len(items) > 20:
         click.echo(f"... {len(items) - 20} more: apiflag queue list --night {night}")
     click.echo(f"explain one: apiflag explain {items[0]['flag_id']}" if items else "queue empty")
     click.echo(f"done in {time.perf_counter() - start:.0f} s")
+
+
+def print_queue(items: list[dict[str, Any]]) -> None:
+    """Print queue items as the demo shows them; without a champion there is no probability."""
+    if items and all(item["probability"] is None for item in items):
+        click.echo("    no champion model: ranked by policy weights alone, no probability shown")
+    click.echo(f"{'priority':>8}  {'prob':>6}  {'track':<18} {'status':<9} flag_id")
+    for item in items:
+        prob = item["probability"]
+        shown = f"{prob:>6.3f}" if prob is not None else f"{'-':>6}"
+        click.echo(
+            f"{item['priority']:>8}  {shown}  {item['track']:<18} {item['status']:<9} {item['flag_id']}"
+        )
 
 
 @click.command("serve")
