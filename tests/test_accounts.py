@@ -234,3 +234,27 @@ def test_desk_signs_in_and_verifies_on_sqlite_and_postgres(any_engine) -> None: 
         assert signed.status_code == 200 and "No flags match" in signed.text
         assert "Chain intact" in client.get("/audit/verify").text
     assert [e.action for e in read_events(engine, action="auth")] == ["auth.signin"]
+
+
+def test_demo_creates_its_account_and_says_how_to_open_the_desk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+
+    from apiflag.orchestration.cli import DEMO_ACCOUNT, _demo_account
+    from apiflag.privacy import accounts
+    from apiflag.queue.store import open_engine
+
+    _demo_account()
+    out = capsys.readouterr().out
+    assert "apiflag web" in out and "http://127.0.0.1:8000/" in out
+    found = re.search(r"password (\S+) \(shown once", out)
+    assert found, out
+    engine = accounts.ready(open_engine())
+    try:
+        signed_in = accounts.authenticate(engine, DEMO_ACCOUNT, found.group(1), client="test")
+        assert signed_in is not None and set(signed_in.roles) == set(accounts.ROLES)
+    finally:
+        engine.dispose()
+    _demo_account()  # a second demo keeps the account and does not print a new password
+    assert "shown once" not in capsys.readouterr().out

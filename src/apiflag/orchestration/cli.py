@@ -234,7 +234,52 @@ def demo(orchestrator: str, capacity: int | None) -> None:
     if len(items) > 20:
         click.echo(f"... {len(items) - 20} more: apiflag queue list --night {night}")
     click.echo(f"explain one: apiflag explain {items[0]['flag_id']}" if items else "queue empty")
+    _demo_account()
     click.echo(f"done in {time.perf_counter() - start:.0f} s")
+
+
+DEMO_ACCOUNT = "demo"
+DEMO_ROLES = ("analyst", "supervisor", "auditor", "model_owner")
+
+
+def _demo_account() -> None:
+    """Create the demo account (all roles, mapped to this login) and say how to open the desk.
+
+    Its random password is printed once: it is stored only as an Argon2 hash.
+    """
+    import secrets
+
+    from apiflag.privacy import accounts
+    from apiflag.queue.store import open_engine
+
+    engine = accounts.ready(open_engine())
+    try:
+        existing = accounts.get_account(engine, DEMO_ACCOUNT)
+        login = accounts.os_login()
+        if existing is None:
+            password = secrets.token_urlsafe(12)
+            mapped = any(a.login == login for a in accounts.list_accounts(engine))
+            accounts.add_account(
+                engine,
+                DEMO_ACCOUNT,
+                DEMO_ROLES,
+                password=password,
+                login=None if mapped else login,
+                actor="apiflag-demo",
+            )
+            shown = f"password {password} (shown once; `apiflag users passwd demo` sets another)"
+        else:
+            shown = "the password printed by the first demo (`apiflag users passwd demo` resets it)"
+    finally:
+        engine.dispose()
+    click.echo(
+        f"review desk: run `apiflag web` and open http://127.0.0.1:8000/ ; sign in as "
+        f"{DEMO_ACCOUNT} with {shown}"
+    )
+    click.echo(
+        f"the CLI now acts as account {DEMO_ACCOUNT} for login {login}: "
+        f"decide with --analyst {DEMO_ACCOUNT}"
+    )
 
 
 def print_queue(items: list[dict[str, Any]]) -> None:
