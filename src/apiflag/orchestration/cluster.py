@@ -155,7 +155,7 @@ def _local_cluster(**kwargs: Any) -> Any:
     """
     from distributed import LocalCluster
 
-    return LocalCluster(**kwargs, env={"PREFECT_API_URL": _api_url()})
+    return LocalCluster(**kwargs, env={"PREFECT_API_URL": _api_url()})  # type: ignore[no-untyped-call]
 
 
 def sequential_runner() -> Any:
