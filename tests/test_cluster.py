@@ -175,6 +175,9 @@ def test_cluster_values_are_checked_in_one_line(
         cluster.task_runner("tls://10.1.2.3:8786")
     code, err = _main(capsys, ["run", "--cluster", "tcp://10.1.2.3:8786", "--from", str(tmp_path)])
     assert code == 2 and "unencrypted" in err and len(err.strip().splitlines()) == 1
+    table = tmp_path / "t.parquet"
+    code, err = _main(capsys, ["model", "train", "--table", str(table), "--cluster", "local"])
+    assert code == 2 and "--cluster prepares a --world's history nights" in err
 
 
 def test_the_local_cluster_listens_on_loopback_without_a_dashboard() -> None:
