@@ -32,7 +32,7 @@ from apiflag.audit import check_chain
 from apiflag.carrier_quality import carrier_trends
 from apiflag.errors import ApiflagError
 from apiflag.features import FEATURE_SPEC, TABLE_COLUMNS, build_night_features
-from apiflag.ingest import _message_files, ingest_night, night_source
+from apiflag.ingest import ingest_night, message_files, night_source
 from apiflag.matching.identifiers import match_identifiers
 from apiflag.matching.match import match_travellers
 from apiflag.matching.model import DEFAULT_MODEL_PATH, MatcherModel, load_model
@@ -154,7 +154,7 @@ def source_digest(night: dt.date, source: Path, code: str | None = None) -> str:
     """
     folder = night_source(source, night)
     parts = [code or provenance.stage_code_digest("ingest"), str(folder.resolve())]
-    for name, path in _message_files(folder):
+    for name, path in message_files(folder):
         parts.append(f"{name}={file_digest(path)}")
     return digest_of(parts)
 
