@@ -234,3 +234,44 @@ def test_backfill_command_runs_the_nights_plain(
     queued = sum(s.queued for s in plain["summaries"])
     assert f"2 nights, {queued} items queued" in result.output
     assert _warehouse(apiflag_home) == _warehouse(plain["home"])
+
+
+def _night_label(night: dt.date, prefix: str) -> str:
+    return f"{prefix}{night}"
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_map_nights_reaches_a_tls_scheduler_with_the_configured_certificates(
+    apiflag_home: Path, tmp_path: Path
+) -> None:
+    """A scheduler that speaks TLS only, certificates named in config.yaml's cluster: section."""
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    temporary = Security.temporary()  # type: ignore[no-untyped-call]
+    files = {}
+    for key, pem in (
+        ("tls_ca_file", temporary.tls_ca_file),
+        ("tls_client_cert", temporary.tls_client_cert),
+        ("tls_client_key", temporary.tls_client_key),
+    ):
+        path = tmp_path / f"{key}.pem"
+        path.write_text(pem)
+        files[key] = str(path)
+    (apiflag_home / "config.yaml").write_text(
+        "cluster:\n" + "".join(f"  {k}: {v}\n" for k, v in files.items())
+    )
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tls",
+        host="127.0.0.1",
+        dashboard_address=None,
+        security=temporary,
+    ) as local:
+        address = local.scheduler_address
+        assert address.startswith("tls://")
+        labels = cluster.map_nights(_night_label, NIGHTS, address, prefix="night ")
+    assert labels == [f"night {n}" for n in NIGHTS]
