@@ -265,7 +265,7 @@ PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "person_date_of_birth",
         "person_document_number",
     ),
-    "contributions": ("observed",),
+    "contributions": ("sentence", "observed"),  # identity rows name both sides
     "dispositions": ("note",),
 }
 

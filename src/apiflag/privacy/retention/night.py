@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from apiflag import atomic, config
-from apiflag.privacy.masking import MaskedFrame, PersonalDictionary, collect, mask_frame
+from apiflag.privacy.masking import (
+    MaskedFrame,
+    PersonalDictionary,
+    collect,
+    collect_quoted,
+    mask_frame,
+)
 from apiflag.privacy.policy import WAREHOUSE_COLUMNS
 from apiflag.privacy.stats import age_band_of
 from apiflag.settings import Settings
@@ -142,6 +148,8 @@ class NightMasker:
         if frame.empty:
             return 0
         keep = self.held.keep(table, frame) if scoped else None
+        # the values an explanation sentence quotes (the case person's too) are swept out of it
+        collect_quoted(frame if keep is None else frame[~keep], dictionary)
         result: MaskedFrame = mask_frame(
             table, frame, dictionary, keep=keep, date_columns=_date_columns(original.schema)
         )

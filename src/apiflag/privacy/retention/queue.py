@@ -17,7 +17,7 @@ from apiflag.audit import append_event
 from apiflag.errors import ApiflagError
 from apiflag.privacy import store
 from apiflag.privacy.keys import is_pseudonym
-from apiflag.privacy.masking import PersonalDictionary
+from apiflag.privacy.masking import PersonalDictionary, quoted_values
 from apiflag.privacy.policy import REDACT, kind_by_name, sweepable
 
 __all__ = [
@@ -158,6 +158,7 @@ def mask_queue(
     changed = 0
     if not flag_ids:
         return 0
+    _collect_quoted(conn, tables, flag_ids, dictionary)
     for table in tables.values():
         text_cols = [
             c
@@ -209,6 +210,24 @@ def mask_queue(
                     conn.execute(table.update().where(*where).values(**updates))
                     changed += len(updates)
     return changed
+
+
+def _collect_quoted(
+    conn: Connection,
+    tables: dict[str, sa.Table],
+    flag_ids: list[str],
+    dictionary: PersonalDictionary,
+) -> None:
+    """Add the values the flags' identity explanations quote (before any sentence is swept)."""
+    for table in tables.values():
+        if not {"sentence", "observed", "source_id"} <= set(table.c.keys()):
+            continue
+        for start in range(0, len(flag_ids), 500):
+            chunk = flag_ids[start : start + 500]
+            query = sa.select(table.c.source_id, table.c.observed).where(table.c.flag_id.in_(chunk))
+            for source_id, observed in conn.execute(query):
+                for kind, value in quoted_values(source_id, observed):
+                    dictionary.add(kind, value)
 
 
 def delete_queue(conn: Connection, tables: dict[str, sa.Table], flag_ids: list[str]) -> int:
