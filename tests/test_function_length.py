@@ -12,11 +12,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "apiflag"
 MAX_LINES = 120
 
-# Temporary, limited to one file: src/apiflag/features.py is being split into the package
-# src/apiflag/features/ on another branch (featsplit). The lead removes this exemption when
-# merging it; test_the_exemption_covers_features_py_only keeps it from covering anything else.
-EXEMPT_FILES = frozenset({"features.py"})
-
 
 def long_functions(root: Path, limit: int = MAX_LINES) -> list[tuple[str, int, str, int]]:
     """Return ``(file relative to root, line, name, length)`` of every function over ``limit``."""
@@ -33,17 +28,11 @@ def long_functions(root: Path, limit: int = MAX_LINES) -> list[tuple[str, int, s
 
 
 def test_no_function_is_longer_than_the_limit() -> None:
-    offenders = [f for f in long_functions(SRC) if f[0] not in EXEMPT_FILES]
+    offenders = long_functions(SRC)
     named = "; ".join(
         f"src/apiflag/{f}:{line} {name} ({n} lines)" for f, line, name, n in offenders
     )
     assert offenders == [], f"functions over {MAX_LINES} lines: {named}"
-
-
-def test_the_exemption_covers_features_py_only() -> None:
-    assert EXEMPT_FILES <= {"features.py"}
-    for name in EXEMPT_FILES:  # once features is a package the exemption has nothing to cover
-        assert (SRC / name).is_file(), f"{name}: exempt but no longer a module; drop it"
 
 
 def test_the_check_finds_a_long_function(tmp_path: Path) -> None:
