@@ -53,7 +53,10 @@ def _seed_run(seed: int, work: Path) -> dict[str, Any]:
     promoted: str | None = None
     try:
         why = "bench_assess: the night is scored as apiflag demo scores it"
-        _cli(["model", "promote", str(trained["version"]), "--approver", "bench", "--reason", why], env)
+        _cli(
+            ["model", "promote", str(trained["version"]), "--approver", "bench", "--reason", why],
+            env,
+        )
         promoted = str(trained["version"])
     except RuntimeError as exc:
         promoted = None
@@ -90,7 +93,10 @@ def _pool_roles(runs: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
     pooled: dict[tuple[str, ...], dict[str, Any]] = {}
     for run in runs:
         for r in run["assessment"]["recall"][table]:
-            key = tuple(str(r.get(k, "")) for k in ("pattern", "pattern_role", "truth_label", "target_track"))
+            key = tuple(
+                str(r.get(k, ""))
+                for k in ("pattern", "pattern_role", "truth_label", "target_track")
+            )
             p = pooled.setdefault(key, {"planted": 0, "flagged": 0, "queued": 0, "on_track": 0})
             p["planted"] += r["planted"]
             p["flagged"] += r["flagged"]

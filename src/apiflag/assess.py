@@ -151,7 +151,7 @@ def _queue(nights: Sequence[str]) -> tuple[pd.DataFrame, dict[str, int]]:
                 .order_by(night_runs.c.id)
             ).all()
     except SQLAlchemyError as exc:
-        raise ApiflagError(f"{safe_url(engine.url)}: cannot read the queue: {exc}") from exc
+        raise ApiflagError(f"{safe_url(str(engine.url))}: cannot read the queue: {exc}") from exc
     finally:
         engine.dispose()
     capacity = {str(n): int(c) for n, c in runs}  # the latest run of each night wins
@@ -183,7 +183,9 @@ def load_assessment(world: Path, nights: Sequence[str] | None = None) -> Assessm
     truth_path = _truth_path(world)
     world_nights, prevalence = _world_nights(world)
     if not nights:
-        nights = [n for n in world_nights if (config.warehouse_dir(n) / "combined.parquet").is_file()]
+        nights = [
+            n for n in world_nights if (config.warehouse_dir(n) / "combined.parquet").is_file()
+        ]
         if not nights:
             raise ApiflagError(
                 f"{config.warehouse_dir()}: no night of {world} has been run "
@@ -340,9 +342,7 @@ def precision_at_capacity(
     for p in prevalences:
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(inv_rel, 1.0, 0.0)[None, :] * (p * n_arrivals / i_tot)[:, None]
-            scale += np.where(inv_rel, 0.0, 1.0)[None, :] * (
-                (1 - p) * n_arrivals / u_tot
-            )[:, None]
+            scale += np.where(inv_rel, 0.0, 1.0)[None, :] * ((1 - p) * n_arrivals / u_tot)[:, None]
             mass = w * scale
         tp = np.zeros(replicates + 1)
         queue = np.zeros(replicates + 1)
@@ -412,7 +412,12 @@ def confounder_table(a: Assessment) -> list[dict[str, Any]]:
             }
         )
     order = ("confounder:", "bystander:", "involved", "ordinary")
-    rows.sort(key=lambda r: (next(i for i, o in enumerate(order) if r["kind"].startswith(o)), r["kind"]))
+    rows.sort(
+        key=lambda r: (
+            next(i for i, o in enumerate(order) if str(r["kind"]).startswith(o)),
+            str(r["kind"]),
+        )
+    )
     return rows
 
 
@@ -599,7 +604,9 @@ def _prevalence_list(text: str | None) -> tuple[float, ...]:
         try:
             p = float(part)
         except ValueError:
-            raise click.BadParameter(f"{part!r} is not a number", param_hint="--prevalences")
+            raise click.BadParameter(
+                f"{part!r} is not a number", param_hint="--prevalences"
+            ) from None
         if not 0 < p < 1:
             raise click.BadParameter(f"{part!r} is not in (0, 1)", param_hint="--prevalences")
         out.append(p)
@@ -645,7 +652,9 @@ def assess_command(
         try:
             dt.date.fromisoformat(n)
         except ValueError:
-            raise click.BadParameter(f"{n!r} is not a date YYYY-MM-DD", param_hint="--night")
+            raise click.BadParameter(
+                f"{n!r} is not a date YYYY-MM-DD", param_hint="--night"
+            ) from None
     result = assess(
         world or config.world_dir(),
         nights or None,
