@@ -118,6 +118,28 @@ def _pool_roles(runs: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
     return out
 
 
+def japan_year(runs: list[dict[str, Any]], prevalence: float = 3e-7) -> dict[str, Any]:
+    """A year at Japan's volume: the seeds' Japan-sized nights at ``prevalence``, times 365."""
+    rows = [
+        next(p for p in run["japan_precision"] if abs(p["prevalence"] - prevalence) < 1e-12)
+        for run in runs
+    ]
+
+    def mean(key: str) -> float:
+        return sum(float(r[key]) for r in rows) / len(rows)
+
+    return {
+        "prevalence": prevalence,
+        "arrivals_per_year": JAPAN_PER_NIGHT * 365,
+        "involved_per_year": mean("involved_per_night") * 365,
+        "queued_per_year": mean("queue_per_night") * 365,
+        "involved_queued_per_year": mean("involved_queued_per_night") * 365,
+        "precision_by_seed": [
+            [r["precision"], r["precision_low"], r["precision_high"]] for r in rows
+        ],
+    }
+
+
 def main() -> None:
     seeds = [int(s) for s in os.environ.get("APIFLAG_BENCH_ASSESS_SEEDS", "1,2,3").split(",")]
     work = HERE / "work"
@@ -140,6 +162,7 @@ def main() -> None:
         "pooled_recall_by_role": _pool_roles(runs, "role"),
         "pooled_recall_by_pattern": _pool_roles(runs, "pattern"),
         "pooled_recall_by_track": _pool_roles(runs, "track"),
+        "japan_year": japan_year(runs),
         "runs": runs,
     }
     out = HERE / "results" / "assess.json"
