@@ -140,6 +140,44 @@ def japan_year(runs: list[dict[str, Any]], prevalence: float = 3e-7) -> dict[str
     }
 
 
+def _pct(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.2g} %" if 0 < x < 0.01 else f"{100 * x:.1f} %"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The README's tables: recall per pattern and role pooled over the seeds, and precision."""
+    lines = [
+        "| pattern | role | label | planted | flagged | queued | on its track | recall (95 % Wilson) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["pooled_recall_by_role"]:
+        lines.append(
+            f"| {r['pattern']} | {r['pattern_role']} | {r['truth_label']} | {r['planted']} | "
+            f"{r['flagged']} | {r['queued']} | {r['on_track']} | **{r['recall']:.2f}** "
+            f"({r['recall_low']:.2f}-{r['recall_high']:.2f}) |"
+        )
+    seeds = result["seeds"]
+    head = " | ".join(f"seed {s}" for s in seeds)
+    lines += ["", f"| prevalence | {head} | queued per night (seed {seeds[0]}) |"]
+    lines.append("|---|" + "---|" * (len(seeds) + 1))
+    own = [run["assessment"]["precision"] for run in result["runs"]]
+    japan = [run["japan_precision"] for run in result["runs"]]
+    for label, table in (("world's night", own), (f"{JAPAN_PER_NIGHT:,} a night", japan)):
+        for i, row in enumerate(table[0]):
+            cells = [
+                f"{_pct(t[i]['precision'])} ({_pct(t[i]['precision_low'])}-"
+                f"{_pct(t[i]['precision_high'])})"
+                for t in table
+            ]
+            prev = "own" if i == 0 else f"{row['prevalence']:.0e}"
+            lines.append(
+                f"| {prev}, {label} | " + " | ".join(cells) + f" | {row['queue_per_night']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     seeds = [int(s) for s in os.environ.get("APIFLAG_BENCH_ASSESS_SEEDS", "1,2,3").split(",")]
     work = HERE / "work"
@@ -170,7 +208,11 @@ def main() -> None:
     for r in result["pooled_recall_by_role"]:
         print(f"   {r['pattern']:<22} {r['pattern_role']:<16} {r['queued']}/{r['planted']}")
     print(f"   wrote {out}")
+    print(markdown(result))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--markdown"]:  # the README tables from the last run's JSON
+        print(markdown(json.loads((HERE / "results" / "assess.json").read_text(encoding="utf-8"))))
+    else:
+        main()

@@ -519,7 +519,12 @@ def jsonable(value: Any) -> Any:
 
 
 def _pct(x: float | None) -> str:
-    return "   n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:5.1f}%"
+    """A share as a percentage: one decimal, or two significant digits below 1 %."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "   n/a"
+    if 0 < x < 0.01:
+        return f"{100 * x:5.2g}%".replace("e-0", "e-")
+    return f"{100 * x:5.1f}%"
 
 
 def _prev(p: float) -> str:
