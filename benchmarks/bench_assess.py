@@ -75,6 +75,7 @@ def _seed_run(seed: int, work: Path) -> dict[str, Any]:
             env,
         )
     )
+    own["world"] = japan["world"] = str(world.relative_to(HERE.parent))
     return {
         "seed": seed,
         "model_version": promoted,
