@@ -97,7 +97,8 @@ def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Ser
     return labels, int(len(labelled) - matched_keys)
 
 
-def _history_nights(world: Path) -> list[str]:
+def history_nights(world: Path) -> list[str]:
+    """Return the world's history nights (``history/nights/<D>``), oldest first, as YYYY-MM-DD."""
     base = world / "history" / "nights"
     if not base.is_dir():
         raise ApiflagError(f"{world}: no history/nights folder (earlier nights to learn from)")
@@ -151,7 +152,7 @@ def build_training_frame(
         casedb_url = f"sqlite:///{db.resolve()}"
     frames = []
     keys = []
-    for night in _history_nights(world):
+    for night in history_nights(world):
         pipeline.stage_ingest(dt.date.fromisoformat(night), world)
         matched, _ = pipeline.stage_matching(night, casedb_url)
         features, _ = pipeline.stage_features(night)

@@ -139,14 +139,14 @@ def prepare_history(world: Path, cluster: str) -> int:
     The training frame (:func:`apiflag.model.pipeline.build_training_frame`) then reuses the
     stored stage outputs. Returns the number of nights.
     """
-    from apiflag.model.pipeline import _history_nights
+    from apiflag.model.pipeline import history_nights
     from apiflag.orchestration.cluster import task_runner
     from apiflag.orchestration.flows import prepare_nights
 
     db = world / "casedb.sqlite"
     if not db.is_file():
         raise ApiflagError(f"{world}: no casedb.sqlite here (the case database export)")
-    nights = [dt.date.fromisoformat(n) for n in _history_nights(world)]
+    nights = [dt.date.fromisoformat(n) for n in history_nights(world)]
     runner = task_runner(cluster)
     return int(
         prepare_nights.with_options(task_runner=runner)(
