@@ -12,7 +12,11 @@ Guarantees:
 * Protected attributes (sex, nationality, date of birth, age, age band, place of birth, country of
   residence) are kept for fairness monitoring only, marked ``use="monitoring"``; the rule linter
   refuses them. Features derived from age (``traveller.is_minor`` and the party's minors and
-  adults) are ``use="protection_only"``: only protection-track rules may read them.
+  adults) are ``use="protection_only"``: only protection-track rules may read them. The
+  companion of a minor (``companion.*``, :mod:`apiflag.relations`) is ``use="companion_of_minor"``:
+  the companion's minor status, read by examination-track rules only, never by a model.
+* Whether travellers are related is shown beyond the surname (shared contact or address, booked
+  together before, returning together: :mod:`apiflag.relations`), never by nationality or route.
 * Contacts shared by a booking agency's or a corporate travel desk's switchboard are not counted
   as shared contacts (see :class:`SwitchboardPolicy`), and the number excluded is itself a
   feature, so an analyst sees what was left out.
@@ -33,7 +37,7 @@ import numpy as np
 import pandas as pd
 from anyascii import anyascii
 
-from apiflag import atomic, config, warehouse
+from apiflag import atomic, config, relations, warehouse
 from apiflag.errors import ApiflagError
 from apiflag.normalise import normalise_document, normalise_email, normalise_phone
 from apiflag.settings import Settings, load_settings
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 FeatureType = Literal["bool", "int", "float", "str", "date"]
-FeatureUse = Literal["evidence", "protection_only", "monitoring"]
+FeatureUse = Literal["evidence", "protection_only", "companion_of_minor", "monitoring"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +69,10 @@ class FeatureSpec:
         unit: unit of measure (``hours``, ``days``, ``count``, ``probability``) or ``""``.
         description: one sentence a person can read.
         use: ``evidence`` (any rule or model may read it), ``protection_only`` (derived from age:
-            only protection-track rules may read it) or ``monitoring`` (a protected attribute,
-            kept for fairness monitoring; no rule or model may read it).
+            only protection-track rules may read it), ``companion_of_minor`` (a companion's minor
+            status, the Palermo Protocol exception of :mod:`apiflag.relations`: only
+            examination-track rules may read it, no model) or ``monitoring`` (a protected
+            attribute, kept for fairness monitoring; no rule or model may read it).
     """
 
     name: str
@@ -315,6 +321,8 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
         "probability",
         "Confidence of the API-PNR link (from linking).",
     ),
+    # relations beyond the surname, and the companion of a minor (apiflag.relations)
+    *(_f(n, t, u, d, u2) for n, t, u, d, u2 in relations.RELATION_SPEC),  # type: ignore[arg-type]
 )
 
 FEATURES: Mapping[str, FeatureSpec] = {f.name: f for f in FEATURE_SPEC}
@@ -1266,6 +1274,21 @@ def build_features(
 
     # ---------------------------------------------------------------- flight route
     out["flight.route_case_links"] = _route_case_links(tables, past, m, idm, tr, bid)
+
+    # ---------------------------------------------------------------- relations, companions
+    out.update(
+        relations.relation_columns(
+            tables,
+            past,
+            tr,
+            bid.where(known, None),
+            name_tokens=_name_tokens,
+            contact_key=_norm_contact,
+            names_payer=lambda p, s, g: _is_named(
+                *_payer_parts(p), _name_tokens(s), _name_tokens(g)
+            ),
+        )
+    )
 
     # ---------------------------------------------------------------- bags and link
     out["bags.checked_count"] = pd.to_numeric(tr["checked_bags"], errors="coerce").astype("Int64")
