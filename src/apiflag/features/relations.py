@@ -25,98 +25,35 @@ be an adult, because the exception is about adults and a minor is only ever on t
 track. Their use level is ``companion_of_minor``: the rule linter lets only examination-track
 rules read them, and no model may (docs/ARCHITECTURE.md "Protected attributes").
 
-This module does not import :mod:`apiflag.features` (which calls it); the name and contact
-normalisers are handed in, so there is one of each.
+The specification rows are in :mod:`apiflag.features.spec`; the name and contact normalisers
+are :mod:`apiflag.features.common`'s.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from apiflag.features.common import _is_named, _name_tokens, _norm_contact, _payer_parts
 from apiflag.minors import minor_status
 
 if TYPE_CHECKING:
-    from apiflag.features import NightTables
+    from apiflag.features.booking import BookingKeys
+    from apiflag.features.tables import NightTables
 
-__all__ = ["COMPANION_USE", "RELATION_SPEC", "relation_columns"]
-
-COMPANION_USE = "companion_of_minor"
-"""The use level of the companion features: examination-track rules only, never a model."""
-
-RELATION_SPEC: tuple[tuple[str, str, str, str, str], ...] = (
-    (
-        "booking.returning_together",
-        "bool",
-        "",
-        "The booking's itinerary has an earlier leg leaving an airport tonight's flights arrive "
-        "at: its travellers left the country together on this booking and come back (together "
-        "since the booking was made); null without an itinerary. A relation beyond the surname.",
-        "evidence",
-    ),
-    (
-        "traveller.companions_shared_contact",
-        "int",
-        "count",
-        "Other travellers of this booking arriving tonight who were given a phone, e-mail or "
-        "address (SSR DOCA, CTCM, CTCE) that was also given for this traveller, or the payer's "
-        "phone when one of the two is the payer. A relation beyond the surname.",
-        "evidence",
-    ),
-    (
-        "traveller.companions_travelled_before",
-        "int",
-        "count",
-        "Other travellers of this booking arriving tonight who were booked together with this "
-        "traveller on an earlier night in the history window (same names and birth dates). A "
-        "relation beyond the surname.",
-        "evidence",
-    ),
-    (
-        "traveller.companions_related",
-        "int",
-        "count",
-        "Other travellers of this booking arriving tonight with a relation shown beyond the "
-        "surname: a shared contact or address, booked together before, or returning together. "
-        "Surnames, nationality and route are never read.",
-        "evidence",
-    ),
-    (
-        "companion.minors",
-        "int",
-        "count",
-        "Minors (by the companion's own birth date, apiflag.minors) booked with this adult or in "
-        "a booking this adult pays for; null unless this traveller is known to be an adult. "
-        "Palermo Protocol art. 3(c)-(d): examination track only.",
-        COMPANION_USE,
-    ),
-    (
-        "companion.unrelated_minors",
-        "int",
-        "count",
-        "Of companion.minors, those with no relation to this adult shown beyond the surname (no "
-        "shared contact or address, not booked together before, not returning together); null "
-        "unless this traveller is known to be an adult. Examination track only.",
-        COMPANION_USE,
-    ),
-)
-"""Specification rows (name, type, unit, description, use) of the features made here."""
-
-NameTokens = Callable[[object], frozenset[str]]
-ContactKey = Callable[[object, object, object], "str | None"]
-NamesPayer = Callable[[str, object, object], bool]
+__all__ = ["relation_features"]
 
 
-def _person_key(tokens: NameTokens, surname: object, given: object, dob: object) -> Any:
-    words = tokens(surname) | tokens(given)
+def _person_key(surname: object, given: object, dob: object) -> Any:
+    words = _name_tokens(surname) | _name_tokens(given)
     when = pd.Timestamp(dob) if dob is not None and not pd.isna(dob) else None
     return (words, when.date()) if words and when is not None else None
 
 
-def _pairs_before(past: Iterable[NightTables], tokens: NameTokens) -> set[frozenset[Any]]:
+def _pairs_before(past: Iterable[NightTables]) -> set[frozenset[Any]]:
     """Pairs of people (name words, birth date) booked together on the history nights."""
     pairs: set[frozenset[Any]] = set()
     for h in past:
@@ -125,7 +62,7 @@ def _pairs_before(past: Iterable[NightTables], tokens: NameTokens) -> set[frozen
         for b, s, g, d in zip(
             t["booking_id"], t["surname"], t["given_names"], t["date_of_birth"], strict=True
         ):
-            key = _person_key(tokens, s, g, d)
+            key = _person_key(s, g, d)
             if key is not None and isinstance(b, str):
                 groups[b].append(key)
         for members in groups.values():
@@ -162,11 +99,7 @@ def _returning(tables: NightTables, tr: pd.DataFrame, bid: pd.Series) -> pd.Seri
 
 
 def _contacts(
-    tables: NightTables,
-    tr: pd.DataFrame,
-    bid: pd.Series,
-    key: ContactKey,
-    payer_of: dict[int, set[object]],
+    tables: NightTables, tr: pd.DataFrame, payer_of: dict[int, set[object]]
 ) -> list[set[str]]:
     """Per traveller: the contacts given for them personally (and the payer's phone if they pay)."""
     c = tables.booking_contacts
@@ -174,13 +107,13 @@ def _contacts(
     for p, kind, value, norm in zip(
         c["pnr_traveller_id"], c["kind"], c["value"], c["normalized"], strict=True
     ):
-        k = key(kind, value, norm)
+        k = _norm_contact(kind, value, norm)
         if k is not None and isinstance(p, str):
             by_pnr[p].add(k)
     pay = tables.payments
     payer_phone: dict[object, str] = {}
     for b, ph in zip(pay["booking_id"], pay["payer_phone"], strict=True):
-        k = key("phone", ph, None)
+        k = _norm_contact("phone", ph, None)
         if k is not None:
             payer_phone.setdefault(b, k)
     out: list[set[str]] = []
@@ -193,16 +126,14 @@ def _contacts(
     return out
 
 
-def _paid_bookings(
-    tables: NightTables, tr: pd.DataFrame, tokens: NameTokens, names_payer: NamesPayer
-) -> dict[int, set[object]]:
+def _paid_bookings(tables: NightTables, tr: pd.DataFrame) -> dict[int, set[object]]:
     """Per traveller row: the bookings on this traveller's flight whose payer names them alone.
 
     A payer name that names two travellers of the night is a namesake, not a link.
     """
     by_word: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(tr["surname"].tolist()):
-        for w in tokens(s):
+        for w in _name_tokens(s):
             by_word[w].append(i)
     pay = tables.payments.dropna(subset=["payer_name"]).drop_duplicates("booking_id")
     flight_of = dict(zip(tables.bookings["booking_id"], tables.bookings["flight_id"], strict=True))
@@ -214,46 +145,37 @@ def _paid_bookings(
             continue
         named = [
             i
-            for i in {i for w in tokens(payer) for i in by_word.get(w, [])}
-            if names_payer(payer, surnames[i], given[i])
+            for i in {i for w in _name_tokens(payer) for i in by_word.get(w, [])}
+            if _is_named(*_payer_parts(payer), _name_tokens(surnames[i]), _name_tokens(given[i]))
         ]
         if len(named) == 1 and flights[named[0]] == flight_of.get(b):
             out[named[0]].add(b)
     return out
 
 
-def relation_columns(
-    tables: NightTables,
-    past: list[NightTables],
-    tr: pd.DataFrame,
-    bid: pd.Series,
-    *,
-    name_tokens: NameTokens,
-    contact_key: ContactKey,
-    names_payer: NamesPayer,
+def relation_features(
+    tables: NightTables, past: list[NightTables], keys: BookingKeys
 ) -> dict[str, Any]:
-    """The :data:`RELATION_SPEC` columns for the night's travellers (rows of ``tr``).
+    """The relation and companion columns (``models/features.yaml``) of the night's travellers.
 
     Args:
         tables: the night's tables.
         past: the history nights within the window.
-        tr: the night's API travellers (index 0..n-1).
-        bid: each traveller's current booking id (None when unlinked), aligned with ``tr``.
-        name_tokens: a name's words (the features' tokeniser).
-        contact_key: a contact's normalised key (kind, value, normalised value) or None.
-        names_payer: whether a payer name names a traveller (payer, surname, given names).
+        keys: the night's travellers joined to their current bookings.
     """
+    tr = keys.tr
+    bid = keys.bid.where(keys.known, None)
     n = len(tr)
     known = bid.notna().to_numpy(bool)
     pnr = tables.pnr_travellers.drop_duplicates("pnr_traveller_id").set_index("pnr_traveller_id")
     pnr_dob = pnr["date_of_birth"].reindex(tr["pnr_traveller_id"]).reset_index(drop=True)
     status, _ = minor_status(tr["date_of_birth"], tables.night, pnr_dob)
     status_l = status.tolist()
-    paid = _paid_bookings(tables, tr, name_tokens, names_payer)
-    contacts = _contacts(tables, tr, bid, contact_key, paid)
-    before = _pairs_before(past, name_tokens)
+    paid = _paid_bookings(tables, tr)
+    contacts = _contacts(tables, tr, paid)
+    before = _pairs_before(past)
     person = [
-        _person_key(name_tokens, s, g, d)
+        _person_key(s, g, d)
         for s, g, d in zip(
             tr["surname"],
             tr["given_names"],
