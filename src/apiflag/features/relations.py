@@ -53,11 +53,18 @@ def _person_key(surname: object, given: object, dob: object) -> Any:
     return (words, when.date()) if words and when is not None else None
 
 
-def _pairs_before(past: Iterable[NightTables]) -> set[frozenset[Any]]:
-    """Pairs of people (name words, birth date) booked together on the history nights."""
+def _pairs_before(past: Iterable[NightTables], birth_dates: set[Any]) -> set[frozenset[Any]]:
+    """Pairs of people (name words, birth date) booked together on the history nights.
+
+    Only history travellers born on one of ``birth_dates`` (tonight's travellers in bookings of
+    two or more) can pair with tonight's: the others are skipped before any name is read.
+    """
     pairs: set[frozenset[Any]] = set()
     for h in past:
         t = h.travellers
+        dob = pd.to_datetime(t["date_of_birth"], errors="coerce").dt.date
+        t = t.loc[(dob.isin(birth_dates) & t["booking_id"].notna()).to_numpy(bool)]
+        t = t.loc[t["booking_id"].duplicated(keep=False).to_numpy(bool)]
         groups: dict[object, list[Any]] = defaultdict(list)
         for b, s, g, d in zip(
             t["booking_id"], t["surname"], t["given_names"], t["date_of_birth"], strict=True
@@ -173,7 +180,6 @@ def relation_features(
     status_l = status.tolist()
     paid = _paid_bookings(tables, tr)
     contacts = _contacts(tables, tr, paid)
-    before = _pairs_before(past)
     person = [
         _person_key(s, g, d)
         for s, g, d in zip(
@@ -189,6 +195,10 @@ def relation_features(
     for i, (b, k) in enumerate(zip(bid.tolist(), known, strict=True)):
         if k:
             members[b].append(i)
+    pairable = {i for rows in members.values() if len(rows) > 1 for i in rows}
+    pairable |= {j for i, bs in paid.items() for b in bs for j in (i, *members.get(b, []))}
+    together = {person[i][1] for i in pairable if person[i]}
+    before = _pairs_before(past, together)
 
     def shares(i: int, j: int) -> bool:
         return bool(contacts[i] & contacts[j])
