@@ -41,7 +41,7 @@ def _truth(world: Path, night: str) -> pd.DataFrame:
     from apiflag.normalise import TRAVELLER_KEY, traveller_key_frame
 
     t = pd.read_csv(world / "truth" / "travellers.csv", dtype=str, keep_default_na=False)
-    t = t.loc[t["night"] == night]
+    t = t.loc[t["night"] == night].reset_index(drop=True)
     tr = warehouse.read_table(night, "travellers", current=True)
     fl = warehouse.read_table(night, "flights", current=True)
     w = tr.merge(fl[["flight_id", "carrier", "number"]], on="flight_id", how="left")
