@@ -154,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         "institution_members_queued": sum(
             v["queued"] for r in rows for v in r["institutions"].values()
         ),
+        "custom_family_members_queued_any_track": sum(
+            r["naming_custom_family"]["queued_any"] for r in rows
+        ),
+        "escorted_queued": f"{sum(r['escort_group'].get('escorted', {}).get('queued', 0) for r in rows)}"
+        f"/{sum(r['escort_group'].get('escorted', {}).get('n', 0) for r in rows)}",
+        "involved_queued": f"{sum(r['involved']['queued'] for r in rows)}"
+        f"/{sum(r['involved']['n'] for r in rows)}",
     }
     result = {
         "load_average_at_start": [round(x, 2) for x in load],
