@@ -39,8 +39,9 @@ def _bench() -> object:
 def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pd.DataFrame]:
     """Truth of every traveller of the night with its track and whether it was queued."""
     root = tmp_path_factory.mktemp("relations-world")
-    old = os.environ.get("APIFLAG_HOME")
+    old = {k: os.environ.get(k) for k in ("APIFLAG_HOME", "MLFLOW_TRACKING_URI")}
     os.environ["APIFLAG_HOME"] = str(root / "home")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)  # MLflow may leave another test's store set
     try:
         world = root / "world"
         main(
@@ -62,10 +63,11 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pd.DataFrame]:
         frame["queued"] = frame["queued"].fillna(False).astype(bool)
         yield frame
     finally:
-        if old is None:
-            os.environ.pop("APIFLAG_HOME", None)
-        else:
-            os.environ["APIFLAG_HOME"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _group(frame: pd.DataFrame, column: str, value: str) -> pd.DataFrame:

@@ -70,6 +70,25 @@ def _word(pool: tuple[str, ...], r_pick: int) -> str:
     return pool[r_pick].split(" ")[0]
 
 
+def _distinct_names(ctx: NightContext, people: list[Traveller]) -> None:
+    """No two people of one party share surname and given names (siblings are named apart)."""
+    seen: set[tuple[str, str]] = set()
+    for t in people:
+        pool = pool_for(t.nationality)
+        names = pool.female if t.sex == "F" else pool.male
+        tries = 0
+        while (t.surname, t.given_names) in seen and tries < 50:
+            if t.given_names:
+                given = names[ctx.r.pick(len(names))]
+                if tries >= 10:  # a small pool: a second given name sets them apart
+                    given = f"{given} {names[ctx.r.pick(len(names))].split(' ')[0]}"
+                t.given_names = given
+            else:
+                t.surname = f"{t.surname}{'AEIOU'[tries % 5]}"
+            tries += 1
+        seen.add((t.surname, t.given_names))
+
+
 def custom_names(
     ctx: NightContext, nat: str, custom: str, n_kids: int
 ) -> tuple[str, str, list[str], list[str]]:
@@ -158,6 +177,7 @@ def conf_naming_custom_family(
         father.given_names = mother.given_names = ""
     parents = [father, mother] if both else [mother if r.chance(0.7) else father]
     people = [*parents, *kids]
+    _distinct_names(ctx, people)
     seat_party(flight, people, r)
     one_way = r.chance(0.2)  # moving house, or residents returning on a one-way fare
     lead = parents[0]
@@ -207,6 +227,7 @@ def _institution(
     adults = [person(r, ids, today, nat, age=(25, 62)) for _ in range(n_adults)]
     kids = [person(r, ids, today, nat, age=minor_ages) for _ in range(n_kids)]
     people = [*adults, *kids]
+    _distinct_names(ctx, people)
     seat_party(flight, people, r)
     place = _word(pool_for(nat).surnames, r.pick(len(pool_for(nat).surnames)))
     org = f"{place} {r.choice(org_words)}"
