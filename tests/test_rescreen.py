@@ -288,3 +288,53 @@ def test_the_command_refuses_a_masked_night_without_a_supervisor_and_runs_with_o
 def test_nights_between_lists_only_warehouse_nights(casedb_url: str) -> None:
     assert nights_between(dt.date(2026, 11, 1), dt.date(2026, 11, 20)) == [NIGHTS[0]]
     assert nights_between(dt.date(2026, 11, 20), dt.date(2026, 12, 31)) == list(NIGHTS)
+
+
+RULE = """id: R-921
+version: 1
+title: Test rule added after the nights ran
+track: examination
+weight: 5.0
+rationale: >-
+  A rule the catalogue gained after the nights ran (synthetic test only).
+when:
+  all:
+    - {field: traveller.is_crew, op: eq, value: true}
+approved_by: policy-board
+review_by: 2027-06-30
+examples:
+  - name: hit
+    input: {traveller.is_crew: true}
+    expect: hit
+  - name: miss
+    input: {traveller.is_crew: false}
+    expect: miss
+"""
+
+
+def test_a_changed_catalogue_recomputes_rules_and_queues_only_its_new_hits(
+    casedb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apiflag.rules.catalogue import default_rules_dir
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    monkeypatch.setenv("APIFLAG_RULES_DIR", str(rules))
+    night = NIGHTS[1]
+    first = rescreen_night(night, casedb_url)  # same rules, read from another folder
+    assert first.inserted == 0 and first.new_rule_hits == 0
+    assert "rules" in rescreen_night(night, casedb_url).reused_stages
+    before = _flags()
+    (rules / "R-921-test.yaml").write_text(RULE)
+
+    summary = rescreen_night(night, casedb_url)
+
+    assert "rules" not in summary.reused_stages and summary.new_rule_hits > 0
+    hits = pd.read_parquet(config.warehouse_dir(night) / "rule_hits.parquet")
+    fired = set(hits.loc[hits["rule_id"] == "R-921", "traveller_id"])
+    after = _flags()
+    new = after.loc[~after["flag_id"].isin(before["flag_id"])]
+    assert summary.inserted == len(new) > 0 and set(new["traveller_id"]) <= fired
+    assert after["flag_id"].is_unique and set(before["flag_id"]) <= set(after["flag_id"])
+    again = rescreen_night(night, casedb_url)
+    assert again.inserted == 0 and "rules" in again.reused_stages
