@@ -338,3 +338,37 @@ def test_a_changed_catalogue_recomputes_rules_and_queues_only_its_new_hits(
     assert after["flag_id"].is_unique and set(before["flag_id"]) <= set(after["flag_id"])
     again = rescreen_night(night, casedb_url)
     assert again.inserted == 0 and "rules" in again.reused_stages
+
+
+@pytest.mark.slow  # two local clusters and a Prefect server: about 4 min on 2 busy cores
+def test_on_a_local_dask_cluster_the_same_flag_is_queued_and_a_plain_rerun_reuses_it(
+    casedb_url: str,
+) -> None:
+    from apiflag.rescreen import cluster_mapper
+
+    before = _flags()
+    person = _unflagged_passenger(NIGHTS[0])
+    _add_case_person(casedb_url, "P-RESCREEN-4", person)
+
+    summaries = rescreen_nights(list(NIGHTS), casedb_url, mapper=cluster_mapper("local"))
+
+    assert [s.inserted for s in summaries] == [1, 0]
+    after = _flags()
+    new = after.loc[~after["flag_id"].isin(before["flag_id"])]
+    assert list(new["traveller_id"]) == [person["traveller_id"]]
+    # the workers wrote what the plain runner would have: a plain rerun reuses every stage
+    plain = rescreen_nights(list(NIGHTS), casedb_url)
+    assert [s.inserted for s in plain] == [0, 0]
+    assert all({"matching", "features", "rules"} <= set(s.reused_stages) for s in plain)
+
+
+def test_a_bad_cluster_value_is_one_line(
+    casedb_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from apiflag.cli import main
+
+    args = ["rescreen", "--start", NIGHTS[0], "--end", NIGHTS[1], "--casedb", casedb_url]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--cluster", "tcp://10.0.0.1:8786"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code != 0 and len(err.splitlines()) == 1 and "unencrypted" in err

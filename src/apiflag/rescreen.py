@@ -50,6 +50,7 @@ from apiflag.matching.identifiers import IDENTIFIER_COLUMNS
 from apiflag.matching.match import FIELD_COLUMNS, MATCH_COLUMNS
 from apiflag.matching.model import MatcherModel, load_model
 from apiflag.matching.normalise import normalise_identifier
+from apiflag.orchestration.cluster import CLUSTER_HELP
 from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage, stage_digest
 from apiflag.privacy import store as privacy_store
 from apiflag.privacy.keys import pseudonym
@@ -751,6 +752,28 @@ def serial_map(fn: Callable[[str], Any], nights: Sequence[str]) -> list[Any]:
     return [fn(n) for n in nights]
 
 
+def _apply(night: dt.date, fn: Callable[[str], Any]) -> Any:
+    """Call a per-night function of this module with the night as text (for the cluster)."""
+    return fn(night.isoformat())
+
+
+def cluster_mapper(cluster: str) -> Mapper:
+    """Return a mapper that runs each night as a Prefect task on ``--cluster`` (Dask).
+
+    Uses :func:`apiflag.orchestration.cluster.map_nights` (retries included; every function
+    mapped here is idempotent).
+    """
+    from apiflag.orchestration.cluster import map_nights, parse_cluster
+
+    parse_cluster(cluster)  # a bad value fails now, in one line, before any night
+
+    def mapper(fn: Callable[[str], Any], nights: Sequence[str]) -> list[Any]:
+        days = [dt.date.fromisoformat(n) for n in nights]
+        return map_nights(_apply, days, cluster, fn=fn)
+
+    return mapper
+
+
 def rescreen_nights(
     nights: Sequence[str],
     casedb_url: str,
@@ -810,9 +833,16 @@ def _default_casedb() -> str:
 )
 @click.option("--role", default=None, help="Role to act in; masked nights need supervisor.")
 @click.option("--case-ref", default=None, help="Case reference; required for masked nights.")
+@click.option("--cluster", default=None, help=CLUSTER_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def rescreen_command(
-    start: str, end: str, casedb_url: str | None, role: str | None, case_ref: str | None, fmt: str
+    start: str,
+    end: str,
+    casedb_url: str | None,
+    role: str | None,
+    case_ref: str | None,
+    cluster: str | None,
+    fmt: str,
 ) -> None:
     """Re-screen past nights after the case database or the rule catalogue changed.
 
@@ -821,12 +851,14 @@ def rescreen_command(
     queues only what is new: a flag already queued is not duplicated and a decided one is never
     changed. Nights past the masking period are compared on keyed pseudonyms only, need
     --role supervisor and --case-ref, and are recorded in the audit log (counts only).
+    With --cluster each night is a Prefect task on a Dask cluster (retried when a worker is lost).
     """
     nights = nights_between(parse_day(start, "--start"), parse_day(end, "--end"))
+    mapper = cluster_mapper(cluster) if cluster is not None else serial_map
     url = casedb_url or _default_casedb()
     masked = masked_nights(nights)
     access = grant_masked(role, case_ref, masked) if masked else None
-    summaries = rescreen_nights(nights, url, access=access)
+    summaries = rescreen_nights(nights, url, access=access, mapper=mapper)
     if fmt == "json":
         click.echo(json.dumps([dataclasses.asdict(s) for s in summaries], indent=2))
         return
