@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from apiflag import config, pipeline
 from apiflag.audit import check_chain, read_events
 from apiflag.errors import ApiflagError
+from apiflag.matching.normalise import normalise_identifier
 from apiflag.privacy.keys import pseudonym
 from apiflag.privacy.policy import RetentionSettings
 from apiflag.privacy.retention import apply_retention
@@ -171,6 +172,59 @@ def test_a_decided_flag_is_never_changed_by_a_rescreen(casedb_url: str) -> None:
     assert summary.kept_decided >= 1 and summary.inserted == 1
     now = _flags().set_index("flag_id").loc[target["flag_id"]]
     pd.testing.assert_series_equal(now, decided)
+
+
+def _phone_of_an_unflagged_booking(night: str) -> tuple[str, set[str]]:
+    """A phone on one booking only, whose travellers are unflagged and not all payers."""
+    part = config.warehouse_dir(night)
+    contacts = pd.read_parquet(part / "booking_contacts.parquet")
+    phones = contacts.loc[contacts["kind"] == "phone"]
+    tr = pd.read_parquet(part / "travellers.parquet")
+    combined = pd.read_parquet(part / "combined.parquet")
+    features = pd.read_parquet(part / "features.parquet").set_index("traveller_id")
+    flagged = set(combined.loc[combined["flagged"].astype(bool), "traveller_id"])
+    everywhere = pd.concat(
+        pd.read_parquet(config.warehouse_dir(n) / "booking_contacts.parquet") for n in NIGHTS
+    )
+    for value, booking in zip(phones["value"], phones["booking_id"], strict=True):
+        if everywhere.loc[everywhere["value"] == value, "booking_id"].nunique() != 1:
+            continue
+        ids = set(tr.loc[tr["booking_id"] == booking, "traveller_id"])
+        payer = features.loc[sorted(ids), "traveller.is_payer"].fillna(False)
+        if ids and not ids & flagged and (payer == False).any():  # noqa: E712
+            return str(value), ids
+    raise AssertionError("the world has no suitable booking")
+
+
+def test_a_new_case_phone_on_a_masked_night_is_found_by_its_pseudonym(casedb_url: str) -> None:
+    night = NIGHTS[0]
+    phone, travellers = _phone_of_an_unflagged_booking(night)
+    _mask_both_nights()
+    engine = sa.create_engine(casedb_url)
+    with engine.begin() as conn:
+        case_id = conn.execute(sa.text("SELECT case_id FROM cases ORDER BY case_id")).scalar()
+        next_id = conn.execute(sa.text("SELECT max(id) + 1 FROM identifiers")).scalar()
+        conn.execute(
+            sa.text(
+                "INSERT INTO identifiers (id, case_id, person_id, kind, value, normalized) "
+                "VALUES (:i, :c, NULL, 'phone', :v, :n)"
+            ),
+            {"i": next_id, "c": case_id, "v": phone, "n": normalise_identifier("phone", phone)},
+        )
+    engine.dispose()
+    before = _flags()
+    access = grant_masked("supervisor", "CASE-77", list(NIGHTS))
+
+    first = rescreen_night(night, casedb_url, access=access)
+
+    assert first.new_identifier_matches >= 1 and first.new_case_matches == 0
+    idm = pd.read_parquet(config.warehouse_dir(night) / "identifier_matches.parquet")
+    assert pseudonym("phone", phone) in set(idm["value"])
+    assert phone not in idm.to_csv()
+    after = _flags()
+    new = after.loc[~after["flag_id"].isin(before["flag_id"])]
+    assert first.inserted == len(new) >= 1 and set(new["traveller_id"]) <= travellers
+    assert bool(new["masked"].all())
 
 
 def _mask_both_nights() -> None:
