@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,9 +47,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     world, home = root / "world", root / "home"
     home.mkdir(mode=0o700)
     generate_world(world, WorldConfig(seed=11, nights=2, arrivals=300, history_nights=0))
-    saved = os.environ.get("APIFLAG_HOME")
-    os.environ["APIFLAG_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        # as the per-test home fixture does: nothing from an earlier test module's stores
+        mp.setenv("APIFLAG_HOME", str(home))
+        for name in ("APIFLAG_DB_URL", "MLFLOW_TRACKING_URI", "APIFLAG_RULES_DIR"):
+            mp.delenv(name, raising=False)
         for night in NIGHTS:
             pipeline.run_night(
                 dt.date.fromisoformat(night),
@@ -59,11 +60,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
                 settings=SETTINGS,
                 write_report=False,
             )
-    finally:
-        if saved is None:
-            os.environ.pop("APIFLAG_HOME", None)
-        else:
-            os.environ["APIFLAG_HOME"] = saved
     yield world, home
 
 
