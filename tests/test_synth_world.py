@@ -667,6 +667,7 @@ OFFLINE_TRUTH_READERS = {
     "apiflag.matching.estimate",  # matcher parameters and quality from truth/case_links.csv
     "apiflag.rules.report",  # rule precision against truth/travellers.csv
     "apiflag.rules.cli",  # `apiflag rules report --truth`
+    "apiflag.assess",  # `apiflag assess`: recall, precision at realistic rates, fairness
 }
 
 
