@@ -186,12 +186,13 @@ def grant_masked(
                 engine,
                 actor,
                 "privacy.rescreen_refused",
-                f"nights:{nights[0]}..{nights[-1]}",
+                f"nights:{nights[0]}..{nights[-1]}" if nights else "nights:-",
                 {"role": role or "", "why": code, "masked_nights": len(nights)},
             )
         finally:
             engine.dispose()
-        return ApiflagError(f"rescreen: {len(nights)} masked night(s) ({nights[0]}...): {why}")
+        first = f" from {nights[0]}" if nights else ""
+        return ApiflagError(f"rescreen: {len(nights)} masked night(s){first}: {why}")
 
     try:
         acting = current_role(role)
