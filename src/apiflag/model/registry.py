@@ -52,6 +52,8 @@ REGISTERED_MODEL = "apiflag-scorecard"
 EXPERIMENT_NAME = "apiflag-scorecard"
 CHAMPION_ALIAS = "champion"
 FAIRNESS_ARTIFACT = "fairness.csv"
+#: the seed and per-night weights of the training table's sample of unflagged travellers
+SAMPLING_ARTIFACT = "sampling.json"
 LIST_METRICS = ("roc_auc", "pr_auc", "brier", "ece")
 
 
@@ -150,6 +152,11 @@ def log_and_register(result: TrainingResult, source: str) -> RegisteredVersion:
                 for kk, vv in v.items()
             },
         }
+        sampling = result.sampling
+        if sampling:
+            params["sampling.seed"] = sampling.get("seed")
+            params["sampling.unflagged_per_night"] = sampling.get("unflagged_per_night")
+            params["sampling.flagged_only"] = sampling.get("flagged_only")
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if np.isfinite(v)})
         mlflow.log_metrics({f"count.{k}": float(v) for k, v in result.counts.items()})
@@ -172,6 +179,8 @@ def log_and_register(result: TrainingResult, source: str) -> RegisteredVersion:
             (out / "scorecard.json").write_text(json.dumps(model.to_dict(), indent=2))
             (out / "features.json").write_text(json.dumps(features, indent=2))
             (out / "training_data.sha256").write_text(result.data_digest + "\n")
+            if sampling:
+                (out / SAMPLING_ARTIFACT).write_text(json.dumps(sampling, indent=2, default=str))
             (out / "model_card.md").write_text(model_card(result, source=source))
             mlflow.log_artifacts(str(out))
         info = mlflow.sklearn.log_model(

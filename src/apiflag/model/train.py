@@ -2,7 +2,8 @@
 
 Decides the training recipe and guarantees it is reproducible: the same table, features and
 settings give the same bins, weights, calibration and metrics (deterministic solver, stable
-sorts, no sampling). The table is split by night (:func:`apiflag.model.data.split_by_time`);
+sorts; a sampled table records its seed). It is fitted and evaluated on the flagged travellers
+with a recorded outcome only (:func:`apiflag.model.data.fit_population`). The table is split by night (:func:`apiflag.model.data.split_by_time`);
 weights are fitted on the earliest nights, the calibration on the next ones, and every metric is
 computed on the latest nights only.
 """
@@ -28,12 +29,14 @@ from apiflag.model.data import (
     TimeSplit,
     check_no_protected,
     default_features,
+    fit_population,
     frame_digest,
     night_codes,
     split_by_time,
 )
 from apiflag.model.evaluate import (
     capacity_flags,
+    ece_sampling,
     group_metrics,
     proxy_audit,
     reliability_table,
@@ -80,6 +83,8 @@ class TrainingResult:
     data_digest: str
     example_frame: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    #: how the table's unflagged travellers were sampled (seed, per-night weights), if at all
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 def train_scorecard(
@@ -112,6 +117,7 @@ def train_scorecard(
     for col in (TRAVELLER_ID, NIGHT, LABEL):
         if col not in frame.columns:
             raise ApiflagError(f"training table lacks column {col!r}")
+    frame, population = fit_population(frame)
     if features is None:
         features = default_features(spec, frame.columns)
     features = list(features)
@@ -186,6 +192,11 @@ def train_scorecard(
         for key, value in m.items():
             metrics[key if name == "model" else f"{name}.{key}"] = value
     comparison = pd.DataFrame(rows)
+    metrics.update(population)
+    spread = ece_sampling(yv, prob, 10, seed=settings.seed)
+    metrics["ece_equal_mass"] = spread["ece"]
+    metrics["ece_equal_mass_noise_floor"] = spread["noise_floor"]
+    metrics["ece_equal_mass_ci_high"] = spread["ci_high"]
 
     fairness = pd.concat(
         [
@@ -223,4 +234,5 @@ def train_scorecard(
         data_digest=frame_digest(frame, digest_cols),
         example_frame=ev[features].head(5).reset_index(drop=True),
         counts=counts,
+        sampling=dict(frame.attrs.get("sampling") or {}),
     )
