@@ -324,7 +324,15 @@ def check_gates(version: str, gates: GateSettings | None = None) -> list[str]:
     if ece is None or not np.isfinite(ece):
         failures.append("no calibration error (ece) recorded")
     elif ece > gates.max_ece:
-        failures.append(f"ECE {ece:.4f} above the limit {gates.max_ece}")
+        floor = metrics.get("ece_equal_mass_noise_floor")
+        rows = metrics.get("count.eval_rows")
+        why = (
+            f" (on {rows:.0f} reviewed flagged evaluation travellers a perfectly calibrated "
+            f"model would show about {floor:.3f})"
+            if floor is not None and rows is not None and np.isfinite(floor)
+            else ""
+        )
+        failures.append(f"ECE {ece:.4f} above the limit {gates.max_ece}{why}")
     auc = metrics.get("roc_auc")
     if auc is None or not np.isfinite(auc):
         failures.append("no ROC AUC recorded")

@@ -717,8 +717,9 @@ def _outcome_rows(
         else:
             outcome = "no_concern"
         if r.chance(cfg.outcome_noise):
+            victim = r.chance(0.5)  # drawn either way: who is reviewed never depends on truth
             if outcome == "no_concern":
-                outcome = "victim_identified" if r.chance(0.5) else "trafficking_confirmed"
+                outcome = "victim_identified" if victim else "trafficking_confirmed"
             else:
                 outcome = "no_concern"
         label = "0" if outcome == "no_concern" else "1"
