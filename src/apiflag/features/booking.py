@@ -1,0 +1,392 @@
+"""Booking features: lead time, travel (one-way, stay), payment and payer, the party, case links.
+
+:class:`BookingKeys` joins each traveller to its current booking; every family that reads the
+booking (contacts, documents, route) takes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from apiflag.features.common import (
+    COMPANY_WORDS,
+    _bool,
+    _is_named,
+    _name_tokens,
+    _norm_contact,
+    _payer_parts,
+    _ts,
+)
+from apiflag.features.tables import NightTables
+from apiflag.features.traveller import _age_years
+
+CARD_KNOWN_DIGITS = 8
+"""Known digits a masked card needs to identify one payer (last four alone would not)."""
+MINOR_PASSENGER_TYPES = frozenset({"IN", "INF", "C", "CH", "CHD", "CNN"})
+
+
+def _booking_facts(t: NightTables) -> pd.DataFrame:
+    """Per current booking: record locator, agency, cash, payer, one-way/stay, party."""
+    b = t.bookings[["booking_id", "record_locator", "flight_id", "created", "agency_id"]].copy()
+    b = b.dropna(subset=["booking_id"]).drop_duplicates("booking_id").reset_index(drop=True)
+    b["n_travellers"] = pd.to_numeric(
+        t.bookings.drop_duplicates("booking_id")
+        .set_index("booking_id")["n_travellers"]
+        .reindex(b["booking_id"])
+        .to_numpy(),
+        errors="coerce",
+    )
+    pay = t.payments
+    if len(pay):
+        form = pay["form"].astype(object).where(pay["form"].notna(), None)
+        cash = (
+            pd.Series([isinstance(f, str) and f.upper() == "CA" for f in form], index=pay.index)
+            .groupby(pay["booking_id"].to_numpy())
+            .any()
+        )
+        payer = pay.loc[pay["payer_name"].notna()].groupby("booking_id")["payer_name"].first()
+        pphone = pay.loc[pay["payer_phone"].notna()].groupby("booking_id")["payer_phone"].first()
+        card = pay.loc[pay["masked_card"].notna()].groupby("booking_id")["masked_card"].first()
+        paid = set(pay["booking_id"].dropna())
+    else:
+        cash, payer, pphone, card, paid = (
+            pd.Series(dtype=bool),
+            pd.Series(dtype=object),
+            pd.Series(dtype=object),
+            pd.Series(dtype=object),
+            set(),
+        )
+    ids = b["booking_id"].tolist()
+    cash_d, payer_d = cash.to_dict(), payer.to_dict()
+    pphone_d, card_d = pphone.to_dict(), card.to_dict()
+    b["payment_cash"] = _bool(
+        (bool(cash_d.get(x, False)) if x in paid else None for x in ids), b.index
+    )
+    b["payer_name"] = [payer_d.get(x) for x in ids]
+    b["payer_phone"] = [pphone_d.get(x) for x in ids]
+    # who pays, for the switchboard test: the card if given, else the payer's name words
+    keys: list[str | None] = []
+    for x, name in zip(b["booking_id"].tolist(), b["payer_name"].tolist(), strict=True):
+        c = re.sub(r"[^0-9X]", "", str(card_d.get(x) or "").upper())
+        if sum(ch.isdigit() for ch in c) >= CARD_KNOWN_DIGITS:  # last four alone is not one card
+            keys.append("card:" + c)
+        elif isinstance(name, str) and _name_tokens(name):
+            keys.append("name:" + " ".join(sorted(_name_tokens(name))))
+        else:
+            keys.append(None)
+    b["payer_key"] = keys
+    return b
+
+
+def _booking_travel(t: NightTables, booking_ids: pd.Series, arrivals: pd.Series) -> pd.DataFrame:
+    """one_way and stay_days for (booking_id, arrival time) pairs."""
+    it = t.itinerary.loc[:, ["booking_id", "scheduled_departure"]].copy()
+    it["dep"] = _ts(it["scheduled_departure"])
+    has_it = set(it["booking_id"].dropna())
+    q = pd.DataFrame({"booking_id": booking_ids.to_numpy(), "arr": _ts(arrivals).to_numpy()})
+    q["row"] = np.arange(len(q))
+    m = q.merge(it[["booking_id", "dep"]], on="booking_id", how="left")
+    later = m.loc[m["dep"].notna() & m["arr"].notna() & (m["dep"] > m["arr"])]
+    first_later = later.groupby("row")["dep"].min()
+    known = q["booking_id"].isin(has_it).to_numpy(bool) & q["arr"].notna().to_numpy(bool)
+    first = pd.Series(first_later.reindex(q["row"]).to_numpy(), dtype="datetime64[us]")
+    arr = pd.Series(q["arr"].to_numpy(), dtype="datetime64[us]")
+    has_later = first.notna().to_numpy(bool)
+    one_way = pd.array(~has_later, dtype="boolean")
+    one_way[~known] = pd.NA
+    stay = ((first - arr) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan).copy()
+    stay[~(known & has_later)] = np.nan
+    return pd.DataFrame({"one_way": one_way, "stay_days": stay})
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingKeys:
+    """The night's travellers joined to their current booking.
+
+    Attributes:
+        tr: the travellers table, index reset (row i is feature row i).
+        traveller_id: ``traveller_id`` as strings, in row order.
+        facts: :func:`_booking_facts` indexed by ``booking_id``.
+        bid: each traveller's ``booking_id`` (object).
+        bid_list: ``bid`` as a list.
+        known: the traveller's booking is a current booking of the night.
+    """
+
+    tr: pd.DataFrame
+    traveller_id: np.ndarray
+    facts: pd.DataFrame
+    bid: pd.Series
+    bid_list: list[Any]
+    known: np.ndarray
+
+    @classmethod
+    def of(cls, tables: NightTables) -> BookingKeys:
+        """Join the night's travellers to its current bookings."""
+        tr = tables.travellers.reset_index(drop=True)
+        facts = _booking_facts(tables).set_index("booking_id")
+        bid = tr["booking_id"].astype(object)
+        known = bid.isin(facts.index).to_numpy(bool)
+        return cls(
+            tr=tr,
+            traveller_id=tr["traveller_id"].astype(str).to_numpy(),
+            facts=facts,
+            bid=bid,
+            bid_list=bid.tolist(),
+            known=known,
+        )
+
+
+def _per_booking(keys: BookingKeys, values: dict[Any, Any], default: Any, dtype: str) -> Any:
+    """Each traveller's booking's value (``default`` when absent), null without a booking."""
+    return pd.array(
+        [values.get(b, default) if k else None for b, k in zip(keys.bid, keys.known, strict=True)],
+        dtype=dtype,
+    )
+
+
+def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:
+    """Lead time, one-way, stay and cash payment."""
+    out: dict[str, Any] = {}
+    tr, facts, bid, known = keys.tr, keys.facts, keys.bid, keys.known
+    flights = tables.flights.drop_duplicates("flight_id").set_index("flight_id")
+    t_dep = _ts(flights["scheduled_departure"]).reindex(tr["flight_id"]).reset_index(drop=True)
+    t_arr = _ts(flights["scheduled_arrival"]).reindex(tr["flight_id"]).reset_index(drop=True)
+    created = _ts(facts["created"]).reindex(bid).reset_index(drop=True)
+    out["booking.lead_time_hours"] = ((t_dep - created) / pd.Timedelta(hours=1)).to_numpy(float)
+    travel = _booking_travel(tables, bid.where(known, None), t_arr)
+    out["booking.one_way"] = travel["one_way"].set_axis(tr.index)
+    out["booking.stay_days"] = travel["stay_days"].to_numpy(float)
+    out["booking.payment_cash"] = facts["payment_cash"].reindex(bid).reset_index(drop=True)
+    agency = facts["agency_id"].reindex(bid).reset_index(drop=True)
+    out["booking.has_agency"] = _bool(
+        (
+            (isinstance(a, str) and bool(a.strip())) if k else None
+            for a, k in zip(agency, known, strict=True)
+        ),
+        tr.index,
+    )
+    return out
+
+
+def _party_members(
+    tables: NightTables, keys: BookingKeys, dob: pd.Series, age: pd.Series, night: pd.Timestamp
+) -> pd.DataFrame:
+    """The members of each booking: booking_id, minor, adult, surname words, names.
+
+    PNR travellers of the booking (API birth dates where the PNR has none), and the API
+    travellers of bookings without PNR traveller rows.
+    """
+    tr, bid, known = keys.tr, keys.bid, keys.known
+    party = tables.pnr_travellers[
+        ["pnr_traveller_id", "booking_id", "surname", "given_names", "passenger_type"]
+    ].copy()
+    api_dob = pd.Series(dob.to_numpy(), index=tr["pnr_traveller_id"].to_numpy()).loc[
+        lambda s: s.index.notna()
+    ]
+    api_dob = api_dob[~api_dob.index.duplicated()]
+    party_dob = _ts(tables.pnr_travellers["date_of_birth"]).fillna(
+        pd.Series(api_dob.reindex(party["pnr_traveller_id"]).to_numpy(), index=party.index)
+    )
+    party_age = _age_years(party_dob, night)
+    ptype = party["passenger_type"].astype(object)
+    minor = (party_age < 18).astype("boolean")
+    minor = minor.fillna(
+        pd.Series(
+            [
+                True if isinstance(p, str) and p.upper() in MINOR_PASSENGER_TYPES else None
+                for p in ptype
+            ],
+            index=party.index,
+            dtype="boolean",
+        )
+    )
+    party["minor"] = minor
+    party["adult"] = (party_age >= 18).astype("boolean")
+    party["sur"] = [_name_tokens(s) for s in party["surname"]]
+    party["names"] = [
+        (_name_tokens(s), _name_tokens(g))
+        for s, g in zip(party["surname"], party["given_names"], strict=True)
+    ]
+    # API travellers of a booking that has no PNR traveller rows still count as its party
+    api_party = tr.loc[known & ~bid.isin(set(party["booking_id"])).to_numpy(bool)]
+    api_rows = pd.DataFrame(
+        {
+            "booking_id": api_party["booking_id"].to_numpy(),
+            "minor": (age[api_party.index] < 18).astype("boolean").to_numpy(),
+            "adult": (age[api_party.index] >= 18).astype("boolean").to_numpy(),
+            "sur": [_name_tokens(s) for s in api_party["surname"]],
+            "names": [
+                (_name_tokens(s), _name_tokens(g))
+                for s, g in zip(api_party["surname"], api_party["given_names"], strict=True)
+            ],
+        }
+    )
+    return pd.concat(
+        [party[["booking_id", "minor", "adult", "sur", "names"]], api_rows], ignore_index=True
+    )
+
+
+def party_features(
+    tables: NightTables, keys: BookingKeys, dob: pd.Series, age: pd.Series, night: pd.Timestamp
+) -> dict[str, Any]:
+    """Party size, adults, minors, unrelated minors, the payer against the party, seating."""
+    out: dict[str, Any] = {}
+    facts = keys.facts
+    members = _party_members(tables, keys, dob, age, night)
+    size: dict[object, int] = {}
+    adults: dict[object, int] = {}
+    minors: dict[object, int] = {}
+    unrelated: dict[object, int] = {}
+    payer_trav: dict[object, bool | None] = {}
+    groups: dict[object, list[tuple[bool, bool, frozenset[str], Any]]] = defaultdict(list)
+    for b_id, ad, mi, sur, nm in zip(
+        members["booking_id"].tolist(),
+        members["adult"].astype("boolean").fillna(False).astype(bool).tolist(),
+        members["minor"].astype("boolean").fillna(False).astype(bool).tolist(),
+        members["sur"].tolist(),
+        members["names"].tolist(),
+        strict=True,
+    ):
+        groups[b_id].append((ad, mi, sur, nm))
+    for b_id, group in groups.items():
+        size[b_id] = len(group)
+        adults[b_id] = sum(1 for ad, _, _, _ in group if ad)
+        minors[b_id] = sum(1 for _, mi, _, _ in group if mi)
+        adult_sur: frozenset[str] = frozenset().union(*(s for ad, _, s, _ in group if ad))
+        unrelated[b_id] = (
+            sum(1 for _, mi, s, _ in group if mi and not (s & adult_sur)) if adults[b_id] else 0
+        )
+    payer_company: dict[object, bool | None] = {}
+    payer_unrelated: dict[object, int | None] = {}
+    for b_id, payer in zip(facts.index.tolist(), facts["payer_name"].tolist(), strict=True):
+        if not isinstance(payer, str) or not payer.strip():
+            payer_trav[b_id] = payer_company[b_id] = payer_unrelated[b_id] = None
+            continue
+        p_sur, p_all = _payer_parts(payer)
+        payer_company[b_id] = bool(_name_tokens(payer) & COMPANY_WORDS)
+        payer_unrelated[b_id] = sum(1 for _, _, s, _ in groups.get(b_id, []) if not (s & p_sur))
+        payer_trav[b_id] = any(
+            _is_named(p_sur, p_all, s, g) for _, _, _, (s, g) in groups.get(b_id, [])
+        )
+    idx = keys.tr.index
+    out["booking.payer_is_company"] = _bool(_per_booking(keys, payer_company, None, "object"), idx)
+    out["booking.party_unrelated_to_payer"] = _per_booking(keys, payer_unrelated, None, "Int64")
+    n_trav = {
+        b: int(n)
+        for b, n in zip(facts.index.tolist(), facts["n_travellers"].tolist(), strict=True)
+        if n is not None and not (isinstance(n, float) and np.isnan(n))
+    }
+    out["booking.party_size"] = pd.array(
+        [
+            size.get(b, n_trav.get(b)) if k else None
+            for b, k in zip(keys.bid_list, keys.known, strict=True)
+        ],
+        dtype="Int64",
+    )
+    out["booking.adults_in_party"] = _per_booking(keys, adults, 0, "Int64")
+    out["booking.minors_in_party"] = _per_booking(keys, minors, 0, "Int64")
+    out["booking.unrelated_minors_with_adult"] = _per_booking(keys, unrelated, 0, "Int64")
+    out["booking.party_seated_apart"] = _seated_apart(keys.tr, keys.known)
+    out["booking.payer_travelling"] = _bool(_per_booking(keys, payer_trav, None, "object"), idx)
+    return out
+
+
+def payer_features(keys: BookingKeys) -> dict[str, Any]:
+    """Whether a payer is named, shares this traveller's surname, or is this traveller."""
+    out: dict[str, Any] = {}
+    tr, idx = keys.tr, keys.tr.index
+    payer_names = keys.facts["payer_name"].reindex(keys.bid).reset_index(drop=True)
+    out["booking.payer_known"] = _bool(
+        (
+            (isinstance(p, str) and bool(p.strip())) if k else None
+            for p, k in zip(payer_names, keys.known, strict=True)
+        ),
+        idx,
+    )
+    same: list[bool | None] = []
+    is_payer: list[bool | None] = []
+    for p, s, g in zip(
+        payer_names.tolist(), tr["surname"].tolist(), tr["given_names"].tolist(), strict=True
+    ):
+        if not isinstance(p, str) or not p.strip():
+            same.append(None)
+            is_payer.append(None)
+        else:
+            p_sur, p_all = _payer_parts(p)
+            sur, given = _name_tokens(s), _name_tokens(g)
+            same.append(bool(p_sur & sur))
+            is_payer.append(_is_named(p_sur, p_all, sur, given))
+    out["booking.payer_same_surname"] = _bool(same, idx)
+    out["traveller.is_payer"] = _bool(is_payer, idx)
+    return out
+
+
+def identifier_link_features(keys: BookingKeys, idm: pd.DataFrame | None) -> dict[str, Any]:
+    """Distinct cases whose agency, payer (card, payer phone) or contacts this booking carries."""
+    out: dict[str, Any] = {}
+    n = len(keys.tr)
+    for name, kinds, payer_side in (
+        ("booking.agency_case_links", {"agency"}, False),
+        ("booking.payer_case_links", {"card"}, True),
+        ("booking.contact_case_links", {"phone", "email", "address"}, False),
+    ):
+        if idm is None:
+            out[name] = pd.array([None] * n, dtype="Int64")
+            continue
+        kind = idm["kind"].astype(object).str.lower()
+        chosen = kind.isin(kinds).to_numpy(bool).copy()
+        source = idm["source"].astype(object)
+        if payer_side:  # the card, and the payer's phone (from payments)
+            pp = {
+                b: _norm_contact("phone", p, None)
+                for b, p in keys.facts["payer_phone"].items()
+                if isinstance(p, str)
+            }
+            chosen |= (source == "payments").to_numpy(bool)
+            chosen |= np.asarray(
+                [
+                    k == "phone"
+                    and pp.get(b) is not None
+                    and _norm_contact("phone", v, None) == pp.get(b)
+                    for b, k, v in zip(idm["booking_id"], kind, idm["value"], strict=True)
+                ],
+                dtype=bool,
+            )
+        elif "phone" in kinds:  # contacts of the booking, not the payer's phone
+            chosen &= (source != "payments").to_numpy(bool)
+        sel = idm.loc[chosen]
+        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique().to_dict()
+        out[name] = pd.array(
+            [
+                int(counts.get(b, 0)) if k else None
+                for b, k in zip(keys.bid_list, keys.known, strict=True)
+            ],
+            dtype="Int64",
+        )
+    return out
+
+
+_SEAT = re.compile(r"^0*(\d{1,3})([A-Z])$")
+
+
+def _seated_apart(tr: pd.DataFrame, known: np.ndarray) -> pd.Series:
+    """Per traveller: the booking's seated travellers on this flight share no row."""
+    rows: dict[tuple[object, object], list[str]] = defaultdict(list)
+    keys = list(zip(tr["booking_id"].tolist(), tr["flight_id"].tolist(), strict=True))
+    for key, k, seat in zip(keys, known, tr["seat"].tolist(), strict=True):
+        m = _SEAT.match(seat.strip().upper()) if k and isinstance(seat, str) else None
+        if m:
+            rows[key].append(m.group(1))
+    apart = {key: len(r) == len(set(r)) for key, r in rows.items() if len(r) >= 2}
+    return pd.Series(
+        pd.array(
+            [apart.get(key) if k else None for key, k in zip(keys, known, strict=True)],
+            dtype="boolean",
+        )
+    )

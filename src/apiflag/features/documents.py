@@ -1,0 +1,145 @@
+"""Document features: days since issue, a document seen under another identity, case documents."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pandas as pd
+
+from apiflag.features.booking import BookingKeys
+from apiflag.features.common import _bool, _name_tokens, _norm_doc, _ts
+from apiflag.features.tables import NightTables
+
+
+def _first_documents(docs: pd.DataFrame) -> pd.DataFrame:
+    """API documents, each owner's first document (``seq`` 0, else file order) first."""
+    api = docs.loc[(docs["owner_kind"].astype(object) == "api").to_numpy(bool)]
+    seq = pd.to_numeric(api["seq"], errors="coerce").fillna(0)
+    return api.assign(_seq=seq.to_numpy()).sort_values("_seq", kind="stable").drop(columns="_seq")
+
+
+def _identities(t: NightTables) -> pd.DataFrame:
+    """Per API traveller with a document: traveller_id, normalised document, surname words, dob."""
+    d = _first_documents(t.documents).drop_duplicates("owner_id")[["owner_id", "number"]]
+    who = t.travellers[["traveller_id", "surname", "date_of_birth"]].merge(
+        d, left_on="traveller_id", right_on="owner_id"
+    )
+    return pd.DataFrame(
+        {
+            "traveller_id": who["traveller_id"].astype(str),
+            "doc": [_norm_doc(n) for n in who["number"]],
+            "sur": [_name_tokens(s) for s in who["surname"]],
+            "dob": _ts(who["date_of_birth"]),
+        }
+    )
+
+
+def document_features(
+    tables: NightTables,
+    past: list[NightTables],
+    keys: BookingKeys,
+    dob: pd.Series,
+    night: pd.Timestamp,
+) -> dict[str, Any]:
+    """``document.days_since_issue`` and ``document.seen_under_other_identity``."""
+    out: dict[str, Any] = {}
+    tr = keys.tr
+    api_docs = _first_documents(tables.documents)
+    first_doc = api_docs.drop_duplicates("owner_id").set_index("owner_id")
+    issue = _ts(first_doc["issue_date"]).reindex(tr["traveller_id"]).reset_index(drop=True)
+    days = (night - issue).dt.days
+    out["document.days_since_issue"] = days.astype("Int64")
+    numbers = first_doc["number"].reindex(tr["traveller_id"]).reset_index(drop=True)
+    doc_norm = [_norm_doc(n) for n in numbers]
+
+    seen = pd.concat([_identities(tables)] + [_identities(h) for h in past], ignore_index=True)
+    seen = seen.dropna(subset=["doc"])
+    by_doc: dict[str, list[tuple[str, frozenset[str], pd.Timestamp]]] = defaultdict(list)
+    for tid, d, s, b in zip(
+        seen["traveller_id"], seen["doc"], seen["sur"], seen["dob"], strict=True
+    ):
+        by_doc[d].append((tid, s, b))
+    other_identity: list[bool | None] = []
+    for tid, d, s, b in zip(
+        keys.traveller_id, doc_norm, (_name_tokens(x) for x in tr["surname"]), dob, strict=True
+    ):
+        if d is None:
+            other_identity.append(None)
+            continue
+        other_identity.append(
+            any(
+                (pd.notna(b) and pd.notna(ob) and ob != b)
+                or (bool(s) and bool(os_) and not (s & os_))
+                for otid, os_, ob in by_doc[d]
+                if otid != tid
+            )
+        )
+    out["document.seen_under_other_identity"] = _bool(other_identity, tr.index)
+    return out
+
+
+def _doc_values(frame: pd.DataFrame) -> set[str]:
+    return {
+        x
+        for k, v in zip(frame["kind"].astype(object), frame["value"], strict=True)
+        if isinstance(k, str) and k.lower() == "document" and (x := _norm_doc(v))
+    }
+
+
+def case_document_features(
+    tables: NightTables,
+    keys: BookingKeys,
+    idm: pd.DataFrame | None,
+    victim_idm: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """``document.in_case_database`` and ``booking.victim_identifier_links``."""
+    out: dict[str, Any] = {}
+    tr, n = keys.tr, len(keys.tr)
+    if idm is None or victim_idm is None:
+        out["document.in_case_database"] = pd.array([None] * n, dtype="boolean")
+        out["booking.victim_identifier_links"] = pd.array([None] * n, dtype="Int64")
+        return out
+    docs = tables.documents
+    api_docs = _first_documents(docs)
+    case_docs = _doc_values(idm)
+    victim_docs = _doc_values(victim_idm)
+    pnr_docs = docs.loc[docs["owner_kind"].astype(object) == "pnr"]
+    mine: dict[str, set[str]] = defaultdict(set)
+    for owner, num in zip(api_docs["owner_id"], api_docs["number"], strict=True):
+        if (x := _norm_doc(num)) is not None:
+            mine[str(owner)].add(x)
+    pnr_owner = dict(zip(tr["pnr_traveller_id"], keys.traveller_id, strict=True))
+    for owner, num in zip(pnr_docs["owner_id"], pnr_docs["number"], strict=True):
+        if owner in pnr_owner and (x := _norm_doc(num)) is not None:
+            mine[pnr_owner[owner]].add(x)
+    out["document.in_case_database"] = _bool(
+        (bool(mine.get(t, set()) & case_docs) for t in keys.traveller_id), tr.index
+    )
+    # former-victim records: booking identifiers and this traveller's own documents
+    vb = victim_idm.loc[
+        (victim_idm["kind"].astype(object).str.lower() != "document").to_numpy(bool)
+    ]
+    by_booking = vb.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].agg(set).to_dict()
+    doc_case: dict[str, set[str]] = defaultdict(set)
+    for k, v, c in zip(
+        victim_idm["kind"].astype(object),
+        victim_idm["value"],
+        victim_idm["case_id"],
+        strict=True,
+    ):
+        if (
+            isinstance(k, str)
+            and k.lower() == "document"
+            and (x := _norm_doc(v))
+            and isinstance(c, str)
+        ):
+            doc_case[x].add(c)
+    victim_links: list[int | None] = []
+    for t, b, k in zip(keys.traveller_id, keys.bid, keys.known, strict=True):
+        cases = set(by_booking.get(b, set())) if k else set()
+        for d in mine.get(t, set()) & victim_docs:
+            cases |= doc_case[d]
+        victim_links.append(len(cases))
+    out["booking.victim_identifier_links"] = pd.array(victim_links, dtype="Int64")
+    return out
