@@ -157,6 +157,31 @@ def _measure(
     return out
 
 
+def _training_summary(
+    frame: pd.DataFrame, trained: dict[str, Any], full: list[str], version: str, promotion: Any
+) -> dict[str, Any]:
+    """What the training saw and what its own evaluation slice said (recorded outcomes)."""
+    flagged = frame["flagged"].to_numpy(dtype=bool)
+    return {
+        "flagged_rows": int(flagged.sum()),
+        "reviewed_flagged_rows": int((frame["reviewed"].to_numpy(dtype=bool) & flagged).sum()),
+        "positives_reviewed_flagged": int(frame.loc[flagged, "label"].sum()),
+        "sampling": {k: v for k, v in frame.attrs["sampling"].items() if k != "nights"},
+        "eval_slice": {
+            name: {
+                k: r.metrics.get(k)
+                for k in ("ece", "ece_equal_mass", "ece_equal_mass_noise_floor", "roc_auc")
+            }
+            | {"eval_rows": r.counts["eval_rows"]}
+            for name, r in trained.items()
+        },
+        "inputs": full,
+        "calibration": trained["all sources"].model.calibration_method_,
+        "promoted_version": version,
+        "promotion": {k: v for k, v in promotion.items() if isinstance(v, (str, int, float))},
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="apiflag-calibration-"))
     home = Path(args.home) if args.home else root / "home"
@@ -238,32 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "reused": bool(args.world),
         },
         "capacity": args.capacity,
-        "training": {
-            "flagged_rows": int(frame["flagged"].sum()),
-            "reviewed_flagged_rows": int((frame["reviewed"] & frame["flagged"]).sum()),
-            "positives_reviewed_flagged": int(frame.loc[frame["flagged"], "label"].sum()),
-            "sampling": {k: v for k, v in frame.attrs["sampling"].items() if k != "nights"},
-            "eval_slice": {
-                name: {
-                    k: r.metrics.get(k)
-                    for k in (
-                        "ece_equal_mass",
-                        "ece_equal_mass_noise_floor",
-                    )
-                }
-                | {"eval_rows": r.counts["eval_rows"]}
-                for name, r in trained.items()
-            },
-            "eval_metrics": {
-                name: {k: r.metrics.get(k) for k in ("ece", "roc_auc", "pr_auc", "brier")}
-                for name, r in trained.items()
-            },
-            "inputs": full,
-            "calibration": trained["all sources"].model.calibration_method_,
-            "train_ece_equal_width": trained["all sources"].metrics.get("ece"),
-            "promoted_version": reg.version,
-            "promotion": {k: v for k, v in promotion.items() if isinstance(v, (str, int, float))},
-        },
+        "training": _training_summary(frame, trained, full, reg.version, promotion),
         "goal": {"ece_equal_mass_max": 0.02},
         "results": results,
         "machine": {
