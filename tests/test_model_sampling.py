@@ -111,3 +111,16 @@ def test_the_sample_seed_and_weights_are_logged_in_mlflow(
     assert "population.travellers" in run.data.metrics
     local = client.download_artifacts(reg.run_id, SAMPLING_ARTIFACT, str(tmp_path))
     assert json.loads(Path(local).read_text())["nights"] == sampling["nights"]
+
+
+def test_the_calibration_gate_refuses_what_it_cannot_measure() -> None:
+    from apiflag.model.registry import _calibration_gate
+
+    measured = {"ece": 0.03, "ece_equal_mass_noise_floor": 0.012, "count.eval_rows": 900.0}
+    assert _calibration_gate(measured, 0.05) == []
+    assert _calibration_gate({**measured, "ece": 0.08}, 0.05) == ["ECE 0.0800 above the limit 0.05"]
+    # 21 travellers: even a perfect model shows about 0.15, so a low ECE proves nothing
+    few = {"ece": 0.04, "ece_equal_mass_noise_floor": 0.154, "count.eval_rows": 21.0}
+    (why,) = _calibration_gate(few, 0.05)
+    assert "cannot be measured to 0.05" in why and "21 reviewed flagged" in why
+    assert _calibration_gate({"ece": float("nan")}, 0.05) == ["no calibration error (ece) recorded"]
