@@ -205,6 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from apiflag.model.scoring import Champion, score
     from apiflag.model.train import TrainSettings, train_scorecard
     from apiflag.rules.report import truth_labels  # an offline truth reader
+    from apiflag.settings import load_settings
 
     load0, cpu0, t0 = os.getloadavg()[0], time.process_time(), time.perf_counter()
     world = _world(args, root)
@@ -231,7 +232,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     nights = _held_out(world)
     for night in nights:
         pipeline.run_night(
-            dt.date.fromisoformat(night), world, casedb, capacity=args.capacity, write_report=False
+            dt.date.fromisoformat(night),
+            world,
+            casedb,
+            settings=load_settings(capacity=args.capacity),
+            write_report=False,
         )
     truth = truth_labels(world, nights)
     held = pd.concat([_night_frame(n, truth) for n in nights], ignore_index=True)
