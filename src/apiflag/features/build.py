@@ -18,7 +18,7 @@ from apiflag.features.contacts import SwitchboardPolicy, contact_features
 from apiflag.features.documents import case_document_features, document_features
 from apiflag.features.history import _history_window
 from apiflag.features.route import _route_case_links
-from apiflag.features.spec import _typed
+from apiflag.features.spec import typed_frame
 from apiflag.features.tables import IDENTIFIER_MATCH_COLUMNS, NightTables, _conform
 from apiflag.features.traveller import case_match_features, traveller_features
 from apiflag.features.writer import write_features
@@ -92,7 +92,7 @@ def build_features(
     out["api_pnr.link_confidence"] = pd.to_numeric(tr["link_confidence"], errors="coerce").to_numpy(
         float
     )
-    return _typed(out, len(tr))
+    return typed_frame(out, len(tr))
 
 
 def build_night_features(

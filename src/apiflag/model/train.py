@@ -87,68 +87,6 @@ class TrainingResult:
     sampling: dict[str, Any] = field(default_factory=dict)
 
 
-def _slices(
-    frame: pd.DataFrame, settings: TrainSettings
-) -> tuple[np.ndarray, list[Any], TimeSplit, np.ndarray]:
-    """Each row's night code, the nights, the time split, each row's slice (0 fit, 1 cal, 2 eval)."""
-    night_code, night_days = night_codes(frame)
-    split = split_by_time(night_days, settings.eval_fraction, settings.calibration_fraction)
-    slice_of_day = np.asarray(
-        [0 if d in split.fit else 1 if d in split.calibration else 2 for d in night_days],
-        dtype=np.int8,
-    )
-    return night_code, night_days, split, slice_of_day[night_code]
-
-
-def _counts(
-    frame: pd.DataFrame, y: np.ndarray, in_fit: np.ndarray, in_cal: np.ndarray, in_eval: np.ndarray
-) -> dict[str, int]:
-    """Rows and positives per slice; refuses a slice without a positive."""
-    counts = {
-        "rows": len(frame),
-        "fit_rows": int(in_fit.sum()),
-        "fit_positives": int(y[in_fit].sum()),
-        "calibration_rows": int(in_cal.sum()),
-        "calibration_positives": int(y[in_cal].sum()),
-        "eval_rows": int(in_eval.sum()),
-        "eval_positives": int(y[in_eval].sum()),
-        "outcomes_unmatched": int(frame.attrs.get("unmatched_outcomes", 0)),
-    }
-    for name in ("fit", "calibration", "eval"):
-        if counts[f"{name}_positives"] == 0:
-            raise ApiflagError(
-                f"the {name} slice ({counts[f'{name}_rows']} travellers) has no positive "
-                "outcome: more history nights with reviewed positives are needed"
-            )
-    return counts
-
-
-def _compare_sources(
-    ev: pd.DataFrame, yv: np.ndarray, ev_codes: np.ndarray, cap: int, parts: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, float], dict[str, np.ndarray]]:
-    """Metrics of the model, the rules, the matches and model plus rules on the eval slice."""
-    log_odds = parts["log_odds"]
-    sources: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
-        "model": (log_odds, parts["probability"])
-    }
-    if RULE_SCORE in ev.columns:
-        rules = ev[RULE_SCORE].to_numpy(dtype=np.float64, na_value=0.0)
-        sources["rules"] = (rules, None)
-        sources["model_plus_rules"] = (log_odds + rules, None)
-    if MATCH_SCORE in ev.columns:
-        sources["matches"] = (ev[MATCH_SCORE].to_numpy(dtype=np.float64, na_value=0.0), None)
-    rows = []
-    metrics: dict[str, float] = {}
-    flags: dict[str, np.ndarray] = {}
-    for name, (score, p) in sources.items():
-        m = score_metrics(yv, score, ev_codes, cap, p)
-        rows.append({"source": name, **m})
-        flags[name] = capacity_flags(score, ev_codes, cap)
-        for key, value in m.items():
-            metrics[key if name == "model" else f"{name}.{key}"] = value
-    return pd.DataFrame(rows), metrics, flags
-
-
 def train_scorecard(
     frame: pd.DataFrame,
     spec: Sequence[FeatureInfo],
@@ -189,11 +127,7 @@ def train_scorecard(
     by_name = {f.name: f for f in spec}
     used = [by_name[f] for f in features]
 
-    night_code, night_days, split, row_slice = _slices(frame, settings)
-    in_fit, in_cal, in_eval = row_slice == 0, row_slice == 1, row_slice == 2
-    nights = np.asarray(night_days, dtype=object)[night_code]
-    y = frame[LABEL].to_numpy(dtype=np.int8)
-    counts = _counts(frame, y, in_fit, in_cal, in_eval)
+    split, night_code, nights, y, (in_fit, in_cal, in_eval), counts = _slices(frame, settings)
 
     model = Scorecard(
         features=tuple(features),
@@ -260,3 +194,70 @@ def train_scorecard(
         counts=counts,
         sampling=dict(frame.attrs.get("sampling") or {}),
     )
+
+
+def _compare_sources(
+    ev: pd.DataFrame, yv: np.ndarray, ev_codes: np.ndarray, cap: int, parts: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, float], dict[str, np.ndarray]]:
+    """Metrics of the model, the rules, the matches and model plus rules on the eval slice."""
+    log_odds = parts["log_odds"]
+    sources: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
+        "model": (log_odds, parts["probability"])
+    }
+    if RULE_SCORE in ev.columns:
+        rules = ev[RULE_SCORE].to_numpy(dtype=np.float64, na_value=0.0)
+        sources["rules"] = (rules, None)
+        sources["model_plus_rules"] = (log_odds + rules, None)
+    if MATCH_SCORE in ev.columns:
+        sources["matches"] = (ev[MATCH_SCORE].to_numpy(dtype=np.float64, na_value=0.0), None)
+    rows = []
+    metrics: dict[str, float] = {}
+    flags: dict[str, np.ndarray] = {}
+    for name, (score, p) in sources.items():
+        m = score_metrics(yv, score, ev_codes, cap, p)
+        rows.append({"source": name, **m})
+        flags[name] = capacity_flags(score, ev_codes, cap)
+        for key, value in m.items():
+            metrics[key if name == "model" else f"{name}.{key}"] = value
+    return pd.DataFrame(rows), metrics, flags
+
+
+def _slices(
+    frame: pd.DataFrame, settings: TrainSettings
+) -> tuple[TimeSplit, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...], dict[str, int]]:
+    """Split the rows by night into fit, calibration and evaluation slices, and count them.
+
+    Returns:
+        The split, each row's night code and night, the labels, the three row masks and the
+        counts.
+
+    Raises:
+        ApiflagError: a slice has no positive outcome.
+    """
+    night_code, night_days = night_codes(frame)
+    split = split_by_time(night_days, settings.eval_fraction, settings.calibration_fraction)
+    slice_of_day = np.asarray(
+        [0 if d in split.fit else 1 if d in split.calibration else 2 for d in night_days],
+        dtype=np.int8,
+    )
+    row_slice = slice_of_day[night_code]
+    in_fit, in_cal, in_eval = row_slice == 0, row_slice == 1, row_slice == 2
+    nights = np.asarray(night_days, dtype=object)[night_code]
+    y = frame[LABEL].to_numpy(dtype=np.int8)
+    counts = {
+        "rows": len(frame),
+        "fit_rows": int(in_fit.sum()),
+        "fit_positives": int(y[in_fit].sum()),
+        "calibration_rows": int(in_cal.sum()),
+        "calibration_positives": int(y[in_cal].sum()),
+        "eval_rows": int(in_eval.sum()),
+        "eval_positives": int(y[in_eval].sum()),
+        "outcomes_unmatched": int(frame.attrs.get("unmatched_outcomes", 0)),
+    }
+    for name in ("fit", "calibration", "eval"):
+        if counts[f"{name}_positives"] == 0:
+            raise ApiflagError(
+                f"the {name} slice ({counts[f'{name}_rows']} travellers) has no positive "
+                "outcome: more history nights with reviewed positives are needed"
+            )
+    return split, night_code, nights, y, (in_fit, in_cal, in_eval), counts
