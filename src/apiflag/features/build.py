@@ -17,6 +17,7 @@ from apiflag.features.booking import (
 from apiflag.features.contacts import SwitchboardPolicy, contact_features
 from apiflag.features.documents import case_document_features, document_features
 from apiflag.features.history import _history_window
+from apiflag.features.relations import relation_features
 from apiflag.features.route import _route_case_links
 from apiflag.features.spec import typed_frame
 from apiflag.features.tables import IDENTIFIER_MATCH_COLUMNS, NightTables, _conform
@@ -85,6 +86,7 @@ def build_features(
     out.update(document_features(tables, past, keys, dob, night))
     out.update(case_document_features(tables, keys, idm, victim_idm))
     out["flight.route_case_links"] = _route_case_links(tables, past, m, idm, tr, keys.bid)
+    out.update(relation_features(tables, past, keys))
 
     out["bags.checked_count"] = pd.to_numeric(tr["checked_bags"], errors="coerce").astype("Int64")
     out["bags.weight_kg"] = pd.to_numeric(tr["bag_weight_kg"], errors="coerce").to_numpy(float)
