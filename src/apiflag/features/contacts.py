@@ -114,11 +114,23 @@ def _switchboards(pool: pd.DataFrame, policy: SwitchboardPolicy) -> set[str]:
 
 
 def contact_features(
-    tables: NightTables, past: list[NightTables], keys: BookingKeys, policy: SwitchboardPolicy
+    tables: NightTables,
+    tonight_pool: pd.DataFrame,
+    history_pool: list[pd.DataFrame],
+    keys: BookingKeys,
+    policy: SwitchboardPolicy,
 ) -> dict[str, Any]:
-    """``booking.shared_contact_bookings`` and ``booking.switchboard_contacts``."""
-    pool_parts = [_contact_pool(tables, policy)] + [_contact_pool(h, policy) for h in past]
-    pool = pd.concat(pool_parts, ignore_index=True)
+    """``booking.shared_contact_bookings`` and ``booking.switchboard_contacts``.
+
+    Args:
+        tables: tonight's tables.
+        tonight_pool: :func:`_contact_pool` of tonight.
+        history_pool: :func:`_contact_pool` of the history nights (at least every row whose
+            key is one of tonight's).
+        keys: tonight's travellers and bookings.
+        policy: the switchboard policy.
+    """
+    pool = pd.concat([tonight_pool, *history_pool], ignore_index=True)
     boards = _switchboards(pool, policy)
     tonight = pool.loc[pool["night"] == tables.night, ["record_locator", "key"]]
     linked = tonight.loc[~tonight["key"].isin(boards)]

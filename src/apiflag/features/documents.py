@@ -35,14 +35,32 @@ def _identities(t: NightTables) -> pd.DataFrame:
     )
 
 
+def tonight_documents(tables: NightTables, keys: BookingKeys) -> list[str | None]:
+    """Each traveller's first API document, normalised (None without one)."""
+    first_doc = _first_documents(tables.documents).drop_duplicates("owner_id").set_index("owner_id")
+    numbers = first_doc["number"].reindex(keys.tr["traveller_id"]).reset_index(drop=True)
+    return [_norm_doc(n) for n in numbers]
+
+
 def document_features(
     tables: NightTables,
-    past: list[NightTables],
+    history_identities: list[pd.DataFrame],
     keys: BookingKeys,
+    doc_norm: list[str | None],
     dob: pd.Series,
     night: pd.Timestamp,
 ) -> dict[str, Any]:
-    """``document.days_since_issue`` and ``document.seen_under_other_identity``."""
+    """``document.days_since_issue`` and ``document.seen_under_other_identity``.
+
+    Args:
+        tables: tonight's tables.
+        history_identities: :func:`_identities` of the history nights (at least every row
+            whose document one of tonight's travellers holds).
+        keys: tonight's travellers and bookings.
+        doc_norm: :func:`tonight_documents`.
+        dob: each traveller's birth date.
+        night: tonight.
+    """
     out: dict[str, Any] = {}
     tr = keys.tr
     api_docs = _first_documents(tables.documents)
@@ -50,10 +68,8 @@ def document_features(
     issue = _ts(first_doc["issue_date"]).reindex(tr["traveller_id"]).reset_index(drop=True)
     days = (night - issue).dt.days
     out["document.days_since_issue"] = days.astype("Int64")
-    numbers = first_doc["number"].reindex(tr["traveller_id"]).reset_index(drop=True)
-    doc_norm = [_norm_doc(n) for n in numbers]
 
-    seen = pd.concat([_identities(tables)] + [_identities(h) for h in past], ignore_index=True)
+    seen = pd.concat([_identities(tables), *history_identities], ignore_index=True)
     seen = seen.dropna(subset=["doc"])
     by_doc: dict[str, list[tuple[str, frozenset[str], pd.Timestamp]]] = defaultdict(list)
     for tid, d, s, b in zip(
