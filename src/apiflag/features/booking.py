@@ -66,18 +66,28 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
     cash_d, payer_d = cash.to_dict(), payer.to_dict()
     pphone_d, card_d = pphone.to_dict(), card.to_dict()
     b["payment_cash"] = _bool(
-        (bool(cash_d.get(x, False)) if x in paid else None for x in ids), b.index
+        [bool(cash_d.get(x, False)) if x in paid else None for x in ids], b.index
     )
     b["payer_name"] = [payer_d.get(x) for x in ids]
     b["payer_phone"] = [pphone_d.get(x) for x in ids]
+    b["payer_phone_key"] = [
+        _norm_contact("phone", p, None) if isinstance(p, str) else None
+        for p in b["payer_phone"].tolist()
+    ]
     # who pays, for the switchboard test: the card if given, else the payer's name words
+    cards = (
+        pd.Series([card_d.get(x) or "" for x in ids], dtype=object)
+        .astype(str)
+        .str.upper()
+        .str.replace(r"[^0-9X]", "", regex=True)
+    )
+    card_known = (cards.str.count(r"[0-9]") >= CARD_KNOWN_DIGITS).to_numpy(bool)
     keys: list[str | None] = []
-    for x, name in zip(b["booking_id"].tolist(), b["payer_name"].tolist(), strict=True):
-        c = re.sub(r"[^0-9X]", "", str(card_d.get(x) or "").upper())
-        if sum(ch.isdigit() for ch in c) >= CARD_KNOWN_DIGITS:  # last four alone is not one card
+    for c, known, name in zip(cards.tolist(), card_known, b["payer_name"].tolist(), strict=True):
+        if known:  # last four alone is not one card
             keys.append("card:" + c)
-        elif isinstance(name, str) and _name_tokens(name):
-            keys.append("name:" + " ".join(sorted(_name_tokens(name))))
+        elif isinstance(name, str) and (words := _name_tokens(name)):
+            keys.append("name:" + " ".join(sorted(words)))
         else:
             keys.append(None)
     b["payer_key"] = keys
@@ -343,11 +353,7 @@ def identifier_link_features(keys: BookingKeys, idm: pd.DataFrame | None) -> dic
         chosen = kind.isin(kinds).to_numpy(bool).copy()
         source = idm["source"].astype(object)
         if payer_side:  # the card, and the payer's phone (from payments)
-            pp = {
-                b: _norm_contact("phone", p, None)
-                for b, p in keys.facts["payer_phone"].items()
-                if isinstance(p, str)
-            }
+            pp = {b: k for b, k in keys.facts["payer_phone_key"].items() if k is not None}
             chosen |= (source == "payments").to_numpy(bool)
             chosen |= np.asarray(
                 [

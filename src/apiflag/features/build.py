@@ -90,7 +90,7 @@ def build_features(
     out.update(travel_features(tables, keys))
     out.update(party_features(tables, keys, dob, age, night))
     out.update(payer_features(keys))
-    pool = _contact_pool(tables, policy)
+    pool = _contact_pool(tables, policy, keys.facts.reset_index())
     docs = tonight_documents(tables, keys)
     if isinstance(history, WarehouseHistory):
         window = history.within(tables.night, settings.history_days)

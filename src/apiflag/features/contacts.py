@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from apiflag.features.booking import BookingKeys, _booking_facts, _booking_travel
-from apiflag.features.common import _norm_contact
+from apiflag.features.common import _norm_contacts
 from apiflag.features.tables import NightTables
 
 
@@ -43,9 +43,17 @@ class SwitchboardPolicy:
     business_party_max: int = 2
 
 
-def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
-    """Rows (night, record_locator, key, agency_id, payer_key, business) per current booking."""
-    facts = _booking_facts(t)
+def _contact_pool(
+    t: NightTables, policy: SwitchboardPolicy, facts: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Rows (night, record_locator, key, agency_id, payer_key, business) per current booking.
+
+    Args:
+        t: the night's tables.
+        policy: the switchboard policy.
+        facts: :func:`_booking_facts` of ``t`` when already built.
+    """
+    facts = _booking_facts(t) if facts is None else facts
     flights = t.flights.drop_duplicates("flight_id").set_index("flight_id")
     arrivals = flights["scheduled_arrival"].reindex(facts["flight_id"]).reset_index(drop=True)
     travel = _booking_travel(t, facts["booking_id"], arrivals)
@@ -68,21 +76,14 @@ def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
     business_of = dict(zip(ids, business.tolist(), strict=True))
     rows: list[tuple[str, str, str, object, object, bool]] = []
     c = t.booking_contacts
-    for bid, kind, value, norm in zip(
-        c["booking_id"].tolist(),
-        c["kind"].tolist(),
-        c["value"].tolist(),
-        c["normalized"].tolist(),
-        strict=True,
-    ):
-        key = _norm_contact(kind, value, norm)
+    contact_keys = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    for bid, key in zip(c["booking_id"].tolist(), contact_keys, strict=True):
         if key is not None and bid in locator:
             rows.append(
                 (t.night, locator[bid], key, agency_of[bid], payer_of[bid], business_of[bid])
             )
-    for bid, phone in zip(ids, facts["payer_phone"].tolist(), strict=True):
-        key = _norm_contact("phone", phone, None)
-        if key is not None:
+    for bid, key in zip(ids, facts["payer_phone_key"].tolist(), strict=True):
+        if isinstance(key, str):
             rows.append(
                 (t.night, locator[bid], key, agency_of[bid], payer_of[bid], business_of[bid])
             )

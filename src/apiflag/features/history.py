@@ -26,7 +26,7 @@ from apiflag import config, warehouse
 from apiflag.features.contacts import SwitchboardPolicy, _contact_pool
 from apiflag.features.documents import _identities
 from apiflag.features.route import RouteLink, _route_links
-from apiflag.features.tables import NightTables
+from apiflag.features.tables import NightTables, arrow_frame
 
 HISTORY_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "flights": ("flight_id", "departure_airport", "arrival_airport", "scheduled_arrival"),
@@ -106,7 +106,7 @@ class WarehouseHistory:
                     continue
                 cols = [c for c in columns if c in data.schema.names]
                 table = data.to_table(columns=cols, filter=ds.field("night") == night)
-                frames[name] = table.to_pandas()
+                frames[name] = arrow_frame(table)
             yield NightTables.from_frames(night, **frames)
 
 
