@@ -68,7 +68,7 @@ import datetime as dt, hashlib, json, resource, sys, time
 from pathlib import Path
 from apiflag.edifact import parse_bytes
 from apiflag.edifact.fast import file_columns
-import apiflag.ingest  # loaded by ingest anyway (its column batches): not parse time
+import apiflag.edifact.rows  # loaded by ingest anyway (its column batches): not parse time
 files = [l for l in open(sys.argv[1]).read().splitlines() if l]
 size = rows = messages = fast = 0
 t, c = time.perf_counter(), time.process_time()

@@ -2,7 +2,7 @@
 
 A night folder is written with files whose bytes are ``FAKE:<key>``; :class:`FakeParser` maps
 each key to hand-built records (or a ParseError), and is installed over
-``apiflag.ingest._parse_bytes`` with monkeypatch. Tests with real EDIFACT live beside these.
+``apiflag.ingest.pool.parse_bytes`` with monkeypatch. Tests with real EDIFACT live beside these.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from apiflag import config, ingest, warehouse
 from apiflag.cli import cli
+from apiflag.edifact.rows import MSG
 from apiflag.errors import ApiflagError, ParseError
 from ingest_helpers import (
     NIGHT,
@@ -38,7 +39,7 @@ DEP = dt.datetime(2026, 11, 21, 0, 20)
 @pytest.fixture
 def parser(monkeypatch: pytest.MonkeyPatch) -> FakeParser:
     fake = FakeParser()
-    monkeypatch.setattr(ingest, "_parse_bytes", fake)
+    monkeypatch.setattr(ingest.pool, "parse_bytes", fake)
     return fake
 
 
@@ -468,13 +469,13 @@ def test_push_order_keeps_exactly_the_latest_push_current(
             "record_locator": [loc for loc, _, _ in pushes],
             "last_transaction": pd.Series([None] * len(pushes), dtype="datetime64[us]"),
             "segment": list(range(len(pushes))),
-            ingest._MSG: list(range(len(pushes))),
+            MSG: list(range(len(pushes))),
         }
     )
     bookings = pd.concat([frame, rows], ignore_index=True)
-    bookings[ingest._MSG] = bookings[ingest._MSG].astype("int32")  # as the Arrow tag column is
+    bookings[MSG] = bookings[MSG].astype("int32")  # as the Arrow tag column is
     shuffled = bookings.sample(frac=1.0, random_state=seed.randint(0, 10**6))  # type: ignore[attr-defined]
-    out = ingest._push_order(shuffled, metas, ["F1"] * len(pushes))
+    out = ingest.assemble.push_order(shuffled, metas, ["F1"] * len(pushes))
     for locator in {loc for loc, _, _ in pushes}:
         mine = [i for i, (loc, _, _) in enumerate(pushes) if loc == locator]
         latest = max(
@@ -482,7 +483,7 @@ def test_push_order_keeps_exactly_the_latest_push_current(
             key=lambda i: (
                 pushes[i][1] is not None,
                 pushes[i][1] or dt.datetime.min,
-                ingest._PUSH_RANK[pushes[i][2]],
+                ingest.assemble.PUSH_RANK[pushes[i][2]],
                 i,
             ),
         )

@@ -145,7 +145,7 @@ def test_batching_never_changes_the_output(tmp_path: Path, monkeypatch: pytest.M
     root = _mixed_night(tmp_path / "night")
     ingest.ingest_night(NIGHT, root, workers=1)
     whole = _night_bytes()
-    monkeypatch.setattr(ingest, "BATCH_FILES", 1)  # one file per batch: message numbers offset
+    monkeypatch.setattr(ingest.pool, "BATCH_FILES", 1)  # one file per batch: message numbers offset
     ingest.ingest_night(NIGHT, root, workers=1)
     assert _night_bytes() == whole
 

@@ -10,6 +10,9 @@ number reads it through here, so two places never disagree on whether two values
   linking one traveller's API and PNR names (punctuation as spaces, nothing removed);
 * **phones** (:func:`normalise_phone`): E.164 (``+66811112222``), a leading ``+`` or ``00``
   optional; :func:`phone_digits` is the same number as digits only (what the warehouse stores);
+* **booking contacts** (:func:`normalise_contact`): a phone as :func:`phone_digits`, an e-mail as
+  :func:`normalise_email`, an address upper case with single spaces (the warehouse's
+  ``booking_contacts.normalized``);
 * **e-mails** (:func:`normalise_email`): trimmed, without inner blanks, lower case, PNR escapes
   (``//`` for ``@``, ``..`` for ``_``) undone;
 * **document numbers** (:func:`normalise_document`): upper-case ASCII letters and digits only;
@@ -40,6 +43,7 @@ __all__ = [
     "key_value",
     "name_key",
     "name_tokens",
+    "normalise_contact",
     "normalise_document",
     "normalise_documents",
     "normalise_email",
@@ -182,6 +186,19 @@ def phone_digits(value: str | None) -> str:
         return e164.removeprefix("+")
     digits = _DIGITS.sub("", str(value or ""))
     return digits[2:] if digits.startswith("00") else digits
+
+
+def normalise_contact(kind: str, value: str) -> str:
+    """Return the form of a booking contact that other bookings' copies of it compare equal in.
+
+    Phones are the E.164 number as digits (:func:`phone_digits`); e-mails are
+    :func:`normalise_email`; addresses (any other kind) are upper case with single spaces.
+    """
+    if kind == "phone":
+        return phone_digits(value)
+    if kind == "email":
+        return normalise_email(value)
+    return _SPACES.sub(" ", value).strip().upper()
 
 
 #: The traveller key shared by outcomes, truth, the warehouse and flag ids (as in the PAXLST).

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import multiprocessing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from apiflag.audit import check_chain
 from apiflag.carrier_quality import carrier_trends
 from apiflag.errors import ApiflagError
 from apiflag.features import FEATURE_SPEC, TABLE_COLUMNS, build_night_features
-from apiflag.ingest import _message_files, ingest_night, night_source
+from apiflag.ingest import ingest_night, message_files, night_source
 from apiflag.matching.identifiers import match_identifiers
 from apiflag.matching.match import match_travellers
 from apiflag.matching.model import DEFAULT_MODEL_PATH, MatcherModel, load_model
@@ -152,7 +154,7 @@ def source_digest(night: dt.date, source: Path, code: str | None = None) -> str:
     """
     folder = night_source(source, night)
     parts = [code or provenance.stage_code_digest("ingest"), str(folder.resolve())]
-    for name, path in _message_files(folder):
+    for name, path in message_files(folder):
         parts.append(f"{name}={file_digest(path)}")
     return digest_of(parts)
 
@@ -179,7 +181,10 @@ def stage_ingest(night: dt.date, source: Path, code: str | None = None) -> Any:
     if manifest.is_file() and recon.is_file() and stored:
         if json.loads(manifest.read_text(encoding="utf-8")).get("digest") == digest:
             return ReusedIngest(json.loads(recon.read_text(encoding="utf-8")))
-    report = ingest_night(night, source)
+    # a cluster worker is a daemon process, which may not start a parser pool: it parses alone
+    # (the cluster runs nights side by side instead)
+    workers = 1 if multiprocessing.current_process().daemon else None
+    report = ingest_night(night, source, workers=workers)
     atomic.write_text(manifest, json.dumps({"digest": digest}))
     return report
 
@@ -372,7 +377,9 @@ def run_night(
     settings: Settings | None = None,
     write_report: bool = True,
 ) -> NightSummary:
-    """Run the whole nightly job for one night as plain functions (the flow does the same).
+    """Run the whole nightly job for one night as plain functions, stage by stage of :data:`STAGES`.
+
+    The Prefect flows (:mod:`apiflag.orchestration.flows`) run the same :data:`STAGES` as tasks.
 
     Args:
         night: the arrival night.
@@ -389,25 +396,13 @@ def run_night(
         ApiflagError: bad input (no such night, unreadable case database, ...).
     """
     load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
-    s = start_summary(night, settings)
-    settings = Settings.model_validate(s.settings)
-    report = stage_ingest(night, source, s.code_digests["ingest"])
-    key = str(night)
-    record_ingest(s, report)
-    matched, reused = stage_matching(key, casedb_url, settings)
-    if reused:
-        s.reused_stages.append("matching")
-    features, reused = stage_features(key, settings)
-    if reused:
-        s.reused_stages.append("features")
-    rules, reused = stage_rules(key, features)
-    if reused:
-        s.reused_stages.append("rules")
-    s.warnings.extend(rules.warnings)
-    scored, reused = stage_model(key, features, rules, matched, settings)
-    if reused:
-        s.reused_stages.append("model")
-    return finish_night(s, night, matched, features, rules, scored, write_report)
+    context = night_context(night, source, casedb_url, settings, write_report=write_report)
+    done: dict[str, StageOutput] = {}
+    for stage in STAGES:
+        done[stage.name] = call_stage(stage.name, context, upstream(stage, done))
+    summary = done[STAGES[-1].name][0]["summary"]
+    assert isinstance(summary, NightSummary)
+    return summary
 
 
 def start_summary(night: dt.date, settings: Settings | None = None) -> NightSummary:
@@ -419,13 +414,11 @@ def start_summary(night: dt.date, settings: Settings | None = None) -> NightSumm
 
 
 def record_ingest(s: NightSummary, report: Any) -> None:
-    """Copy the ingest reconciliation into the summary."""
+    """Copy the ingest reconciliation into the summary (whether it was reused is the runner's)."""
     data = json.loads(report.to_json())
     s.arrivals = int(data.get("travellers", {}).get("total", 0) or 0)
     quarantine = data.get("quarantine", [])
     s.quarantined = len(quarantine) if isinstance(quarantine, list) else int(quarantine or 0)
-    if isinstance(report, ReusedIngest):
-        s.reused_stages.append("ingest")
     links = data.get("links", {})
     s.linked = int(links.get("passengers_linked", 0) or 0)
     if not report.balanced:
@@ -544,3 +537,185 @@ def require_night(source: Path, night: dt.date) -> None:
     raise ApiflagError(
         f"{source}: no messages for night {night} (looked for nights/{night}/paxlst)"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The stages, declared once: the plain runner above and the Prefect flows are built from this list.
+
+#: What a stage returns: ``({output name: value}, reused from an earlier run)``.
+StageOutput = tuple[dict[str, Any], bool]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the nightly job.
+
+    Attributes:
+        name: the stage's name (its Prefect task name and its ``_stages/<name>.json`` manifest).
+        inputs: the names it reads: values of the night's context (:func:`night_context`) or
+            outputs of earlier stages of the same night.
+        outputs: the names of the values it returns.
+        function: called with the inputs as keyword arguments; returns a :data:`StageOutput`.
+        retries: how often an orchestrator retries it after a failure (I/O, a lost worker);
+            every stage is idempotent (outputs are written atomically, the queue store never
+            duplicates), so a retry is safe.
+        history: it reads the earlier nights' outputs of the stages before it (a backfill runs
+            it for night D only once those stages are done for every earlier night).
+        serial: nights run it one after another, in night order (the queue store).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    function: Callable[..., StageOutput]
+    retries: int = 0
+    history: bool = False
+    serial: bool = False
+
+
+def _ingest(night: dt.date, source: Path, code_digests: Mapping[str, str]) -> StageOutput:
+    report = stage_ingest(night, source, code_digests["ingest"])
+    return {"ingest": report}, isinstance(report, ReusedIngest)
+
+
+def _matching(key: str, casedb_url: str, settings: Settings) -> StageOutput:
+    matched, reused = stage_matching(key, casedb_url, settings)
+    return {"matched": matched}, reused
+
+
+def _features(key: str, settings: Settings) -> StageOutput:
+    features, reused = stage_features(key, settings)
+    return {"features": features}, reused
+
+
+def _rules(key: str, features: pd.DataFrame) -> StageOutput:
+    rules, reused = stage_rules(key, features)
+    return {"rules": rules}, reused
+
+
+def _model(
+    key: str,
+    features: pd.DataFrame,
+    rules: Any,
+    matched: dict[str, pd.DataFrame],
+    settings: Settings,
+) -> StageOutput:
+    scored, reused = stage_model(key, features, rules, matched, settings)
+    return {"scored": scored}, reused
+
+
+def _finish(
+    summary: NightSummary,
+    night: dt.date,
+    ingest: Any,
+    matched: dict[str, pd.DataFrame],
+    features: pd.DataFrame,
+    rules: Any,
+    scored: dict[str, pd.DataFrame] | None,
+    reused: list[str],
+    write_report: bool,
+) -> StageOutput:
+    s = dataclasses.replace(summary, reused_stages=list(reused), warnings=list(summary.warnings))
+    record_ingest(s, ingest)
+    s.warnings.extend(rules.warnings)
+    return {
+        "summary": finish_night(s, night, matched, features, rules, scored, write_report)
+    }, False
+
+
+#: The nightly job, in order. ``finish`` (combine, queue, alerts, report) always runs.
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", ("night", "source", "code_digests"), ("ingest",), _ingest, retries=2),
+    Stage("matching", ("key", "casedb_url", "settings"), ("matched",), _matching, retries=1),
+    Stage("features", ("key", "settings"), ("features",), _features, retries=1, history=True),
+    Stage("rules", ("key", "features"), ("rules",), _rules, retries=1),
+    Stage(
+        "model",
+        ("key", "features", "rules", "matched", "settings"),
+        ("scored",),
+        _model,
+        retries=1,
+    ),
+    Stage(
+        "finish",
+        (
+            "summary",
+            "night",
+            "ingest",
+            "matched",
+            "features",
+            "rules",
+            "scored",
+            "reused",
+            "write_report",
+        ),
+        ("summary",),
+        _finish,
+        retries=1,
+        history=True,
+        serial=True,
+    ),
+)
+STAGE_BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGES}
+
+
+def night_context(
+    night: dt.date,
+    source: Path,
+    casedb_url: str,
+    settings: Settings | None = None,
+    *,
+    write_report: bool = True,
+) -> dict[str, Any]:
+    """Return the values every stage of one night may read besides earlier stages' outputs."""
+    summary = start_summary(night, settings)
+    return {
+        "night": night,
+        "key": str(night),
+        "source": Path(source),
+        "casedb_url": casedb_url,
+        "settings": Settings.model_validate(summary.settings),
+        "code_digests": dict(summary.code_digests),
+        "summary": summary,
+        "write_report": write_report,
+        "home": str(config.home_path()),
+    }
+
+
+def upstream(stage: Stage, done: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the earlier stages (of ``done``, by name) whose outputs ``stage`` reads.
+
+    The last stage reads them all (its summary records which were reused). Values may be
+    results or an orchestrator's futures of them.
+    """
+    before = [s for s in STAGES[: STAGES.index(stage)]]
+    if stage is STAGES[-1]:
+        return {s.name: done[s.name] for s in before}
+    return {s.name: done[s.name] for s in before if set(s.outputs) & set(stage.inputs)}
+
+
+def call_stage(
+    name: str, context: Mapping[str, Any], done: Mapping[str, StageOutput]
+) -> StageOutput:
+    """Run stage ``name`` of one night with its inputs taken from ``context`` and ``done``.
+
+    Args:
+        name: a stage of :data:`STAGES`.
+        context: the night's values (:func:`night_context`).
+        done: ``{stage name: its output}`` of the earlier stages it reads (:func:`upstream`).
+    """
+    stage = STAGE_BY_NAME[name]
+    if context["home"] != str(config.home_path()):
+        # a cluster worker started with another $APIFLAG_HOME would write another warehouse
+        raise ApiflagError(
+            f"stage {name} of night {context['key']}: this process's APIFLAG_HOME is "
+            f"{config.home_path()}, the run's is {context['home']} (see docs/OPERATIONS.md)"
+        )
+    values = dict(context)
+    for outputs, _ in done.values():
+        values.update(outputs)
+    values["reused"] = [s.name for s in STAGES if s.name in done and done[s.name][1]]
+    missing = [n for n in stage.inputs if n not in values]
+    if missing:
+        raise ValueError(f"stage {name}: no value for {', '.join(missing)}")
+    return stage.function(**{n: values[n] for n in stage.inputs})

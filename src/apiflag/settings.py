@@ -54,7 +54,7 @@ DEFAULT_CAPACITY = 50
 DEFAULT_AGE_BANDS: tuple[int, ...] = (0, 12, 18, 25, 35, 50, 65)
 #: Sections of ``config.yaml`` that other modules read and validate (roles and accounts: access
 #: control; alerts: :mod:`apiflag.alerts`).
-OTHER_SECTIONS = frozenset({"roles", "accounts", "alerts"})
+OTHER_SECTIONS = frozenset({"roles", "accounts", "alerts", "cluster"})
 
 
 def config_path() -> Path:

@@ -5,7 +5,7 @@ sender writes and builds validated :mod:`apiflag.records`; that costs a few micr
 segment and per record. Most files of a night are plain: one interchange, the standard
 ``UNA``, no released characters, no blanks around separators, every segment one the readers
 know, every value readable. For those, :func:`read_fast` splits the text with ``str.split``
-and fills the warehouse's column lists directly (the same ``_Batch`` of :mod:`apiflag.ingest`
+and fills the warehouse's column lists directly (the same :class:`~apiflag.edifact.rows.RowBatch`
 the tolerant records are converted into), without a pydantic model in between.
 
 It is **all or nothing per file**: at the first thing it does not take as it comes (a telex
@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apiflag.edifact import dates
 from apiflag.edifact.fast_base import (
@@ -51,11 +51,9 @@ from apiflag.edifact.fast_base import (
 )
 from apiflag.edifact.fast_pnr import read_pnr_message
 from apiflag.edifact.paxlst import ROLES, _LegBuilder
+from apiflag.edifact.rows import RowBatch, arrival_leg, flight_fields, flight_id_of
 from apiflag.edifact.tokenizer import DEFAULT_SEPARATORS, Interchange, Message, Segment
 from apiflag.records import FlightLeg
-
-if TYPE_CHECKING:
-    from apiflag.ingest import _Batch
 
 __all__ = ["FastFile", "Unsupported", "file_columns", "read_fast", "tolerant_columns"]
 
@@ -82,15 +80,13 @@ def read_fast(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | No
 
 
 def _read(data: bytes, file: str, sha: str, night: dt.date) -> FastFile | None:
-    from apiflag.ingest import _Batch
-
     segments = split_plain(data)
     if segments is None:
         return None
     env = envelope(segments)
     if env is None:
         return None
-    batch = _Batch()
+    batch = RowBatch()
     drops: Counter[str] = Counter()
     ref = env.prepared.date()
     reader: Callable[..., SimpleNamespace] = (
@@ -151,11 +147,9 @@ def file_columns(
 def tolerant_columns(
     data: bytes, file: str, sha: str, night: dt.date, parse: Callable[[bytes, str], Any]
 ) -> FastFile:
-    """The tolerant reader's records of one file, converted to warehouse columns by ingest."""
-    from apiflag.ingest import _Batch
-
+    """The tolerant reader's records of one file, converted to warehouse columns."""
     parsed = parse(data, file)
-    batch = _Batch()
+    batch = RowBatch()
     for i, m in enumerate(parsed.manifests):
         batch.add_manifest(m, i, file, sha, night)
     for i, p in enumerate(parsed.pnr_messages):
@@ -300,7 +294,7 @@ def _header(
 
 
 def read_manifest(
-    batch: _Batch, env: Envelope, unh: list[str], body: list[str], first: int,
+    batch: RowBatch, env: Envelope, unh: list[str], body: list[str], first: int,
     ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
 ) -> SimpleNamespace:  # fmt: skip
     """Read one PAXLST message into the batch's columns (``Unsupported`` when not plain).
@@ -409,23 +403,21 @@ def _tiled_travellers(run: list[str], number: int, ref: dt.date) -> list[dict[st
 
 
 def _add_manifest(
-    batch: _Batch, env: Envelope, unh: list[str], legs: list[FlightLeg], head: dict[str, Any],
+    batch: RowBatch, env: Envelope, unh: list[str], legs: list[FlightLeg], head: dict[str, Any],
     travellers: list[dict[str, Any]], where: tuple[int, str, str, dt.date],
 ) -> None:  # fmt: skip
-    """The columns ``_Batch.add_manifest`` fills from a manifest record, from plain dicts."""
-    from apiflag.ingest import _arrival_leg, _flight_dict, flight_id_of
-
+    """The columns ``RowBatch.add_manifest`` fills from a manifest record, from plain dicts."""
     index, file, sha, night = where
     msg = len(batch.metas)
-    leg = _arrival_leg(legs, night)
+    leg = arrival_leg(legs, night)
     arrival = leg.scheduled_arrival.date() if leg.scheduled_arrival else None
     fid = flight_id_of(leg.carrier, leg.number, arrival or night)
     stem = f"{sha[:16]}-{index}"
     T = travellers
     tids = [f"T-{stem}-{t['segment']}" for t in T]
-    batch._extend("flights", msg, 1, flight_id=fid, **_flight_dict(leg), message_sha256=sha)
+    batch.extend("flights", msg, 1, flight_id=fid, **flight_fields(leg), message_sha256=sha)
     columns: dict[str, Any] = {name: [t.get(name) for t in T] for name in _T_FIELDS}
-    batch._extend(
+    batch.extend(
         "travellers", msg, len(T), traveller_id=tids, flight_id=fid,
         role=[t["role"] for t in T], surname=[t["surname"] for t in T],
         given_names=[t["given_names"] for t in T],

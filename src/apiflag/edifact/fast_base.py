@@ -10,15 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apiflag.edifact.paxlst import prepared_at
+from apiflag.edifact.rows import RowBatch
 from apiflag.edifact.tokenizer import Segment, decode
 from apiflag.errors import ParseError
 from apiflag.records import FlightLeg
-
-if TYPE_CHECKING:
-    from apiflag.ingest import _Batch
 
 _UNA = "UNA:+.? '"
 # what sends a file to the tolerant reader besides characters that are not printable (control,
@@ -46,7 +44,7 @@ class FastFile:
 
     Attributes:
         kind: ``"PAXLST"`` or ``"PNRGOV"``.
-        batch: the ingest batch holding the file's rows and message metadata.
+        batch: the row batch holding the file's rows and message metadata.
         dropped: sensitive SSR / free-text code -> count, as ``ParsedFile.dropped``.
         warnings: the tolerant reader's warning lines (always empty on the fast path).
         messages: UNH messages in the file.
@@ -57,7 +55,7 @@ class FastFile:
     """
 
     kind: str
-    batch: _Batch
+    batch: RowBatch
     dropped: dict[str, int]
     warnings: list[str]
     messages: int
@@ -224,14 +222,14 @@ def leg_record(leg: dict[str, Any]) -> FlightLeg:
 
 
 def add_documents(
-    batch: _Batch, msg: int, kind: str, owners: list[tuple[str, int, list[dict[str, Any]]]],
+    batch: RowBatch, msg: int, kind: str, owners: list[tuple[str, int, list[dict[str, Any]]]],
     sha: str,
 ) -> None:  # fmt: skip
-    """The ``documents`` rows of ``_Batch._documents``, from document dicts."""
+    """The ``documents`` rows of ``RowBatch.add_documents``, from document dicts."""
     docs = [(oid, seq, d, seg) for oid, seg, ds in owners for seq, d in enumerate(ds)]
     if not docs:
         return
-    batch._extend(
+    batch.extend(
         "documents", msg, len(docs), owner_kind=kind, owner_id=[o for o, _, _, _ in docs],
         seq=[s for _, s, _, _ in docs], doc_type=[d["type"] for _, _, d, _ in docs],
         number=[d["number"] for _, _, d, _ in docs],

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections import Counter
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apiflag.edifact import dates
 from apiflag.edifact.fast_base import (
@@ -44,10 +44,9 @@ from apiflag.edifact.pnrgov import (
 )
 from apiflag.edifact.pnrgov import _QUIET as _PNR_QUIET
 from apiflag.edifact.pnrgov import _SEX as _PNR_SEX
+from apiflag.edifact.rows import RowBatch, flight_fields
 from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES
-
-if TYPE_CHECKING:
-    from apiflag.ingest import _Batch
+from apiflag.normalise import normalise_contact
 
 __all__ = ["read_pnr_message"]
 
@@ -506,7 +505,7 @@ def _itinerary_leg(p: list[str], n: int, ref: dt.date) -> dict[str, Any]:
 
 
 def read_pnr_message(
-    batch: _Batch, env: Envelope, unh: list[str], body: list[str], first: int,
+    batch: RowBatch, env: Envelope, unh: list[str], body: list[str], first: int,
     ref: dt.date, drops: Counter[str], index: int, file: str, sha: str, night: dt.date,
 ) -> SimpleNamespace:  # fmt: skip
     """Read one PNRGOV message into the batch's columns (``Unsupported`` when not plain).
@@ -539,19 +538,17 @@ def read_pnr_message(
 
 
 def _add_pnr(
-    batch: _Batch, env: Envelope, unh: list[str], flight: Any, reader: _Reader,
+    batch: RowBatch, env: Envelope, unh: list[str], flight: Any, reader: _Reader,
     where: tuple[int, str, str],
 ) -> None:  # fmt: skip
-    """The columns ``_Batch.add_pnr`` fills from a push record, from the reader's state."""
-    from apiflag.ingest import _flight_dict, normalize_contact
-
+    """The columns ``RowBatch.add_pnr`` fills from a push record, from the reader's state."""
     index, file, sha = where
     msg = len(batch.metas)
     stem = f"{sha[:16]}-{index}"
     B = reader.bookings
     bids = [f"B-{stem}-{b.segment}" for b in B]
     agencies = [b.data.get("agency") or (None,) * 6 for b in B]
-    batch._extend(
+    batch.extend(
         "bookings", msg, len(B), booking_id=bids,
         record_locator=[b.data["record_locator"] for b in B],
         carrier=[b.data.get("carrier") for b in B], created=[b.data.get("created") for b in B],
@@ -568,7 +565,7 @@ def _add_pnr(
         for t in b.people
     ]
     rows = [_person_row(t) for _, _, t, _ in people]
-    batch._extend(
+    batch.extend(
         "pnr_travellers", msg, len(people), pnr_traveller_id=[pid for _, _, _, pid in people],
         booking_id=[bid for bid, _, _, _ in people],
         record_locator=[b.data["record_locator"] for _, b, _, _ in people],
@@ -585,11 +582,11 @@ def _add_pnr(
                   sha)  # fmt: skip
     pid_of = {(bid, t.ref): pid for bid, _, t, pid in reversed(people)}  # first wins
     contacts = [(bid, b, c) for bid, b in zip(bids, B, strict=True) for c in b.contacts]
-    batch._extend(
+    batch.extend(
         "booking_contacts", msg, len(contacts), booking_id=[bid for bid, _, _ in contacts],
         pnr_traveller_id=[pid_of.get((bid, c[2])) if c[2] else None for bid, _, c in contacts],
         kind=[c[0] for _, _, c in contacts], value=[c[1] for _, _, c in contacts],
-        normalized=[normalize_contact(c[0], c[1]) for _, _, c in contacts],
+        normalized=[normalise_contact(c[0], c[1]) for _, _, c in contacts],
         source=[c[3] for _, _, c in contacts], message_sha256=sha,
         segment=[b.segment for _, b, _ in contacts],
     )  # fmt: skip
@@ -597,7 +594,7 @@ def _add_pnr(
     batch.metas.append(
         {
             "kind": "PNRGOV", "file": file, "sha256": sha, "index": index,
-            "message_ref": get(unh, 1), "flight": _flight_dict(flight),
+            "message_ref": get(unh, 1), "flight": flight_fields(flight),
             "prepared": env.prepared, "push_type": reader.push_type,
         }
     )  # fmt: skip
@@ -627,7 +624,7 @@ def _person_row(t: _Person) -> tuple[str, str | None, str | None]:
 
 
 def _add_money_and_legs(
-    batch: _Batch, msg: int, B: list[_Booking], bids: list[str], sha: str
+    batch: RowBatch, msg: int, B: list[_Booking], bids: list[str], sha: str
 ) -> None:
     pays = []
     for bid, b in zip(bids, B, strict=True):
@@ -638,7 +635,7 @@ def _add_money_and_legs(
                     if p.get(key) is None:
                         p[key] = value
             pays.append((bid, b, p))
-    batch._extend(
+    batch.extend(
         "payments", msg, len(pays), booking_id=[bid for bid, _, _ in pays],
         form=[p["form"] for _, _, p in pays], amount=[p["amount"] for _, _, p in pays],
         masked_card=[p["masked_card"] for _, _, p in pays],
@@ -651,7 +648,7 @@ def _add_money_and_legs(
         for bid, b in zip(bids, B, strict=True)
         for seq, leg in enumerate(b.legs, 1)
     ]
-    batch._extend(
+    batch.extend(
         "itinerary", msg, len(legs), booking_id=[bid for bid, _, _, _ in legs],
         leg_seq=[seq for _, _, seq, _ in legs], carrier=[x["carrier"] for _, _, _, x in legs],
         number=[x["number"] for _, _, _, x in legs],

@@ -1,17 +1,25 @@
-"""The Prefect flows. Each task is a thin call into a stage function; state lives on disk."""
+"""The Prefect flows. Each task is one stage of :data:`apiflag.pipeline.STAGES`; state lives on disk.
+
+The nightly and backfill flows are built from the same declared stage list as the plain runner
+(:func:`apiflag.pipeline.run_night`); :mod:`apiflag.orchestration.cluster` picks where the tasks
+run (one at a time here, or on a Dask cluster).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from apiflag import config, filemodes, pipeline
 from apiflag.alerts import load_settings as load_alert_settings
-from apiflag.settings import Settings, load_settings
+from apiflag.orchestration.cluster import sequential_runner
+from apiflag.settings import load_settings
 
 
 def _private_start() -> None:
@@ -20,50 +28,73 @@ def _private_start() -> None:
     filemodes.warn_if_exposed(config.home_path())
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=5)
-def ingest_task(night: dt.date, source: str, code: str) -> Any:
-    """Archive, parse and load the night's messages (retried: file I/O)."""
-    return pipeline.stage_ingest(night, Path(source), code)
+def _stage_task(stage: pipeline.Stage) -> Any:
+    """Return the Prefect task of one declared stage (:data:`apiflag.pipeline.STAGES`)."""
+    return task(
+        name=stage.name,
+        retries=stage.retries,
+        retry_delay_seconds=RETRY_DELAY_SECONDS,
+        cache_policy=NO_CACHE,  # a stage's own digest decides reuse (apiflag.orchestration.stagecache)
+        persist_result=False,
+    )(pipeline.call_stage)
 
 
-@task(name="case-matching", retries=1, retry_delay_seconds=5)
-def matching_task(night: str, casedb_url: str, settings: Settings) -> Any:
-    """Match travellers and booking identifiers against the case database."""
-    return pipeline.stage_matching(night, casedb_url, settings)
+#: Seconds between a failed stage and its retry.
+RETRY_DELAY_SECONDS = 5
+#: One Prefect task per declared stage, with its retries.
+STAGE_TASKS: dict[str, Any] = {stage.name: _stage_task(stage) for stage in pipeline.STAGES}
+#: Without a cluster the flow runs one task at a time, in submission order (as the plain runner).
+SEQUENTIAL = sequential_runner()
 
 
-@task(name="features")
-def features_task(night: str, settings: Settings) -> Any:
-    """Build the night's feature table."""
-    return pipeline.stage_features(night, settings)
+def submit_nights(
+    contexts: Sequence[dict[str, Any]], stages: Sequence[pipeline.Stage] = pipeline.STAGES
+) -> list[Any]:
+    """Submit every stage of every night to the flow's task runner; return the last stages' futures.
+
+    A stage waits for the earlier stages of its night; a ``history`` stage also for the earlier
+    stages of every earlier night; a ``serial`` stage for itself on the night before. On a Dask
+    cluster the nights thus overlap as far as their data allow, and the queue is still written
+    night after night in order, as the plain runner writes it.
+
+    Args:
+        contexts: one :func:`apiflag.pipeline.night_context` per night, in night order.
+        stages: a prefix of :data:`apiflag.pipeline.STAGES` (all of them by default).
+    """
+    futures: list[dict[str, Any]] = []
+    for i, context in enumerate(contexts):
+        mine: dict[str, Any] = {}
+        for stage in stages:
+            wait_for: list[Any] = []
+            if stage.history:
+                before = stages[: stages.index(stage)]
+                wait_for.extend(f[s.name] for f in futures[:i] for s in before)
+            if stage.serial and i:
+                wait_for.append(futures[i - 1][stage.name])
+            mine[stage.name] = STAGE_TASKS[stage.name].submit(
+                stage.name, context, pipeline.upstream(stage, mine), wait_for=wait_for
+            )
+        futures.append(mine)
+    return [f[stages[-1].name] for f in futures]
 
 
-@task(name="rules")
-def rules_task(night: str, features: Any) -> Any:
-    """Evaluate the rule catalogue."""
-    return pipeline.stage_rules(night, features)
+def _summaries(futures: Sequence[Any]) -> list[pipeline.NightSummary]:
+    out = []
+    for future in futures:
+        outputs, _ = future.result()
+        out.append(outputs["summary"])
+    return out
 
 
-@task(name="model", retries=1, retry_delay_seconds=5)
-def model_task(night: str, features: Any, rules: Any, matched: Any, settings: Settings) -> Any:
-    """Score the flagged travellers with the approved champion, if any."""
-    return pipeline.stage_model(night, features, rules, matched, settings)
+def _publish(summary: pipeline.NightSummary) -> None:
+    create_markdown_artifact(
+        summary.report_markdown or f"apiflag night {summary.night}: no report",
+        key=f"nightly-report-{summary.night}",
+        description=f"apiflag nightly report for {summary.night}",
+    )
 
 
-@task(name="combine-queue-report", retries=1, retry_delay_seconds=5)
-def finish_task(
-    summary: pipeline.NightSummary,
-    night: dt.date,
-    matched: Any,
-    features: Any,
-    rules: Any,
-    scored: Any,
-) -> pipeline.NightSummary:
-    """Combine, queue (idempotently) and write the report."""
-    return pipeline.finish_night(summary, night, matched, features, rules, scored, True)
-
-
-@flow(name="nightly", log_prints=True)
+@flow(name="nightly", log_prints=True, task_runner=SEQUENTIAL)
 def nightly(
     source: str,
     casedb_url: str,
@@ -73,46 +104,69 @@ def nightly(
 ) -> pipeline.NightSummary:
     """Ingest, link, match, featurise, apply rules and the champion, combine, queue and report.
 
-    Settings come from ``$APIFLAG_HOME/config.yaml`` (:func:`apiflag.settings.load_settings`);
-    ``capacity`` and ``match_threshold`` override the file for this run. Without ``night`` (a
-    scheduled run) the night is today's date in the settings' time zone.
+    The stages are :data:`apiflag.pipeline.STAGES`, one task each. Settings come from
+    ``$APIFLAG_HOME/config.yaml`` (:func:`apiflag.settings.load_settings`); ``capacity`` and
+    ``match_threshold`` override the file for this run. Without ``night`` (a scheduled run) the
+    night is today's date in the settings' time zone. Run it on a cluster with
+    ``nightly.with_options(task_runner=apiflag.orchestration.cluster.task_runner(spec))``.
     """
     _private_start()
     load_alert_settings()  # a bad alerts: section stops the run before the night's work, not after
     settings = load_settings(capacity=capacity, match_threshold=match_threshold)
     if night is None:
         night = settings.today()
-    summary = pipeline.start_summary(night, settings)
-    pipeline.record_ingest(summary, ingest_task(night, source, summary.code_digests["ingest"]))
-    key = str(night)
-    matched: Any
-    features: Any
-    rules: Any
-    scored: Any
-    reused_m: bool
-    reused_f: bool
-    reused_r: bool
-    reused_s: bool
-    matched, reused_m = cast(tuple[Any, bool], matching_task(key, casedb_url, settings))
-    features, reused_f = cast(tuple[Any, bool], features_task(key, settings))
-    rules, reused_r = cast(tuple[Any, bool], rules_task(key, features))
-    scored, reused_s = cast(tuple[Any, bool], model_task(key, features, rules, matched, settings))
-    for name, reused in (
-        ("matching", reused_m),
-        ("features", reused_f),
-        ("rules", reused_r),
-        ("model", reused_s),
-    ):
-        if reused:
-            summary.reused_stages.append(name)
-    summary.warnings.extend(rules.warnings)
-    summary = finish_task(summary, night, matched, features, rules, scored)
-    create_markdown_artifact(
-        summary.report_markdown or f"apiflag night {night}: no report",
-        key=f"nightly-report-{key}",
-        description=f"apiflag nightly report for {key}",
-    )
+    context = pipeline.night_context(night, Path(source), casedb_url, settings)
+    (summary,) = _summaries(submit_nights([context]))
+    _publish(summary)
     return summary
+
+
+@flow(name="backfill", log_prints=True, task_runner=SEQUENTIAL)
+def backfill(
+    source: str,
+    casedb_url: str,
+    nights: list[dt.date],
+    capacity: int | None = None,
+    match_threshold: float | None = None,
+    write_report: bool = True,
+) -> list[pipeline.NightSummary]:
+    """Run the nightly job over several nights (each night's stages as tasks; see :func:`submit_nights`).
+
+    Re-running a backfill reuses every stage whose inputs and code are unchanged and never
+    duplicates a queue item.
+    """
+    _private_start()
+    load_alert_settings()
+    settings = load_settings(capacity=capacity, match_threshold=match_threshold)
+    contexts = [
+        pipeline.night_context(n, Path(source), casedb_url, settings, write_report=write_report)
+        for n in sorted(nights)
+    ]
+    summaries = _summaries(submit_nights(contexts))
+    for summary in summaries:
+        _publish(summary)
+    return summaries
+
+
+@flow(name="prepare-nights", log_prints=True, task_runner=SEQUENTIAL)
+def prepare_nights(source: str, casedb_url: str, nights: list[dt.date], until: str) -> int:
+    """Run the stages up to and including ``until`` over ``nights`` (no queue, no report).
+
+    Training (``apiflag model train --cluster``) runs this first on the cluster: the training
+    frame then reads the nights' stored stage outputs instead of recomputing them.
+    Returns the number of nights prepared.
+    """
+    _private_start()
+    names = [s.name for s in pipeline.STAGES]
+    stages = pipeline.STAGES[: names.index(until) + 1]
+    settings = load_settings()
+    contexts = [
+        pipeline.night_context(n, Path(source), casedb_url, settings, write_report=False)
+        for n in sorted(nights)
+    ]
+    for future in submit_nights(contexts, stages):
+        future.result()
+    return len(contexts)
 
 
 @task(name="train-and-register", retries=0)

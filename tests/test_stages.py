@@ -1,0 +1,88 @@
+"""The nightly stages are declared once (apiflag.pipeline.STAGES); the plain runner and the
+Prefect flow are both built from that list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apiflag import pipeline
+from apiflag.errors import ApiflagError
+from apiflag.orchestration import flows
+
+NIGHT = dt.date(2026, 11, 20)
+
+
+def test_every_input_of_every_stage_is_in_the_context_or_an_earlier_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "home"))
+    context = pipeline.night_context(NIGHT, tmp_path, "sqlite://")
+    available = {*context, "reused"}
+    for stage in pipeline.STAGES:
+        missing = set(stage.inputs) - available
+        assert not missing, f"{stage.name} reads {missing}, which nothing before it provides"
+        available |= set(stage.outputs)
+        # an orchestrator hands a stage only the earlier stages whose outputs it reads
+        done = {s.name: ({n: None for n in s.outputs}, False) for s in pipeline.STAGES}
+        given = pipeline.upstream(stage, done)
+        provided = {n for s in pipeline.STAGES if s.name in given for n in s.outputs}
+        assert set(stage.inputs) - set(context) - {"reused"} <= provided
+    assert pipeline.STAGES[-1].outputs == ("summary",)
+
+
+def test_the_flow_has_one_task_per_declared_stage_with_its_retries() -> None:
+    assert list(flows.STAGE_TASKS) == [s.name for s in pipeline.STAGES]
+    for stage in pipeline.STAGES:
+        t = flows.STAGE_TASKS[stage.name]
+        assert t.name == stage.name and t.retries == stage.retries
+        assert t.fn is pipeline.call_stage
+
+
+def test_the_plain_runner_runs_exactly_the_declared_stages_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding a stage to the list is all it takes: the plain runner picks it up."""
+    from apiflag.synth.world import WorldConfig, generate_world
+
+    world = tmp_path / "world"
+    generate_world(world, WorldConfig(seed=5, nights=1, arrivals=200, history_nights=0))
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "home"))
+    calls: list[str] = []
+    extra_seen: dict[str, Any] = {}
+
+    def audit(features: Any, rules: Any) -> pipeline.StageOutput:
+        calls.append("audit")
+        extra_seen["rows"] = len(features)
+        return {"audited": True}, False
+
+    stages = list(pipeline.STAGES)
+    stages.insert(4, pipeline.Stage("audit", ("features", "rules"), ("audited",), audit))
+    wrapped = []
+    for stage in stages:
+        fn = stage.function
+
+        def record(*, _fn: Any = fn, _name: str = stage.name, **kw: Any) -> Any:
+            if _name != "audit":
+                calls.append(_name)
+            return _fn(**kw)
+
+        wrapped.append(pipeline.Stage(stage.name, stage.inputs, stage.outputs, record))
+    monkeypatch.setattr(pipeline, "STAGES", tuple(wrapped))
+    monkeypatch.setattr(pipeline, "STAGE_BY_NAME", {s.name: s for s in wrapped})
+    s = pipeline.run_night(NIGHT, world, f"sqlite:///{world / 'casedb.sqlite'}", write_report=False)
+    assert calls == ["ingest", "matching", "features", "rules", "audit", "model", "finish"]
+    assert extra_seen["rows"] == s.arrivals > 0
+
+
+def test_a_worker_with_another_home_refuses_to_run_a_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "a"))
+    context = pipeline.night_context(NIGHT, tmp_path, "sqlite://")
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "b"))
+    with pytest.raises(ApiflagError, match="APIFLAG_HOME"):
+        pipeline.call_stage("ingest", context, {})
