@@ -209,11 +209,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     if RESULTS.is_file():
         results = {**json.loads(RESULTS.read_text()), **results}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if not args.skip_speed:
         results["speed"] = speed(args.arrivals)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")  # kept if history fails
     if not args.skip_history:
         results["history"] = history(args.history_arrivals)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 

@@ -154,10 +154,13 @@ class BookingKeys:
 
 def _per_booking(keys: BookingKeys, values: dict[Any, Any], default: Any, dtype: str) -> Any:
     """Each traveller's booking's value (``default`` when absent), null without a booking."""
-    return pd.array(
-        [values.get(b, default) if k else None for b, k in zip(keys.bid, keys.known, strict=True)],
-        dtype=dtype,
-    )
+    table = np.empty(len(values) + 1, dtype=object)
+    table[:-1] = list(values.values())
+    table[-1] = default
+    at = pd.Index(list(values.keys()), dtype=object).get_indexer(keys.bid.to_numpy(object))
+    picked = table[np.where(at >= 0, at, len(values))]
+    picked[~keys.known] = None
+    return pd.array(picked, dtype=dtype)
 
 
 def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from apiflag.features.booking import BookingKeys
-from apiflag.features.common import _bool, _name_tokens, _norm_doc, _norm_docs, _ts
+from apiflag.features.common import _name_tokens, _norm_doc, _norm_docs, _ts
 from apiflag.features.tables import NightTables
 
 
@@ -147,16 +147,19 @@ def case_document_features(
     case_docs = _doc_values(idm)
     victim_docs = _doc_values(victim_idm)
     pnr_docs = docs.loc[docs["owner_kind"].astype(object) == "pnr"]
-    mine: dict[str, set[str]] = defaultdict(set)
-    for owner, x in zip(api_docs["owner_id"], _norm_docs(api_docs["number"]), strict=True):
-        if x is not None:
-            mine[str(owner)].add(x)
     pnr_owner = dict(zip(tr["pnr_traveller_id"], keys.traveller_id, strict=True))
-    for owner, x in zip(pnr_docs["owner_id"], _norm_docs(pnr_docs["number"]), strict=True):
-        if owner in pnr_owner and x is not None:
-            mine[pnr_owner[owner]].add(x)
-    out["document.in_case_database"] = _bool(
-        (bool(mine.get(t, set()) & case_docs) for t in keys.traveller_id), tr.index
+    owned = [  # (traveller, normalised document): API documents, then the linked PNR's
+        (str(o), x)
+        for o, x in zip(api_docs["owner_id"], _norm_docs(api_docs["number"]), strict=True)
+        if x is not None
+    ] + [
+        (pnr_owner[o], x)
+        for o, x in zip(pnr_docs["owner_id"], _norm_docs(pnr_docs["number"]), strict=True)
+        if o in pnr_owner and x is not None
+    ]
+    in_case = {t for t, x in owned if x in case_docs}
+    out["document.in_case_database"] = pd.Series(
+        pd.array(np.isin(keys.traveller_id, list(in_case)), dtype="boolean"), index=tr.index
     )
     # former-victim records: booking identifiers and this traveller's own documents
     vb = victim_idm.loc[
@@ -177,11 +180,14 @@ def case_document_features(
             and isinstance(c, str)
         ):
             doc_case[x].add(c)
-    victim_links: list[int | None] = []
-    for t, b, k in zip(keys.traveller_id, keys.bid, keys.known, strict=True):
-        cases = set(by_booking.get(b, set())) if k else set()
-        for d in mine.get(t, set()) & victim_docs:
-            cases |= doc_case[d]
-        victim_links.append(len(cases))
+    victim_doc_cases: dict[str, set[str]] = defaultdict(set)
+    for t, x in owned:
+        if x in victim_docs:
+            victim_doc_cases[t] |= doc_case[x]
+    victim_links = np.zeros(n, dtype=np.int64)
+    for i, (t, b, k) in enumerate(zip(keys.traveller_id, keys.bid_list, keys.known, strict=True)):
+        if (k and b in by_booking) or t in victim_doc_cases:
+            cases = set(by_booking.get(b, set())) if k else set()
+            victim_links[i] = len(cases | victim_doc_cases.get(t, set()))
     out["booking.victim_identifier_links"] = pd.array(victim_links, dtype="Int64")
     return out
