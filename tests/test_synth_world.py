@@ -21,8 +21,8 @@ from apiflag.synth.patterns import CONFOUNDERS, PATTERNS, CaseDB, Links
 from apiflag.synth.population import Ids
 from apiflag.synth.render import (
     RenderStyle,
-    _paxlst_text,
-    _pnrgov_text,
+    paxlst_text,
+    pnrgov_text,
     render_paxlst,
     render_pnrgov,
 )
@@ -643,7 +643,7 @@ def test_world_objects_validate_as_records_and_render_identically() -> None:
         )
         record = PaxlstManifest.model_validate(view, from_attributes=True)
         for style in (RenderStyle(), RenderStyle(separators=":*.? #", wrap=69, parts=2)):
-            assert render_paxlst(record, style) == _paxlst_text(view, style)
+            assert render_paxlst(record, style) == paxlst_text(view, style)
         push = _Pnrgov(
             "13.1",
             "1",
@@ -657,7 +657,7 @@ def test_world_objects_validate_as_records_and_render_identically() -> None:
             len(f.bookings),
         )
         pnr_record = PnrgovMessage.model_validate(push, from_attributes=True)
-        assert render_pnrgov(pnr_record, RenderStyle(title_glued=True)) == _pnrgov_text(
+        assert render_pnrgov(pnr_record, RenderStyle(title_glued=True)) == pnrgov_text(
             push, RenderStyle(title_glued=True)
         )
 
@@ -667,6 +667,7 @@ OFFLINE_TRUTH_READERS = {
     "apiflag.matching.estimate",  # matcher parameters and quality from truth/case_links.csv
     "apiflag.rules.report",  # rule precision against truth/travellers.csv
     "apiflag.rules.cli",  # `apiflag rules report --truth`
+    "apiflag.assess",  # `apiflag assess`: recall, precision at realistic rates, fairness
 }
 
 

@@ -280,14 +280,40 @@ def _parse_export(src: Path) -> tuple[dict[str, list[dict[str, Any]]], list[Impo
             raise ApiflagError(
                 f"{src / name}: missing (the export needs cases.csv and persons.csv)"
             )
-
     # ids of rows that exist but were refused: references to them are not reported twice
-    case_seen: set[str] = set()
-    person_seen: set[str] = set()
+    seen = _Seen()
+    cases = _parse_cases(src / "cases.csv", failures, seen)
+    persons = _parse_persons(src / "persons.csv", failures, seen)
+    identifiers: list[CaseIdentifier] = []
+    ident_path = src / "identifiers.csv"
+    if ident_path.is_file():
+        identifiers = _parse_identifiers(ident_path, failures, seen)
+    failures.sort(key=lambda f: (list(FILES).index(f.file), f.row, f.column))
+    return _rows_from_records(cases, persons, identifiers), failures
+
+
+@dataclass
+class _Seen:
+    """What the rows read so far name: refused ids, accepted rows' lines, readable files."""
+
+    case_ids: set[str] = field(default_factory=set)  # every case id on a row, refused or not
+    person_ids: set[str] = field(default_factory=set)
+    case_lines: dict[str, int] = field(default_factory=dict)  # accepted cases
+    person_lines: dict[str, int] = field(default_factory=dict)  # accepted persons
+    person_case: dict[str, str] = field(default_factory=dict)
+    cases_readable: bool = True
+    persons_readable: bool = True
+
+
+def _header_refused(failures: list[ImportFailure], since: int, file: str) -> bool:
+    return any(f.column == "(header)" for f in failures[since:] if f.file == file)
+
+
+def _parse_cases(path: Path, failures: list[ImportFailure], seen: _Seen) -> list[Case]:
     n_before = len(failures)
     cases: list[Case] = []
-    case_lines: dict[str, int] = {}
-    for line, row in _read_csv(src / "cases.csv", failures, case_seen, "case_id"):
+    case_lines = seen.case_lines
+    for line, row in _read_csv(path, failures, seen.case_ids, "case_id"):
         try:
             case = Case.model_validate(_empty_to_none(row))
         except ValidationError as exc:
@@ -305,15 +331,15 @@ def _parse_export(src: Path) -> tuple[dict[str, list[dict[str, Any]]], list[Impo
             continue
         case_lines[case.case_id] = line
         cases.append(case)
+    seen.cases_readable = not _header_refused(failures, n_before, "cases.csv")
+    return cases
 
-    cases_readable = not any(
-        f.column == "(header)" for f in failures[n_before:] if f.file == "cases.csv"
-    )
+
+def _parse_persons(path: Path, failures: list[ImportFailure], seen: _Seen) -> list[CasePerson]:
     persons: list[CasePerson] = []
-    person_lines: dict[str, int] = {}
-    person_case: dict[str, str] = {}
+    person_lines = seen.person_lines
     n_before = len(failures)
-    for line, row in _read_csv(src / "persons.csv", failures, person_seen, "person_id"):
+    for line, row in _read_csv(path, failures, seen.person_ids, "person_id"):
         data = _empty_to_none(row)
         data["aliases"] = _split(row["aliases"])
         data["document_numbers"] = _split(row["document_numbers"])
@@ -333,8 +359,8 @@ def _parse_export(src: Path) -> tuple[dict[str, list[dict[str, Any]]], list[Impo
                 )
             )
             continue
-        if person.case_id not in case_lines:
-            if person.case_id in case_seen or not cases_readable:
+        if person.case_id not in seen.case_lines:
+            if person.case_id in seen.case_ids or not seen.cases_readable:
                 continue  # its case row is refused already
             failures.append(
                 ImportFailure("persons.csv", line, "case_id", f"unknown case_id {person.case_id!r}")
@@ -351,68 +377,62 @@ def _parse_export(src: Path) -> tuple[dict[str, list[dict[str, Any]]], list[Impo
             )
             continue
         person_lines[person.person_id] = line
-        person_case[person.person_id] = person.case_id
+        seen.person_case[person.person_id] = person.case_id
         persons.append(person)
+    seen.persons_readable = not _header_refused(failures, n_before, "persons.csv")
+    return persons
 
-    persons_readable = not any(
-        f.column == "(header)" for f in failures[n_before:] if f.file == "persons.csv"
-    )
+
+def _identifier_failure(ident: CaseIdentifier, line: int, seen: _Seen) -> ImportFailure | None:
+    """Why an identifier row is refused (None: accepted, or its case or person was refused)."""
+    if ident.case_id not in seen.case_lines:
+        if ident.case_id in seen.case_ids or not seen.cases_readable:
+            return None
+        return ImportFailure(
+            "identifiers.csv", line, "case_id", f"unknown case_id {ident.case_id!r}"
+        )
+    if ident.person_id is not None:
+        owner_case = seen.person_case.get(ident.person_id)
+        if owner_case is None:
+            if ident.person_id in seen.person_ids or not seen.persons_readable:
+                return None
+            return ImportFailure(
+                "identifiers.csv", line, "person_id", f"unknown person_id {ident.person_id!r}"
+            )
+        if owner_case != ident.case_id:
+            return ImportFailure(
+                "identifiers.csv",
+                line,
+                "person_id",
+                f"person {ident.person_id!r} belongs to case {owner_case!r}, not {ident.case_id!r}",
+            )
+    if not normalise_identifier(ident.kind, ident.value):  # cached: computed once
+        return ImportFailure(
+            "identifiers.csv", line, "value", f"no usable {ident.kind} in {ident.value!r}"
+        )
+    return None
+
+
+def _parse_identifiers(
+    path: Path, failures: list[ImportFailure], seen: _Seen
+) -> list[CaseIdentifier]:
     identifiers: list[CaseIdentifier] = []
-    ident_path = src / "identifiers.csv"
-    if ident_path.is_file():
-        for line, row in _read_csv(ident_path, failures):
-            try:
-                ident = CaseIdentifier.model_validate(_empty_to_none(row))
-            except ValidationError as exc:
-                failures.extend(_validation_failures("identifiers.csv", line, exc))
-                continue
-            if ident.case_id not in case_lines:
-                if ident.case_id in case_seen or not cases_readable:
-                    continue
-                failures.append(
-                    ImportFailure(
-                        "identifiers.csv", line, "case_id", f"unknown case_id {ident.case_id!r}"
-                    )
-                )
-                continue
-            if ident.person_id is not None:
-                owner_case = person_case.get(ident.person_id)
-                if owner_case is None:
-                    if ident.person_id in person_seen or not persons_readable:
-                        continue
-                    failures.append(
-                        ImportFailure(
-                            "identifiers.csv",
-                            line,
-                            "person_id",
-                            f"unknown person_id {ident.person_id!r}",
-                        )
-                    )
-                    continue
-                if owner_case != ident.case_id:
-                    failures.append(
-                        ImportFailure(
-                            "identifiers.csv",
-                            line,
-                            "person_id",
-                            f"person {ident.person_id!r} belongs to case {owner_case!r}, "
-                            f"not {ident.case_id!r}",
-                        )
-                    )
-                    continue
-            if not normalise_identifier(ident.kind, ident.value):  # cached: computed once
-                failures.append(
-                    ImportFailure(
-                        "identifiers.csv",
-                        line,
-                        "value",
-                        f"no usable {ident.kind} in {ident.value!r}",
-                    )
-                )
-                continue
-            identifiers.append(ident)
-    failures.sort(key=lambda f: (list(FILES).index(f.file), f.row, f.column))
-    return _rows_from_records(cases, persons, identifiers), failures
+    for line, row in _read_csv(path, failures):
+        try:
+            ident = CaseIdentifier.model_validate(_empty_to_none(row))
+        except ValidationError as exc:
+            failures.extend(_validation_failures("identifiers.csv", line, exc))
+            continue
+        refused = _identifier_failure(ident, line, seen)
+        if refused is not None:
+            failures.append(refused)
+            continue
+        if ident.case_id not in seen.case_lines or (
+            ident.person_id is not None and ident.person_id not in seen.person_case
+        ):
+            continue  # its case or person row is refused already
+        identifiers.append(ident)
+    return identifiers
 
 
 def _rows_from_records(

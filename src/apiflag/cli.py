@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "users": "apiflag.web.cli:users",
     "web": "apiflag.web.cli:web",
     "alerts": "apiflag.alerts:alerts_command",
+    "assess": "apiflag.assess:assess_command",
 }
 
 

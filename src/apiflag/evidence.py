@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ import pandas as pd
 from apiflag.errors import ApiflagError
 
 __all__ = [
+    "observed_pair",
+    "pair_values",
     "EVIDENCE_COLUMNS",
     "SOURCES",
     "SOURCE_TARGET",
@@ -74,6 +77,26 @@ SOURCES: tuple[str, ...] = ("match", "rule", "model")
 #: the one target each source speaks to
 SOURCE_TARGET: dict[str, str] = {"match": "identity", "rule": "outcome", "model": "outcome"}
 MODEL_ROW_IDS = frozenset({"model:intercept", "model:calibration"})
+
+_NONE = "(none)"
+_PAIR = re.compile(r"traveller: (?P<traveller>.*) \| case: (?P<case>.*)", re.DOTALL)
+
+
+def observed_pair(traveller: str, case: str) -> str:
+    """Return an identity row's ``observed``: both sides' values (``(none)`` for a missing one).
+
+    The matcher writes it (:func:`apiflag.matching.scoring.explain_pair`); retention reads it
+    back with :func:`pair_values` to mask the same values in the row's sentence.
+    """
+    return f"traveller: {traveller or _NONE} | case: {case or _NONE}"
+
+
+def pair_values(observed: object) -> list[str]:
+    """Return the values an :func:`observed_pair` cell quotes, without ``(none)``; else []."""
+    found = _PAIR.fullmatch(observed) if isinstance(observed, str) else None
+    if found is None:
+        return []
+    return [v for v in (found["traveller"], found["case"]) if v and v != _NONE]
 
 
 @dataclass(frozen=True)

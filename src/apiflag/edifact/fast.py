@@ -50,7 +50,7 @@ from apiflag.edifact.fast_base import (
     split_plain,
 )
 from apiflag.edifact.fast_pnr import read_pnr_message
-from apiflag.edifact.paxlst import ROLES, _LegBuilder
+from apiflag.edifact.paxlst import ROLES, LegBuilder
 from apiflag.edifact.rows import RowBatch, arrival_leg, flight_fields, flight_id_of
 from apiflag.edifact.tokenizer import DEFAULT_SEPARATORS, Interchange, Message, Segment
 from apiflag.records import FlightLeg
@@ -263,7 +263,7 @@ def _mea(t: dict[str, Any], p: list[str], q: str) -> None:
 
 
 def _header(
-    p: list[str], tag: str, n: int, head: dict[str, Any], legs: _LegBuilder, ref: dt.date,
+    p: list[str], tag: str, n: int, head: dict[str, Any], legs: LegBuilder, ref: dt.date,
     drops: Counter[str],
 ) -> None:  # fmt: skip
     q = get(p, 1)
@@ -303,7 +303,7 @@ def read_manifest(
         The manifest as the per-carrier accounting reads it (see :func:`accounting_view`).
     """
     head: dict[str, Any] = {}
-    legs = _LegBuilder()
+    legs = LegBuilder()
     travellers: list[dict[str, Any]] = []
     t: dict[str, Any] | None = None
     start, stop = _traveller_run(body)

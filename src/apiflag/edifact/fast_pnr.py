@@ -31,19 +31,19 @@ from apiflag.edifact.fast_base import (
     segment,
 )
 from apiflag.edifact.pnrgov import (
-    _DATE_SHAPE,
-    _DDMMMYY,
-    _STATUS_COUNT,
-    _docs_aligned,
-    _phone,
-    _stamp_parts,
-    _tvl_leg,
+    DATE_SHAPE,
+    DDMMMYY_RE,
+    STATUS_COUNT,
     decode_email,
+    docs_aligned,
+    phone_of,
     same_name,
     split_title,
+    stamp_parts,
+    tvl_leg,
 )
-from apiflag.edifact.pnrgov import _QUIET as _PNR_QUIET
-from apiflag.edifact.pnrgov import _SEX as _PNR_SEX
+from apiflag.edifact.pnrgov import PNR_SEX as _PNR_SEX
+from apiflag.edifact.pnrgov import QUIET_SEGMENTS as _PNR_QUIET
 from apiflag.edifact.rows import RowBatch, flight_fields
 from apiflag.edifact.sensitive import CONTACT_PHONE_CODES, KEPT_SSR_CODES
 from apiflag.normalise import normalise_contact
@@ -118,7 +118,7 @@ class _Reader:
             self.push_type = "changed" if code == "141" else "full"
         elif tag == "TVL":
             if self.flight is None:
-                leg, problems = _tvl_leg(segment(p, n), self.ref, "flight")
+                leg, problems = tvl_leg(segment(p, n), self.ref, "flight")
                 check(not problems)  # W_BAD_VALUE
                 leg.pop("booking_class", None)
                 self.flight = leg
@@ -182,8 +182,8 @@ class _Reader:
             e1 = fields(p, 1, 5)
             b.data["carrier"] = e1[0] or None
             b.data["record_locator"] = e1[1]
-            if not _DATE_SHAPE.fullmatch(e1[3]):  # a date moved elsewhere: the tolerant reader
-                check(not any(_DATE_SHAPE.fullmatch(x) for x in e1[2:]) and not any(e1[3:]))
+            if not DATE_SHAPE.fullmatch(e1[3]):  # a date moved elsewhere: the tolerant reader
+                check(not any(DATE_SHAPE.fullmatch(x) for x in e1[2:]) and not any(e1[3:]))
             if e1[3]:
                 b.data["created"] = _stamp(e1[3], e1[4], self.ref, n)
         elif tag == "DAT":
@@ -225,7 +225,7 @@ class _Reader:
         raw = [" ".join(c for c in el.split(":") if c) for el in p[2:]]
         if q == "4:43":
             name = raw[0] if raw and raw[0] else None
-            phone = next((x for x in map(_phone, raw[1:]) if x), None)
+            phone = next((x for x in map(phone_of, raw[1:]) if x), None)
             if self.section == "fop" and self.fop:
                 for pay in self.fop:
                     pay.setdefault("payer_name", name)
@@ -262,8 +262,8 @@ class _Reader:
             if kind == "E" or "CTCE" in extra.upper() or "//" in extra or "@" in extra:
                 value = extra.upper().replace("CTCE", "").strip()
                 b.contact("email", decode_email(value), ref, "ADD")
-            elif _phone(extra):
-                b.contact("phone", _phone(extra), ref, "ADD")
+            elif phone_of(extra):
+                b.contact("phone", phone_of(extra), ref, "ADD")
 
     def contact_line(self, b: _Booking, text: str, ref: str | None, source: str) -> bool:
         t = text.strip()
@@ -271,7 +271,7 @@ class _Reader:
         if code == "CTCE":
             b.contact("email", decode_email(value), ref, "CTCE")
         elif code in CONTACT_PHONE_CODES:
-            b.contact("phone", _phone(value), ref, code)
+            b.contact("phone", phone_of(value), ref, code)
         elif code == "CTCA":
             b.contact("address", value.lstrip("/") or None, ref, "CTCA")
         else:
@@ -345,10 +345,10 @@ class _Reader:
         f = flat.split("/")
         if " " in flat or not flat.isprintable():
             f = [x.strip() for x in f]
-        if f and _STATUS_COUNT.fullmatch(f[0]):
+        if f and STATUS_COUNT.fullmatch(f[0]):
             f = f[1:]
-        if len(f) < 6 or f[5] not in _PNR_SEX or not _DDMMMYY.fullmatch(f[4]):
-            f = _docs_aligned(f)
+        if len(f) < 6 or f[5] not in _PNR_SEX or not DDMMMYY_RE.fullmatch(f[4]):
+            f = docs_aligned(f)
         f += [""] * (11 - len(f))
         doc_type, issuer, number, nationality, dob, sex, expiry = f[:7]
         surname, given, middle = f[7], f[8], " ".join(filter(None, f[9:]))
@@ -378,8 +378,8 @@ class _Reader:
 
     def inft(self, b: _Booking, t: _Person, text: str, n: int) -> None:
         tokens = [x for x in re.split(r"[/\s]+", text.strip().upper()) if x]
-        dob = next((x for x in tokens if _DDMMMYY.fullmatch(x)), None)
-        names = [x for x in tokens if x != dob and not _STATUS_COUNT.fullmatch(x)]
+        dob = next((x for x in tokens if DDMMMYY_RE.fullmatch(x)), None)
+        names = [x for x in tokens if x != dob and not STATUS_COUNT.fullmatch(x)]
         infant = self.infant(b, t, names[0] if names else t.surname, " ".join(names[1:]), n)
         if dob:
             infant.data["date_of_birth"] = dates.past(dob, self.ref, n, order="dmy", what="INFT")
@@ -472,7 +472,7 @@ def _stamp(day: str, clock: str, ref: dt.date, n: int) -> dt.datetime:
     key = (day, clock, ref)
     got = _STAMPS.get(key)
     if got is None:
-        day, clock = _stamp_parts(day, clock)  # DDMMYYHHMM in one component
+        day, clock = stamp_parts(day, clock)  # DDMMYYHHMM in one component
         date = dates.near(day, ref, n, order="dmy", what="booking date")
         got = dt.datetime.combine(date, dates.time_of(clock, n, "time") if clock else dt.time())
         if len(_STAMPS) >= 65536:
@@ -493,7 +493,7 @@ def _itinerary_leg(p: list[str], n: int, ref: dt.date) -> dict[str, Any]:
     key = ("+".join(p), ref)
     leg = _LEGS.get(key)
     if leg is None:
-        leg, problems = _tvl_leg(segment(p, n), ref, "itinerary")
+        leg, problems = tvl_leg(segment(p, n), ref, "itinerary")
         check(not problems)  # W_BAD_VALUE, a degraded booking
         check(bool(CARRIER.fullmatch(leg["carrier"])))
         check(bool(AIRPORT.fullmatch(leg["departure_airport"])))

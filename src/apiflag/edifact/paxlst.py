@@ -175,7 +175,7 @@ def _build(model: Any, data: dict[str, Any], segment: int, what: str, check: boo
         raise ParseError("E_BAD_VALUE", describe_validation_error(exc, what), segment) from None
 
 
-class _LegBuilder:
+class LegBuilder:
     """Collects TDT/LOC/DTM into flight legs, as senders really write them.
 
     Each ``LOC`` is a stop and each ``DTM 189``/``232`` after it is that stop's departure or
@@ -354,7 +354,7 @@ class _TravellerBuilder:
 
 
 def _header_segment(
-    seg: Segment, q: str, part: _Part, legs: _LegBuilder, ref: dt.date, drops: DropLog,
+    seg: Segment, q: str, part: _Part, legs: LegBuilder, ref: dt.date, drops: DropLog,
     warnings: list[str], unknown: Counter[str],
 ) -> None:  # fmt: skip
     tag = seg.tag
@@ -548,7 +548,7 @@ def _message_part(
         final=None if indicator is None else indicator == "F",
         first_segment=unh.number,
     )
-    legs = _LegBuilder()
+    legs = LegBuilder()
     traveller: _TravellerBuilder | None = None
     travellers: list[_TravellerBuilder] = []
     lost: list[RecordLoss] = []

@@ -101,12 +101,12 @@ _NUMBER = re.compile(r"0*([1-9][0-9]{0,3}[A-Z]?)")
 _ALPHA3 = re.compile(r"[A-Z]{3}")
 _PAX_ASSOCIATION = re.compile(r"-\d+[A-Z].*$")
 _NON_DIGIT = re.compile(r"\D")
-_STATUS_COUNT = re.compile(r"[A-Z]{2}\d+")
+STATUS_COUNT = re.compile(r"[A-Z]{2}\d+")
 _FORM = re.compile(r"[A-Z]{2}")
-_DDMMMYY = re.compile(r"\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
-_DATE_SHAPE = re.compile(r"\d{6}(?:\d{2}|\d{4}|\d{6})?|\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
-_QUIET = frozenset({"REF", "FAR", "MON", "PTK", "TXD", "APD", "TRA", "EBD", "ERC", "SAC"})
-_SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MI": "M", "FI": "F"}
+DDMMMYY_RE = re.compile(r"\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
+DATE_SHAPE = re.compile(r"\d{6}(?:\d{2}|\d{4}|\d{6})?|\d{2}[A-Z]{3}\d{2}(?:\d{2})?")
+QUIET_SEGMENTS = frozenset({"REF", "FAR", "MON", "PTK", "TXD", "APD", "TRA", "EBD", "ERC", "SAC"})
+PNR_SEX = {"M": "M", "F": "F", "U": "U", "X": "X", "MI": "M", "FI": "F"}
 _DOC_TYPE = re.compile(r"[A-Z]{1,3}")
 
 
@@ -167,7 +167,7 @@ def decode_email(text: str) -> str:
     return t.split("/")[0].strip()
 
 
-def _phone(text: str) -> str | None:
+def phone_of(text: str) -> str | None:
     t = text.strip().lstrip("/").split("/")[0]
     m = _PHONE.search(t)
     if not m:
@@ -187,7 +187,7 @@ def _build(model: Any, data: dict[str, Any], segment: int, what: str, check: boo
         raise ParseError("E_BAD_VALUE", describe_validation_error(exc, what), segment) from None
 
 
-def _stamp_parts(day: str, clock: str) -> tuple[str, str]:
+def stamp_parts(day: str, clock: str) -> tuple[str, str]:
     """Split a date written with its time (``DDMMYYHHMM``) when no time component follows."""
     d = day.strip()
     if not clock and len(d) in (10, 12) and d.isdigit():
@@ -195,7 +195,7 @@ def _stamp_parts(day: str, clock: str) -> tuple[str, str]:
     return d, clock
 
 
-def _docs_aligned(f: list[str]) -> list[str]:
+def docs_aligned(f: list[str]) -> list[str]:
     """Re-align DOCS items on the birth date when a sender wrote too many or too few slashes.
 
     The birth date (``DDMMMYY[YY]`` followed by a sex code) is the anchor: empty items too
@@ -203,7 +203,9 @@ def _docs_aligned(f: list[str]) -> list[str]:
     the right); with too few items before it, the document type, issuer, number and
     nationality are told apart by their shape. Without an anchor the items stay as sent.
     """
-    at = next((i for i in range(len(f) - 1) if f[i + 1] in _SEX and _DDMMMYY.fullmatch(f[i])), None)
+    at = next(
+        (i for i in range(len(f) - 1) if f[i + 1] in PNR_SEX and DDMMMYY_RE.fullmatch(f[i])), None
+    )
     if at is None or at == 4:
         return f
     head, tail = f[:at], f[at:]
@@ -254,7 +256,7 @@ LegProblems = tuple[tuple[str, str], ...]
 _TVL_CACHE: dict[tuple[str, str, dt.date, str], tuple[dict[str, Any], LegProblems]] = {}
 
 
-def _tvl_leg(seg: Segment, ref: dt.date, what: str) -> tuple[dict[str, Any], LegProblems]:
+def tvl_leg(seg: Segment, ref: dt.date, what: str) -> tuple[dict[str, Any], LegProblems]:
     """Read a TVL into FlightLeg fields (plus booking_class); a fresh dict on every call.
 
     The same legs recur in most bookings of a push, so a TVL read once (same text, component
@@ -494,7 +496,7 @@ class _Reader:
             b.add_contact("email", decode_email(value), ref, "CTCE")
             return True
         if code in CONTACT_PHONE_CODES:
-            b.add_contact("phone", _phone(value), ref, code)
+            b.add_contact("phone", phone_of(value), ref, code)
             return True
         if code == "CTCA":
             b.add_contact("address", value.lstrip("/") or None, ref, "CTCA")
@@ -510,7 +512,7 @@ class _Reader:
                 handler(self, seg)
             elif tag in ("SSR", "IFT", "LTS"):
                 self._drop_free(seg)
-            elif tag not in _QUIET and tag != "DAT":
+            elif tag not in QUIET_SEGMENTS and tag != "DAT":
                 self.unknown[tag] += 1
             return
         if tag == "SRC":
@@ -533,7 +535,7 @@ class _Reader:
                 self._drop_free(seg)
             return  # non-air services and PNR history never become bookings' data
         if handler is None:
-            if tag not in _QUIET:
+            if tag not in QUIET_SEGMENTS:
                 self.unknown[tag] += 1
             return
         handler(self, seg)
@@ -573,7 +575,7 @@ class _Reader:
         if self.booking is None:
             if self.part.flight is None:
                 try:
-                    leg, problems = _tvl_leg(seg, self.ref, "flight")
+                    leg, problems = tvl_leg(seg, self.ref, "flight")
                 except ParseError as exc:
                     self.part.bad_flight = exc  # the message is quarantined (see _join)
                     return
@@ -587,7 +589,7 @@ class _Reader:
         self.section = "leg"  # also when the leg cannot be read: TIFs after it are check-ins
         self.traveller = None
         self.checkin_ref = None
-        leg, problems = _tvl_leg(seg, self.ref, "itinerary")
+        leg, problems = tvl_leg(seg, self.ref, "itinerary")
         for value, why in problems:
             lose_value(self.warnings, b.degraded, seg.number, "TVL", "itinerary", value, why)
         b.itinerary.append(leg)
@@ -621,14 +623,14 @@ class _Reader:
         b.data["carrier"] = e1[0] or None
         b.data["record_locator"] = e1[1]
         day, clock = e1[3], e1[4]
-        if not _DATE_SHAPE.fullmatch(day):  # senders move the date (``ABC123:201026:1405``)
-            at = next((i for i in range(2, len(e1)) if _DATE_SHAPE.fullmatch(e1[i])), None)
+        if not DATE_SHAPE.fullmatch(day):  # senders move the date (``ABC123:201026:1405``)
+            at = next((i for i in range(2, len(e1)) if DATE_SHAPE.fullmatch(e1[i])), None)
             if at is not None:
                 day, clock = e1[at], e1[at + 1] if at + 1 < len(e1) else ""
             elif not day:  # no date anywhere, but something in its place: a damaged date
                 day = next((c for c in e1[3:] if c), "")
         if day:
-            day, clock = _stamp_parts(day, clock)
+            day, clock = stamp_parts(day, clock)
             b.data["created"] = self._stamp(seg, b, "RCI", "booking_created", day, clock)
 
     def _dat(self, seg: Segment) -> None:
@@ -643,7 +645,7 @@ class _Reader:
         for comps in seg.elements[1:]:
             q = comps[0].strip() if comps else ""
             if q == "700" and len(comps) > 1 and comps[1].strip():
-                day, clock = _stamp_parts(comps[1], comps[2].strip() if len(comps) > 2 else "")
+                day, clock = stamp_parts(comps[1], comps[2].strip() if len(comps) > 2 else "")
                 b.data["last_transaction"] = self._stamp(
                     seg, b, "DAT+700", "last_transaction", day, clock
                 )
@@ -764,7 +766,7 @@ class _Reader:
         lines = [x for x in raw_lines if x]
         if q == "4:43":
             name = raw_lines[0] if raw_lines and raw_lines[0] else None
-            phone = next((p for p in map(_phone, raw_lines[1:]) if p), None)
+            phone = next((p for p in map(phone_of, raw_lines[1:]) if p), None)
             if self.section == "fop" and self.fop:
                 for p in self.fop:
                     p.setdefault("payer_name", name)
@@ -818,8 +820,8 @@ class _Reader:
             if kind == "E" or "CTCE" in extra.upper() or "//" in extra or "@" in extra:
                 value = extra.upper().replace("CTCE", "").strip()
                 b.add_contact("email", decode_email(value), ref, "ADD")
-            elif _phone(extra):
-                b.add_contact("phone", _phone(extra), ref, "ADD")
+            elif phone_of(extra):
+                b.add_contact("phone", phone_of(extra), ref, "ADD")
 
     def _rpi(self, seg: Segment) -> None:
         b = self.booking
@@ -930,10 +932,10 @@ class _Reader:
         f = flat.split("/")
         if " " in flat or not flat.isprintable():  # blanks (any whitespace) around a field
             f = [x.strip() for x in f]
-        if f and _STATUS_COUNT.fullmatch(f[0]):
+        if f and STATUS_COUNT.fullmatch(f[0]):
             f = f[1:]  # status and count, e.g. HK1
-        if len(f) < 6 or f[5] not in _SEX or not _DDMMMYY.fullmatch(f[4]):
-            f = _docs_aligned(f)
+        if len(f) < 6 or f[5] not in PNR_SEX or not DDMMMYY_RE.fullmatch(f[4]):
+            f = docs_aligned(f)
         f += [""] * (11 - len(f))
         doc_type, issuer, number, nationality, dob, sex, expiry = f[:7]
         surname, given, middle = f[7], f[8], " ".join(filter(None, f[9:]))
@@ -949,7 +951,7 @@ class _Reader:
         if dob:
             data["date_of_birth"] = self._date(lost, n, "date_of_birth", dob, dates.past)
         if sex:
-            data["sex"] = _SEX.get(sex)
+            data["sex"] = PNR_SEX.get(sex)
             if data["sex"] is None:
                 self._lost(lost, n, "sex", sex, "is not M/F/X/U")
         if (
@@ -1043,8 +1045,8 @@ class _Reader:
 
     def _inft(self, seg: Segment, t: _Traveller, text: str) -> None:
         tokens = [x for x in re.split(r"[/\s]+", text.strip().upper()) if x]
-        dob = next((x for x in tokens if _DDMMMYY.fullmatch(x)), None)
-        names = [x for x in tokens if x != dob and not _STATUS_COUNT.fullmatch(x)]
+        dob = next((x for x in tokens if DDMMMYY_RE.fullmatch(x)), None)
+        names = [x for x in tokens if x != dob and not STATUS_COUNT.fullmatch(x)]
         surname = names[0] if names else t.tif_surname
         given = " ".join(names[1:])
         infant = self._infant_for(t, surname, given, seg.number)

@@ -39,8 +39,8 @@ from apiflag.features.spec import (
     FEATURE_SPEC,
     FEATURES,
     FeatureSpec,
-    _typed,
     feature_spec_yaml,
+    typed_frame,
 )
 from apiflag.features.tables import (
     IDENTIFIER_MATCH_COLUMNS,
@@ -61,7 +61,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "_norm_contact",
     "_norm_doc",
-    "_typed",
+    "typed_frame",
     "build_features",
     "build_night_features",
     "write_features",

@@ -27,7 +27,7 @@ from apiflag.features.history import (
     history_nights,
 )
 from apiflag.features.route import _route_case_links, _routes
-from apiflag.features.spec import _typed
+from apiflag.features.spec import typed_frame
 from apiflag.features.tables import IDENTIFIER_MATCH_COLUMNS, NightTables, _conform
 from apiflag.features.traveller import case_match_features, traveller_features
 from apiflag.features.writer import write_features
@@ -116,7 +116,7 @@ def build_features(
     out["api_pnr.link_confidence"] = pd.to_numeric(tr["link_confidence"], errors="coerce").to_numpy(
         float
     )
-    return _typed(out, len(tr))
+    return typed_frame(out, len(tr))
 
 
 def build_night_features(

@@ -1,7 +1,7 @@
 """What each feature column means: :data:`FEATURE_SPEC`, its YAML rendering, and typing by it.
 
 ``models/features.yaml`` is generated from :data:`FEATURE_SPEC` by :func:`feature_spec_yaml`
-(a test keeps the two in sync); :func:`_typed` assembles a feature frame in spec order with the
+(a test keeps the two in sync); :func:`typed_frame` assembles a feature frame in spec order with the
 spec's dtypes, for the real night and for rule examples alike.
 """
 
@@ -292,7 +292,9 @@ _DTYPES: Mapping[str, str] = {
 }
 
 
-def _typed(columns: Mapping[str, Any], n: int, names: Iterable[str] | None = None) -> pd.DataFrame:
+def typed_frame(
+    columns: Mapping[str, Any], n: int, names: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Assemble the frame in spec order with the spec's dtypes; absent features are all-null.
 
     ``names`` limits the frame to those features (in that order), e.g. a rule example's.

@@ -38,6 +38,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from apiflag.evidence import observed_pair
 from apiflag.matching.blocking import (
     candidate_pairs,
     date_keys,
@@ -694,7 +695,7 @@ def explain_pair(
                 text += f", a common value (1 in {round(1 / freq):,})"
         if order == "reordered":
             text = text.replace(label, f"{label} (all name parts)", 1)
-        add(field, text, f"traveller: {a or '(none)'} | case: {b or '(none)'}")
+        add(field, text, observed_pair(a, b))
     add(
         "name_order",
         {
@@ -715,7 +716,7 @@ def explain_pair(
             "different": f"Birth dates {td} and {pd_} differ",
             MISSING: "Birth date missing on one side (no evidence)",
         }[str(row["date_of_birth_level"])],
-        f"traveller: {td} | case: {pd_}",
+        observed_pair(td, pd_),
     )
     a, b = str(row["doc_traveller"]), str(row["doc_person"])
     add(
@@ -726,7 +727,7 @@ def explain_pair(
             "different": f"Document numbers {a} and {b} differ",
             MISSING: "No document number on one side (no evidence)",
         }[str(row["document_level"])],
-        f"traveller: {a or '(none)'} | case: {b or '(none)'}",
+        observed_pair(a, b),
     )
     tnat, pnat = str(travellers.nationality[t]), str(persons.nationality[p])
     add(
@@ -736,7 +737,7 @@ def explain_pair(
             "different": f"Nationalities {tnat} and {pnat} differ",
             MISSING: "Nationality missing on one side (no evidence)",
         }[str(row["nationality_level"])],
-        f"traveller: {tnat or '(none)'} | case: {pnat or '(none)'}",
+        observed_pair(tnat, pnat),
     )
     assert math.isclose(sum(r["weight"] for r in rows), float(row["match_weight"]), abs_tol=1e-6)
     return rows

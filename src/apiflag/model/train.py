@@ -121,32 +121,7 @@ def train_scorecard(
     by_name = {f.name: f for f in spec}
     used = [by_name[f] for f in features]
 
-    night_code, night_days = night_codes(frame)
-    split = split_by_time(night_days, settings.eval_fraction, settings.calibration_fraction)
-    slice_of_day = np.asarray(
-        [0 if d in split.fit else 1 if d in split.calibration else 2 for d in night_days],
-        dtype=np.int8,
-    )
-    row_slice = slice_of_day[night_code]
-    in_fit, in_cal, in_eval = row_slice == 0, row_slice == 1, row_slice == 2
-    nights = np.asarray(night_days, dtype=object)[night_code]
-    y = frame[LABEL].to_numpy(dtype=np.int8)
-    counts = {
-        "rows": len(frame),
-        "fit_rows": int(in_fit.sum()),
-        "fit_positives": int(y[in_fit].sum()),
-        "calibration_rows": int(in_cal.sum()),
-        "calibration_positives": int(y[in_cal].sum()),
-        "eval_rows": int(in_eval.sum()),
-        "eval_positives": int(y[in_eval].sum()),
-        "outcomes_unmatched": int(frame.attrs.get("unmatched_outcomes", 0)),
-    }
-    for name in ("fit", "calibration", "eval"):
-        if counts[f"{name}_positives"] == 0:
-            raise ApiflagError(
-                f"the {name} slice ({counts[f'{name}_rows']} travellers) has no positive "
-                "outcome: more history nights with reviewed positives are needed"
-            )
+    split, night_code, nights, y, (in_fit, in_cal, in_eval), counts = _slices(frame, settings)
 
     model = Scorecard(
         features=tuple(features),
@@ -224,3 +199,44 @@ def train_scorecard(
         example_frame=ev[features].head(5).reset_index(drop=True),
         counts=counts,
     )
+
+
+def _slices(
+    frame: pd.DataFrame, settings: TrainSettings
+) -> tuple[TimeSplit, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...], dict[str, int]]:
+    """Split the rows by night into fit, calibration and evaluation slices, and count them.
+
+    Returns:
+        The split, each row's night code and night, the labels, the three row masks and the
+        counts.
+
+    Raises:
+        ApiflagError: a slice has no positive outcome.
+    """
+    night_code, night_days = night_codes(frame)
+    split = split_by_time(night_days, settings.eval_fraction, settings.calibration_fraction)
+    slice_of_day = np.asarray(
+        [0 if d in split.fit else 1 if d in split.calibration else 2 for d in night_days],
+        dtype=np.int8,
+    )
+    row_slice = slice_of_day[night_code]
+    in_fit, in_cal, in_eval = row_slice == 0, row_slice == 1, row_slice == 2
+    nights = np.asarray(night_days, dtype=object)[night_code]
+    y = frame[LABEL].to_numpy(dtype=np.int8)
+    counts = {
+        "rows": len(frame),
+        "fit_rows": int(in_fit.sum()),
+        "fit_positives": int(y[in_fit].sum()),
+        "calibration_rows": int(in_cal.sum()),
+        "calibration_positives": int(y[in_cal].sum()),
+        "eval_rows": int(in_eval.sum()),
+        "eval_positives": int(y[in_eval].sum()),
+        "outcomes_unmatched": int(frame.attrs.get("unmatched_outcomes", 0)),
+    }
+    for name in ("fit", "calibration", "eval"):
+        if counts[f"{name}_positives"] == 0:
+            raise ApiflagError(
+                f"the {name} slice ({counts[f'{name}_rows']} travellers) has no positive "
+                "outcome: more history nights with reviewed positives are needed"
+            )
+    return split, night_code, nights, y, (in_fit, in_cal, in_eval), counts

@@ -53,7 +53,7 @@ def secrets_dir() -> Path:
     return path
 
 
-def _read_or_create(path: Path, make: bytes) -> bytes:
+def read_or_create(path: Path, make: bytes) -> bytes:
     """Return the key at ``path``, creating it with ``make`` atomically (0600) if missing."""
     if not path.exists():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -82,7 +82,7 @@ def _read_or_create(path: Path, make: bytes) -> bytes:
 
 @lru_cache(maxsize=8)
 def _key_for(path: str) -> bytes:
-    return bytes.fromhex(_read_or_create(Path(path), secrets.token_hex(32).encode()).decode())
+    return bytes.fromhex(read_or_create(Path(path), secrets.token_hex(32).encode()).decode())
 
 
 @lru_cache(maxsize=8)
@@ -98,7 +98,7 @@ def pseudonym_key() -> bytes:
 
 @lru_cache(maxsize=8)
 def _cipher_for(path: str) -> Fernet:
-    return Fernet(_read_or_create(Path(path), Fernet.generate_key()))
+    return Fernet(read_or_create(Path(path), Fernet.generate_key()))
 
 
 def vault_cipher() -> Fernet:

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 from anyascii import anyascii
 
+from apiflag.evidence import pair_values
 from apiflag.privacy.keys import is_pseudonym, pseudonym
-from apiflag.privacy.policy import CONTACT, REDACT, column_kind, sweepable
+from apiflag.privacy.policy import CONTACT, QUOTED_FIELD_KINDS, REDACT, column_kind, sweepable
 
 _TOKEN = re.compile(r"[0-9A-Za-z\u00C0-\uFFFF@+_.\-]+")
 MAX_TOKENS = 12
@@ -181,6 +182,43 @@ class PersonalDictionary:
         if whole is not None:
             return whole, 1
         return self.sweep(value)
+
+
+def quoted_values(field: object, observed: object) -> list[tuple[str, str]]:
+    """Return ``(kind, value)`` of each value an identity explanation row quotes.
+
+    Args:
+        field: the matched field, or a queue ``source_id`` (``case:<case>/<field>``).
+        observed: the row's ``observed`` cell (:func:`apiflag.evidence.observed_pair`).
+
+    Returns:
+        Both sides' values of a personal field (see
+        :data:`apiflag.privacy.policy.QUOTED_FIELD_KINDS`); [] for any other row.
+    """
+    name = str(field or "")
+    if name.startswith("case:"):
+        name = name.rpartition("/")[2]
+    kind = QUOTED_FIELD_KINDS.get(name)
+    if kind is None:
+        return []
+    return [(kind, value) for value in pair_values(observed)]
+
+
+def collect_quoted(frame: pd.DataFrame, dictionary: PersonalDictionary) -> None:
+    """Add the values a table's identity explanation rows quote, so their sentences get swept.
+
+    A table with ``sentence`` and ``observed`` and a ``field`` or ``source_id`` column
+    (``match_fields``, the queue's explanations) names the case person's values too; nothing
+    else would put those in the night's dictionary.
+    """
+    if "sentence" not in frame.columns or "observed" not in frame.columns:
+        return
+    key = "field" if "field" in frame.columns else "source_id"
+    if key not in frame.columns:
+        return
+    for matched, observed in zip(frame[key].tolist(), frame["observed"].tolist(), strict=True):
+        for kind, value in quoted_values(matched, observed):
+            dictionary.add(kind, value)
 
 
 def contact_kind(row_kind: Any) -> str:

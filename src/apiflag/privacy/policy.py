@@ -37,6 +37,7 @@ __all__ = [
     "WAREHOUSE_COLUMNS",
     "column_kind",
     "config_path",
+    "QUOTED_FIELD_KINDS",
     "kind_by_name",
     "load_settings",
     "read_config",
@@ -114,6 +115,18 @@ COLUMN_KINDS: dict[str, str] = {
     "comment": REDACT,
     "detail": REDACT,
     "free_text": REDACT,
+}
+
+#: The kind of the values an identity explanation row quotes in its ``observed`` pair
+#: (:func:`apiflag.evidence.observed_pair`), by the matched field (``field`` in
+#: ``match_fields``, the last part of ``source_id`` ``case:<case>/<field>`` in the queue). Its
+#: ``sentence`` says the same values (the case person's too, which no warehouse column holds):
+#: retention adds them to the night's dictionary before sweeping the sentence.
+QUOTED_FIELD_KINDS: dict[str, str] = {
+    "surname": "name",
+    "given_names": "name",
+    "date_of_birth": "dob",
+    "document": "document",
 }
 
 #: Sources of a night's dictionary of personal values: table -> column -> kind (as above).

@@ -53,7 +53,7 @@ from apiflag.errors import ApiflagError
 from apiflag.provenance import combined_digest
 from apiflag.queue.combine import CombineResult
 from apiflag.queue.reasons import REVIEW, check_reason
-from apiflag.records import Disposition
+from apiflag.records import Disposition, Flag
 
 __all__ = [
     "DECIDED",
@@ -265,7 +265,7 @@ PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "person_date_of_birth",
         "person_document_number",
     ),
-    "contributions": ("observed",),
+    "contributions": ("sentence", "observed"),  # identity rows name both sides
     "dispositions": ("note",),
 }
 
@@ -384,96 +384,15 @@ def save_night(
         if len(result.contributions)
         else {}
     )
-    inserted = updated = unchanged = kept = 0
+    counts = {"inserted": 0, "updated": 0, "unchanged": 0, "kept": 0}
     now = _now()
     with engine.begin() as conn:
         for flag in result.flags:
             person = people.loc[flag.flag_id] if people is not None else None
-            values: dict[str, Any] = {
-                "flag_id": flag.flag_id,
-                "night": flag.night,
-                "traveller_id": flag.traveller_id,
-                "track": flag.track,
-                "total": flag.total,
-                "probability": flag.probability,
-                "outcome_log_odds": flag.outcome_log_odds,
-                "match_probability": flag.match_probability,
-                "priority": flag.priority,
-                "rules_digest": flag.rules_digest,
-                "model_uri": flag.model_uri,
-                "model_version": flag.model_version,
-                "matcher_version": flag.matcher_version,
-                "parser_version": flag.parser_version,
-                "code_digest": flag.code_digest,
-                "input_messages": json.dumps(list(flag.input_messages)),
-                "flight": _text(person["flight"]) if person is not None else "",
-                "person_surname": _text(person["surname"]) if person is not None else None,
-                "person_given_names": _text(person["given_names"]) if person is not None else None,
-                "person_date_of_birth": _text(person["date_of_birth"])
-                if person is not None
-                else None,
-                "person_document_number": _text(person["document_number"])
-                if person is not None
-                else None,
-                "monitor_nationality": _text(person["nationality"]) if person is not None else None,
-                "monitor_sex": _text(person["sex"]) if person is not None else None,
-                "monitor_age_band": _text(person["age_band"]) if person is not None else None,
-                "degraded": _text(person.get("degraded")) if person is not None else None,
-            }
-            contrib = [
-                {
-                    "flag_id": flag.flag_id,
-                    "ord": int(r["order"]),
-                    "source": r["source"],
-                    "column": r["column"],
-                    "source_id": r["source_id"],
-                    "weight": float(r["weight"]),
-                    "sentence": r["sentence"],
-                    "observed": _text(r["observed"]),
-                    "rationale": _text(r["rationale"]),
-                    "against": r["against"] or "[]",
-                }
-                for r in rows_by[flag.flag_id].to_dict("records")
-            ]
-            old = conn.execute(select(flags).where(flags.c.flag_id == flag.flag_id)).first()
-            summary = {
-                "night": flag.night.isoformat(),
-                "track": flag.track,
-                "priority": flag.priority,
-                "probability": None if flag.probability is None else round(flag.probability, 6),
-                "policy_score": round(flag.total, 6),
-                "rules_digest": flag.rules_digest,
-                "model_version": flag.model_version,
-            }
-            if old is None:
-                conn.execute(
-                    flags.insert().values(
-                        **values, status="new", masked=False, created_at=now, updated_at=now
-                    )
-                )
-                conn.execute(contributions.insert(), contrib)
-                append_event(conn, actor, "queue.insert", flag.flag_id, summary)
-                inserted += 1
-            elif old.status != "new":
-                kept += 1
-            elif all(_same(getattr(old, c), values[c]) for c in _COMPARED) and _same_rows(
-                conn, flag.flag_id, contrib
-            ):
-                unchanged += 1
-            else:
-                # only while still new: an analyst may have taken it since we read it
-                changed = conn.execute(
-                    update(flags)
-                    .where(flags.c.flag_id == flag.flag_id, flags.c.status == "new")
-                    .values(**values, updated_at=now)
-                )
-                if changed.rowcount != 1:
-                    kept += 1
-                    continue
-                conn.execute(delete(contributions).where(contributions.c.flag_id == flag.flag_id))
-                conn.execute(contributions.insert(), contrib)
-                append_event(conn, actor, "queue.update", flag.flag_id, summary)
-                updated += 1
+            values = _flag_values(flag, person)
+            contrib = _contribution_rows(flag.flag_id, rows_by[flag.flag_id])
+            counts[_save_flag(conn, actor, flag, values, contrib, now)] += 1
+        inserted, updated, unchanged, kept = (counts[k] for k in counts)
         conn.execute(
             night_runs.insert().values(
                 night=result.night,
@@ -508,6 +427,111 @@ def save_night(
             },
         )
     return SaveReport(result.night, inserted, updated, unchanged, kept, result.overflow)
+
+
+def _flag_values(flag: Flag, person: Any) -> dict[str, Any]:
+    """The ``flags`` row of a queued flag (``person``: its traveller's row, or None)."""
+
+    def text(column: str) -> str | None:
+        return _text(person[column]) if person is not None else None
+
+    return {
+        "flag_id": flag.flag_id,
+        "night": flag.night,
+        "traveller_id": flag.traveller_id,
+        "track": flag.track,
+        "total": flag.total,
+        "probability": flag.probability,
+        "outcome_log_odds": flag.outcome_log_odds,
+        "match_probability": flag.match_probability,
+        "priority": flag.priority,
+        "rules_digest": flag.rules_digest,
+        "model_uri": flag.model_uri,
+        "model_version": flag.model_version,
+        "matcher_version": flag.matcher_version,
+        "parser_version": flag.parser_version,
+        "code_digest": flag.code_digest,
+        "input_messages": json.dumps(list(flag.input_messages)),
+        "flight": _text(person["flight"]) if person is not None else "",
+        "person_surname": text("surname"),
+        "person_given_names": text("given_names"),
+        "person_date_of_birth": text("date_of_birth"),
+        "person_document_number": text("document_number"),
+        "monitor_nationality": text("nationality"),
+        "monitor_sex": text("sex"),
+        "monitor_age_band": text("age_band"),
+        "degraded": _text(person.get("degraded")) if person is not None else None,
+    }
+
+
+def _contribution_rows(flag_id: str, rows: Any) -> list[dict[str, Any]]:
+    """The ``contributions`` rows of one flag from its explanation frame."""
+    return [
+        {
+            "flag_id": flag_id,
+            "ord": int(r["order"]),
+            "source": r["source"],
+            "column": r["column"],
+            "source_id": r["source_id"],
+            "weight": float(r["weight"]),
+            "sentence": r["sentence"],
+            "observed": _text(r["observed"]),
+            "rationale": _text(r["rationale"]),
+            "against": r["against"] or "[]",
+        }
+        for r in rows.to_dict("records")
+    ]
+
+
+def _save_flag(
+    conn: Connection,
+    actor: str,
+    flag: Flag,
+    values: dict[str, Any],
+    contrib: list[dict[str, Any]],
+    now: dt.datetime,
+) -> str:
+    """Insert, refresh or keep one flag; say which (``inserted``, ``updated``, ...).
+
+    A flag someone has taken into review or decided is never touched (``kept``).
+    """
+    old = conn.execute(select(flags).where(flags.c.flag_id == flag.flag_id)).first()
+    summary = {
+        "night": flag.night.isoformat(),
+        "track": flag.track,
+        "priority": flag.priority,
+        "probability": None if flag.probability is None else round(flag.probability, 6),
+        "policy_score": round(flag.total, 6),
+        "rules_digest": flag.rules_digest,
+        "model_version": flag.model_version,
+    }
+    if old is None:
+        conn.execute(
+            flags.insert().values(
+                **values, status="new", masked=False, created_at=now, updated_at=now
+            )
+        )
+        conn.execute(contributions.insert(), contrib)
+        append_event(conn, actor, "queue.insert", flag.flag_id, summary)
+        return "inserted"
+    if old.status != "new":
+        return "kept"
+    if all(_same(getattr(old, c), values[c]) for c in _COMPARED) and _same_rows(
+        conn, flag.flag_id, contrib
+    ):
+        return "unchanged"
+    # only while still new: an analyst may have taken it since we read it
+    changed = conn.execute(
+        update(flags)
+        .where(flags.c.flag_id == flag.flag_id, flags.c.status == "new")
+        .values(**values, updated_at=now)
+    )
+    if changed.rowcount != 1:
+        return "kept"
+    conn.execute(delete(contributions).where(contributions.c.flag_id == flag.flag_id))
+    conn.execute(contributions.insert(), contrib)
+    append_event(conn, actor, "queue.update", flag.flag_id, summary)
+    return "updated"
 
 
 def _text(value: Any) -> str | None:

@@ -219,64 +219,12 @@ def build_report(
     queued_by_track = {t: int((tv["queued"] & (tv["track"] == t)).sum()) for t in TRACKS}
     flagged = int(tv["flagged"].sum())
 
-    top_rules: list[dict[str, Any]] = []
-    if rule_hits is not None and len(rule_hits):
-        queued_ids = set(tv.loc[tv["queued"], "traveller_id"])
-        rh = rule_hits.assign(_q=rule_hits["traveller_id"].astype(str).isin(queued_ids))
-        agg = (
-            rh.groupby(["rule_id", "rule_version", "track"])
-            .agg(hits=("traveller_id", "size"), queued=("_q", "sum"))
-            .reset_index()
-            .sort_values(["hits", "rule_id"], ascending=[False, True])
-        )
-        top_rules = [
-            {
-                "rule": f"{r.rule_id}@{r.rule_version}",
-                "track": r.track,
-                "hits": int(r.hits),
-                "queued": int(r.queued),
-            }
-            for r in agg.head(15).itertuples()
-        ]
+    top_rules = _top_rules(rule_hits, tv)
 
     fair = fairness_table(tv, monitoring)
     over = [r for r in fair if r.over_twice]
 
-    notes: list[str] = []
-    if quarantine is not None and len(quarantine):
-        codes = quarantine.groupby("code").size().sort_values(ascending=False)
-        notes.append(
-            f"{len(quarantine)} quarantined: "
-            + ", ".join(f"{code} x{n}" for code, n in codes.items())
-        )
-    if arrivals:
-        if "date_of_birth" in travellers.columns:
-            n = int(travellers["date_of_birth"].isna().sum())
-            if n:
-                notes.append(f"{n} arrivals without a date of birth (minor status unknown)")
-        if "document_number" in travellers.columns:
-            n = int(travellers["document_number"].isna().sum())
-            if n:
-                notes.append(f"{n} arrivals without a travel document number")
-        if "pnr_traveller_id" in travellers.columns:
-            pax = travellers
-            who = "arrivals"
-            if "role" in travellers.columns:
-                pax = travellers.loc[travellers["role"].astype(str).str.endswith("passenger")]
-                who = "passengers"  # crew have no PNR
-            unlinked = int(pax["pnr_traveller_id"].isna().sum())
-            if unlinked:
-                notes.append(
-                    f"{unlinked} of {len(pax)} {who} ({unlinked / max(len(pax), 1):.1%}) have no "
-                    "linked PNR: PNR-based rules could not fire for them"
-                )
-    if combined.model_uri is None:
-        notes.append(
-            "no champion model: the queue is ranked by policy weights alone and no outcome "
-            "probability is shown"
-        )
-    else:
-        notes.append(f"queue ranked by {combined.ranked_by}")
+    notes = _notes(combined, travellers, quarantine)
     notes.extend(data_quality)
     carrier_drops = carriers.named_notes() if carriers is not None else []
     if carriers is not None:
@@ -319,6 +267,72 @@ def build_report(
     folder = out_dir or config.reports_dir()
     path = atomic.write_text(folder / f"{night_s}.html", html)
     return path, markdown
+
+
+def _top_rules(rule_hits: pd.DataFrame | None, tv: pd.DataFrame) -> list[dict[str, Any]]:
+    """The 15 rules that fired most, with how many of their travellers were queued."""
+    if rule_hits is None or not len(rule_hits):
+        return []
+    queued_ids = set(tv.loc[tv["queued"], "traveller_id"])
+    rh = rule_hits.assign(_q=rule_hits["traveller_id"].astype(str).isin(queued_ids))
+    agg = (
+        rh.groupby(["rule_id", "rule_version", "track"])
+        .agg(hits=("traveller_id", "size"), queued=("_q", "sum"))
+        .reset_index()
+        .sort_values(["hits", "rule_id"], ascending=[False, True])
+    )
+    return [
+        {
+            "rule": f"{r.rule_id}@{r.rule_version}",
+            "track": r.track,
+            "hits": int(r.hits),
+            "queued": int(r.queued),
+        }
+        for r in agg.head(15).itertuples()
+    ]
+
+
+def _notes(
+    combined: CombineResult, travellers: pd.DataFrame, quarantine: pd.DataFrame | None
+) -> list[str]:
+    """The data-quality and ranking notes of the night (without the earlier stages' notes)."""
+    arrivals = len(travellers)
+    notes: list[str] = []
+    if quarantine is not None and len(quarantine):
+        codes = quarantine.groupby("code").size().sort_values(ascending=False)
+        notes.append(
+            f"{len(quarantine)} quarantined: "
+            + ", ".join(f"{code} x{n}" for code, n in codes.items())
+        )
+    if arrivals:
+        if "date_of_birth" in travellers.columns:
+            n = int(travellers["date_of_birth"].isna().sum())
+            if n:
+                notes.append(f"{n} arrivals without a date of birth (minor status unknown)")
+        if "document_number" in travellers.columns:
+            n = int(travellers["document_number"].isna().sum())
+            if n:
+                notes.append(f"{n} arrivals without a travel document number")
+        if "pnr_traveller_id" in travellers.columns:
+            pax = travellers
+            who = "arrivals"
+            if "role" in travellers.columns:
+                pax = travellers.loc[travellers["role"].astype(str).str.endswith("passenger")]
+                who = "passengers"  # crew have no PNR
+            unlinked = int(pax["pnr_traveller_id"].isna().sum())
+            if unlinked:
+                notes.append(
+                    f"{unlinked} of {len(pax)} {who} ({unlinked / max(len(pax), 1):.1%}) have no "
+                    "linked PNR: PNR-based rules could not fire for them"
+                )
+    if combined.model_uri is None:
+        notes.append(
+            "no champion model: the queue is ranked by policy weights alone and no outcome "
+            "probability is shown"
+        )
+    else:
+        notes.append(f"queue ranked by {combined.ranked_by}")
+    return notes
 
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True)

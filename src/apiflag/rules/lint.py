@@ -198,12 +198,12 @@ def _field_findings(file: str, rule: Rule) -> list[Finding]:
 
 def example_frame(rule: Rule, *examples: Example) -> pd.DataFrame:
     """A feature table of one row per example (fields an example does not give are null)."""
-    from apiflag.features import _typed  # one typing path for real and example tables
+    from apiflag.features import typed_frame  # one typing path for real and example tables
 
     columns: dict[str, Any] = {"traveller_id": [f"example:{ex.name}" for ex in examples]}
     for name in rule.fields():
         columns[name] = [ex.input.get(name) for ex in examples]
-    return _typed(columns, len(examples), names=rule.fields())
+    return typed_frame(columns, len(examples), names=rule.fields())
 
 
 def _value_fits(value: Any, type_: str) -> bool:

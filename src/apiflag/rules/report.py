@@ -25,15 +25,21 @@ TRACK_TARGET = {"protection": "victim", "examination": "trafficker", "document_i
 KEY = list(TRAVELLER_KEY)
 
 
-def truth_labels(truth: Path, nights: Sequence[str]) -> pd.DataFrame:
+LABEL_COLUMNS: tuple[str, ...] = ("truth_label", "pattern", "confounder")
+
+
+def truth_labels(
+    truth: Path, nights: Sequence[str], columns: Sequence[str] = LABEL_COLUMNS
+) -> pd.DataFrame:
     """Map a synthetic world's ``truth/travellers.csv`` onto warehouse traveller ids.
 
     Args:
         truth: the world folder, its ``truth`` folder, or ``travellers.csv`` itself.
         nights: nights whose warehouse partitions hold the travellers.
+        columns: the truth columns to return (default ``truth_label, pattern, confounder``).
 
     Returns:
-        ``traveller_id, truth_label, pattern, confounder`` for the travellers found.
+        ``traveller_id`` and ``columns`` for the travellers found.
     """
     from apiflag import warehouse
 
@@ -62,12 +68,13 @@ def truth_labels(truth: Path, nights: Sequence[str]) -> pd.DataFrame:
             )
         w["night"] = night
         rows.append(pd.concat([w[["traveller_id"]], traveller_key_frame(w)], axis=1))
+    wanted = ["traveller_id", *columns]
     if not rows:
-        return pd.DataFrame(columns=["traveller_id", "truth_label", "pattern", "confounder"])
+        return pd.DataFrame(columns=wanted)
     wh = pd.concat(rows, ignore_index=True)
-    tk = pd.concat([t[["truth_label", "pattern", "confounder"]], traveller_key_frame(t)], axis=1)
+    tk = pd.concat([t[list(columns)], traveller_key_frame(t)], axis=1)
     joined = wh.merge(tk, on=KEY, how="inner").drop_duplicates("traveller_id")
-    return joined[["traveller_id", "truth_label", "pattern", "confounder"]].reset_index(drop=True)
+    return joined[wanted].reset_index(drop=True)
 
 
 def rule_statistics(

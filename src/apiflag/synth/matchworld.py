@@ -90,6 +90,77 @@ def _people(rng: np.random.Generator, n: int, given_parts: int = 1) -> pd.DataFr
     )
 
 
+def _aliases(
+    rng: np.random.Generator, persons: pd.DataFrame, n_base: int, given_parts: int
+) -> dict[int, str]:
+    """Per person row with an alias: another name from its pool (``SURNAME, GIVEN``)."""
+    alias_of = np.flatnonzero(rng.random(n_base) < ALIAS_SHARE)
+    alias_text: dict[int, str] = {}
+    for i in alias_of.tolist():
+        pool = POOLS[persons.at[i, "nationality"]]
+        givens = pool.male + pool.female
+        sur = pool.surnames[int(rng.integers(0, len(pool.surnames)))]
+        alias_given = " ".join(
+            givens[int(g)]
+            for g in rng.choice(len(givens), min(given_parts, len(givens)), replace=False)
+        )
+        alias_text[i] = f"{sur}, {alias_given}"
+    return alias_text
+
+
+def _case_database(
+    rng: np.random.Generator,
+    persons: pd.DataFrame,
+    n_base: int,
+    copied: np.ndarray,
+    has_doc: np.ndarray,
+    alias_text: dict[int, str],
+) -> CaseDatabase:
+    """The case database of the persons: three to a case, copies in another case."""
+    n_persons, n_copies = len(persons), len(copied)
+    n_cases = n_persons // 3 + 1
+    case_of = np.arange(n_persons) // 3
+    case_of[n_base:] = (case_of[copied] + 1 + rng.integers(0, n_cases - 1, n_copies)) % n_cases
+    doc_rows = np.flatnonzero(has_doc)
+    return CaseDatabase(
+        cases=pd.DataFrame(
+            {
+                "case_id": [f"C{i}" for i in range(n_cases)],
+                "typology": "labour",
+                "year": 2020,
+                "status": "closed",
+            }
+        ),
+        persons=pd.DataFrame(
+            {
+                "person_id": persons["person_id"],
+                "case_id": [f"C{c}" for c in case_of],
+                "role": rng.choice(["victim", "recruiter", "broker"], n_persons),
+                "surname": persons["surname"],
+                "given_names": persons["given_names"],
+                "date_of_birth": persons["date_of_birth"],
+                "nationality": persons["nationality"],
+            }
+        ),
+        aliases=pd.DataFrame(
+            {
+                "person_id": [f"P{i}" for i in alias_text],
+                "alias": list(alias_text.values()),
+            },
+            columns=["person_id", "alias"],
+        ),
+        documents=pd.DataFrame(
+            {
+                "person_id": persons["person_id"].to_numpy()[doc_rows],
+                "number": persons["doc"].to_numpy()[doc_rows],
+            }
+        ),
+        identifiers=pd.DataFrame(
+            columns=["id", "case_id", "person_id", "kind", "value", "normalized"]
+        ),
+    )
+
+
 def match_world(
     n_travellers: int,
     n_persons: int,
@@ -129,17 +200,7 @@ def match_world(
     persons["identity"] = identity
     has_doc = rng.random(len(base)) < doc_share
     # aliases: another name from the person's pool, recorded on the first record
-    alias_of = np.flatnonzero(rng.random(len(base)) < ALIAS_SHARE)
-    alias_text: dict[int, str] = {}
-    for i in alias_of.tolist():
-        pool = POOLS[persons.at[i, "nationality"]]
-        givens = pool.male + pool.female
-        sur = pool.surnames[int(rng.integers(0, len(pool.surnames)))]
-        alias_given = " ".join(
-            givens[int(g)]
-            for g in rng.choice(len(givens), min(given_parts, len(givens)), replace=False)
-        )
-        alias_text[i] = f"{sur}, {alias_given}"
+    alias_text = _aliases(rng, persons, len(base), given_parts)
 
     trav = _people(rng, n_travellers, given_parts)
     trav["identity"] = -1 - np.arange(n_travellers)  # new identities, never a case person
@@ -168,47 +229,7 @@ def match_world(
         trav.at[t, "identity"] = p
         kinds.append(kind)
     trav["traveller_id"] = [f"T{i}" for i in range(n_travellers)]
-    n_cases = n_persons // 3 + 1
-    case_of = np.arange(n_persons) // 3
-    case_of[len(base) :] = (case_of[copied] + 1 + rng.integers(0, n_cases - 1, n_copies)) % n_cases
-    doc_rows = np.flatnonzero(has_doc[identity])
-    db = CaseDatabase(
-        cases=pd.DataFrame(
-            {
-                "case_id": [f"C{i}" for i in range(n_cases)],
-                "typology": "labour",
-                "year": 2020,
-                "status": "closed",
-            }
-        ),
-        persons=pd.DataFrame(
-            {
-                "person_id": persons["person_id"],
-                "case_id": [f"C{c}" for c in case_of],
-                "role": rng.choice(["victim", "recruiter", "broker"], n_persons),
-                "surname": persons["surname"],
-                "given_names": persons["given_names"],
-                "date_of_birth": persons["date_of_birth"],
-                "nationality": persons["nationality"],
-            }
-        ),
-        aliases=pd.DataFrame(
-            {
-                "person_id": [f"P{i}" for i in alias_text],
-                "alias": list(alias_text.values()),
-            },
-            columns=["person_id", "alias"],
-        ),
-        documents=pd.DataFrame(
-            {
-                "person_id": persons["person_id"].to_numpy()[doc_rows],
-                "number": persons["doc"].to_numpy()[doc_rows],
-            }
-        ),
-        identifiers=pd.DataFrame(
-            columns=["id", "case_id", "person_id", "kind", "value", "normalized"]
-        ),
-    )
+    db = _case_database(rng, persons, len(base), copied, has_doc[identity], alias_text)
     travellers = trav[["traveller_id", "surname", "given_names", "date_of_birth", "nationality"]]
     documents = pd.DataFrame(
         {"owner_kind": "api", "owner_id": trav["traveller_id"], "number": trav["doc"]}

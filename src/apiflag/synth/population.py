@@ -844,39 +844,20 @@ def seat_party(flight: Flight, people: list[Traveller], r: Rand, together: bool 
             t.seat = f"{flight.next_row}{letters[i % 6]}"
 
 
-def new_booking(
-    ctx: NightContext,
+def _itinerary(
+    r: Rand,
     flight: Flight,
-    people: list[Traveller],
-    party: str,
-    *,
-    lead_days: tuple[float, float],
+    created: dt.datetime,
     one_way: bool,
-    outbound_first: bool = False,
-    via_agency: float = 0.45,
-    cash: float | None = None,
-    payer: tuple[str, str | None] | None = None,
-    card: str | None = None,
-    stay: tuple[int, int] = (3, 14),
-) -> Booking:
-    """Book ``people`` on ``flight``: itinerary, contacts, tickets and payment.
+    outbound_first: bool,
+    stay: tuple[int, int],
+) -> tuple[list[Leg], dt.datetime]:
+    """The booking's legs and its creation time (moved before an outbound leg).
 
-    ``payer`` is (name, phone) of whoever pays; None means the first traveller pays.
+    The inbound leg, with the outbound leg before it (``outbound_first``) or a return after it
+    (unless ``one_way``).
     """
-    r, ids = ctx.r, ctx.ids
     dep = flight.scheduled_departure
-    lead = lead_days[0] + (lead_days[1] - lead_days[0]) * r.u()
-    created = dep - dt.timedelta(hours=int(lead * 24), minutes=r.pick(60))
-    last = created + dt.timedelta(hours=min(int(lead * 24) // 2, r.pick(48)))
-    home = flight.route.country
-    lead_traveller = people[0]
-    agency = (
-        ctx.agency_for(home, flight.carrier)
-        if r.chance(via_agency)
-        else AgencyV(flight.carrier, flight.departure_airport)
-    )
-    if agency.agency_id:
-        agency.location = flight.departure_airport
     legs: list[Leg] = []
     inbound = flight.leg(r.choice(("Y", "Y", "Y", "M", "B", "C")))
     if outbound_first:
@@ -912,6 +893,84 @@ def new_booking(
                 inbound.booking_class,
             ),
         ]
+    return legs, created
+
+
+def _payments(
+    ctx: NightContext,
+    flight: Flight,
+    people: list[Traveller],
+    one_way: bool,
+    cash: float | None,
+    payer: tuple[str, str | None] | None,
+    card: str | None,
+) -> list[PaymentV]:
+    """The booking's one payment: cash or a card, by the payer or the lead traveller."""
+    r, ids = ctx.r, ctx.ids
+    home = flight.route.country
+    lead_traveller = people[0]
+    fare = round(flight.route.hours * (9000 + 6000 * r.u()) * (1 if one_way else 1.7), -2)
+    if cash is None:
+        cash = 0.14 if home in CASH_MARKETS else 0.02
+    payments: list[PaymentV] = []
+    total = fare * len(people)
+    if payer is None:
+        pname = f"{lead_traveller.given_names.split(' ')[0]} {lead_traveller.surname}"
+        pphone = None
+    else:
+        pname, pphone = payer
+    if r.chance(cash):
+        payments.append(PaymentV("CA", total, pname if (payer or r.chance(0.4)) else None, pphone))
+    else:
+        exp = dt.date(ctx.night.year + 1 + r.pick(4), 1 + r.pick(12), 1)
+        payments.append(
+            PaymentV(
+                "CC",
+                total,
+                pname if (payer or r.chance(0.7)) else None,
+                pphone,
+                r.choice(_VENDORS),
+                card or ids.masked_card(),
+                f"{exp.month:02d}{exp.year % 100:02d}",
+            )
+        )
+    return payments
+
+
+def new_booking(
+    ctx: NightContext,
+    flight: Flight,
+    people: list[Traveller],
+    party: str,
+    *,
+    lead_days: tuple[float, float],
+    one_way: bool,
+    outbound_first: bool = False,
+    via_agency: float = 0.45,
+    cash: float | None = None,
+    payer: tuple[str, str | None] | None = None,
+    card: str | None = None,
+    stay: tuple[int, int] = (3, 14),
+) -> Booking:
+    """Book ``people`` on ``flight``: itinerary, contacts, tickets and payment.
+
+    ``payer`` is (name, phone) of whoever pays; None means the first traveller pays.
+    """
+    r, ids = ctx.r, ctx.ids
+    dep = flight.scheduled_departure
+    lead = lead_days[0] + (lead_days[1] - lead_days[0]) * r.u()
+    created = dep - dt.timedelta(hours=int(lead * 24), minutes=r.pick(60))
+    last = created + dt.timedelta(hours=min(int(lead * 24) // 2, r.pick(48)))
+    home = flight.route.country
+    lead_traveller = people[0]
+    agency = (
+        ctx.agency_for(home, flight.carrier)
+        if r.chance(via_agency)
+        else AgencyV(flight.carrier, flight.departure_airport)
+    )
+    if agency.agency_id:
+        agency.location = flight.departure_airport
+    legs, created = _itinerary(r, flight, created, one_way, outbound_first, stay)
     locator = ids.record_locator()
     contacts: list[ContactV] = []
     for i, t in enumerate(people):
@@ -941,31 +1000,7 @@ def new_booking(
         )
     if agency.agency_id and r.chance(0.2):
         contacts.append(ContactV("phone", ctx.agency_phones[agency.agency_id], None, "IFT"))
-    fare = round(flight.route.hours * (9000 + 6000 * r.u()) * (1 if one_way else 1.7), -2)
-    if cash is None:
-        cash = 0.14 if home in CASH_MARKETS else 0.02
-    payments: list[PaymentV] = []
-    total = fare * len(people)
-    if payer is None:
-        pname = f"{lead_traveller.given_names.split(' ')[0]} {lead_traveller.surname}"
-        pphone = None
-    else:
-        pname, pphone = payer
-    if r.chance(cash):
-        payments.append(PaymentV("CA", total, pname if (payer or r.chance(0.4)) else None, pphone))
-    else:
-        exp = dt.date(ctx.night.year + 1 + r.pick(4), 1 + r.pick(12), 1)
-        payments.append(
-            PaymentV(
-                "CC",
-                total,
-                pname if (payer or r.chance(0.7)) else None,
-                pphone,
-                r.choice(_VENDORS),
-                card or ids.masked_card(),
-                f"{exp.month:02d}{exp.year % 100:02d}",
-            )
-        )
+    payments = _payments(ctx, flight, people, one_way, cash, payer, card)
     tickets = [TicketV(ids.ticket_number(flight.carrier), t.ref) for t in people]
     b = Booking(
         locator,

@@ -291,10 +291,10 @@ def render_paxlst(manifest: PaxlstManifest, style: RenderStyle = DEFAULT_STYLE) 
     Raises:
         UsageError: when the manifest's version is not a PAXLST directory this writer knows.
     """
-    return _paxlst_text(manifest, style)
+    return paxlst_text(manifest, style)
 
 
-def _paxlst_text(m: Any, style: RenderStyle) -> str:
+def paxlst_text(m: Any, style: RenderStyle) -> str:
     """Render from any object with PaxlstManifest's attributes (the world passes light views)."""
     version = _PAXLST_VERSIONS.get(m.version)
     if version is None:
@@ -472,7 +472,7 @@ def render_pnrgov(message: PnrgovMessage, style: RenderStyle = DEFAULT_STYLE) ->
     Raises:
         UsageError: when the message's version is not a PNRGOV version this writer knows.
     """
-    return _pnrgov_text(message, style)
+    return pnrgov_text(message, style)
 
 
 def _tvl(w: _Writer, leg: Any, with_class: bool) -> None:
@@ -501,7 +501,7 @@ def _tvl(w: _Writer, leg: Any, with_class: bool) -> None:
     w.segs.append(seg)
 
 
-def _pnrgov_text(msg: Any, style: RenderStyle) -> str:
+def pnrgov_text(msg: Any, style: RenderStyle) -> str:
     """Render from any object with PnrgovMessage's attributes (the world passes light views)."""
     version = _PNRGOV_VERSIONS.get(msg.version)
     if version is None:

@@ -58,7 +58,7 @@ from apiflag.synth.population import (
     ordinary_party,
     person,
 )
-from apiflag.synth.render import RenderStyle, _paxlst_text, _pnrgov_text
+from apiflag.synth.render import RenderStyle, paxlst_text, pnrgov_text
 
 __all__ = [
     "DEFAULT_PREVALENCE",
@@ -544,7 +544,7 @@ def render_flight(
         )
         style = _style(r, cfg.mess_share, f.carrier, "PAXLST")
         counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
-        _write(folder / "paxlst" / f"{base}_{kind}.edi", _paxlst_text(m, style))
+        _write(folder / "paxlst" / f"{base}_{kind}.edi", paxlst_text(m, style))
         if "unreadable_values" in style.habits:
             for position, t in enumerate(people):
                 fld = unreadable_field(position)
@@ -569,7 +569,7 @@ def render_flight(
         )
         style = _style(r, cfg.mess_share, f.carrier, "PNRGOV", push)
         counts["messy_files"] += style != RenderStyle(title_glued=style.title_glued)
-        _write(folder / "pnrgov" / f"{base}_{push}.edi", _pnrgov_text(msg, style))
+        _write(folder / "pnrgov" / f"{base}_{push}.edi", pnrgov_text(msg, style))
     counts["files"] += 4
     counts["unreadable_values"] += len(unreadable)
     return counts, unreadable

@@ -22,8 +22,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from apiflag.privacy.keys import _read_or_create as read_or_create
-from apiflag.privacy.keys import secrets_dir
+from apiflag.privacy.keys import read_or_create, secrets_dir
 
 __all__ = [
     "ABSOLUTE_SECONDS",
