@@ -99,7 +99,9 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
     den = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if k <= 0 else max(0.0, centre - half)  # exact at the ends: no rounding residue
+    high = 1.0 if k >= n else min(1.0, centre + half)
+    return (low, high)
 
 
 # --------------------------------------------------------------------------- reading

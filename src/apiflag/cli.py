@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "serve": "apiflag.orchestration.cli:serve",
     "queue": "apiflag.queue.cli:queue",
     "explain": "apiflag.queue.cli:explain",
+    "rescreen": "apiflag.rescreen:rescreen_command",
     "audit": "apiflag.queue.cli:audit",
     "retention": "apiflag.privacy.cli:retention",
     "reidentify": "apiflag.privacy.cli:reidentify",

@@ -352,6 +352,11 @@ def stage_model(
     return run_stage(night, "model", digest, compute)
 
 
+def rule_info() -> dict[str, Any]:
+    """Return the catalogue's titles, rationales and exonerating circumstances (for combine)."""
+    return _rule_info()
+
+
 def _rule_info() -> dict[str, Any]:
     """Titles, rationales and exonerating circumstances of the catalogue, for explanations.
 

@@ -12,6 +12,7 @@ Where each part lives:
 * one module per evidence family: :mod:`~apiflag.features.traveller` (age, minors, case
   matches), :mod:`~apiflag.features.booking` (travel, payer, party, identifier case links),
   :mod:`~apiflag.features.contacts` (shared contacts, switchboards),
+  :mod:`~apiflag.features.relations` (relations beyond the surname, the companion of a minor),
   :mod:`~apiflag.features.documents`, :mod:`~apiflag.features.route`.
 * :mod:`~apiflag.features.build`: the orchestration (:func:`build_features`,
   :func:`build_night_features`); :mod:`~apiflag.features.writer` writes the table.
@@ -24,7 +25,12 @@ Guarantees:
 * Protected attributes (sex, nationality, date of birth, age, age band, place of birth, country of
   residence) are kept for fairness monitoring only, marked ``use="monitoring"``; the rule linter
   refuses them. Features derived from age (``traveller.is_minor`` and the party's minors and
-  adults) are ``use="protection_only"``: only protection-track rules may read them.
+  adults) are ``use="protection_only"``: only protection-track rules may read them. The
+  companion of a minor (``companion.*``) is ``use="companion_of_minor"``: the companion's minor
+  status, read by examination-track rules only, never by a model.
+* Whether travellers are related is shown beyond the surname (a shared contact or address, booked
+  together before, returning together: :mod:`~apiflag.features.relations`), never by surname,
+  nationality or route.
 * Contacts shared by a booking agency's or a corporate travel desk's switchboard are not counted
   as shared contacts (see :class:`SwitchboardPolicy`), and the number excluded is itself a
   feature, so an analyst sees what was left out.

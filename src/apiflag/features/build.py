@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,7 @@ from apiflag.features.history import (
     gather,
     history_nights,
 )
+from apiflag.features.relations import relation_features
 from apiflag.features.route import _route_case_links, _routes
 from apiflag.features.spec import typed_frame
 from apiflag.features.tables import IDENTIFIER_MATCH_COLUMNS, NightTables, _conform
@@ -100,8 +102,10 @@ def build_features(
             routes=frozenset(_routes(tables).values()),
         )
         past = gather(window, policy, tonight)
+        nights: Iterable[NightTables] = window  # read again, lazily, by the relations
     else:
-        past = gather(_history_window(tables.night, history, settings.history_days), policy)
+        nights = _history_window(tables.night, history, settings.history_days)
+        past = gather(nights, policy)
     out.update(contact_features(tables, pool, past.pool, keys, policy))
     out.update(identifier_link_features(keys, idm))
     out.update(document_features(tables, past.identities, keys, docs, dob, night))
@@ -109,6 +113,7 @@ def build_features(
     out["flight.route_case_links"] = _route_case_links(
         tables, past.links, past.with_matches, m, idm, tr, keys.bid
     )
+    out.update(relation_features(tables, nights, keys))
 
     out["bags.checked_count"] = pd.to_numeric(tr["checked_bags"], errors="coerce").astype("Int64")
     out["bags.weight_kg"] = pd.to_numeric(tr["bag_weight_kg"], errors="coerce").to_numpy(float)

@@ -30,7 +30,14 @@ from apiflag.features.tables import NightTables, arrow_frame
 
 HISTORY_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "flights": ("flight_id", "departure_airport", "arrival_airport", "scheduled_arrival"),
-    "travellers": ("traveller_id", "flight_id", "surname", "date_of_birth"),
+    "travellers": (
+        "traveller_id",
+        "flight_id",
+        "booking_id",
+        "surname",
+        "given_names",
+        "date_of_birth",
+    ),
     "documents": ("owner_kind", "owner_id", "seq", "number"),
     "bookings": (
         "booking_id",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 FeatureType = Literal["bool", "int", "float", "str", "date"]
-FeatureUse = Literal["evidence", "protection_only", "monitoring"]
+FeatureUse = Literal["evidence", "protection_only", "companion_of_minor", "monitoring"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +27,10 @@ class FeatureSpec:
         unit: unit of measure (``hours``, ``days``, ``count``, ``probability``) or ``""``.
         description: one sentence a person can read.
         use: ``evidence`` (any rule or model may read it), ``protection_only`` (derived from age:
-            only protection-track rules may read it) or ``monitoring`` (a protected attribute,
-            kept for fairness monitoring; no rule or model may read it).
+            only protection-track rules may read it), ``companion_of_minor`` (a companion's minor
+            status, the Palermo Protocol exception of :mod:`apiflag.features.relations`: only
+            examination-track rules may read it, no model) or ``monitoring`` (a protected
+            attribute, kept for fairness monitoring; no rule or model may read it).
     """
 
     name: str
@@ -277,6 +279,57 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
         "float",
         "probability",
         "Confidence of the API-PNR link (from linking).",
+    ),
+    # relations beyond the surname, and the companion of a minor (apiflag.features.relations)
+    _f(
+        "booking.returning_together",
+        "bool",
+        "",
+        "The booking's itinerary has an earlier leg leaving an airport tonight's flights arrive "
+        "at: its travellers left the country together on this booking and come back (together "
+        "since the booking was made); null without an itinerary. A relation beyond the surname.",
+    ),
+    _f(
+        "traveller.companions_shared_contact",
+        "int",
+        "count",
+        "Other travellers of this booking arriving tonight who were given a phone, e-mail or "
+        "address (SSR DOCA, CTCM, CTCE) that was also given for this traveller, or the payer's "
+        "phone when one of the two is the payer. A relation beyond the surname.",
+    ),
+    _f(
+        "traveller.companions_travelled_before",
+        "int",
+        "count",
+        "Other travellers of this booking arriving tonight who were booked together with this "
+        "traveller on an earlier night in the history window (same names and birth dates). A "
+        "relation beyond the surname.",
+    ),
+    _f(
+        "traveller.companions_related",
+        "int",
+        "count",
+        "Other travellers of this booking arriving tonight with a relation shown beyond the "
+        "surname: a shared contact or address, booked together before, or returning together. "
+        "Surnames, nationality and route are never read.",
+    ),
+    _f(
+        "companion.minors",
+        "int",
+        "count",
+        "Minors (by the companion's own birth date, apiflag.minors) booked with this adult or in "
+        "a booking this adult pays for; null unless this traveller is known to be an adult. "
+        "Palermo Protocol art. 3(c)-(d): examination track only.",
+        "companion_of_minor",
+    ),
+    _f(
+        "companion.unrelated_minors",
+        "int",
+        "count",
+        "Of companion.minors, those with no relation to this adult shown beyond the surname (no "
+        "shared contact or address, not booked together before, not returning together); null "
+        "unless this traveller is known to be an adult. Examination track only.",
+        "companion_of_minor",
     ),
 )
 

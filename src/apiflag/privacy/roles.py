@@ -63,6 +63,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "model.promote": frozenset({"model_owner", "supervisor"}),
     "retention.hold": frozenset({"supervisor"}),
     "reidentify": frozenset({"supervisor"}),
+    "rescreen.masked": frozenset({"supervisor"}),
     "personal_data": frozenset({"analyst", "supervisor"}),
     "desk": frozenset(ROLES),
     "report.view": frozenset(ROLES),

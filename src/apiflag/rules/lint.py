@@ -10,6 +10,7 @@ A finding names the file, the rule, a stable code, the field concerned and why. 
 | E_UNKNOWN_FIELD | a field is not in the feature specification |
 | E_PROTECTED_FIELD | a field is a protected attribute (monitoring only) |
 | E_PROTECTION_ONLY | an age-derived field (traveller.is_minor ...) on a track other than protection |
+| E_COMPANION_ONLY | a companion-of-a-minor field (``companion.*``, use ``companion_of_minor``) on a track other than examination |
 | E_OPERAND_TYPE | an operator does not apply to the field's type, or the value does not fit it |
 | E_EXAMPLES | no hit example or no miss example |
 | E_EXAMPLE_FIELD | an example gives a field the rule does not read, or a value of the wrong type |
@@ -153,6 +154,18 @@ def _field_findings(file: str, rule: Rule) -> list[Finding]:
                         name,
                         f"field {name!r} is protected (derived from age); only "
                         f"protection-track rules may read it, this rule is on {rule.track}",
+                    )
+                )
+            elif spec.use == "companion_of_minor" and rule.track != "examination":
+                out.append(
+                    Finding(
+                        file,
+                        rule.id,
+                        "E_COMPANION_ONLY",
+                        name,
+                        f"field {name!r} is a companion's minor status (Palermo Protocol art. "
+                        "3(c)-(d) exception); only examination-track rules may read it, for the "
+                        f"adult, this rule is on {rule.track}",
                     )
                 )
         spec = FEATURES.get(cond.field)

@@ -24,6 +24,9 @@ last_minute_business       booked hours before, one-way, paid by a company: corp
 cash_market                cash payment from a market where cash is normal, return ticket
 corporate_shared_phone     one travel-desk phone on many unrelated business bookings, all return
 common_name_collision      a traveller with exactly a case person's common name, other birth date
+naming_custom_family       parents and children of different surnames by custom (see groups)
+school_trip, sports_team,  minors with several adults of other surnames, paid by the
+exchange_group             organisation, return tickets, an agency (see :mod:`apiflag.synth.groups`)
 =========================  ===================================================================
 """
 
@@ -33,6 +36,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from apiflag.synth.groups import (
+    conf_exchange_group,
+    conf_naming_custom_family,
+    conf_school_trip,
+    conf_sports_team,
+)
 from apiflag.synth.names import VARIANT_KINDS, pool_for, variant
 from apiflag.synth.population import (
     CASH_MARKETS,
@@ -66,6 +75,10 @@ CONFOUNDERS = (
     "cash_market",
     "corporate_shared_phone",
     "common_name_collision",
+    "naming_custom_family",
+    "school_trip",
+    "sports_team",
+    "exchange_group",
 )
 DEFAULT_PATTERN_SHARES: dict[str, float] = {
     "recruitment_network": 0.25,
@@ -94,6 +107,10 @@ DEFAULT_CONFOUNDER_RATES: dict[str, float] = {
     "cash_market": 1.5,
     "corporate_shared_phone": 0.1,
     "common_name_collision": 0.5,
+    "naming_custom_family": 3.0,
+    "school_trip": 0.25,
+    "sports_team": 0.25,
+    "exchange_group": 0.25,
 }
 """Confounder instances per 1,000 arrivals."""
 
@@ -647,6 +664,10 @@ CONFOUNDER_MAKERS = {
     "cash_market": conf_cash_market,
     "corporate_shared_phone": conf_corporate_shared_phone,
     "common_name_collision": conf_common_name_collision,
+    "naming_custom_family": conf_naming_custom_family,
+    "school_trip": conf_school_trip,
+    "sports_team": conf_sports_team,
+    "exchange_group": conf_exchange_group,
 }
 
 
