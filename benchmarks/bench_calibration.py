@@ -69,6 +69,15 @@ def _variants(full: list[str]) -> dict[str, list[str]]:
     }
 
 
+def _outcome_noise(world: Path) -> float:
+    """The world's share of wrong recorded outcomes (its config), 0 when not recorded."""
+    try:
+        meta = json.loads((world / "world.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0.0
+    return float(meta.get("parameters", {}).get("outcome_noise", 0.0))
+
+
 def _held_out(world: Path) -> list[str]:
     return sorted(p.name for p in (world / "nights").iterdir() if p.is_dir())
 
@@ -112,7 +121,7 @@ def _ranked(frame: pd.DataFrame, tie: np.ndarray | None, capacity: int, threshol
 def _measure(
     frame: pd.DataFrame, p: np.ndarray | None, capacity: int, threshold: float
 ) -> dict[str, Any]:
-    from apiflag.model.evaluate import equal_mass_reliability, queue_decile_rates
+    from apiflag.model.evaluate import ece_sampling, equal_mass_reliability, queue_decile_rates
 
     y = frame["truth"].to_numpy()
     rank, queued = _ranked(frame, p, capacity, threshold)
@@ -127,6 +136,15 @@ def _measure(
     if p is not None:
         ece, table = equal_mass_reliability(y, p, 10)
         out["ece_equal_mass"] = ece
+        spread = ece_sampling(y, p, 10, draws=300)
+        out["ece_noise_floor"] = spread["noise_floor"]
+        out["ece_noise_floor_p95"] = spread["noise_floor_p95"]
+        out["ece_ci95"] = [spread["ci_low"], spread["ci_high"]]
+        # against what a review would record: truth with the world's share of wrong outcomes
+        e = float(frame.attrs.get("outcome_noise", 0.0))
+        out["ece_equal_mass_vs_recorded"] = equal_mass_reliability(
+            (1.0 - e) * y + e * (1.0 - y), p, 10
+        )[0]
         out["mean_predicted"] = float(np.mean(p))
         out["reliability"] = table.to_dict("records")
         out["precision_top_capacity_by_probability"] = float(
@@ -137,6 +155,31 @@ def _measure(
             .mean()
         )
     return out
+
+
+def _training_summary(
+    frame: pd.DataFrame, trained: dict[str, Any], full: list[str], version: str, promotion: Any
+) -> dict[str, Any]:
+    """What the training saw and what its own evaluation slice said (recorded outcomes)."""
+    flagged = frame["flagged"].to_numpy(dtype=bool)
+    return {
+        "flagged_rows": int(flagged.sum()),
+        "reviewed_flagged_rows": int((frame["reviewed"].to_numpy(dtype=bool) & flagged).sum()),
+        "positives_reviewed_flagged": int(frame.loc[flagged, "label"].sum()),
+        "sampling": {k: v for k, v in frame.attrs["sampling"].items() if k != "nights"},
+        "eval_slice": {
+            name: {
+                k: r.metrics.get(k)
+                for k in ("ece", "ece_equal_mass", "ece_equal_mass_noise_floor", "roc_auc")
+            }
+            | {"eval_rows": r.counts["eval_rows"]}
+            for name, r in trained.items()
+        },
+        "inputs": full,
+        "calibration": trained["all sources"].model.calibration_method_,
+        "promoted_version": version,
+        "promotion": {k: v for k, v in promotion.items() if isinstance(v, (str, int, float))},
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,25 +200,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from apiflag.errors import ApiflagError
     from apiflag.matching.model import load_model
     from apiflag.model.inputs import model_inputs
-    from apiflag.model.pipeline import build_training_frame
+    from apiflag.model.pipeline import Sampling, build_training_frame
     from apiflag.model.registry import log_and_register, promote
     from apiflag.model.scoring import Champion, score
     from apiflag.model.train import TrainSettings, train_scorecard
     from apiflag.rules.report import truth_labels  # an offline truth reader
+    from apiflag.settings import load_settings
 
     load0, cpu0, t0 = os.getloadavg()[0], time.process_time(), time.perf_counter()
     world = _world(args, root)
     t_world = time.perf_counter() - t0
-    frame = build_training_frame(world, flagged_only=True)
+    frame = build_training_frame(world, sampling=Sampling(seed=args.seed))
     spec, full = model_inputs(frame.columns)
-    settings = TrainSettings(capacity=args.capacity)
+    settings = TrainSettings(capacity=args.capacity, seed=args.seed)
+    # the model is fitted on the flagged travellers with a recorded outcome (fit_population)
     trained = {
         name: train_scorecard(frame, spec, feats, settings)
         for name, feats in _variants(full).items()
     }
-    # the same inputs fitted on the reviewed flagged travellers only (those with an outcome row)
-    reviewed = frame.loc[frame["reviewed"]].reset_index(drop=True)
-    trained["all sources, reviewed only"] = train_scorecard(reviewed, spec, full, settings)
+    # the former label definition, side by side: an unreviewed flagged traveller counted as 0
+    former = frame.assign(reviewed=frame["reviewed"] | frame["flagged"])
+    trained["all sources, unreviewed as no concern"] = train_scorecard(former, spec, full, settings)
     reg = log_and_register(trained["all sources"], str(world))
     try:
         promotion: dict[str, Any] = promote(
@@ -187,10 +232,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     nights = _held_out(world)
     for night in nights:
         pipeline.run_night(
-            dt.date.fromisoformat(night), world, casedb, capacity=args.capacity, write_report=False
+            dt.date.fromisoformat(night),
+            world,
+            casedb,
+            settings=load_settings(capacity=args.capacity),
+            write_report=False,
         )
     truth = truth_labels(world, nights)
     held = pd.concat([_night_frame(n, truth) for n in nights], ignore_index=True)
+    held.attrs["outcome_noise"] = _outcome_noise(world)
     threshold = float(load_model().default_threshold)
     results: dict[str, Any] = {}
     # the real queue: probabilities as the nightly job stored them (when the gate let it in)
@@ -218,20 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "reused": bool(args.world),
         },
         "capacity": args.capacity,
-        "training": {
-            "flagged_rows": len(frame),
-            "reviewed_rows": int(frame["reviewed"].sum()),
-            "positives": int(frame["label"].sum()),
-            "eval_metrics": {
-                name: {k: r.metrics.get(k) for k in ("ece", "roc_auc", "pr_auc", "brier")}
-                for name, r in trained.items()
-            },
-            "inputs": full,
-            "calibration": trained["all sources"].model.calibration_method_,
-            "train_ece_equal_width": trained["all sources"].metrics.get("ece"),
-            "promoted_version": reg.version,
-            "promotion": {k: v for k, v in promotion.items() if isinstance(v, (str, int, float))},
-        },
+        "training": _training_summary(frame, trained, full, reg.version, promotion),
         "goal": {"ece_equal_mass_max": 0.02},
         "results": results,
         "machine": {
@@ -255,7 +292,7 @@ def _figure(report: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
     ax1.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
-    for name in ("model all sources", "model all sources, reviewed only"):
+    for name in ("model all sources", "model all sources, unreviewed as no concern"):
         rel = report["results"][name].get("reliability", [])
         if rel:
             ax1.plot(

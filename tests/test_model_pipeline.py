@@ -101,7 +101,9 @@ def test_a_small_world_trains_promotes_and_scores(tmp_path: Path) -> None:
     out = main_ok(["model", "train", "--world", str(world), "--format", "json"])
     summary = json.loads(out)
     assert summary["version"] == "1"
-    assert summary["counts"]["rows"] == int(frame["flagged"].sum())
+    # fitted on the flagged travellers with a recorded outcome only (unreviewed: unknown)
+    assert summary["counts"]["rows"] == int((frame["flagged"] & frame["reviewed"]).sum())
+    assert summary["counts"]["rows"] < int(frame["flagged"].sum())
 
 
 def main_ok(argv: list[str]) -> str:

@@ -103,10 +103,10 @@ def train_command(
         source = str(table)
     else:
         assert world is not None
-        from apiflag.model.pipeline import build_training_frame
+        from apiflag.model.pipeline import Sampling, build_training_frame
 
         frame = build_training_frame(
-            world, progress=lambda line: click.echo(line, err=True), flagged_only=True
+            world, progress=lambda line: click.echo(line, err=True), sampling=Sampling(seed=seed)
         )
         source = str(world)
     if features is None and any(str(c).startswith(RULE_PREFIX) for c in frame.columns):

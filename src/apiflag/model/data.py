@@ -29,8 +29,11 @@ from apiflag.errors import ApiflagError
 from apiflag.model.scorecard import FeatureKind
 
 __all__ = [
+    "FLAGGED",
     "FeatureInfo",
     "LABEL",
+    "REVIEWED",
+    "WEIGHT",
     "MATCH_SCORE",
     "NIGHT",
     "PROTECTED_MONITORING",
@@ -39,6 +42,7 @@ __all__ = [
     "TimeSplit",
     "check_no_protected",
     "default_features",
+    "fit_population",
     "frame_digest",
     "is_protected_name",
     "load_feature_spec",
@@ -48,6 +52,10 @@ __all__ = [
 TRAVELLER_ID = "traveller_id"
 NIGHT = "night"
 LABEL = "label"
+#: the population columns of a training table (:func:`apiflag.model.pipeline.build_training_frame`)
+FLAGGED = "flagged"
+REVIEWED = "reviewed"
+WEIGHT = "weight"
 RULE_SCORE = "rules.score"
 MATCH_SCORE = "match.score"
 #: the monitoring columns the fairness report groups by: (column, report name)
@@ -275,6 +283,43 @@ def night_codes(frame: pd.DataFrame) -> tuple[np.ndarray, list[dt.date]]:
     if (codes < 0).any():
         raise ApiflagError("training table has rows without a night")
     return np.asarray(codes, dtype=np.int64), [_as_date(v) for v in uniques]
+
+
+def fit_population(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Return the rows the outcome model is fitted and evaluated on, and population figures.
+
+    The probability is shown for flagged travellers and means "the chance that a review finds
+    indicators", so its labels are recorded outcomes of flagged travellers: rows with
+    ``flagged`` False (the weighted sample of the unflagged) and rows with ``reviewed`` False
+    (no outcome was recorded: unknown, not "no concern") are left out. A table without those
+    columns (a prepared ``--table``) is used whole.
+
+    Returns:
+        ``(rows, figures)``: the rows (attrs kept) and weighted counts of the whole table
+        (``population.*``: travellers, flagged, reviewed flagged, recorded positives among
+        the reviewed unflagged sample, estimated over all unflagged travellers).
+    """
+    attrs = dict(frame.attrs)
+    n = len(frame)
+    flagged = frame[FLAGGED].to_numpy(dtype=bool) if FLAGGED in frame else np.ones(n, bool)
+    reviewed = frame[REVIEWED].to_numpy(dtype=bool) if REVIEWED in frame else np.ones(n, bool)
+    weight = frame[WEIGHT].to_numpy(dtype=float) if WEIGHT in frame else np.ones(n)
+    y = frame[LABEL].to_numpy(dtype=float)
+    un = ~flagged & reviewed
+    figures = {
+        "population.travellers": float(weight.sum()),
+        "population.flagged": float(flagged.sum()),
+        "population.flagged_reviewed": float((flagged & reviewed).sum()),
+        "population.flagged_unreviewed": float((flagged & ~reviewed).sum()),
+        "population.unflagged_sampled": float((~flagged).sum()),
+    }
+    if un.any():
+        figures["population.unflagged_recorded_positive_rate"] = float(
+            np.average(y[un], weights=weight[un])
+        )
+    rows = frame.loc[flagged & reviewed].reset_index(drop=True)
+    rows.attrs.update(attrs)
+    return rows, figures
 
 
 def frame_digest(frame: pd.DataFrame, columns: Sequence[str]) -> str:

@@ -29,6 +29,7 @@ from sklearn.metrics import (
 
 __all__ = [
     "calibration_error",
+    "ece_sampling",
     "equal_mass_reliability",
     "queue_decile_rates",
     "capacity_flags",
@@ -124,6 +125,42 @@ def equal_mass_reliability(
         return float("nan"), table
     gap = (table["observed_rate"] - table["mean_predicted"]).abs()
     return float((gap * table["n"]).sum() / table["n"].sum()), table
+
+
+def ece_sampling(
+    y: np.ndarray, p: np.ndarray, n_bins: int = 10, draws: int = 200, seed: int = 0
+) -> dict[str, float]:
+    """The sampling error of the equal-mass ECE: its noise floor and a bootstrap interval.
+
+    ECE is a mean of absolute gaps, so even a perfectly calibrated model shows one: with ``n``
+    rows in ``n_bins`` bins each observed rate has a standard error of about
+    ``sqrt(p (1 - p) n_bins / n)``. The *noise floor* is the ECE a perfectly calibrated model
+    with these very probabilities would show on average (outcomes drawn as Bernoulli(p));
+    the interval is the 2.5 and 97.5 percentiles of the ECE over bootstrap resamples of rows.
+
+    Returns:
+        ``ece, noise_floor, noise_floor_p95, ci_low, ci_high, n``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    ece = equal_mass_reliability(y, p, n_bins)[0]
+    floor = [
+        equal_mass_reliability((rng.random(len(p)) < p).astype(float), p, n_bins)[0]
+        for _ in range(draws)
+    ]
+    boot = []
+    for _ in range(draws):
+        idx = rng.integers(0, len(p), len(p))
+        boot.append(equal_mass_reliability(y[idx], p[idx], n_bins)[0])
+    return {
+        "ece": ece,
+        "noise_floor": float(np.mean(floor)) if floor else float("nan"),
+        "noise_floor_p95": float(np.percentile(floor, 95)) if floor else float("nan"),
+        "ci_low": float(np.percentile(boot, 2.5)) if boot else float("nan"),
+        "ci_high": float(np.percentile(boot, 97.5)) if boot else float("nan"),
+        "n": float(len(p)),
+    }
 
 
 def queue_decile_rates(y: np.ndarray, rank: np.ndarray, nights: np.ndarray) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 Decides the training recipe and guarantees it is reproducible: the same table, features and
 settings give the same bins, weights, calibration and metrics (deterministic solver, stable
-sorts, no sampling). The table is split by night (:func:`apiflag.model.data.split_by_time`);
+sorts; a sampled table records its seed). It is fitted and evaluated on the flagged travellers
+with a recorded outcome only (:func:`apiflag.model.data.fit_population`). The table is split by night (:func:`apiflag.model.data.split_by_time`);
 weights are fitted on the earliest nights, the calibration on the next ones, and every metric is
 computed on the latest nights only.
 """
@@ -28,12 +29,14 @@ from apiflag.model.data import (
     TimeSplit,
     check_no_protected,
     default_features,
+    fit_population,
     frame_digest,
     night_codes,
     split_by_time,
 )
 from apiflag.model.evaluate import (
     capacity_flags,
+    ece_sampling,
     group_metrics,
     proxy_audit,
     reliability_table,
@@ -80,6 +83,8 @@ class TrainingResult:
     data_digest: str
     example_frame: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    #: how the table's unflagged travellers were sampled (seed, per-night weights), if at all
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 def train_scorecard(
@@ -112,6 +117,7 @@ def train_scorecard(
     for col in (TRAVELLER_ID, NIGHT, LABEL):
         if col not in frame.columns:
             raise ApiflagError(f"training table lacks column {col!r}")
+    frame, population = fit_population(frame)
     if features is None:
         features = default_features(spec, frame.columns)
     features = list(features)
@@ -143,24 +149,12 @@ def train_scorecard(
     parts = model.decompose(ev)
     log_odds = parts["log_odds"]
     prob = parts["probability"]
-    cap = settings.capacity
-    sources: dict[str, tuple[np.ndarray, np.ndarray | None]] = {"model": (log_odds, prob)}
-    if RULE_SCORE in ev.columns:
-        rules = ev[RULE_SCORE].to_numpy(dtype=np.float64, na_value=0.0)
-        sources["rules"] = (rules, None)
-        sources["model_plus_rules"] = (log_odds + rules, None)
-    if MATCH_SCORE in ev.columns:
-        sources["matches"] = (ev[MATCH_SCORE].to_numpy(dtype=np.float64, na_value=0.0), None)
-    rows = []
-    metrics: dict[str, float] = {}
-    flags: dict[str, np.ndarray] = {}
-    for name, (score, p) in sources.items():
-        m = score_metrics(yv, score, ev_codes, cap, p)
-        rows.append({"source": name, **m})
-        flags[name] = capacity_flags(score, ev_codes, cap)
-        for key, value in m.items():
-            metrics[key if name == "model" else f"{name}.{key}"] = value
-    comparison = pd.DataFrame(rows)
+    comparison, metrics, flags = _compare_sources(ev, yv, ev_codes, settings.capacity, parts)
+    metrics.update(population)
+    spread = ece_sampling(yv, prob, 10, seed=settings.seed)
+    metrics["ece_equal_mass"] = spread["ece"]
+    metrics["ece_equal_mass_noise_floor"] = spread["noise_floor"]
+    metrics["ece_equal_mass_ci_high"] = spread["ci_high"]
 
     fairness = pd.concat(
         [
@@ -198,7 +192,34 @@ def train_scorecard(
         data_digest=frame_digest(frame, digest_cols),
         example_frame=ev[features].head(5).reset_index(drop=True),
         counts=counts,
+        sampling=dict(frame.attrs.get("sampling") or {}),
     )
+
+
+def _compare_sources(
+    ev: pd.DataFrame, yv: np.ndarray, ev_codes: np.ndarray, cap: int, parts: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, float], dict[str, np.ndarray]]:
+    """Metrics of the model, the rules, the matches and model plus rules on the eval slice."""
+    log_odds = parts["log_odds"]
+    sources: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
+        "model": (log_odds, parts["probability"])
+    }
+    if RULE_SCORE in ev.columns:
+        rules = ev[RULE_SCORE].to_numpy(dtype=np.float64, na_value=0.0)
+        sources["rules"] = (rules, None)
+        sources["model_plus_rules"] = (log_odds + rules, None)
+    if MATCH_SCORE in ev.columns:
+        sources["matches"] = (ev[MATCH_SCORE].to_numpy(dtype=np.float64, na_value=0.0), None)
+    rows = []
+    metrics: dict[str, float] = {}
+    flags: dict[str, np.ndarray] = {}
+    for name, (score, p) in sources.items():
+        m = score_metrics(yv, score, ev_codes, cap, p)
+        rows.append({"source": name, **m})
+        flags[name] = capacity_flags(score, ev_codes, cap)
+        for key, value in m.items():
+            metrics[key if name == "model" else f"{name}.{key}"] = value
+    return pd.DataFrame(rows), metrics, flags
 
 
 def _slices(

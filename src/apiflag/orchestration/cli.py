@@ -193,8 +193,13 @@ def demo(orchestrator: str, capacity: int | None) -> None:
         click.echo(f"    {line}")
     click.echo("2/4 training a scorecard on the world's history (ingest, match, features, rules)")
     champion = registry.champion_version()
+    trained: dict[str, Any] | None = None
     if champion is None:
-        trained = train_world(world)
+        try:
+            trained = train_world(world)
+        except ApiflagError as exc:  # e.g. a slice without a reviewed positive
+            click.echo(f"    not trained: {exc}; the night runs without a model")
+    if trained is not None:
         version = str(trained["version"])
         metrics = trained.get("metrics", {})
         shown = [
@@ -213,7 +218,7 @@ def demo(orchestrator: str, capacity: int | None) -> None:
             click.echo(f"    promoted version {version} to champion (approver: demo)")
         except ApiflagError as exc:
             click.echo(f"    not promoted: {exc}; the night runs without a model")
-    else:
+    elif champion is not None:
         click.echo(f"    champion already set (version {champion}); not retraining")
     nights = _world_nights(world)
     if not nights:

@@ -114,6 +114,8 @@ class WorldConfig:
         min_per_pattern: instances of each pattern and confounder guaranteed on every current
             night; ``None`` means 1 at the default prevalence or above, else 0.
         outcome_noise: share of recorded past outcomes that are wrong.
+        review_share: share of history passengers whose hearing outcome is recorded, drawn
+            independently of the truth (see :func:`_outcome_rows`).
     """
 
     seed: int = 0
@@ -130,6 +132,7 @@ class WorldConfig:
     confounder_rates: tuple[tuple[str, float], ...] = tuple(DEFAULT_CONFOUNDER_RATES.items())
     min_per_pattern: int | None = None
     outcome_noise: float = 0.07
+    review_share: float = 0.7
 
     def validate(self) -> None:
         """Raise :class:`UsageError` (exit 2) for any argument out of range."""
@@ -167,6 +170,10 @@ class WorldConfig:
             (
                 0 <= self.outcome_noise < 0.5,
                 f"outcome noise must be in [0, 0.5), got {self.outcome_noise}",
+            ),
+            (
+                0 < self.review_share <= 1,
+                f"review share must be in (0, 1], got {self.review_share}",
             ),
             (
                 self.min_per_pattern is None or self.min_per_pattern >= 0,
@@ -688,17 +695,20 @@ def _truth_rows(night: dt.date, f: Flight, unreadable: dict[int, str]) -> Iterab
 def _outcome_rows(
     cfg: WorldConfig, index: int, i: int, night: dt.date, f: Flight
 ) -> list[tuple[str, ...]]:
-    """Past hearings: who was reviewed and what was recorded (incomplete and sometimes wrong)."""
+    """Past hearings: what a hearing recorded (incomplete and sometimes wrong).
+
+    The file stands in for the queue's recorded decisions. A synthetic world cannot know whom
+    the rules will flag, so it records the hearing of any history passenger, each with the
+    chance ``review_share``, **drawn independently of the truth**: training keeps the rows of
+    the travellers the queue flags, and those are then a random sample of the flagged, so
+    their rate is the chance that a review finds indicators. (An earlier world reviewed the
+    involved more often than the others, and no label set drawn from it meant that chance.)
+    ``outcome_noise`` of the recorded outcomes are wrong.
+    """
     r = Rand(cfg.seed, 3, index, i)
     rows = []
     for t in f.passengers:
-        if t.truth_label != "none":
-            p = 0.7
-        elif t.confounder or t.pattern:
-            p = 0.25
-        else:
-            p = 0.002
-        if not r.chance(p):
+        if not r.chance(cfg.review_share):
             continue
         if t.truth_label == "trafficker":
             outcome = "trafficking_confirmed"
@@ -707,8 +717,9 @@ def _outcome_rows(
         else:
             outcome = "no_concern"
         if r.chance(cfg.outcome_noise):
+            victim = r.chance(0.5)  # drawn either way: who is reviewed never depends on truth
             if outcome == "no_concern":
-                outcome = "victim_identified" if r.chance(0.5) else "trafficking_confirmed"
+                outcome = "victim_identified" if victim else "trafficking_confirmed"
             else:
                 outcome = "no_concern"
         label = "0" if outcome == "no_concern" else "1"
