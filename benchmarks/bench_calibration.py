@@ -221,6 +221,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         name: train_scorecard(frame, spec, feats, settings)
         for name, feats in _variants(full).items()
     }
+    # the world's share of wrong recorded outcomes taken as known (a re-review audit's figure):
+    # calibrated against the truth rather than against what reviews record
+    noise = _outcome_noise(world)
+    if noise > 0:
+        known = TrainSettings(capacity=args.capacity, seed=args.seed, outcome_error_rate=noise)
+        trained["all sources, review error rate known"] = train_scorecard(frame, spec, full, known)
     # the former label definition, side by side: an unreviewed flagged traveller counted as 0
     former = frame.assign(reviewed=frame["reviewed"] | frame["flagged"])
     trained["all sources, unreviewed as no concern"] = train_scorecard(former, spec, full, settings)
