@@ -644,3 +644,35 @@ def test_features_do_not_depend_on_row_order(rnd: Any) -> None:
         "traveller_id"
     )
     pd.testing.assert_frame_equal(got.sort_index(), expected)
+
+
+def test_is_minor_is_the_minors_decision_and_an_unknown_age_may_be_a_minor() -> None:
+    """Issue 12: features and combine decide minors in one place (apiflag.minors)."""
+    from apiflag.minors import minor_status, protection_only
+
+    nb = NightBuilder()
+    b = nb.booking("MIN001")
+    unknown = nb.traveller("NODATE", "X", None, booking_id=b)
+    adult = nb.traveller("GROWN", "UP", years_ago(30), booking_id=b)
+    child = nb.traveller("SMALL", "ONE", years_ago(9), booking_id=b)
+    pnr_only = nb.traveller("PNR", "CHILD", years_ago(12), booking_id=b)
+    for r in nb.rows["travellers"]:  # the API lost this one's birth date; the PNR has it
+        if r["traveller_id"] == pnr_only:
+            r["date_of_birth"] = None
+    for r in nb.rows["pnr_travellers"]:
+        if r["surname"] == "NODATE":
+            r["date_of_birth"] = None
+    f = build_features(nb.tables()).set_index("traveller_id")
+    got = f["traveller.is_minor"]
+    assert got[unknown] == True  # noqa: E712 - may be a minor, never null
+    assert got[adult] == False  # noqa: E712
+    assert got[child] == True  # noqa: E712
+    assert got[pnr_only] == True  # noqa: E712 - known only from the PNR
+    assert pd.isna(f.loc[unknown, "traveller.age"])  # the age itself stays unknown
+    travellers = pd.DataFrame(nb.rows["travellers"])
+    pnr = pd.DataFrame(nb.rows["pnr_travellers"]).set_index("pnr_traveller_id")["date_of_birth"]
+    pnr_dob = pnr.reindex(travellers["pnr_traveller_id"]).reset_index(drop=True)
+    status, _ = minor_status(travellers["date_of_birth"], pd.Timestamp(NIGHT), pnr_dob)
+    assert status.tolist() == ["unknown", "adult", "minor", "minor"]
+    expected = protection_only(status)
+    assert got.loc[travellers["traveller_id"]].to_numpy(bool).tolist() == expected.tolist()

@@ -30,6 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from apiflag import warehouse
@@ -315,6 +318,48 @@ def _night_counts(night: dt.date) -> dict[str, tuple[int, int]] | None:
     return out
 
 
+def _history_counts(
+    nights: Sequence[dt.date], carriers: Sequence[str]
+) -> dict[dt.date, dict[str, tuple[int, int]]]:
+    """Per earlier night and carrier of tonight, (travellers, degraded + quarantined).
+
+    Read lazily: one pyarrow dataset over the nights' ``carrier_quality`` partitions, only the
+    four columns and tonight's carriers, summed per night and carrier in Arrow (memory flat in
+    the number of nights kept).
+    """
+    files = [
+        str(path)
+        for n in nights
+        if (path := warehouse.night_dir(n) / "carrier_quality.parquet").is_file()
+    ]
+    if not files or not carriers:
+        return {}
+    data = ds.dataset(
+        files,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([("night", pa.string())]), flavor="hive"),
+        partition_base_dir=str(warehouse.night_dir(nights[0]).parent),
+    )
+    table = data.to_table(
+        columns=["night", "carrier", "clean", "degraded", "quarantined"],
+        filter=pc.is_in(ds.field("carrier"), value_set=pa.array(list(carriers), pa.string())),
+    )
+    sums = table.group_by(["night", "carrier"]).aggregate(
+        [("clean", "sum"), ("degraded", "sum"), ("quarantined", "sum")]
+    )
+    out: dict[dt.date, dict[str, tuple[int, int]]] = {}
+    for night, carrier, clean, degraded, quarantined in zip(
+        *(
+            sums.column(c).to_pylist()
+            for c in ("night", "carrier", "clean_sum", "degraded_sum", "quarantined_sum")
+        ),
+        strict=True,
+    ):
+        lost = (degraded or 0) + (quarantined or 0)
+        out.setdefault(dt.date.fromisoformat(night), {})[carrier] = ((clean or 0) + lost, lost)
+    return out
+
+
 def carrier_trends(night: dt.date, rule: DropRule) -> CarrierQuality:
     """Compare each carrier of ``night`` with its earlier nights in the warehouse.
 
@@ -330,13 +375,13 @@ def carrier_trends(night: dt.date, rule: DropRule) -> CarrierQuality:
         return CarrierQuality(night, rule, stored=False)
     history: dict[str, list[tuple[dt.date, float]]] = {c: [] for c in tonight}
     earliest = night - dt.timedelta(days=rule.lookback_days)
-    for past in sorted((n for n in warehouse.nights() if earliest <= n < night), reverse=True):
-        if all(len(h) >= rule.window for h in history.values()):
-            break
-        counts = _night_counts(past)
-        for carrier, (total, lost) in (counts or {}).items():
-            h = history.get(carrier)
-            if h is not None and total and len(h) < rule.window:
+    past_counts = _history_counts(
+        [n for n in warehouse.nights() if earliest <= n < night], sorted(tonight)
+    )
+    for past in sorted(past_counts, reverse=True):
+        for carrier, (total, lost) in past_counts[past].items():
+            h = history[carrier]
+            if total and len(h) < rule.window:
                 h.append((past, lost / total))
     trends = []
     for carrier, (total, lost) in sorted(tonight.items()):

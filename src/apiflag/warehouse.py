@@ -380,21 +380,39 @@ def _keep(table: pa.Table, column: str, allowed: pa.Array) -> pa.Table:
     return table.filter(pc.is_in(table.column(column), value_set=allowed))
 
 
-def read_arrow(night: dt.date | str, name: str, current: bool = True) -> pa.Table:
+def read_arrow(
+    night: dt.date | str,
+    name: str,
+    current: bool = True,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """Read one table of one night as Arrow.
 
     Args:
         night: the arrival night.
         name: a table in :data:`SCHEMAS`.
         current: drop rows of PNR pushes a later push superseded (see the module docstring).
+        columns: read only these columns (in this order); None reads them all.
 
     Returns:
-        The table, with the schema of :data:`SCHEMAS` ``[name]``.
+        The table, with the schema of :data:`SCHEMAS` ``[name]`` (or its ``columns``).
 
     Raises:
         ApiflagError: the night has not been ingested (names the file and the command to run).
     """
-    table = _read_raw(night, name)
+    if columns is not None:
+        wanted = list(columns)
+        needed = {"documents": ["owner_kind", "owner_id"]}.get(name, ["booking_id"])
+        read = list(dict.fromkeys([*wanted, *(needed if current else [])]))
+        schema = _schema_of(name)
+        raw = _read_raw(night, name, [c for c in read if c in schema.names])
+        table = raw.cast(pa.schema([schema.field(c) for c in raw.column_names]))
+        return _current(night, name, table, current).select(wanted)
+    return _current(night, name, _read_raw(night, name), current)
+
+
+def _current(night: dt.date | str, name: str, table: pa.Table, current: bool) -> pa.Table:
+    """``table`` without the rows of superseded PNR pushes when ``current``."""
     if not current or name not in BOOKING_TABLES | {"documents"}:
         return table
     bookings = _read_raw(night, "bookings", ["booking_id", "superseded"])

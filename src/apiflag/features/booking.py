@@ -66,18 +66,28 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
     cash_d, payer_d = cash.to_dict(), payer.to_dict()
     pphone_d, card_d = pphone.to_dict(), card.to_dict()
     b["payment_cash"] = _bool(
-        (bool(cash_d.get(x, False)) if x in paid else None for x in ids), b.index
+        [bool(cash_d.get(x, False)) if x in paid else None for x in ids], b.index
     )
     b["payer_name"] = [payer_d.get(x) for x in ids]
     b["payer_phone"] = [pphone_d.get(x) for x in ids]
+    b["payer_phone_key"] = [
+        _norm_contact("phone", p, None) if isinstance(p, str) else None
+        for p in b["payer_phone"].tolist()
+    ]
     # who pays, for the switchboard test: the card if given, else the payer's name words
+    cards = (
+        pd.Series([card_d.get(x) or "" for x in ids], dtype=object)
+        .astype(str)
+        .str.upper()
+        .str.replace(r"[^0-9X]", "", regex=True)
+    )
+    card_known = (cards.str.count(r"[0-9]") >= CARD_KNOWN_DIGITS).to_numpy(bool)
     keys: list[str | None] = []
-    for x, name in zip(b["booking_id"].tolist(), b["payer_name"].tolist(), strict=True):
-        c = re.sub(r"[^0-9X]", "", str(card_d.get(x) or "").upper())
-        if sum(ch.isdigit() for ch in c) >= CARD_KNOWN_DIGITS:  # last four alone is not one card
+    for c, known, name in zip(cards.tolist(), card_known, b["payer_name"].tolist(), strict=True):
+        if known:  # last four alone is not one card
             keys.append("card:" + c)
-        elif isinstance(name, str) and _name_tokens(name):
-            keys.append("name:" + " ".join(sorted(_name_tokens(name))))
+        elif isinstance(name, str) and (words := _name_tokens(name)):
+            keys.append("name:" + " ".join(sorted(words)))
         else:
             keys.append(None)
     b["payer_key"] = keys
@@ -144,10 +154,13 @@ class BookingKeys:
 
 def _per_booking(keys: BookingKeys, values: dict[Any, Any], default: Any, dtype: str) -> Any:
     """Each traveller's booking's value (``default`` when absent), null without a booking."""
-    return pd.array(
-        [values.get(b, default) if k else None for b, k in zip(keys.bid, keys.known, strict=True)],
-        dtype=dtype,
-    )
+    table = np.empty(len(values) + 1, dtype=object)
+    table[:-1] = list(values.values())
+    table[-1] = default
+    at = pd.Index(list(values.keys()), dtype=object).get_indexer(keys.bid.to_numpy(object))
+    picked = table[np.where(at >= 0, at, len(values))]
+    picked[~keys.known] = None
+    return pd.array(picked, dtype=dtype)
 
 
 def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:
@@ -208,10 +221,10 @@ def _party_members(
     )
     party["minor"] = minor
     party["adult"] = (party_age >= 18).astype("boolean")
-    party["sur"] = [_name_tokens(s) for s in party["surname"]]
+    surnames = [_name_tokens(s) for s in party["surname"]]
+    party["sur"] = surnames
     party["names"] = [
-        (_name_tokens(s), _name_tokens(g))
-        for s, g in zip(party["surname"], party["given_names"], strict=True)
+        (sur, _name_tokens(g)) for sur, g in zip(surnames, party["given_names"], strict=True)
     ]
     # API travellers of a booking that has no PNR traveller rows still count as its party
     api_party = tr.loc[known & ~bid.isin(set(party["booking_id"])).to_numpy(bool)]
@@ -220,16 +233,37 @@ def _party_members(
             "booking_id": api_party["booking_id"].to_numpy(),
             "minor": (age[api_party.index] < 18).astype("boolean").to_numpy(),
             "adult": (age[api_party.index] >= 18).astype("boolean").to_numpy(),
-            "sur": [_name_tokens(s) for s in api_party["surname"]],
+            "sur": (api_sur := [_name_tokens(s) for s in api_party["surname"]]),
             "names": [
-                (_name_tokens(s), _name_tokens(g))
-                for s, g in zip(api_party["surname"], api_party["given_names"], strict=True)
+                (sur, _name_tokens(g))
+                for sur, g in zip(api_sur, api_party["given_names"], strict=True)
             ],
         }
     )
     return pd.concat(
         [party[["booking_id", "minor", "adult", "sur", "names"]], api_rows], ignore_index=True
     )
+
+
+def _unrelated_minors(
+    b_ids: np.ndarray,
+    adult: np.ndarray,
+    minor: np.ndarray,
+    surs: list[frozenset[str]],
+    adults: dict[Any, int],
+) -> dict[Any, int]:
+    """Per booking with an adult: its minors sharing no surname word with any of its adults."""
+    with_minor = set(b_ids[minor].tolist())
+    adult_sur: dict[Any, set[str]] = defaultdict(set)
+    for i in np.flatnonzero(adult):
+        if b_ids[i] in with_minor:
+            adult_sur[b_ids[i]] |= surs[i]
+    out = dict.fromkeys(adults, 0)
+    for i in np.flatnonzero(minor):
+        b = b_ids[i]
+        if adults.get(b) and not (surs[i] & adult_sur.get(b, set())):
+            out[b] += 1
+    return out
 
 
 def party_features(
@@ -239,29 +273,27 @@ def party_features(
     out: dict[str, Any] = {}
     facts = keys.facts
     members = _party_members(tables, keys, dob, age, night)
-    size: dict[object, int] = {}
-    adults: dict[object, int] = {}
-    minors: dict[object, int] = {}
-    unrelated: dict[object, int] = {}
+    b_ids = members["booking_id"].to_numpy(object)
+    adult = members["adult"].astype("boolean").fillna(False).to_numpy(bool)
+    minor = members["minor"].astype("boolean").fillna(False).to_numpy(bool)
+    surs = members["sur"].tolist()
+    names = members["names"].tolist()
+    codes, uniques = pd.factorize(b_ids, use_na_sentinel=True)
+    found = codes >= 0
+    bookings = np.asarray(uniques, dtype=object).tolist()
+    n_b = len(bookings)
+    size = dict(zip(bookings, np.bincount(codes[found], minlength=n_b).tolist(), strict=True))
+    adults = dict(
+        zip(bookings, np.bincount(codes[found & adult], minlength=n_b).tolist(), strict=True)
+    )
+    minors = dict(
+        zip(bookings, np.bincount(codes[found & minor], minlength=n_b).tolist(), strict=True)
+    )
+    unrelated = _unrelated_minors(b_ids, adult, minor, surs, adults)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(n_b + 1))
+    at = {b: order[starts[j] : starts[j + 1]] for j, b in enumerate(bookings)}
     payer_trav: dict[object, bool | None] = {}
-    groups: dict[object, list[tuple[bool, bool, frozenset[str], Any]]] = defaultdict(list)
-    for b_id, ad, mi, sur, nm in zip(
-        members["booking_id"].tolist(),
-        members["adult"].astype("boolean").fillna(False).astype(bool).tolist(),
-        members["minor"].astype("boolean").fillna(False).astype(bool).tolist(),
-        members["sur"].tolist(),
-        members["names"].tolist(),
-        strict=True,
-    ):
-        groups[b_id].append((ad, mi, sur, nm))
-    for b_id, group in groups.items():
-        size[b_id] = len(group)
-        adults[b_id] = sum(1 for ad, _, _, _ in group if ad)
-        minors[b_id] = sum(1 for _, mi, _, _ in group if mi)
-        adult_sur: frozenset[str] = frozenset().union(*(s for ad, _, s, _ in group if ad))
-        unrelated[b_id] = (
-            sum(1 for _, mi, s, _ in group if mi and not (s & adult_sur)) if adults[b_id] else 0
-        )
     payer_company: dict[object, bool | None] = {}
     payer_unrelated: dict[object, int | None] = {}
     for b_id, payer in zip(facts.index.tolist(), facts["payer_name"].tolist(), strict=True):
@@ -269,11 +301,10 @@ def party_features(
             payer_trav[b_id] = payer_company[b_id] = payer_unrelated[b_id] = None
             continue
         p_sur, p_all = _payer_parts(payer)
+        rows = at.get(b_id, ())
         payer_company[b_id] = bool(_name_tokens(payer) & COMPANY_WORDS)
-        payer_unrelated[b_id] = sum(1 for _, _, s, _ in groups.get(b_id, []) if not (s & p_sur))
-        payer_trav[b_id] = any(
-            _is_named(p_sur, p_all, s, g) for _, _, _, (s, g) in groups.get(b_id, [])
-        )
+        payer_unrelated[b_id] = sum(1 for i in rows if not (surs[i] & p_sur))
+        payer_trav[b_id] = any(_is_named(p_sur, p_all, *names[i]) for i in rows)
     idx = keys.tr.index
     out["booking.payer_is_company"] = _bool(_per_booking(keys, payer_company, None, "object"), idx)
     out["booking.party_unrelated_to_payer"] = _per_booking(keys, payer_unrelated, None, "Int64")
@@ -344,11 +375,7 @@ def identifier_link_features(keys: BookingKeys, idm: pd.DataFrame | None) -> dic
         chosen = kind.isin(kinds).to_numpy(bool).copy()
         source = idm["source"].astype(object)
         if payer_side:  # the card, and the payer's phone (from payments)
-            pp = {
-                b: _norm_contact("phone", p, None)
-                for b, p in keys.facts["payer_phone"].items()
-                if isinstance(p, str)
-            }
+            pp = {b: k for b, k in keys.facts["payer_phone_key"].items() if k is not None}
             chosen |= (source == "payments").to_numpy(bool)
             chosen |= np.asarray(
                 [

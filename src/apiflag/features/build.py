@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-from apiflag import warehouse
 from apiflag.features.booking import (
     BookingKeys,
     identifier_link_features,
@@ -14,11 +14,21 @@ from apiflag.features.booking import (
     payer_features,
     travel_features,
 )
-from apiflag.features.contacts import SwitchboardPolicy, contact_features
-from apiflag.features.documents import case_document_features, document_features
-from apiflag.features.history import _history_window
+from apiflag.features.contacts import SwitchboardPolicy, _contact_pool, contact_features
+from apiflag.features.documents import (
+    case_document_features,
+    document_features,
+    tonight_documents,
+)
+from apiflag.features.history import (
+    Tonight,
+    WarehouseHistory,
+    _history_window,
+    gather,
+    history_nights,
+)
 from apiflag.features.relations import relation_features
-from apiflag.features.route import _route_case_links
+from apiflag.features.route import _route_case_links, _routes
 from apiflag.features.spec import typed_frame
 from apiflag.features.tables import IDENTIFIER_MATCH_COLUMNS, NightTables, _conform
 from apiflag.features.traveller import case_match_features, traveller_features
@@ -39,7 +49,7 @@ def _split_identifier_matches(
 
 def build_features(
     tables: NightTables,
-    history: list[NightTables] | None = None,
+    history: list[NightTables] | WarehouseHistory | None = None,
     matches: pd.DataFrame | None = None,
     identifier_matches: pd.DataFrame | None = None,
     *,
@@ -51,8 +61,10 @@ def build_features(
     Args:
         tables: the night's warehouse tables.
         history: earlier nights; those within ``settings.history_days`` before ``tables.night`` feed
-            ``booking.shared_contact_bookings`` and ``document.seen_under_other_identity``
-            (others are ignored).
+            ``booking.shared_contact_bookings``, ``document.seen_under_other_identity`` and
+            ``flight.route_case_links`` (others are ignored). A list is used whole; a
+            :class:`~apiflag.features.history.WarehouseHistory` is read one night at a time and
+            reduced to what can touch tonight (the same features, in flat memory).
         matches: the night's case matches (``traveller_id, person_id, case_id, role,
             probability, protection_only``); None when matching did not run.
         identifier_matches: booking identifiers found in the case database (``booking_id, kind,
@@ -67,7 +79,6 @@ def build_features(
     policy = switchboard or SwitchboardPolicy()
     settings = settings or load_settings()
     night = pd.Timestamp(tables.night)
-    past = _history_window(tables.night, history, settings.history_days)
     keys = BookingKeys.of(tables)
     tr = keys.tr
     out: dict[str, Any] = {"traveller_id": keys.traveller_id}
@@ -81,12 +92,28 @@ def build_features(
     out.update(travel_features(tables, keys))
     out.update(party_features(tables, keys, dob, age, night))
     out.update(payer_features(keys))
-    out.update(contact_features(tables, past, keys, policy))
+    pool = _contact_pool(tables, policy, keys.facts.reset_index())
+    docs = tonight_documents(tables, keys)
+    if isinstance(history, WarehouseHistory):
+        window = history.within(tables.night, settings.history_days)
+        tonight = Tonight(
+            keys=frozenset(pool["key"]),
+            documents=frozenset(d for d in docs if d is not None),
+            routes=frozenset(_routes(tables).values()),
+        )
+        past = gather(window, policy, tonight)
+        nights: Iterable[NightTables] = window  # read again, lazily, by the relations
+    else:
+        nights = _history_window(tables.night, history, settings.history_days)
+        past = gather(nights, policy)
+    out.update(contact_features(tables, pool, past.pool, keys, policy))
     out.update(identifier_link_features(keys, idm))
-    out.update(document_features(tables, past, keys, dob, night))
+    out.update(document_features(tables, past.identities, keys, docs, dob, night))
     out.update(case_document_features(tables, keys, idm, victim_idm))
-    out["flight.route_case_links"] = _route_case_links(tables, past, m, idm, tr, keys.bid)
-    out.update(relation_features(tables, past, keys))
+    out["flight.route_case_links"] = _route_case_links(
+        tables, past.links, past.with_matches, m, idm, tr, keys.bid
+    )
+    out.update(relation_features(tables, nights, keys))
 
     out["bags.checked_count"] = pd.to_numeric(tr["checked_bags"], errors="coerce").astype("Int64")
     out["bags.weight_kg"] = pd.to_numeric(tr["bag_weight_kg"], errors="coerce").to_numpy(float)
@@ -102,9 +129,10 @@ def build_night_features(
 ) -> pd.DataFrame:
     """Build (and write) one night's features from the warehouse, with its history.
 
-    Reads the night's tables, every earlier night partition within ``settings.history_days``
-    (with their ``matches.parquet`` and ``identifier_matches.parquet`` when present), and the
-    night's own case-match output when present.
+    Reads the night's tables and its own case-match output when present, and every earlier
+    night partition within ``settings.history_days`` (with their ``matches.parquet`` and
+    ``identifier_matches.parquet`` when present) lazily: one night at a time, only the columns
+    history features read (:class:`~apiflag.features.history.WarehouseHistory`).
 
     Args:
         night: the arrival night, ``YYYY-MM-DD``.
@@ -116,10 +144,7 @@ def build_night_features(
     """
     settings = settings or load_settings()
     tables = NightTables.from_warehouse(night, with_matches=True)
-    history = [
-        NightTables.from_warehouse(day, with_matches=True)
-        for day in warehouse.nights_before(tables.night, settings.history_days)
-    ]
+    history = history_nights(tables.night, settings.history_days)
     features = build_features(
         tables, history, tables.matches, tables.identifier_matches, settings=settings
     )

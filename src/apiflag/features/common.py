@@ -7,10 +7,16 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from anyascii import anyascii
 
-from apiflag.normalise import normalise_document, normalise_email, normalise_phone
+from apiflag.normalise import (
+    normalise_document,
+    normalise_documents,
+    normalise_email,
+    normalise_phone,
+)
 
 COMPANY_WORDS = frozenset(
     {
@@ -107,9 +113,53 @@ def _norm_contact(kind: object, value: object, normalized: object) -> str | None
     return f"{k}:{normalise_document(text)}"
 
 
+def _norm_docs(numbers: Iterable[object]) -> list[str | None]:
+    """:func:`_norm_doc` of many numbers at once (the vectorised normaliser)."""
+    values = pd.Series(list(numbers), dtype=object)
+    is_str = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
+    norm = normalise_documents(values.where(is_str, ""))
+    keep = is_str & (norm != "").to_numpy(bool)
+    return [x if k else None for x, k in zip(norm.tolist(), keep.tolist(), strict=True)]
+
+
+def _stored_phone(kind: object, normalized: object) -> bool:
+    """The contact is a phone already stored as E.164 digits.
+
+    Ingest stores :func:`apiflag.normalise.phone_digits`; normalising that again gives it back.
+    """
+    return (
+        isinstance(normalized, str)
+        and len(normalized) >= 6
+        and normalized.isascii()
+        and normalized.isdigit()
+        and not normalized.startswith("00")
+        and isinstance(kind, str)
+        and kind.lower() == "phone"
+    )
+
+
+def _norm_contacts(
+    kinds: Iterable[object], values: Iterable[object], normalized: Iterable[object]
+) -> list[str | None]:
+    """:func:`_norm_contact` of many contacts.
+
+    A phone ingest stored as E.164 digits is taken as stored instead of being parsed again
+    (the same key, without a second parse).
+    """
+    return [
+        f"phone:{n}" if _stored_phone(k, n) else _norm_contact(k, v, n)
+        for k, v, n in zip(kinds, values, normalized, strict=True)
+    ]
+
+
 def _ts(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, errors="coerce")
 
 
 def _bool(values: Iterable[Any], index: pd.Index) -> pd.Series:
-    return pd.Series(list(values), index=index, dtype="boolean")
+    """A nullable boolean Series of True, False and None (or NA) values."""
+    items = np.array(values if isinstance(values, list) else list(values), dtype=object)
+    known = pd.notna(items)
+    truth = np.zeros(len(items), dtype=bool)
+    truth[known] = items[known].astype(bool)
+    return pd.Series(pd.arrays.BooleanArray(truth, ~known), index=index)

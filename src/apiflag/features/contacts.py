@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from apiflag.features.booking import BookingKeys, _booking_facts, _booking_travel
-from apiflag.features.common import _norm_contact
+from apiflag.features.common import _norm_contacts
 from apiflag.features.tables import NightTables
 
 
@@ -43,9 +43,17 @@ class SwitchboardPolicy:
     business_party_max: int = 2
 
 
-def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
-    """Rows (night, record_locator, key, agency_id, payer_key, business) per current booking."""
-    facts = _booking_facts(t)
+def _contact_pool(
+    t: NightTables, policy: SwitchboardPolicy, facts: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Rows (night, record_locator, key, agency_id, payer_key, business) per current booking.
+
+    Args:
+        t: the night's tables.
+        policy: the switchboard policy.
+        facts: :func:`_booking_facts` of ``t`` when already built.
+    """
+    facts = _booking_facts(t) if facts is None else facts
     flights = t.flights.drop_duplicates("flight_id").set_index("flight_id")
     arrivals = flights["scheduled_arrival"].reindex(facts["flight_id"]).reset_index(drop=True)
     travel = _booking_travel(t, facts["booking_id"], arrivals)
@@ -68,21 +76,14 @@ def _contact_pool(t: NightTables, policy: SwitchboardPolicy) -> pd.DataFrame:
     business_of = dict(zip(ids, business.tolist(), strict=True))
     rows: list[tuple[str, str, str, object, object, bool]] = []
     c = t.booking_contacts
-    for bid, kind, value, norm in zip(
-        c["booking_id"].tolist(),
-        c["kind"].tolist(),
-        c["value"].tolist(),
-        c["normalized"].tolist(),
-        strict=True,
-    ):
-        key = _norm_contact(kind, value, norm)
+    contact_keys = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    for bid, key in zip(c["booking_id"].tolist(), contact_keys, strict=True):
         if key is not None and bid in locator:
             rows.append(
                 (t.night, locator[bid], key, agency_of[bid], payer_of[bid], business_of[bid])
             )
-    for bid, phone in zip(ids, facts["payer_phone"].tolist(), strict=True):
-        key = _norm_contact("phone", phone, None)
-        if key is not None:
+    for bid, key in zip(ids, facts["payer_phone_key"].tolist(), strict=True):
+        if isinstance(key, str):
             rows.append(
                 (t.night, locator[bid], key, agency_of[bid], payer_of[bid], business_of[bid])
             )
@@ -114,11 +115,23 @@ def _switchboards(pool: pd.DataFrame, policy: SwitchboardPolicy) -> set[str]:
 
 
 def contact_features(
-    tables: NightTables, past: list[NightTables], keys: BookingKeys, policy: SwitchboardPolicy
+    tables: NightTables,
+    tonight_pool: pd.DataFrame,
+    history_pool: list[pd.DataFrame],
+    keys: BookingKeys,
+    policy: SwitchboardPolicy,
 ) -> dict[str, Any]:
-    """``booking.shared_contact_bookings`` and ``booking.switchboard_contacts``."""
-    pool_parts = [_contact_pool(tables, policy)] + [_contact_pool(h, policy) for h in past]
-    pool = pd.concat(pool_parts, ignore_index=True)
+    """``booking.shared_contact_bookings`` and ``booking.switchboard_contacts``.
+
+    Args:
+        tables: tonight's tables.
+        tonight_pool: :func:`_contact_pool` of tonight.
+        history_pool: :func:`_contact_pool` of the history nights (at least every row whose
+            key is one of tonight's).
+        keys: tonight's travellers and bookings.
+        policy: the switchboard policy.
+    """
+    pool = pd.concat([tonight_pool, *history_pool], ignore_index=True)
     boards = _switchboards(pool, policy)
     tonight = pool.loc[pool["night"] == tables.night, ["record_locator", "key"]]
     linked = tonight.loc[~tonight["key"].isin(boards)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from apiflag.features.booking import BookingKeys
-from apiflag.features.common import _bool, _name_tokens, _norm_doc, _ts
+from apiflag.features.common import _name_tokens, _norm_doc, _norm_docs, _ts
 from apiflag.features.tables import NightTables
 
 
@@ -28,21 +29,39 @@ def _identities(t: NightTables) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "traveller_id": who["traveller_id"].astype(str),
-            "doc": [_norm_doc(n) for n in who["number"]],
+            "doc": _norm_docs(who["number"]),
             "sur": [_name_tokens(s) for s in who["surname"]],
             "dob": _ts(who["date_of_birth"]),
         }
     )
 
 
+def tonight_documents(tables: NightTables, keys: BookingKeys) -> list[str | None]:
+    """Each traveller's first API document, normalised (None without one)."""
+    first_doc = _first_documents(tables.documents).drop_duplicates("owner_id").set_index("owner_id")
+    numbers = first_doc["number"].reindex(keys.tr["traveller_id"]).reset_index(drop=True)
+    return _norm_docs(numbers)
+
+
 def document_features(
     tables: NightTables,
-    past: list[NightTables],
+    history_identities: list[pd.DataFrame],
     keys: BookingKeys,
+    doc_norm: list[str | None],
     dob: pd.Series,
     night: pd.Timestamp,
 ) -> dict[str, Any]:
-    """``document.days_since_issue`` and ``document.seen_under_other_identity``."""
+    """``document.days_since_issue`` and ``document.seen_under_other_identity``.
+
+    Args:
+        tables: tonight's tables.
+        history_identities: :func:`_identities` of the history nights (at least every row
+            whose document one of tonight's travellers holds).
+        keys: tonight's travellers and bookings.
+        doc_norm: :func:`tonight_documents`.
+        dob: each traveller's birth date.
+        night: tonight.
+    """
     out: dict[str, Any] = {}
     tr = keys.tr
     api_docs = _first_documents(tables.documents)
@@ -50,33 +69,56 @@ def document_features(
     issue = _ts(first_doc["issue_date"]).reindex(tr["traveller_id"]).reset_index(drop=True)
     days = (night - issue).dt.days
     out["document.days_since_issue"] = days.astype("Int64")
-    numbers = first_doc["number"].reindex(tr["traveller_id"]).reset_index(drop=True)
-    doc_norm = [_norm_doc(n) for n in numbers]
 
-    seen = pd.concat([_identities(tables)] + [_identities(h) for h in past], ignore_index=True)
-    seen = seen.dropna(subset=["doc"])
-    by_doc: dict[str, list[tuple[str, frozenset[str], pd.Timestamp]]] = defaultdict(list)
-    for tid, d, s, b in zip(
-        seen["traveller_id"], seen["doc"], seen["sur"], seen["dob"], strict=True
-    ):
-        by_doc[d].append((tid, s, b))
-    other_identity: list[bool | None] = []
-    for tid, d, s, b in zip(
-        keys.traveller_id, doc_norm, (_name_tokens(x) for x in tr["surname"]), dob, strict=True
-    ):
-        if d is None:
-            other_identity.append(None)
-            continue
-        other_identity.append(
-            any(
-                (pd.notna(b) and pd.notna(ob) and ob != b)
-                or (bool(s) and bool(os_) and not (s & os_))
-                for otid, os_, ob in by_doc[d]
-                if otid != tid
-            )
-        )
-    out["document.seen_under_other_identity"] = _bool(other_identity, tr.index)
+    seen = pd.concat([_identities(tables), *history_identities], ignore_index=True)
+    out["document.seen_under_other_identity"] = _other_identity(seen, keys, doc_norm, dob)
     return out
+
+
+def _other_identity(
+    seen: pd.DataFrame, keys: BookingKeys, doc_norm: list[str | None], dob: pd.Series
+) -> pd.Series:
+    """Per traveller: another traveller carried the same document under another identity.
+
+    Another identity: another birth date, or a surname sharing no word with this one's.
+    Null for a traveller without a document.
+    """
+    seen = seen.dropna(subset=["doc"])
+    has_doc = np.array([d is not None for d in doc_norm], dtype=bool)
+    mine = pd.DataFrame(
+        {
+            "row": np.arange(len(doc_norm))[has_doc],
+            "tid": keys.traveller_id[has_doc],
+            "doc": np.array(doc_norm, dtype=object)[has_doc],
+            "dob": pd.to_datetime(dob).to_numpy()[has_doc],
+            "sur": np.array([_name_tokens(x) for x in keys.tr["surname"]], dtype=object)[has_doc],
+        }
+    )
+    pairs = mine.merge(
+        pd.DataFrame(
+            {
+                "otid": seen["traveller_id"].to_numpy(object),
+                "doc": seen["doc"].to_numpy(object),
+                "odob": pd.to_datetime(seen["dob"]).to_numpy(),
+                "osur": seen["sur"].to_numpy(object),
+            }
+        ),
+        on="doc",
+    )
+    pairs = pairs.loc[(pairs["tid"] != pairs["otid"]).to_numpy(bool)]
+    dob_differs = (
+        pairs["dob"].notna() & pairs["odob"].notna() & (pairs["dob"] != pairs["odob"])
+    ).to_numpy(bool)
+    sur_differs = np.array(
+        [
+            bool(a) and bool(b) and not (a & b)
+            for a, b in zip(pairs["sur"], pairs["osur"], strict=True)
+        ],
+        dtype=bool,
+    )
+    hit = np.zeros(len(doc_norm), dtype=bool)
+    hit[pairs["row"].to_numpy(int)[dob_differs | sur_differs]] = True
+    return pd.Series(pd.arrays.BooleanArray(hit, ~has_doc), index=keys.tr.index)
 
 
 def _doc_values(frame: pd.DataFrame) -> set[str]:
@@ -105,16 +147,19 @@ def case_document_features(
     case_docs = _doc_values(idm)
     victim_docs = _doc_values(victim_idm)
     pnr_docs = docs.loc[docs["owner_kind"].astype(object) == "pnr"]
-    mine: dict[str, set[str]] = defaultdict(set)
-    for owner, num in zip(api_docs["owner_id"], api_docs["number"], strict=True):
-        if (x := _norm_doc(num)) is not None:
-            mine[str(owner)].add(x)
     pnr_owner = dict(zip(tr["pnr_traveller_id"], keys.traveller_id, strict=True))
-    for owner, num in zip(pnr_docs["owner_id"], pnr_docs["number"], strict=True):
-        if owner in pnr_owner and (x := _norm_doc(num)) is not None:
-            mine[pnr_owner[owner]].add(x)
-    out["document.in_case_database"] = _bool(
-        (bool(mine.get(t, set()) & case_docs) for t in keys.traveller_id), tr.index
+    owned = [  # (traveller, normalised document): API documents, then the linked PNR's
+        (str(o), x)
+        for o, x in zip(api_docs["owner_id"], _norm_docs(api_docs["number"]), strict=True)
+        if x is not None
+    ] + [
+        (pnr_owner[o], x)
+        for o, x in zip(pnr_docs["owner_id"], _norm_docs(pnr_docs["number"]), strict=True)
+        if o in pnr_owner and x is not None
+    ]
+    in_case = {t for t, x in owned if x in case_docs}
+    out["document.in_case_database"] = pd.Series(
+        pd.array(np.isin(keys.traveller_id, list(in_case)), dtype="boolean"), index=tr.index
     )
     # former-victim records: booking identifiers and this traveller's own documents
     vb = victim_idm.loc[
@@ -135,11 +180,14 @@ def case_document_features(
             and isinstance(c, str)
         ):
             doc_case[x].add(c)
-    victim_links: list[int | None] = []
-    for t, b, k in zip(keys.traveller_id, keys.bid, keys.known, strict=True):
-        cases = set(by_booking.get(b, set())) if k else set()
-        for d in mine.get(t, set()) & victim_docs:
-            cases |= doc_case[d]
-        victim_links.append(len(cases))
+    victim_doc_cases: dict[str, set[str]] = defaultdict(set)
+    for t, x in owned:
+        if x in victim_docs:
+            victim_doc_cases[t] |= doc_case[x]
+    victim_links = np.zeros(n, dtype=np.int64)
+    for i, (t, b, k) in enumerate(zip(keys.traveller_id, keys.bid_list, keys.known, strict=True)):
+        if (k and b in by_booking) or t in victim_doc_cases:
+            cases = set(by_booking.get(b, set())) if k else set()
+            victim_links[i] = len(cases | victim_doc_cases.get(t, set()))
     out["booking.victim_identifier_links"] = pd.array(victim_links, dtype="Int64")
     return out

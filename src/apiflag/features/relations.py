@@ -161,7 +161,7 @@ def _paid_bookings(tables: NightTables, tr: pd.DataFrame) -> dict[int, set[objec
 
 
 def relation_features(
-    tables: NightTables, past: list[NightTables], keys: BookingKeys
+    tables: NightTables, past: Iterable[NightTables], keys: BookingKeys
 ) -> dict[str, Any]:
     """The relation and companion columns (``models/features.yaml``) of the night's travellers.
 

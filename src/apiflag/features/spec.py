@@ -71,7 +71,8 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
         "traveller.is_minor",
         "bool",
         "",
-        "Under 18 on the arrival night (API date of birth, else the PNR's); the Protocol's child.",
+        "Under 18 on the arrival night (API date of birth, else the PNR's), or of unknown age: "
+        "may be a minor (apiflag.minors decides); the Protocol's child.",
         "protection_only",
     ),
     _f(

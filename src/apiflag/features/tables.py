@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from apiflag import config, warehouse
 from apiflag.errors import ApiflagError
@@ -135,6 +137,21 @@ def _conform(frame: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame
     return out
 
 
+def arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as a DataFrame, strings as plain Python ``str`` objects (None for null).
+
+    Row-wise name and contact logic iterates plain strings fast; other columns convert as
+    :meth:`pyarrow.Table.to_pandas` converts them.
+    """
+    data: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            data[name] = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+        else:
+            data[name] = column.to_pandas()
+    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+
+
 @dataclasses.dataclass(frozen=True)
 class NightTables:
     """The warehouse frames of one arrival night (current PNR pushes only).
@@ -212,8 +229,12 @@ class NightTables:
         if not part.is_dir():
             raise ApiflagError(f"{part}: no warehouse partition for night {night} (run ingest)")
         frames: dict[str, pd.DataFrame | None] = {}
-        for name in TABLE_COLUMNS:
-            frames[name] = warehouse.read_table(night, name, current=True)
+        for name, columns in TABLE_COLUMNS.items():
+            names = warehouse.SCHEMAS[name].names
+            table = warehouse.read_arrow(
+                night, name, current=True, columns=[c for c in columns if c in names]
+            )
+            frames[name] = arrow_frame(table)
         if with_matches:
             for name in ("matches", "identifier_matches"):
                 path = part / f"{name}.parquet"

@@ -9,6 +9,7 @@ import pandas as pd
 
 from apiflag.features.common import _bool, _ts
 from apiflag.features.tables import MATCH_COLUMNS, NightTables, _conform
+from apiflag.minors import minor_status, protection_only
 from apiflag.settings import Settings
 
 CREW_ROLES = frozenset({"crew", "transit_crew"})
@@ -50,7 +51,9 @@ def traveller_features(
     out["traveller.is_crew"] = _bool(
         ((r in CREW_ROLES) if isinstance(r, str) else None for r in role), idx
     )
-    out["traveller.is_minor"] = (age < 18).astype("boolean")
+    # the one decision (apiflag.minors): API birth date, else the PNR's; unknown may be a minor
+    status, _ = minor_status(tr["date_of_birth"], night, pnr_dob)
+    out["traveller.is_minor"] = pd.array(protection_only(status), dtype="boolean")
     out["traveller.age_band"] = _age_band(age, settings)
     out["traveller.age"] = age
     out["traveller.sex"] = tr["sex"].to_numpy()
