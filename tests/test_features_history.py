@@ -167,3 +167,15 @@ def test_a_night_without_history_in_its_window_reads_none(days: int) -> None:
     lazy = build_night_features(_day(45), write=False, settings=load_settings(history_days=days))
     assert list(lazy["traveller_id"]) == ["T9001"]
     assert lazy["booking.shared_contact_bookings"].tolist() == [0]
+
+
+def test_a_column_empty_on_one_night_is_read_with_the_others() -> None:
+    """A night whose identifier matches have no booking id stores that column as type null."""
+    first, second = _day(5), _day(4)
+    for night, booking in ((first, None), (second, "B1")):
+        frame = pd.DataFrame({"booking_id": [booking], "case_id": ["C1"]})
+        atomic.write_parquet(config.warehouse_dir(night) / "identifier_matches.parquet", frame)
+    nights = list(WarehouseHistory([first, second]))
+    assert [n.night for n in nights] == [first, second]
+    assert nights[0].identifier_matches["booking_id"].isna().all()
+    assert nights[1].identifier_matches["booking_id"].tolist() == ["B1"]

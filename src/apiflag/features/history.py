@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from apiflag import config, warehouse
 from apiflag.features.contacts import SwitchboardPolicy, _contact_pool
@@ -90,8 +91,16 @@ class WarehouseHistory:
         if not files:
             return None
         partitioning = ds.partitioning(pa.schema([("night", pa.string())]), flavor="hive")
+        # one schema over every night: a column that is empty on one night is stored as type
+        # null there, and a dataset taking the first file's schema cannot read the others
+        schema = pa.unify_schemas(
+            [pq.read_schema(f).remove_metadata() for f in files], promote_options="permissive"
+        )
+        if "night" not in schema.names:
+            schema = schema.append(pa.field("night", pa.string()))
         return ds.dataset(
             files,
+            schema=schema,
             format="parquet",
             partitioning=partitioning,
             partition_base_dir=str(config.warehouse_dir()),
