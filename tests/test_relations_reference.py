@@ -176,8 +176,8 @@ COLUMNS = (
 
 # ----------------------------------------------------------------------------- random nights
 
-SURNAMES = ("KIM", "NGUYEN", "GARCIA LOPEZ", "GARCIA", "DOE", "LI", "")
-GIVEN = ("JIYEON", "MINHO", "ANA", "JOHN", "ANA MARIA", "")
+SURNAMES = ("KIM", "NGUYEN", "GARCIA LOPEZ", "GARCIA", "")
+GIVEN = ("JIYEON", "ANA", "ANA MARIA", "")
 AGES = (3, 9, 15, 17.9, 18.2, 30, 41, 70)
 PAYERS = (
     "{s}/{g}",
@@ -198,25 +198,25 @@ def nights(draw: st.DrawFn) -> tuple[NightTables, list[NightTables]]:
     nb.flight("F2", route=("NRT", "ICN"))
     people = [
         (draw(st.sampled_from(SURNAMES)), draw(st.sampled_from(GIVEN)), draw(st.sampled_from(AGES)))
-        for _ in range(draw(st.integers(0, 8)))
+        for _ in range(draw(st.integers(0, 10)))
     ]
     bookings = []
-    for k in range(draw(st.integers(0, 5))):
-        s, g, s2 = (draw(st.sampled_from(SURNAMES)) for _ in range(3))
-        g = draw(st.sampled_from(GIVEN))
-        payer = draw(st.none() | st.sampled_from(PAYERS))
+    for k in range(draw(st.integers(1, 5))):
+        s, g, _ = draw(st.sampled_from(people)) if people else ("KIM", "ANA", 0)
+        s2 = draw(st.sampled_from(SURNAMES))
+        payer = draw(st.sampled_from((*PAYERS, None)))
         flight = draw(st.sampled_from(["F1", "F2"]))
         b = nb.booking(
             f"LOC{k:03d}",
             flight_id=flight,
             payer=payer.format(s=s, g=g, s2=s2) if payer else None,
             payer_phone=draw(st.sampled_from([None, "+82 10 1234 5678", "+81 3 1111 2222"])),
-            cash=draw(st.sampled_from([False, True, None])),
+            cash=draw(st.sampled_from([False, True, True, None])),
             return_after_days=draw(st.sampled_from([None, 10])),
             superseded=draw(st.booleans()) and k == 4,
         )
         if draw(st.booleans()):  # an earlier leg leaving an airport tonight's flights reach
-            dep = pd.Timestamp(NIGHT) - pd.Timedelta(days=draw(st.sampled_from([-2, 10])))
+            dep = pd.Timestamp(NIGHT) - pd.Timedelta(days=draw(st.sampled_from([-2, 10, 10])))
             nb.rows["itinerary"].append(
                 {
                     "booking_id": b,
@@ -231,8 +231,9 @@ def nights(draw: st.DrawFn) -> tuple[NightTables, list[NightTables]]:
         if paid and draw(st.booleans()):  # a second payment of the booking
             nb.rows["payments"].append({**paid[0], "payer_name": "DOE/JOHN"})
         bookings.append((b, flight))
+    together: dict[str, list[tuple[str, str, float]]] = {}
     for s, g, age in people:
-        booking = draw(st.none() | st.sampled_from(bookings)) if bookings else None
+        booking = draw(st.sampled_from(bookings)) if bookings and draw(st.integers(0, 5)) else None
         flight = booking[1] if booking else "F1"
         if draw(st.integers(0, 5)) == 0:
             flight = draw(st.sampled_from(["F1", "F2", "F9"]))  # F9: no such flight
@@ -244,6 +245,8 @@ def nights(draw: st.DrawFn) -> tuple[NightTables, list[NightTables]]:
             flight_id=flight,
             in_pnr=draw(st.integers(0, 5)) > 0,
         )
+        if booking:
+            together.setdefault(booking[0], []).append((s, g, age))
         pnr = nb.rows["travellers"][-1]["pnr_traveller_id"]
         for kind, value in draw(st.lists(st.sampled_from(CONTACTS), max_size=2)):
             stored = "821012345678" if kind == "phone" and draw(st.booleans()) else None
@@ -260,12 +263,14 @@ def nights(draw: st.DrawFn) -> tuple[NightTables, list[NightTables]]:
     past = []
     for days in draw(st.lists(st.sampled_from([3, 12, 29]), max_size=2, unique=True)):
         before = NightBuilder(str((pd.Timestamp(NIGHT) - pd.Timedelta(days=days)).date()))
-        for k in range(draw(st.integers(0, 3))):
+        groups = [g for g in together.values() if draw(st.booleans())]  # booked together before
+        groups += [draw(st.lists(st.sampled_from(people), max_size=4)) for _ in range(2) if people]
+        for k, group in enumerate(groups):
             hb = before.booking(f"OLD{k:03d}")
-            for s, g, age in draw(st.lists(st.sampled_from(people), max_size=4)) if people else []:
+            for s, g, age in group:
                 if draw(st.integers(0, 4)) == 0:  # someone else born the same day
                     s = draw(st.sampled_from(SURNAMES))
-                before.traveller(s, g, years_ago(age), booking_id=hb if k else None)
+                before.traveller(s, g, years_ago(age), booking_id=hb if k != 1 else None)
         past.append(before.tables())
     return nb.tables(), past
 
