@@ -225,7 +225,7 @@ def relation_features(
 
     Args:
         tables: the night's tables.
-        past: the history nights within the window.
+        past: the history nights within the window (only their travellers are read).
         keys: the night's travellers joined to their current bookings.
     """
     tr = keys.tr
