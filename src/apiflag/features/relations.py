@@ -113,22 +113,23 @@ def _returning(tables: NightTables, tr: pd.DataFrame, bid: list[Any]) -> pd.Seri
         zip(fl.index, pd.to_datetime(fl["scheduled_departure"], errors="coerce"), strict=True)
     )
     it = tables.itinerary
-    legs: dict[object, list[tuple[pd.Timestamp, str]]] = defaultdict(list)
-    for b, a, d in zip(
-        it["booking_id"],
-        it["departure_airport"],
-        pd.to_datetime(it["scheduled_departure"], errors="coerce"),
-        strict=True,
-    ):
-        legs[b].append((d, str(a)))
+    when = pd.to_datetime(it["scheduled_departure"], errors="coerce")
+    ok = (when.notna() & it["departure_airport"].astype(str).isin(arrival_airports)).tolist()
+    ns = when.to_numpy("datetime64[ns]").astype(np.int64).tolist()
+    has_legs: set[object] = set()
+    earliest: dict[object, int] = {}
+    for b, good, t in zip(it["booking_id"].tolist(), ok, ns, strict=True):
+        has_legs.add(b)
+        if good and t < earliest.get(b, t + 1):
+            earliest[b] = t
     out: list[bool | None] = []
     for b, f in zip(bid, tr["flight_id"].tolist(), strict=True):
-        mine = legs.get(b)
-        when = dep.get(f)
-        if not mine or when is None or pd.isna(when):
+        mine = dep.get(f)
+        if b not in has_legs or mine is None or pd.isna(mine):
             out.append(None)
             continue
-        out.append(any(pd.notna(d) and d < when and a in arrival_airports for d, a in mine))
+        first = earliest.get(b)
+        out.append(first is not None and first < mine.value)
     return pd.Series(pd.array(out, dtype="boolean"))
 
 
@@ -248,11 +249,11 @@ def relation_features(
     compared += [(i, j) for i, bs in paid.items() for b in bs for j in members.get(b, [])]
     days = _days(tr["date_of_birth"])
     pairable = sorted({i for pair in compared for i in pair})
-    dob = pd.to_datetime(tr["date_of_birth"], errors="coerce")
+    dob = pd.to_datetime(tr["date_of_birth"], errors="coerce").tolist()
     surnames, given = tr["surname"].tolist(), tr["given_names"].tolist()
     person: list[Any] = [None] * n
     for i in pairable:
-        person[i] = _person_key(surnames[i], given[i], dob.iat[i])
+        person[i] = _person_key(surnames[i], given[i], dob[i])
     x, y = np.array(compared, np.int64).reshape(-1, 2).T
     before = _pairs_before(past, set(_day_pairs(days[x], days[y]).tolist()))
 
