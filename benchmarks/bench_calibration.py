@@ -15,7 +15,9 @@ match logit, the features no rule reads), and for the queue ranked by policy wei
 
 Writes ``benchmarks/results/calibration.json`` and ``calibration.png`` (reliability diagram).
 Run: ``python -m benchmarks.bench_calibration`` (about 5 minutes on 2 cores); ``--world DIR``
-reuses a world; ``--small`` for a quick check.
+reuses a world; ``--small`` for a quick check; ``--big`` for enough flagged held-out travellers
+(over 800) that an ECE of 0.02 can be told from sampling noise, written to
+``calibration_big.json`` (about 15 minutes on 2 busy cores).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def _world(args: argparse.Namespace, root: Path) -> Path:
             nights=args.nights,
             arrivals=args.arrivals,
             history_nights=args.history_nights,
+            history_arrivals=args.history_arrivals,
         ),
     )
     return world
@@ -218,6 +221,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         name: train_scorecard(frame, spec, feats, settings)
         for name, feats in _variants(full).items()
     }
+    # the world's share of wrong recorded outcomes taken as known (a re-review audit's figure):
+    # calibrated against the truth rather than against what reviews record
+    noise = _outcome_noise(world)
+    if noise > 0:
+        known = TrainSettings(capacity=args.capacity, seed=args.seed, outcome_error_rate=noise)
+        trained["all sources, review error rate known"] = train_scorecard(frame, spec, full, known)
     # the former label definition, side by side: an unreviewed flagged traveller counted as 0
     former = frame.assign(reviewed=frame["reviewed"] | frame["flagged"])
     trained["all sources, unreviewed as no concern"] = train_scorecard(former, spec, full, settings)
@@ -252,10 +261,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         champ = Champion(result.model, f"variant:{name}", "0")
         scored = score(held, champ)
         assert scored is not None
-        results[f"model {name}"] = _measure(
-            held, scored[0]["probability"].to_numpy(dtype=float), args.capacity, threshold
-        )
+        prob = scored[0]["probability"].to_numpy(dtype=float)
+        held[f"p:{name}"] = prob
+        results[f"model {name}"] = _measure(held, prob, args.capacity, threshold)
     results["policy weights alone (no model)"] = _measure(held, None, args.capacity, threshold)
+    if args.dump:  # the scored held-out rows, for offline analysis of the figures above
+        keep = ["night", "traveller_id", "flag_id", "total", "truth", "probability"]
+        cols = [c for c in keep if c in held.columns] + [c for c in held if c.startswith("p:")]
+        held[cols].to_parquet(args.dump)
     self_ru = resource.getrusage(resource.RUSAGE_SELF)
     report = {
         "benchmark": "calibration",
@@ -265,6 +278,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "history_nights": args.history_nights,
             "held_out_nights": len(nights),
             "arrivals_per_night": args.arrivals,
+            "history_arrivals_per_night": args.history_arrivals or args.arrivals,
             "reused": bool(args.world),
         },
         "capacity": args.capacity,
@@ -323,13 +337,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-nights", type=int, default=28)
     parser.add_argument("--nights", type=int, default=8)
     parser.add_argument("--arrivals", type=int, default=4000)
+    parser.add_argument(
+        "--history-arrivals", type=int, default=None, help="per history night (default --arrivals)"
+    )
     parser.add_argument("--capacity", type=int, default=50)
     parser.add_argument("--home", help="APIFLAG_HOME to use (a rerun reuses its stage outputs)")
     parser.add_argument("--small", action="store_true", help="a quick check, not a measurement")
-    parser.add_argument("--out", default=str(RESULTS / "calibration.json"))
+    parser.add_argument(
+        "--big",
+        action="store_true",
+        help="held-out nights large enough to test ECE <= 0.02 (over 800 flagged travellers)",
+    )
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--dump", help="also write the scored held-out rows to this parquet")
     args = parser.parse_args(argv)
+    if args.small and args.big:
+        parser.error("--small and --big exclude each other")
     if args.small:
         args.history_nights, args.nights, args.arrivals = 10, 2, 800
+    if args.big:
+        # about 0.7 % of arrivals are flagged: 10 x 16,000 held-out arrivals give over 1,000
+        # flagged travellers (noise floor near 0.015); history stays at 28 nights of 5,000
+        args.history_nights, args.history_arrivals = 28, 5000
+        args.nights, args.arrivals = 10, 16000
+    if args.out is None:
+        args.out = str(RESULTS / ("calibration_big.json" if args.big else "calibration.json"))
     report = run(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "rules": "apiflag.rules.cli:rules",
     "model": "apiflag.model.cli:model",
     "run": "apiflag.orchestration.cli:run",
+    "backfill": "apiflag.orchestration.cli:backfill",
     "demo": "apiflag.orchestration.cli:demo",
     "serve": "apiflag.orchestration.cli:serve",
     "queue": "apiflag.queue.cli:queue",

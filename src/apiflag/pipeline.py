@@ -555,6 +555,10 @@ StageOutput = tuple[dict[str, Any], bool]
 class Stage:
     """One step of the nightly job.
 
+    The list is an order as well: a stage also reads tables the stages before it stored in the
+    night's warehouse partition (features read the night's matches), so every orchestrator runs
+    a night's stages one after another, whatever their declared inputs.
+
     Attributes:
         name: the stage's name (its Prefect task name and its ``_stages/<name>.json`` manifest).
         inputs: the names it reads: values of the night's context (:func:`night_context`) or

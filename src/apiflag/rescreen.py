@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from apiflag import casedb, config, pipeline, provenance, warehouse
 from apiflag.audit import append_event
 from apiflag.casedb import CaseDatabase
+from apiflag.daterange import date_range_options, parse_range
 from apiflag.errors import ApiflagError, UsageError
 from apiflag.features import FEATURE_SPEC, build_night_features
 from apiflag.matching.identifiers import IDENTIFIER_COLUMNS
@@ -128,14 +129,6 @@ class RescreenSummary:
 
 
 # --------------------------------------------------------------------------- range and access
-
-
-def parse_day(value: str, option: str) -> dt.date:
-    """Return ``value`` as a date, or refuse it in one line naming the option."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r}: not a date (YYYY-MM-DD)") from None
 
 
 def nights_between(start: dt.date, end: dt.date) -> list[str]:
@@ -824,8 +817,7 @@ def _default_casedb() -> str:
 
 
 @click.command("rescreen")
-@click.option("--start", "start", required=True, help="First night to re-screen (YYYY-MM-DD).")
-@click.option("--end", "end", required=True, help="Last night, inclusive (YYYY-MM-DD).")
+@date_range_options()
 @click.option(
     "--casedb",
     "casedb_url",
@@ -854,7 +846,7 @@ def rescreen_command(
     --role supervisor and --case-ref, and are recorded in the audit log (counts only).
     With --cluster each night is a Prefect task on a Dask cluster (retried when a worker is lost).
     """
-    nights = nights_between(parse_day(start, "--start"), parse_day(end, "--end"))
+    nights = nights_between(*parse_range(start, end))
     mapper = cluster_mapper(cluster) if cluster is not None else serial_map
     url = casedb_url or _default_casedb()
     masked = masked_nights(nights)

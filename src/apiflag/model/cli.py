@@ -65,6 +65,12 @@ def _read_feature_list(path: Path) -> list[str]:
     show_default=True,
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--cluster",
+    default=None,
+    help="Prepare the history nights (ingest to rules) on a Dask cluster first: 'local' or "
+    "tls://SCHEDULER:8786 (see docs/OPERATIONS.md).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def train_command(
     world: Path | None,
@@ -75,6 +81,7 @@ def train_command(
     c: float,
     calibration: str,
     seed: int,
+    cluster: str | None,
     fmt: str,
 ) -> None:
     """Train, evaluate and register a new scorecard version (not promoted)."""
@@ -85,6 +92,8 @@ def train_command(
 
     if (world is None) == (table is None):
         raise UsageError("give exactly one of --world DIR or --table FILE")
+    if cluster is not None and world is None:
+        raise UsageError("--cluster prepares a --world's history nights; a --table has none")
     if capacity is None:
         capacity = load_settings().capacity
     if capacity < 1:
@@ -105,6 +114,13 @@ def train_command(
         assert world is not None
         from apiflag.model.pipeline import Sampling, build_training_frame
 
+        if cluster is not None:
+            from apiflag.orchestration.cli import prepare_history
+            from apiflag.orchestration.cluster import parse_cluster
+
+            parse_cluster(cluster)
+            prepared = prepare_history(world, cluster)
+            click.echo(f"prepared {prepared} history nights on the cluster", err=True)
         frame = build_training_frame(
             world, progress=lambda line: click.echo(line, err=True), sampling=Sampling(seed=seed)
         )

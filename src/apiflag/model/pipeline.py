@@ -110,7 +110,8 @@ def label_travellers(keys: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.Ser
     return labels, int(len(labelled) - matched_keys)
 
 
-def _history_nights(world: Path) -> list[str]:
+def history_nights(world: Path) -> list[str]:
+    """Return the world's history nights (``history/nights/<D>``), oldest first, as YYYY-MM-DD."""
     base = world / "history" / "nights"
     if not base.is_dir():
         raise ApiflagError(f"{world}: no history/nights folder (earlier nights to learn from)")
@@ -274,7 +275,7 @@ def build_training_frame(
             raise ApiflagError(f"{world}: no casedb.sqlite here (the case database export)")
         casedb_url = f"sqlite:///{db.resolve()}"
     frames, infos = [], []
-    for night in _history_nights(world):
+    for night in history_nights(world):
         rows, info = _night_rows(night, world, casedb_url, context)
         frames.append(rows)
         infos.append(info)

@@ -217,6 +217,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             or ``"isotonic"``.
         min_level_count: categorical levels rarer than this in training become ``other``.
         random_state: seed (the solver is deterministic; kept for reproducibility records).
+        outcome_error_rate: the known share ``e`` of recorded outcomes that are wrong (either
+            way, from a re-review audit; 0 = trust the records). The fit and calibration learn
+            the chance ``r`` that a review *records* a concern, ``r = e + (1 - 2 e) t`` for the
+            chance ``t`` of a true one, so with ``e > 0`` the calibrated probability is
+            ``t = (r - e) / (1 - 2 e)`` (clipped): calibrated against what is true, not against
+            what reviews record (:meth:`recorded_probability` maps back).
     """
 
     def __init__(
@@ -228,6 +234,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         calibration: Literal["auto", "sigmoid", "isotonic"] = "auto",
         min_level_count: int = 20,
         random_state: int = 0,
+        outcome_error_rate: float = 0.0,
     ) -> None:
         self.features = features
         self.kinds = kinds
@@ -236,6 +243,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.min_level_count = min_level_count
         self.random_state = random_state
+        self.outcome_error_rate = outcome_error_rate
 
     # ------------------------------------------------------------------ fitting
 
@@ -304,6 +312,10 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.n_fit_ = len(yv)
         self.n_fit_positive_ = int(yv.sum())
 
+        if not 0.0 <= self.outcome_error_rate < 0.5:
+            raise ApiflagError(
+                f"outcome_error_rate must be in [0, 0.5), got {self.outcome_error_rate}"
+            )
         Xc, yc = (X, yv) if X_cal is None else (X_cal, np.asarray(y_cal, dtype=np.int8))
         raw = self.raw_log_odds(Xc)
         npos = int(yc.sum())
@@ -356,11 +368,27 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
     def calibrated_log_odds(self, raw: np.ndarray) -> np.ndarray:
         """Map raw log-odds through the fitted monotone calibration (before the exact sum)."""
+        e = float(getattr(self, "outcome_error_rate", 0.0))
         if self.calibration_method_ == "sigmoid":
-            return self.platt_a_ * raw + self.platt_b_
-        p = np.interp(raw, self.iso_x_, self.iso_y_)
+            lo = self.platt_a_ * raw + self.platt_b_
+            if e == 0.0:
+                return lo
+            p = 1.0 / (1.0 + np.exp(-lo))
+        else:
+            p = np.interp(raw, self.iso_x_, self.iso_y_)
+        if e > 0.0:  # from the chance a review records a concern to the chance of a true one
+            p = (p - e) / (1.0 - 2.0 * e)
         p = np.clip(p, _PROB_EPS, 1 - _PROB_EPS)
         return np.log(p) - np.log1p(-p)
+
+    def recorded_probability(self, probability: np.ndarray) -> np.ndarray:
+        """The chance that a review records a concern, ``e + (1 - 2 e) p``, for probability ``p``.
+
+        What the model's probability is compared with on recorded (not true) outcomes; equal
+        to ``p`` when ``outcome_error_rate`` is 0.
+        """
+        e = float(getattr(self, "outcome_error_rate", 0.0))
+        return e + (1.0 - 2.0 * e) * np.asarray(probability, dtype=np.float64)
 
     def decompose(self, X: pd.DataFrame) -> dict[str, Any]:
         """Score ``X`` and keep every part of the sum.
@@ -481,7 +509,10 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
     def to_dict(self) -> dict[str, Any]:
         """Return the whole fitted model as one JSON-ready document (settings + parameters)."""
-        cal: dict[str, Any] = {"method": self.calibration_method_}
+        cal: dict[str, Any] = {
+            "method": self.calibration_method_,
+            "outcome_error_rate": float(getattr(self, "outcome_error_rate", 0.0)),
+        }
         if self.calibration_method_ == "sigmoid":
             cal.update(a=self.platt_a_, b=self.platt_b_)
         else:

@@ -60,6 +60,8 @@ class TrainSettings:
     eval_fraction: float = 0.3
     calibration_fraction: float = 0.25
     seed: int = 0
+    #: known share of wrong recorded outcomes (see ``Scorecard.outcome_error_rate``)
+    outcome_error_rate: float = 0.0
 
     def to_params(self) -> dict[str, Any]:
         """Return the settings as a flat parameter dict."""
@@ -137,6 +139,7 @@ def train_scorecard(
         calibration=settings.calibration,  # type: ignore[arg-type]
         min_level_count=settings.min_level_count,
         random_state=settings.seed,
+        outcome_error_rate=settings.outcome_error_rate,
     )
     fit_frame = frame.loc[in_fit]
     cal_frame = frame.loc[in_cal]
@@ -148,7 +151,10 @@ def train_scorecard(
     ev_codes = night_code[in_eval]
     parts = model.decompose(ev)
     log_odds = parts["log_odds"]
-    prob = parts["probability"]
+    model_prob = parts["probability"]
+    # the slice's outcomes are recorded ones: calibration is measured on that scale
+    prob = model.recorded_probability(model_prob)
+    parts = {**parts, "probability": prob}
     comparison, metrics, flags = _compare_sources(ev, yv, ev_codes, settings.capacity, parts)
     metrics.update(population)
     spread = ece_sampling(yv, prob, 10, seed=settings.seed)
@@ -173,7 +179,7 @@ def train_scorecard(
             "label": yv,
             "raw_log_odds": parts["raw"],
             "log_odds": log_odds,
-            "probability": prob,
+            "probability": model_prob,
             "flagged": flags["model"],
         }
     )

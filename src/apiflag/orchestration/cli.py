@@ -26,7 +26,9 @@ from apiflag import config
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+from apiflag.daterange import date_range_options, nights_between, parse_range
 from apiflag.errors import ApiflagError, UsageError
+from apiflag.orchestration.cluster import CLUSTER_HELP, parse_cluster
 from apiflag.settings import Settings, load_settings
 
 DEMO_WORLD = {"seed": 7, "nights": 1, "arrivals": 2500, "history_nights": 8}
@@ -64,25 +66,105 @@ def _world_nights(world: Path) -> list[dt.date]:
 
 
 def run_nightly(
-    night: dt.date, source: Path, casedb_url: str, settings: Settings, orchestrator: str
+    night: dt.date,
+    source: Path,
+    casedb_url: str,
+    settings: Settings,
+    orchestrator: str,
+    cluster: str | None = None,
 ) -> Any:
-    """Run one night through the Prefect flow, or as plain functions with ``plain``."""
+    """Run one night through the Prefect flow (on ``cluster`` if given), or with ``plain``."""
     from apiflag import pipeline
     from apiflag.alerts import load_settings as load_alert_settings
 
     pipeline.require_night(source, night)
     load_alert_settings()  # a bad alerts: section fails now, before Prefect or the night starts
     if orchestrator == "plain":
+        if cluster is not None:
+            raise UsageError("--cluster runs the Prefect flow; drop --orchestrator plain")
         return pipeline.run_night(night, source, casedb_url, settings=settings)
+    from apiflag.orchestration.cluster import runner_for
     from apiflag.orchestration.flows import nightly
 
-    return nightly(
+    return nightly.with_options(task_runner=runner_for(cluster))(
         night=night,
         source=str(source),
         casedb_url=casedb_url,
         capacity=settings.capacity,
         match_threshold=settings.match_threshold,
     )
+
+
+def run_backfill(
+    nights: list[dt.date],
+    source: Path,
+    casedb_url: str,
+    settings: Settings,
+    orchestrator: str,
+    cluster: str | None = None,
+    write_report: bool = True,
+) -> list[Any]:
+    """Run the nightly job over ``nights``: plain (one after another) or the backfill flow."""
+    from apiflag import pipeline
+    from apiflag.alerts import load_settings as load_alert_settings
+
+    for night in nights:
+        pipeline.require_night(source, night)
+    load_alert_settings()
+    if orchestrator == "plain":
+        if cluster is not None:
+            raise UsageError("--cluster runs the Prefect flow; drop --orchestrator plain")
+        return [
+            pipeline.run_night(n, source, casedb_url, settings=settings, write_report=write_report)
+            for n in nights
+        ]
+    from apiflag.orchestration.cluster import runner_for
+    from apiflag.orchestration.flows import backfill as backfill_flow
+
+    return list(
+        backfill_flow.with_options(task_runner=runner_for(cluster))(
+            source=str(source),
+            casedb_url=casedb_url,
+            nights=nights,
+            capacity=settings.capacity,
+            match_threshold=settings.match_threshold,
+            write_report=write_report,
+        )
+    )
+
+
+def prepare_history(world: Path, cluster: str) -> int:
+    """Run ingest to rules over a world's history nights on ``cluster`` (before training).
+
+    The training frame (:func:`apiflag.model.pipeline.build_training_frame`) then reuses the
+    stored stage outputs. Returns the number of nights.
+    """
+    from apiflag.model.pipeline import history_nights
+    from apiflag.orchestration.cluster import task_runner
+    from apiflag.orchestration.flows import prepare_nights
+
+    db = world / "casedb.sqlite"
+    if not db.is_file():
+        raise ApiflagError(f"{world}: no casedb.sqlite here (the case database export)")
+    nights = [dt.date.fromisoformat(n) for n in history_nights(world)]
+    runner = task_runner(cluster)
+    return int(
+        prepare_nights.with_options(task_runner=runner)(
+            source=str(world), casedb_url=f"sqlite:///{db.resolve()}", nights=nights, until="rules"
+        )
+    )
+
+
+def _source_and_casedb(source: Path | None, casedb_url: str | None) -> tuple[Path, str]:
+    source = source or config.world_dir()
+    if not source.exists():
+        raise ApiflagError(f"{source}: no such folder (run `apiflag demo` or pass --from)")
+    if casedb_url is None:
+        sqlite = source / "casedb.sqlite"
+        if not sqlite.is_file():
+            raise ApiflagError(f"{source}: no casedb.sqlite here; pass --casedb URL")
+        casedb_url = f"sqlite:///{sqlite.resolve()}"
+    return source, casedb_url
 
 
 def _print_summary(s: Any) -> None:
@@ -139,6 +221,7 @@ def _print_summary(s: Any) -> None:
     show_default=True,
     help="plain runs the same stages without Prefect.",
 )
+@click.option("--cluster", default=None, help=CLUSTER_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def run(
     night_text: str | None,
@@ -147,24 +230,87 @@ def run(
     capacity: int | None,
     match_threshold: float | None,
     orchestrator: str,
+    cluster: str | None,
     fmt: str,
 ) -> None:
     """Run the nightly job for one night (settings: $APIFLAG_HOME/config.yaml, flags on top)."""
     settings = load_settings(capacity=capacity, match_threshold=match_threshold)
     night = _night(night_text, settings)
-    source = source or config.world_dir()
-    if not source.exists():
-        raise ApiflagError(f"{source}: no such folder (run `apiflag demo` or pass --from)")
-    if casedb_url is None:
-        sqlite = source / "casedb.sqlite"
-        if not sqlite.is_file():
-            raise ApiflagError(f"{source}: no casedb.sqlite here; pass --casedb URL")
-        casedb_url = f"sqlite:///{sqlite.resolve()}"
-    summary = run_nightly(night, source, casedb_url, settings, orchestrator)
+    if cluster is not None:
+        parse_cluster(cluster)  # a bad value fails before any work
+    source, casedb_url = _source_and_casedb(source, casedb_url)
+    summary = run_nightly(night, source, casedb_url, settings, orchestrator, cluster)
     if fmt == "json":
         click.echo(summary.to_json())
     else:
         _print_summary(summary)
+
+
+@click.command("backfill")
+@date_range_options()
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="World folder of feeds, nights/<D>/... (default: $APIFLAG_HOME/world).",
+)
+@click.option("--casedb", "casedb_url", default=None, help="Case database URL.")
+@click.option("--capacity", default=None, type=click.IntRange(min=0), help=CAPACITY_HELP)
+@click.option(
+    "--match-threshold",
+    default=None,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help=THRESHOLD_HELP,
+)
+@click.option(
+    "--orchestrator",
+    type=click.Choice(["prefect", "plain"]),
+    default="prefect",
+    show_default=True,
+    help="plain runs the same stages night after night without Prefect.",
+)
+@click.option("--cluster", default=None, help=CLUSTER_HELP)
+@click.option("--report/--no-report", default=True, help="Write each night's HTML report.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def backfill(
+    start: str,
+    end: str,
+    source: Path | None,
+    casedb_url: str | None,
+    capacity: int | None,
+    match_threshold: float | None,
+    orchestrator: str,
+    cluster: str | None,
+    report: bool,
+    fmt: str,
+) -> None:
+    """Run the nightly job over every night from --start to --end (after a rule or model change).
+
+    Stages whose inputs and code did not change are reused; the queue never duplicates an item
+    and decided items are kept.
+    """
+    first, last = parse_range(start, end)
+    if cluster is not None:
+        parse_cluster(cluster)
+    settings = load_settings(capacity=capacity, match_threshold=match_threshold)
+    source, casedb_url = _source_and_casedb(source, casedb_url)
+    nights = nights_between(first, last)
+    summaries = run_backfill(
+        nights, source, casedb_url, settings, orchestrator, cluster, write_report=report
+    )
+    if fmt == "json":
+        click.echo(json.dumps([json.loads(s.to_json()) for s in summaries], indent=2))
+        return
+    for s in summaries:
+        reused = f"; reused {', '.join(s.reused_stages)}" if s.reused_stages else ""
+        click.echo(
+            f"night {s.night}: {s.arrivals} arrivals, queued {s.queued} (new {s.inserted}, "
+            f"refreshed {s.updated}, unchanged {s.unchanged}){reused}"
+        )
+        for w in s.warnings:
+            click.echo(f"  warning: {w}")
+    click.echo(f"{len(summaries)} nights, {sum(s.queued for s in summaries)} items queued")
 
 
 @click.command("demo")

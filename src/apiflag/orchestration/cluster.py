@@ -21,6 +21,8 @@ Prefect flow, with retries (what ``apiflag backfill``-like commands reuse).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,14 +116,15 @@ def task_runner(cluster: str | ClusterSpec) -> Any:
     A local cluster is started when the flow starts and stopped when it ends; the workers
     inherit this process's environment (``APIFLAG_HOME`` above all).
     """
+    spec = parse_cluster(cluster) if isinstance(cluster, str) else cluster
+    # Dask's INFO lines (worker addresses, every start and stop) are not the run's business;
+    # workers started from here inherit the setting through the environment
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     from prefect_dask.task_runners import DaskTaskRunner
 
-    spec = parse_cluster(cluster) if isinstance(cluster, str) else cluster
     if spec.local:
-        return DaskTaskRunner(
-            cluster_class="distributed.LocalCluster",
-            cluster_kwargs=local_cluster_kwargs(),
-        )
+        return DaskTaskRunner(cluster_class=_local_cluster, cluster_kwargs=local_cluster_kwargs())
     return DaskTaskRunner(address=spec.address, client_kwargs={"security": security()})
 
 
@@ -134,6 +137,25 @@ def local_cluster_kwargs() -> dict[str, Any]:
         "host": "127.0.0.1",
         "dashboard_address": None,
     }
+
+
+def _api_url() -> str:
+    """Return the URL of the Prefect API this flow run reports to (the temporary one included)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
+
+
+def _local_cluster(**kwargs: Any) -> Any:
+    """Start the local cluster (called by the task runner when the flow submits its first task).
+
+    Its workers report their task runs to the flow's Prefect API, the temporary server of a
+    run without ``PREFECT_API_URL`` included (else each worker would start its own).
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(**kwargs, env={"PREFECT_API_URL": _api_url()})  # type: ignore[no-untyped-call]
 
 
 def sequential_runner() -> Any:

@@ -52,7 +52,7 @@ def submit_nights(
 ) -> list[Any]:
     """Submit every stage of every night to the flow's task runner; return the last stages' futures.
 
-    A stage waits for the earlier stages of its night; a ``history`` stage also for the earlier
+    A stage waits for the stage before it of its night; a ``history`` stage also for the earlier
     stages of every earlier night; a ``serial`` stage for itself on the night before. On a Dask
     cluster the nights thus overlap as far as their data allow, and the queue is still written
     night after night in order, as the plain runner writes it.
@@ -64,10 +64,12 @@ def submit_nights(
     futures: list[dict[str, Any]] = []
     for i, context in enumerate(contexts):
         mine: dict[str, Any] = {}
-        for stage in stages:
-            wait_for: list[Any] = []
+        for j, stage in enumerate(stages):
+            # stages read one another's stored tables too (features read the night's matches
+            # from the warehouse), so each waits for the one before it, not only for its inputs
+            wait_for: list[Any] = [mine[stages[j - 1].name]] if j else []
             if stage.history:
-                before = stages[: stages.index(stage)]
+                before = stages[:j]
                 wait_for.extend(f[s.name] for f in futures[:i] for s in before)
             if stage.serial and i:
                 wait_for.append(futures[i - 1][stage.name])

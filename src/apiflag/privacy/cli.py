@@ -11,6 +11,7 @@ import json
 
 import click
 
+from apiflag.daterange import date_range_options, parse_range
 from apiflag.errors import UsageError
 from apiflag.privacy.policy import load_settings
 from apiflag.privacy.roles import current_role, current_user, require
@@ -107,17 +108,12 @@ def reidentify(flag_id: str, case_ref: str | None, role: str, reason: str, fmt: 
 
 
 @click.command()
-@click.option("--from", "start", required=True, help="First night (YYYY-MM-DD).")
-@click.option("--to", "end", required=True, help="Last night, inclusive (YYYY-MM-DD).")
+@date_range_options(start_aliases=("--from",), end_aliases=("--to",))
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
 def stats(start: str, end: str, fmt: str) -> None:
     """Counts per track, rule, outcome and group; no personal data, counts 1-4 shown as <5."""
     from apiflag.privacy.stats import render, statistics, suppress
 
-    first = _date(start, "--from")
-    last = _date(end, "--to")
-    assert first is not None and last is not None
-    if last < first:
-        raise UsageError(f"--to {last} is before --from {first}")
+    first, last = parse_range(start, end)
     require(current_role(), "stats")
     click.echo(render(suppress(statistics(first, last)), fmt, first, last), nl=fmt == "json")
