@@ -92,6 +92,8 @@ def test_feature_spec_file_is_in_sync() -> None:
         ("MARIA SANTOS", "SANTOS", True, True),  # payer written without a slash
         ("Mrs Maria Santos", "SANTOS", True, True),  # titles and case are ignored
         (None, "SANTOS", None, None),  # nobody named: unknown, not "not travelling"
+        ("CHAN HUMAN RESOURCES CO", "CHAN", False, False),  # an organisation is no relative
+        ("CHAN/SOPHEA", "CHAN", False, True),  # a person of that surname still is
     ],
 )
 def test_payer_travelling_and_same_surname(

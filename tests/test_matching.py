@@ -1,6 +1,6 @@
 """Matching travellers against case persons: every variant kind matches, every decoy does not.
 
-The case database holds ten target persons among 2,000 background persons with common names,
+The case database holds eleven target persons among 2,000 background persons with common names,
 so the prior is realistic and common-name decoys have something to collide with.
 """
 
@@ -66,6 +66,7 @@ TARGETS = [
     _p("K-8", "recruiter", "CHAIYAPORN", "SOMCHAI", "1983-04-15", "THA", ("AB1234567",)),
     _p("K-9", "broker", "WANG", "FANG", "1970-01-25", "CHN"),
     _p("K-10", "perpetrator", "O'BRIEN", "PATRICK", "1966-03-17", "IRL"),
+    _p("K-11", "perpetrator", "LIM ISMAIL", "AHMAD FAIZ", "1983-04-23", "MYS"),
 ]
 
 
@@ -161,6 +162,13 @@ VARIANTS = [
         "compound cut GARCIA",
         _t("GARCIA", "MARIA", "1978-02-20", "ESP"),
         "K-7",
+        {"surname": "partial"},
+    ),
+    (
+        # the kept word is shorter than the dropped one (missed before: issue 14's assess run)
+        "compound cut to its first word LIM",
+        _t("LIM", "AHMAD FAIZ", "1983-04-23", "MYS"),
+        "K-11",
         {"surname": "partial"},
     ),
     (

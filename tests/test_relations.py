@@ -306,3 +306,21 @@ def test_renaming_a_family_by_its_custom_does_not_change_who_is_flagged(
     fam: dict[str, Any],
 ) -> None:
     assert _family_hits(fam, fam["custom"]) == _family_hits(fam, "shared")
+
+
+# ----------------------------------------------------------------------------- organisation payers
+
+
+def test_trainee_sharing_a_word_with_the_paying_organisation_is_not_exonerated() -> None:
+    """CHAN HUMAN RESOURCES CO paying for trainees CHAN and MEAS: both are protected (R-007).
+
+    The organisation's name shares a word with one trainee's surname; before, that counted as
+    "a relative pays" and left the CHAN trainees of a labour_exploitation group unflagged.
+    """
+    nb = NightBuilder()
+    b = nb.booking("TRAIN1", payer="CHAN HUMAN RESOURCES CO", return_after_days=None)
+    chan = nb.traveller("CHAN", "VANNAK", years_ago(24), booking_id=b, issued_days_ago=9)
+    meas = nb.traveller("MEAS", "SOPHEAP", years_ago(22), booking_id=b, issued_days_ago=12)
+    hits = _hits(build_features(nb.tables()))
+    assert "R-007" in hits.get(chan, set())
+    assert "R-007" in hits.get(meas, set())

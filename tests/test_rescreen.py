@@ -37,7 +37,7 @@ from apiflag.settings import Settings
 from apiflag.synth.world import WorldConfig, generate_world
 
 NIGHTS = ("2026-11-20", "2026-11-21")
-SETTINGS = Settings(capacity=10)
+SETTINGS = Settings(capacity=20)  # room left on each night for a rule added later
 
 
 @pytest.fixture(scope="module")

@@ -430,6 +430,39 @@ def record_ingest(s: NightSummary, report: Any) -> None:
         s.warnings.append("ingest reconciliation does not balance: see the ingest report")
 
 
+def combine_night(
+    night: dt.date,
+    matched: dict[str, pd.DataFrame],
+    rules: Any,
+    scored: dict[str, pd.DataFrame] | None,
+    settings: Settings,
+    code_digests: dict[str, str],
+    travellers: pd.DataFrame | None = None,
+) -> Any:
+    """Combine a night's stage outputs with its warehouse tables.
+
+    The one place both the nightly job and re-screening build the combined result.
+    """
+    key = str(night)
+    return combine(
+        night,
+        warehouse.read_table(key, "travellers") if travellers is None else travellers,
+        warehouse.read_table(key, "flights"),
+        documents=warehouse.read_table(key, "documents"),
+        bookings=warehouse.read_table(key, "bookings"),
+        matches=matched["matches"],
+        match_fields=matched["match_fields"],
+        rule_hits=rules.hits,
+        scores=None if scored is None else scored["scores"],
+        model_contributions=None if scored is None else scored["model_contributions"],
+        rules_digest=rules.rules_digest,
+        rule_info=_rule_info(),
+        settings=CombineSettings.from_settings(settings, match_threshold(settings, load_model())),
+        code_digests=code_digests,
+        pnr_travellers=warehouse.read_table(key, "pnr_travellers"),
+    )
+
+
 def finish_night(
     s: NightSummary,
     night: dt.date,
@@ -461,23 +494,7 @@ def finish_night(
     travellers = warehouse.read_table(key, "travellers")
     if s.arrivals == 0:
         s.arrivals = len(travellers)
-    result = combine(
-        night,
-        travellers,
-        warehouse.read_table(key, "flights"),
-        documents=warehouse.read_table(key, "documents"),
-        bookings=warehouse.read_table(key, "bookings"),
-        matches=matched["matches"],
-        match_fields=matched["match_fields"],
-        rule_hits=rules.hits,
-        scores=None if scored is None else scored["scores"],
-        model_contributions=None if scored is None else scored["model_contributions"],
-        rules_digest=rules.rules_digest,
-        rule_info=_rule_info(),
-        settings=CombineSettings.from_settings(settings, match_threshold(settings, load_model())),
-        code_digests=s.code_digests,
-        pnr_travellers=warehouse.read_table(key, "pnr_travellers"),
-    )
+    result = combine_night(night, matched, rules, scored, settings, s.code_digests, travellers)
     atomic.write_parquet(config.warehouse_dir(key) / "combined.parquet", result.travellers)
     engine = open_engine()
     try:

@@ -57,7 +57,7 @@ from apiflag.privacy import store as privacy_store
 from apiflag.privacy.keys import pseudonym
 from apiflag.privacy.masking import as_text
 from apiflag.privacy.roles import current_role, current_user, require
-from apiflag.queue.combine import CombineResult, CombineSettings, combine
+from apiflag.queue.combine import CombineResult
 from apiflag.queue.store import flags as flags_table
 from apiflag.queue.store import night_runs, open_engine, save_night
 from apiflag.settings import Settings, load_settings
@@ -684,24 +684,8 @@ def _queue_masked(
     """Combine a masked night and queue only new travellers' flags, stored as masked."""
     night = s.night
     day = dt.date.fromisoformat(night)
-    result = combine(
-        day,
-        warehouse.read_table(night, "travellers"),
-        warehouse.read_table(night, "flights"),
-        documents=warehouse.read_table(night, "documents"),
-        bookings=warehouse.read_table(night, "bookings"),
-        matches=matched["matches"],
-        match_fields=matched["match_fields"],
-        rule_hits=rules.hits,
-        scores=None if scored is None else scored["scores"],
-        model_contributions=None if scored is None else scored["model_contributions"],
-        rules_digest=rules.rules_digest,
-        rule_info=pipeline.rule_info(),
-        settings=CombineSettings.from_settings(
-            settings, pipeline.match_threshold(settings, load_model())
-        ),
-        code_digests=pipeline.code_digests(settings),
-        pnr_travellers=warehouse.read_table(night, "pnr_travellers"),
+    result = pipeline.combine_night(
+        day, matched, rules, scored, settings, pipeline.code_digests(settings)
     )
     engine = open_engine(db_url)
     try:

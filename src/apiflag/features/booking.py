@@ -351,7 +351,8 @@ def payer_features(keys: BookingKeys) -> dict[str, Any]:
         else:
             p_sur, p_all = _payer_parts(p)
             sur, given = _name_tokens(s), _name_tokens(g)
-            same.append(bool(p_sur & sur))
+            # an organisation is nobody's relative: CHAN HUMAN RESOURCES CO paying for a CHAN
+            same.append(bool(p_sur & sur) and not (p_all & COMPANY_WORDS))
             is_payer.append(_is_named(p_sur, p_all, sur, given))
     out["booking.payer_same_surname"] = _bool(same, idx)
     out["traveller.is_payer"] = _bool(is_payer, idx)

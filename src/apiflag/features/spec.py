@@ -155,7 +155,8 @@ FEATURE_SPEC: tuple[FeatureSpec, ...] = (
         "bool",
         "",
         "The payer shares a surname word with this traveller (families paying for each other); "
-        "null when no payer is named.",
+        "never for an organisation's name (booking.payer_is_company: CHAN HUMAN RESOURCES CO is "
+        "no relative of a CHAN it pays for); null when no payer is named.",
     ),
     _f(
         "booking.payer_is_company",

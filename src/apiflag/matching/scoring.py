@@ -9,7 +9,8 @@ may be reported:
   Vietnamese names). The alignment with the highest name weight is kept, and the ``name_order``
   field says which one it was. Levels per part: exact (compound surnames compared without
   spaces, so DELA CRUZ = DELACRUZ), phonetic (Metaphone of folded tokens, variant groups such as
-  MOHAMMED/MUHAMMAD), partial/dropped middle name, Jaro-Winkler bands, initial, different.
+  MOHAMMED/MUHAMMAD), partial (a compound surname cut to some of its words; a given name with its
+  middle name dropped), Jaro-Winkler bands, initial, different.
   Exact agreement on a common value weighs less (term frequencies).
 - **date of birth**: exact, day and month swapped, one part off (the day, the month, or the
   year by one), year only, different.
@@ -297,11 +298,27 @@ def _surname_levels(a: Part, b: Part, model: MatcherModel) -> np.ndarray:
     out[jw >= model.jw_mid] = idx["jw_mid"]
     out[jw >= model.jw_high] = idx["jw_high"]
     partial = ((a.core == b.core) | (a.last == b.last)) & (a.core != "")
+    partial |= _compound_cut(a, b)
     out[partial] = idx["partial"]
     out[(a.ph == b.ph) & (a.ph != "")] = idx["phonetic"]
     out[a.join == b.join] = idx["exact"]
     out[(a.join == "") | (b.join == "")] = idx[MISSING]
     return out
+
+
+def _compound_cut(a: Part, b: Part) -> np.ndarray:
+    """Whether one surname is the other compound surname with some of its words left out.
+
+    LIM is LIM ISMAIL cut to its first word, as GARCIA is GARCIA LOPEZ: the longest-token and
+    last-token tests miss a kept word shorter than a dropped one. The kept words must include one
+    that is not a particle (DE is not DE LA CRUZ cut short).
+    """
+    cut = (a.ntok != b.ntok) & (a.core != "") & (b.core != "")
+    if cut.any():
+        cut[cut] = _omits_tokens(a.text[cut], b.text[cut])
+        short_core = np.where(a.ntok < b.ntok, a.core, b.core)
+        cut &= ~np.isin(short_core, list(PARTICLES))
+    return cut
 
 
 def _omits_tokens(a: np.ndarray, b: np.ndarray) -> np.ndarray:
