@@ -102,7 +102,7 @@ def build_features(
             routes=frozenset(_routes(tables).values()),
         )
         past = gather(window, policy, tonight)
-        nights: Iterable[NightTables] = window  # read again, lazily, by the relations
+        nights: Iterable[NightTables] = window.only("travellers")  # the relations read only it
     else:
         nights = _history_window(tables.night, history, settings.history_days)
         past = gather(nights, policy)

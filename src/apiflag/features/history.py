@@ -73,14 +73,20 @@ class WarehouseHistory:
         nights: the history nights (``YYYY-MM-DD``), e.g. :func:`apiflag.warehouse.nights_before`.
     """
 
-    def __init__(self, nights: Sequence[str]) -> None:
+    def __init__(self, nights: Sequence[str], tables: Sequence[str] | None = None) -> None:
         self.nights = [str(dt.date.fromisoformat(n)) for n in nights]
+        self.tables = tuple(HISTORY_COLUMNS) if tables is None else tuple(tables)
+
+    def only(self, *tables: str) -> WarehouseHistory:
+        """The same nights with only ``tables`` read (the others come back empty)."""
+        return WarehouseHistory(self.nights, tables)
 
     def within(self, night: str, days: int) -> WarehouseHistory:
         """The nights of this history in the ``days`` before ``night``."""
         end = dt.date.fromisoformat(night)
         start = end - dt.timedelta(days=days)
-        return WarehouseHistory([n for n in self.nights if start <= dt.date.fromisoformat(n) < end])
+        nights = [n for n in self.nights if start <= dt.date.fromisoformat(n) < end]
+        return WarehouseHistory(nights, self.tables)
 
     def _dataset(self, name: str) -> ds.Dataset | None:
         files = [
@@ -107,11 +113,11 @@ class WarehouseHistory:
         )
 
     def __iter__(self) -> Iterator[NightTables]:
-        sets = {name: self._dataset(name) for name in HISTORY_COLUMNS}
+        sets = {name: self._dataset(name) for name in self.tables}
         for night in self.nights:
             frames: dict[str, pd.DataFrame | None] = {}
-            for name, columns in HISTORY_COLUMNS.items():
-                data = sets[name]
+            for name in self.tables:
+                columns, data = HISTORY_COLUMNS[name], sets[name]
                 present = (
                     (config.warehouse_dir(night) / f"{name}.parquet").is_file()
                     if data is not None
