@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from apiflag import config, warehouse
 from apiflag.features.contacts import SwitchboardPolicy, _contact_pool
@@ -95,11 +96,15 @@ class WarehouseHistory:
         ]
         if not files:
             return None
-        partitioning = ds.partitioning(pa.schema([("night", pa.string())]), flavor="hive")
+        night = pa.schema([("night", pa.string())])
+        # one schema over every night's file: a column that is all-null on one night is
+        # stored as type null there and must not fix the type for the nights that have values
+        schema = pa.unify_schemas([*(pq.read_schema(f) for f in files), night])
         return ds.dataset(
             files,
+            schema=schema,
             format="parquet",
-            partitioning=partitioning,
+            partitioning=ds.partitioning(night, flavor="hive"),
             partition_base_dir=str(config.warehouse_dir()),
         )
 
