@@ -275,3 +275,73 @@ def test_map_nights_reaches_a_tls_scheduler_with_the_configured_certificates(
         assert address.startswith("tls://")
         labels = cluster.map_nights(_night_label, NIGHTS, address, prefix="night ")
     assert labels == [f"night {n}" for n in NIGHTS]
+
+
+def _trained(world: Path, home: Path, extra: list[str]) -> dict[str, Any]:
+    """Train on ``world`` in ``home`` through the real entry point; return what MLflow recorded.
+
+    The run's parameters, metrics and tags, the logged artifacts that describe the data and the
+    fit (training-data digest, sampling seed and weights, weight table, scorecard) and the
+    registered model's scores on the run's own input example.
+    """
+    import json
+
+    import mlflow.artifacts
+    import mlflow.sklearn
+    from mlflow.models import Model
+
+    from apiflag.model.registry import mlflow_client
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("APIFLAG_HOME", str(home))
+        # mlflow.set_tracking_uri exports the URI: each run gets its own home's store
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+        try:
+            main(["model", "train", "--world", str(world), "--format", "json", *extra])
+        except SystemExit as exc:
+            assert not exc.code, f"model train {extra} exited {exc.code}"
+        client = mlflow_client()
+        (mv,) = client.search_model_versions("name='apiflag-scorecard'")
+        run = client.get_run(mv.run_id)
+        out = home / "artifacts"
+        client.download_artifacts(run.info.run_id, "", str(out))
+        folder = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/apiflag-scorecard/{mv.version}", dst_path=str(home / "model")
+        )
+    model = mlflow.sklearn.load_model(folder)
+    example = Model.load(folder).load_input_example(folder)
+    return {
+        "params": run.data.params,
+        "metrics": run.data.metrics,
+        "tags": {k: v for k, v in run.data.tags.items() if k.startswith("apiflag.")},
+        "artifacts": {
+            name: (out / name).read_text()
+            for name in ("training_data.sha256", "sampling.json", "weights.csv", "scorecard.json")
+        },
+        "example": example,
+        "scores": model.predict(example).tolist(),
+        "explanation": model.explain(example, [f"T{i}" for i in range(len(example))])[1],
+        "sampling": json.loads((out / "sampling.json").read_text()),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_retraining_on_a_local_cluster_gives_the_plain_run_outputs(tmp_path: Path) -> None:
+    """``model train --cluster local`` prepares the history nights on a 2-worker LocalCluster;
+    the training data, its sample and weights and the fitted model equal the plain run's."""
+    world = tmp_path / "world"
+    generate_world(world, WorldConfig(seed=21, nights=1, arrivals=2000, history_nights=12))
+    plain_run = _trained(world, tmp_path / "plain", [])
+    local_run = _trained(world, tmp_path / "local", ["--cluster", "local"])
+    assert len(plain_run["sampling"]["nights"]) == 12  # every history night in the table
+    assert (
+        plain_run["artifacts"]["training_data.sha256"].strip()
+        == (plain_run["params"]["training_data_sha256"])
+    )
+    for key in ("params", "metrics", "tags", "artifacts"):
+        assert local_run[key] == plain_run[key], key
+    assert len(plain_run["example"]) > 0
+    assert local_run["example"].equals(plain_run["example"])
+    assert local_run["scores"] == plain_run["scores"]
+    assert local_run["explanation"].equals(plain_run["explanation"])

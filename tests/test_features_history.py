@@ -179,3 +179,21 @@ def test_a_column_empty_on_one_night_is_read_with_the_others() -> None:
     assert [n.night for n in nights] == [first, second]
     assert nights[0].identifier_matches["booking_id"].isna().all()
     assert nights[1].identifier_matches["booking_id"].tolist() == ["B1"]
+
+
+def test_a_column_all_null_on_an_earlier_night_does_not_fix_its_type() -> None:
+    """matches.parquet is written from a frame: an all-null column is stored as type null."""
+    first, second = _day(5), _day(4)
+    atomic.write_parquet(
+        config.warehouse_dir(first) / "matches.parquet",
+        pd.DataFrame({"traveller_id": ["T1"], "case_id": [None], "probability": [None]}),
+    )
+    atomic.write_parquet(
+        config.warehouse_dir(second) / "matches.parquet",
+        pd.DataFrame({"traveller_id": ["T2"], "case_id": ["C-1"], "probability": [0.9]}),
+    )
+    nights = list(WarehouseHistory([first, second]).only("matches"))
+    assert [n.night for n in nights] == [first, second]
+    assert nights[0].matches["case_id"].isna().all()
+    assert nights[1].matches["case_id"].tolist() == ["C-1"]
+    assert nights[1].matches["probability"].tolist() == [0.9]

@@ -96,19 +96,15 @@ class WarehouseHistory:
         ]
         if not files:
             return None
-        partitioning = ds.partitioning(pa.schema([("night", pa.string())]), flavor="hive")
-        # one schema over every night: a column that is empty on one night is stored as type
-        # null there, and a dataset taking the first file's schema cannot read the others
-        schema = pa.unify_schemas(
-            [pq.read_schema(f).remove_metadata() for f in files], promote_options="permissive"
-        )
-        if "night" not in schema.names:
-            schema = schema.append(pa.field("night", pa.string()))
+        night = pa.schema([("night", pa.string())])
+        # one schema over every night's file: a column that is all-null on one night is
+        # stored as type null there and must not fix the type for the nights that have values
+        schema = pa.unify_schemas([*(pq.read_schema(f) for f in files), night])
         return ds.dataset(
             files,
             schema=schema,
             format="parquet",
-            partitioning=partitioning,
+            partitioning=ds.partitioning(night, flavor="hive"),
             partition_base_dir=str(config.warehouse_dir()),
         )
 
