@@ -169,6 +169,18 @@ def test_a_night_without_history_in_its_window_reads_none(days: int) -> None:
     assert lazy["booking.shared_contact_bookings"].tolist() == [0]
 
 
+def test_a_column_empty_on_one_night_is_read_with_the_others() -> None:
+    """A night whose identifier matches have no booking id stores that column as type null."""
+    first, second = _day(5), _day(4)
+    for night, booking in ((first, None), (second, "B1")):
+        frame = pd.DataFrame({"booking_id": [booking], "case_id": ["C1"]})
+        atomic.write_parquet(config.warehouse_dir(night) / "identifier_matches.parquet", frame)
+    nights = list(WarehouseHistory([first, second]))
+    assert [n.night for n in nights] == [first, second]
+    assert nights[0].identifier_matches["booking_id"].isna().all()
+    assert nights[1].identifier_matches["booking_id"].tolist() == ["B1"]
+
+
 def test_a_column_all_null_on_an_earlier_night_does_not_fix_its_type() -> None:
     """matches.parquet is written from a frame: an all-null column is stored as type null."""
     first, second = _day(5), _day(4)
