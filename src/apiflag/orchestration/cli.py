@@ -14,8 +14,9 @@ import datetime as dt
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -192,6 +193,22 @@ def _print_summary(s: Any) -> None:
         click.echo(f"report: {s.report_path}")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings_options(command: F) -> F:
+    """The per-run settings overrides shared by `run` and `backfill` (the file's values otherwise)."""
+    command = click.option(
+        "--match-threshold",
+        default=None,
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        help=THRESHOLD_HELP,
+    )(command)
+    return click.option("--capacity", default=None, type=click.IntRange(min=0), help=CAPACITY_HELP)(
+        command
+    )
+
+
 @click.command("run")
 @click.option("--night", "night_text", default=None, help="YYYY-MM-DD (default: today in Japan).")
 @click.option(
@@ -207,13 +224,7 @@ def _print_summary(s: Any) -> None:
     default=None,
     help="Case database URL (default: the world's casedb.sqlite).",
 )
-@click.option("--capacity", default=None, type=click.IntRange(min=0), help=CAPACITY_HELP)
-@click.option(
-    "--match-threshold",
-    default=None,
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    help=THRESHOLD_HELP,
-)
+@_settings_options
 @click.option(
     "--orchestrator",
     type=click.Choice(["prefect", "plain"]),
@@ -256,13 +267,7 @@ def run(
     help="World folder of feeds, nights/<D>/... (default: $APIFLAG_HOME/world).",
 )
 @click.option("--casedb", "casedb_url", default=None, help="Case database URL.")
-@click.option("--capacity", default=None, type=click.IntRange(min=0), help=CAPACITY_HELP)
-@click.option(
-    "--match-threshold",
-    default=None,
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    help=THRESHOLD_HELP,
-)
+@_settings_options
 @click.option(
     "--orchestrator",
     type=click.Choice(["prefect", "plain"]),
