@@ -96,15 +96,22 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
 
 def _booking_travel(t: NightTables, booking_ids: pd.Series, arrivals: pd.Series) -> pd.DataFrame:
     """one_way and stay_days for (booking_id, arrival time) pairs."""
-    it = t.itinerary.loc[:, ["booking_id", "scheduled_departure"]].copy()
-    it["dep"] = _ts(it["scheduled_departure"])
-    has_it = set(it["booking_id"].dropna())
-    q = pd.DataFrame({"booking_id": booking_ids.to_numpy(), "arr": _ts(arrivals).to_numpy()})
+    it_booking = t.itinerary["booking_id"].to_numpy(object)
+    legs = pd.Index(pd.unique(it_booking[pd.notna(it_booking)]), dtype=object)
+    q = pd.DataFrame(
+        {"c": legs.get_indexer(booking_ids.to_numpy(object)), "arr": _ts(arrivals).to_numpy()}
+    )
     q["row"] = np.arange(len(q))
-    m = q.merge(it[["booking_id", "dep"]], on="booking_id", how="left")
+    legs_df = pd.DataFrame(
+        {
+            "c": legs.get_indexer(it_booking),
+            "dep": _ts(t.itinerary["scheduled_departure"]).reset_index(drop=True),
+        }
+    )
+    m = q.loc[(q["c"] >= 0).to_numpy(bool)].merge(legs_df.loc[legs_df["c"] >= 0], on="c")
     later = m.loc[m["dep"].notna() & m["arr"].notna() & (m["dep"] > m["arr"])]
     first_later = later.groupby("row")["dep"].min()
-    known = q["booking_id"].isin(has_it).to_numpy(bool) & q["arr"].notna().to_numpy(bool)
+    known = (q["c"] >= 0).to_numpy(bool) & q["arr"].notna().to_numpy(bool)
     first = pd.Series(first_later.reindex(q["row"]).to_numpy(), dtype="datetime64[us]")
     arr = pd.Series(q["arr"].to_numpy(), dtype="datetime64[us]")
     has_later = first.notna().to_numpy(bool)
@@ -126,6 +133,7 @@ class BookingKeys:
         bid: each traveller's ``booking_id`` (object).
         bid_list: ``bid`` as a list.
         known: the traveller's booking is a current booking of the night.
+        code: each traveller's booking's row in ``facts`` (-1 where not ``known``).
     """
 
     tr: pd.DataFrame
@@ -134,6 +142,7 @@ class BookingKeys:
     bid: pd.Series
     bid_list: list[Any]
     known: np.ndarray
+    code: np.ndarray
 
     @classmethod
     def of(cls, tables: NightTables) -> BookingKeys:
@@ -141,26 +150,30 @@ class BookingKeys:
         tr = tables.travellers.reset_index(drop=True)
         facts = _booking_facts(tables).set_index("booking_id")
         bid = tr["booking_id"].astype(object)
-        known = bid.isin(facts.index).to_numpy(bool)
+        code = facts.index.get_indexer(bid.to_numpy(object))
         return cls(
             tr=tr,
             traveller_id=tr["traveller_id"].astype(str).to_numpy(),
             facts=facts,
             bid=bid,
             bid_list=bid.tolist(),
-            known=known,
+            known=code >= 0,
+            code=code,
         )
 
+    def pick(self, values: np.ndarray | pd.Series, missing: Any = None) -> np.ndarray:
+        """Each traveller's booking's entry of ``values`` (one per ``facts`` row), ``missing``
+        where the traveller has no current booking."""
+        array = values.to_numpy() if isinstance(values, pd.Series) else values
+        table = np.empty(len(array) + 1, dtype=object if missing is None else array.dtype)
+        table[:-1] = array
+        table[-1] = missing
+        return table[self.code]
 
-def _per_booking(keys: BookingKeys, values: dict[Any, Any], default: Any, dtype: str) -> Any:
-    """Each traveller's booking's value (``default`` when absent), null without a booking."""
-    table = np.empty(len(values) + 1, dtype=object)
-    table[:-1] = list(values.values())
-    table[-1] = default
-    at = pd.Index(list(values.keys()), dtype=object).get_indexer(keys.bid.to_numpy(object))
-    picked = table[np.where(at >= 0, at, len(values))]
-    picked[~keys.known] = None
-    return pd.array(picked, dtype=dtype)
+
+def _per_booking(keys: BookingKeys, values: np.ndarray, dtype: str) -> Any:
+    """Each traveller's booking's value (one per ``keys.facts`` row), null without a booking."""
+    return pd.array(keys.pick(values.astype(object)), dtype=dtype)
 
 
 def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:
@@ -246,24 +259,48 @@ def _party_members(
 
 
 def _unrelated_minors(
-    b_ids: np.ndarray,
+    codes: np.ndarray,
     adult: np.ndarray,
     minor: np.ndarray,
     surs: list[frozenset[str]],
-    adults: dict[Any, int],
-) -> dict[Any, int]:
-    """Per booking with an adult: its minors sharing no surname word with any of its adults."""
-    with_minor = set(b_ids[minor].tolist())
-    adult_sur: dict[Any, set[str]] = defaultdict(set)
-    for i in np.flatnonzero(adult):
-        if b_ids[i] in with_minor:
-            adult_sur[b_ids[i]] |= surs[i]
-    out = dict.fromkeys(adults, 0)
-    for i in np.flatnonzero(minor):
-        b = b_ids[i]
-        if adults.get(b) and not (surs[i] & adult_sur.get(b, set())):
+    adults: np.ndarray,
+) -> np.ndarray:
+    """Per booking (``codes``: member's booking row, -1 none): its minors sharing no surname
+    word with any of its adults, where it has an adult."""
+    booked = codes >= 0
+    with_minor = set(codes[minor & booked].tolist())
+    adult_sur: dict[int, set[str]] = defaultdict(set)
+    for i in np.flatnonzero(adult & booked).tolist():
+        if codes[i] in with_minor:
+            adult_sur[codes[i]] |= surs[i]
+    out = np.zeros(len(adults), dtype=np.int64)
+    for i in np.flatnonzero(minor & booked).tolist():
+        b = codes[i]
+        if adults[b] and not (surs[i] & adult_sur.get(b, set())):
             out[b] += 1
     return out
+
+
+def _payer_against_party(
+    facts: pd.DataFrame, codes: np.ndarray, surs: list[frozenset[str]], names: list[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per booking: (payer travelling, payer a company, party members unrelated to the payer),
+    None where no payer is named. ``codes``: each party member's booking row in ``facts``."""
+    n_f = len(facts)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(n_f + 1))
+    trav, company, unrelated = (np.full(n_f, None, dtype=object) for _ in range(3))
+    parts: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {}
+    for b, payer in enumerate(facts["payer_name"].tolist()):
+        if not isinstance(payer, str) or not payer.strip():
+            continue
+        if payer not in parts:
+            parts[payer] = (*_payer_parts(payer), bool(_name_tokens(payer) & COMPANY_WORDS))
+        p_sur, p_all, company[b] = parts[payer]
+        rows = order[starts[b] : starts[b + 1]].tolist()
+        unrelated[b] = sum(1 for i in rows if not (surs[i] & p_sur))
+        trav[b] = any(_is_named(p_sur, p_all, *names[i]) for i in rows)
+    return trav, company, unrelated
 
 
 def party_features(
@@ -272,59 +309,34 @@ def party_features(
     """Party size, adults, minors, unrelated minors, the payer against the party, seating."""
     out: dict[str, Any] = {}
     facts = keys.facts
+    n_f = len(facts)
     members = _party_members(tables, keys, dob, age, night)
-    b_ids = members["booking_id"].to_numpy(object)
+    # only the current bookings of the night matter: a traveller without one gets nulls
+    codes = facts.index.get_indexer(members["booking_id"].to_numpy(object))
     adult = members["adult"].astype("boolean").fillna(False).to_numpy(bool)
     minor = members["minor"].astype("boolean").fillna(False).to_numpy(bool)
     surs = members["sur"].tolist()
-    names = members["names"].tolist()
-    codes, uniques = pd.factorize(b_ids, use_na_sentinel=True)
-    found = codes >= 0
-    bookings = np.asarray(uniques, dtype=object).tolist()
-    n_b = len(bookings)
-    size = dict(zip(bookings, np.bincount(codes[found], minlength=n_b).tolist(), strict=True))
-    adults = dict(
-        zip(bookings, np.bincount(codes[found & adult], minlength=n_b).tolist(), strict=True)
+    booked = codes >= 0
+    size = np.bincount(codes[booked], minlength=n_f)
+    adults = np.bincount(codes[booked & adult], minlength=n_f)
+    minors = np.bincount(codes[booked & minor], minlength=n_f)
+    unrelated = _unrelated_minors(codes, adult, minor, surs, adults)
+    trav, company, payer_unrelated = _payer_against_party(
+        facts, codes, surs, members["names"].tolist()
     )
-    minors = dict(
-        zip(bookings, np.bincount(codes[found & minor], minlength=n_b).tolist(), strict=True)
-    )
-    unrelated = _unrelated_minors(b_ids, adult, minor, surs, adults)
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(n_b + 1))
-    at = {b: order[starts[j] : starts[j + 1]] for j, b in enumerate(bookings)}
-    payer_trav: dict[object, bool | None] = {}
-    payer_company: dict[object, bool | None] = {}
-    payer_unrelated: dict[object, int | None] = {}
-    for b_id, payer in zip(facts.index.tolist(), facts["payer_name"].tolist(), strict=True):
-        if not isinstance(payer, str) or not payer.strip():
-            payer_trav[b_id] = payer_company[b_id] = payer_unrelated[b_id] = None
-            continue
-        p_sur, p_all = _payer_parts(payer)
-        rows = at.get(b_id, ())
-        payer_company[b_id] = bool(_name_tokens(payer) & COMPANY_WORDS)
-        payer_unrelated[b_id] = sum(1 for i in rows if not (surs[i] & p_sur))
-        payer_trav[b_id] = any(_is_named(p_sur, p_all, *names[i]) for i in rows)
     idx = keys.tr.index
-    out["booking.payer_is_company"] = _bool(_per_booking(keys, payer_company, None, "object"), idx)
-    out["booking.party_unrelated_to_payer"] = _per_booking(keys, payer_unrelated, None, "Int64")
-    n_trav = {
-        b: int(n)
-        for b, n in zip(facts.index.tolist(), facts["n_travellers"].tolist(), strict=True)
-        if n is not None and not (isinstance(n, float) and np.isnan(n))
-    }
-    out["booking.party_size"] = pd.array(
-        [
-            size.get(b, n_trav.get(b)) if k else None
-            for b, k in zip(keys.bid_list, keys.known, strict=True)
-        ],
-        dtype="Int64",
+    out["booking.payer_is_company"] = _bool(keys.pick(company), idx)
+    out["booking.party_unrelated_to_payer"] = _per_booking(keys, payer_unrelated, "Int64")
+    n_trav = pd.to_numeric(facts["n_travellers"], errors="coerce").to_numpy(float)
+    party = keys.pick(np.where(size > 0, size, n_trav), missing=np.nan)
+    out["booking.party_size"] = pd.arrays.IntegerArray(
+        np.nan_to_num(party).astype(np.int64), np.isnan(party)
     )
-    out["booking.adults_in_party"] = _per_booking(keys, adults, 0, "Int64")
-    out["booking.minors_in_party"] = _per_booking(keys, minors, 0, "Int64")
-    out["booking.unrelated_minors_with_adult"] = _per_booking(keys, unrelated, 0, "Int64")
+    out["booking.adults_in_party"] = _per_booking(keys, adults, "Int64")
+    out["booking.minors_in_party"] = _per_booking(keys, minors, "Int64")
+    out["booking.unrelated_minors_with_adult"] = _per_booking(keys, unrelated, "Int64")
     out["booking.party_seated_apart"] = _seated_apart(keys.tr, keys.known)
-    out["booking.payer_travelling"] = _bool(_per_booking(keys, payer_trav, None, "object"), idx)
+    out["booking.payer_travelling"] = _bool(keys.pick(trav), idx)
     return out
 
 

@@ -75,6 +75,17 @@ def _tokens_of(name: str) -> frozenset[str]:
     return frozenset(t for t in _SPLIT.split(anyascii(name).upper()) if t and t not in _TITLES)
 
 
+def _token_column(values: Iterable[object]) -> list[frozenset[str]]:
+    """:func:`_name_tokens` of each value, each distinct value tokenised once."""
+    if isinstance(values, pd.Series):
+        array = values.to_numpy(dtype=object)
+    else:
+        array = np.asarray(list(values), dtype=object)
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    table = [_name_tokens(u) for u in uniques.tolist()] + [frozenset()]
+    return [table[c] for c in codes.tolist()]
+
+
 def _payer_parts(payer: str) -> tuple[frozenset[str], frozenset[str]]:
     """Split a payer name into (surname words, all words); ``SURNAME/GIVEN`` when a slash is given."""
     if "/" in payer:
