@@ -21,6 +21,7 @@ from apiflag.features.common import (
     _name_tokens,
     _norm_contact,
     _payer_parts,
+    _token_column,
     _ts,
 )
 from apiflag.features.tables import NightTables
@@ -29,6 +30,18 @@ from apiflag.features.traveller import _age_years
 CARD_KNOWN_DIGITS = 8
 """Known digits a masked card needs to identify one payer (last four alone would not)."""
 MINOR_PASSENGER_TYPES = frozenset({"IN", "INF", "C", "CH", "CHD", "CNN"})
+
+
+_PAYMENT_FIRST = ("payer_name", "payer_phone", "masked_card")
+
+
+def _first_per_booking(code: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per booking row (``code``: each payment's, -1 none): its first non-null value, else None."""
+    out = np.full(n, None, dtype=object)
+    rows = np.flatnonzero((code >= 0) & pd.notna(values))
+    first = rows[~pd.Series(code[rows]).duplicated().to_numpy(bool)]
+    out[code[first]] = values[first]
+    return out
 
 
 def _booking_facts(t: NightTables) -> pd.DataFrame:
@@ -43,40 +56,25 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
         errors="coerce",
     )
     pay = t.payments
-    if len(pay):
-        form = pay["form"].astype(object).where(pay["form"].notna(), None)
-        cash = (
-            pd.Series([isinstance(f, str) and f.upper() == "CA" for f in form], index=pay.index)
-            .groupby(pay["booking_id"].to_numpy())
-            .any()
-        )
-        payer = pay.loc[pay["payer_name"].notna()].groupby("booking_id")["payer_name"].first()
-        pphone = pay.loc[pay["payer_phone"].notna()].groupby("booking_id")["payer_phone"].first()
-        card = pay.loc[pay["masked_card"].notna()].groupby("booking_id")["masked_card"].first()
-        paid = set(pay["booking_id"].dropna())
-    else:
-        cash, payer, pphone, card, paid = (
-            pd.Series(dtype=bool),
-            pd.Series(dtype=object),
-            pd.Series(dtype=object),
-            pd.Series(dtype=object),
-            set(),
-        )
     ids = b["booking_id"].tolist()
-    cash_d, payer_d = cash.to_dict(), payer.to_dict()
-    pphone_d, card_d = pphone.to_dict(), card.to_dict()
-    b["payment_cash"] = _bool(
-        [bool(cash_d.get(x, False)) if x in paid else None for x in ids], b.index
-    )
-    b["payer_name"] = [payer_d.get(x) for x in ids]
-    b["payer_phone"] = [pphone_d.get(x) for x in ids]
+    code = pd.Index(ids, dtype=object).get_indexer(pay["booking_id"].to_numpy(object))
+    paid = np.zeros(len(b), dtype=bool)
+    paid[code[code >= 0]] = True
+    form = pay["form"].to_numpy(object)
+    is_cash = np.fromiter((isinstance(f, str) and f.upper() == "CA" for f in form), bool, len(pay))
+    cash = np.zeros(len(b), dtype=bool)
+    cash[code[(code >= 0) & is_cash]] = True
+    b["payment_cash"] = pd.arrays.BooleanArray(cash, ~paid)
+    first = {c: _first_per_booking(code, pay[c].to_numpy(object), len(b)) for c in _PAYMENT_FIRST}
+    b["payer_name"] = first["payer_name"]
+    b["payer_phone"] = first["payer_phone"]
     b["payer_phone_key"] = [
         _norm_contact("phone", p, None) if isinstance(p, str) else None
         for p in b["payer_phone"].tolist()
     ]
     # who pays, for the switchboard test: the card if given, else the payer's name words
     cards = (
-        pd.Series([card_d.get(x) or "" for x in ids], dtype=object)
+        pd.Series([c or "" for c in first["masked_card"].tolist()], dtype=object)
         .astype(str)
         .str.upper()
         .str.replace(r"[^0-9X]", "", regex=True)
@@ -189,13 +187,10 @@ def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:
     out["booking.one_way"] = travel["one_way"].set_axis(tr.index)
     out["booking.stay_days"] = travel["stay_days"].to_numpy(float)
     out["booking.payment_cash"] = facts["payment_cash"].reindex(bid).reset_index(drop=True)
-    agency = facts["agency_id"].reindex(bid).reset_index(drop=True)
-    out["booking.has_agency"] = _bool(
-        (
-            (isinstance(a, str) and bool(a.strip())) if k else None
-            for a, k in zip(agency, known, strict=True)
-        ),
-        tr.index,
+    agency = keys.pick(facts["agency_id"].to_numpy(object))
+    has_agency = np.fromiter((isinstance(a, str) and bool(a.strip()) for a in agency), bool)
+    out["booking.has_agency"] = pd.Series(
+        pd.arrays.BooleanArray(has_agency, ~known), index=tr.index
     )
     return out
 
@@ -234,11 +229,9 @@ def _party_members(
     )
     party["minor"] = minor
     party["adult"] = (party_age >= 18).astype("boolean")
-    surnames = [_name_tokens(s) for s in party["surname"]]
+    surnames = _token_column(party["surname"])
     party["sur"] = surnames
-    party["names"] = [
-        (sur, _name_tokens(g)) for sur, g in zip(surnames, party["given_names"], strict=True)
-    ]
+    party["names"] = list(zip(surnames, _token_column(party["given_names"]), strict=True))
     # API travellers of a booking that has no PNR traveller rows still count as its party
     api_party = tr.loc[known & ~bid.isin(set(party["booking_id"])).to_numpy(bool)]
     api_rows = pd.DataFrame(
@@ -246,11 +239,8 @@ def _party_members(
             "booking_id": api_party["booking_id"].to_numpy(),
             "minor": (age[api_party.index] < 18).astype("boolean").to_numpy(),
             "adult": (age[api_party.index] >= 18).astype("boolean").to_numpy(),
-            "sur": (api_sur := [_name_tokens(s) for s in api_party["surname"]]),
-            "names": [
-                (sur, _name_tokens(g))
-                for sur, g in zip(api_sur, api_party["given_names"], strict=True)
-            ],
+            "sur": (api_sur := _token_column(api_party["surname"])),
+            "names": list(zip(api_sur, _token_column(api_party["given_names"]), strict=True)),
         }
     )
     return pd.concat(
@@ -344,30 +334,24 @@ def payer_features(keys: BookingKeys) -> dict[str, Any]:
     """Whether a payer is named, shares this traveller's surname, or is this traveller."""
     out: dict[str, Any] = {}
     tr, idx = keys.tr, keys.tr.index
-    payer_names = keys.facts["payer_name"].reindex(keys.bid).reset_index(drop=True)
-    out["booking.payer_known"] = _bool(
-        (
-            (isinstance(p, str) and bool(p.strip())) if k else None
-            for p, k in zip(payer_names, keys.known, strict=True)
-        ),
-        idx,
-    )
-    same: list[bool | None] = []
-    is_payer: list[bool | None] = []
-    for p, s, g in zip(
-        payer_names.tolist(), tr["surname"].tolist(), tr["given_names"].tolist(), strict=True
-    ):
-        if not isinstance(p, str) or not p.strip():
-            same.append(None)
-            is_payer.append(None)
-        else:
-            p_sur, p_all = _payer_parts(p)
-            sur, given = _name_tokens(s), _name_tokens(g)
-            # an organisation is nobody's relative: CHAN HUMAN RESOURCES CO paying for a CHAN
-            same.append(bool(p_sur & sur) and not (p_all & COMPANY_WORDS))
-            is_payer.append(_is_named(p_sur, p_all, sur, given))
-    out["booking.payer_same_surname"] = _bool(same, idx)
-    out["traveller.is_payer"] = _bool(is_payer, idx)
+    payer_names = keys.pick(keys.facts["payer_name"].to_numpy(object))
+    named = np.fromiter((isinstance(p, str) and bool(p.strip()) for p in payer_names), bool)
+    out["booking.payer_known"] = pd.Series(pd.arrays.BooleanArray(named, ~keys.known), index=idx)
+    same = np.zeros(len(tr), dtype=bool)
+    is_payer = np.zeros(len(tr), dtype=bool)
+    surnames, given = _token_column(tr["surname"]), _token_column(tr["given_names"])
+    parts: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    for i in np.flatnonzero(named).tolist():
+        p = payer_names[i]
+        if p not in parts:
+            parts[p] = _payer_parts(p)
+        p_sur, p_all = parts[p]
+        sur = surnames[i]
+        # an organisation is nobody's relative: CHAN HUMAN RESOURCES CO paying for a CHAN
+        same[i] = bool(p_sur & sur) and not (p_all & COMPANY_WORDS)
+        is_payer[i] = _is_named(p_sur, p_all, sur, given[i])
+    out["booking.payer_same_surname"] = pd.Series(pd.arrays.BooleanArray(same, ~named), index=idx)
+    out["traveller.is_payer"] = pd.Series(pd.arrays.BooleanArray(is_payer, ~named), index=idx)
     return out
 
 

@@ -111,13 +111,19 @@ def _norm_doc(number: object) -> str | None:
     return normalise_document(number) or None
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _e164(text: str) -> str | None:
+    """:func:`apiflag.normalise.normalise_phone`, each number parsed once per process."""
+    return normalise_phone(text)
+
+
 def _norm_contact(kind: object, value: object, normalized: object) -> str | None:
     text = normalized if isinstance(normalized, str) and normalized.strip() else value
     if not isinstance(text, str) or not text.strip():
         return None
     k = str(kind).lower() if isinstance(kind, str) else "other"
     if k == "phone":
-        e164 = normalise_phone(text)
+        e164 = _e164(text)
         return f"phone:{e164.removeprefix('+')}" if e164 else None
     if k == "email":
         return f"email:{normalise_email(text)}"
