@@ -14,7 +14,12 @@ from apiflag.features.booking import (
     payer_features,
     travel_features,
 )
-from apiflag.features.contacts import SwitchboardPolicy, _contact_pool, contact_features
+from apiflag.features.contacts import (
+    SwitchboardPolicy,
+    _contact_pool,
+    contact_features,
+    contact_keys_of,
+)
 from apiflag.features.documents import (
     case_document_features,
     document_features,
@@ -92,7 +97,8 @@ def build_features(
     out.update(travel_features(tables, keys))
     out.update(party_features(tables, keys, dob, age, night))
     out.update(payer_features(keys))
-    pool = _contact_pool(tables, policy, keys.facts.reset_index())
+    contact_keys = contact_keys_of(tables)  # normalised once: the pool and relations read them
+    pool = _contact_pool(tables, policy, keys.facts.reset_index(), contact_keys)
     docs = tonight_documents(tables, keys)
     if isinstance(history, WarehouseHistory):
         window = history.within(tables.night, settings.history_days)
@@ -113,7 +119,7 @@ def build_features(
     out["flight.route_case_links"] = _route_case_links(
         tables, past.links, past.with_matches, m, idm, tr, keys.bid
     )
-    out.update(relation_features(tables, nights, keys))
+    out.update(relation_features(tables, nights, keys, contact_keys))
 
     out["bags.checked_count"] = pd.to_numeric(tr["checked_bags"], errors="coerce").astype("Int64")
     out["bags.weight_kg"] = pd.to_numeric(tr["bag_weight_kg"], errors="coerce").to_numpy(float)

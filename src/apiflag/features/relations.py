@@ -135,14 +135,21 @@ def _returning(tables: NightTables, tr: pd.DataFrame, bid: list[Any]) -> pd.Seri
 
 
 def _contacts(
-    tables: NightTables, tr: pd.DataFrame, payer_of: dict[int, set[object]]
+    tables: NightTables,
+    tr: pd.DataFrame,
+    payer_of: dict[int, set[object]],
+    contact_keys: list[str | None] | None = None,
 ) -> dict[int, set[str]]:
     """Per traveller row with any: the contacts given for them personally (and the payer's phone
     if they pay); rows without a contact are absent."""
     c = tables.booking_contacts
-    c = c.loc[c["pnr_traveller_id"].isin(tr["pnr_traveller_id"].dropna()).to_numpy(bool)]
+    personal = c["pnr_traveller_id"].isin(tr["pnr_traveller_id"].dropna()).to_numpy(bool)
+    c = c.loc[personal]
     by_pnr: dict[object, set[str]] = defaultdict(set)
-    norm = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    if contact_keys is None:
+        norm = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    else:
+        norm = [k for k, p in zip(contact_keys, personal.tolist(), strict=True) if p]
     for p, k in zip(c["pnr_traveller_id"].tolist(), norm, strict=True):
         if k is not None and isinstance(p, str):
             by_pnr[p].add(k)
@@ -303,7 +310,10 @@ def _counts(rows: np.ndarray, n: int, defined: np.ndarray) -> pd.arrays.IntegerA
 
 
 def relation_features(
-    tables: NightTables, past: Iterable[NightTables], keys: BookingKeys
+    tables: NightTables,
+    past: Iterable[NightTables],
+    keys: BookingKeys,
+    contact_keys: list[str | None] | None = None,
 ) -> dict[str, Any]:
     """The relation and companion columns (``models/features.yaml``) of the night's travellers.
 
@@ -311,6 +321,8 @@ def relation_features(
         tables: the night's tables.
         past: the history nights within the window (only their travellers are read).
         keys: the night's travellers joined to their current bookings.
+        contact_keys: the normalised key of each of the night's ``booking_contacts`` rows
+            (:func:`apiflag.features.contacts.contact_keys_of`) when already computed.
     """
     tr = keys.tr
     known = keys.known
@@ -320,7 +332,7 @@ def relation_features(
     pnr_dob = pnr["date_of_birth"].reindex(tr["pnr_traveller_id"]).reset_index(drop=True)
     status = minor_status(tr["date_of_birth"], tables.night, pnr_dob)[0].to_numpy(object)
     paid = _paid_bookings(tables, tr)
-    contacts = _contacts(tables, tr, paid)
+    contacts = _contacts(tables, tr, paid, contact_keys)
     returning = _returning(tables, tr, bid)
     ret = returning.fillna(False).to_numpy(bool)
     codes, uniques = pd.factorize(np.asarray(bid, dtype=object), use_na_sentinel=True)
