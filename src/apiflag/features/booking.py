@@ -160,13 +160,16 @@ class BookingKeys:
         )
 
     def pick(self, values: np.ndarray | pd.Series, missing: Any = None) -> np.ndarray:
-        """Each traveller's booking's entry of ``values`` (one per ``facts`` row), ``missing``
-        where the traveller has no current booking."""
+        """Each traveller's booking's entry of ``values`` (one per ``facts`` row).
+
+        ``missing`` where the traveller has no current booking.
+        """
         array = values.to_numpy() if isinstance(values, pd.Series) else values
         table = np.empty(len(array) + 1, dtype=object if missing is None else array.dtype)
         table[:-1] = array
         table[-1] = missing
-        return table[self.code]
+        picked: np.ndarray = table[self.code]
+        return picked
 
 
 def _per_booking(keys: BookingKeys, values: np.ndarray, dtype: str) -> Any:
@@ -255,8 +258,10 @@ def _unrelated_minors(
     surs: list[frozenset[str]],
     adults: np.ndarray,
 ) -> np.ndarray:
-    """Per booking (``codes``: member's booking row, -1 none): its minors sharing no surname
-    word with any of its adults, where it has an adult."""
+    """Per booking row: its minors sharing no surname word with any of its adults.
+
+    ``codes`` is each party member's booking row (-1: none); bookings without an adult count 0.
+    """
     booked = codes >= 0
     with_minor = set(codes[minor & booked].tolist())
     adult_sur: dict[int, set[str]] = defaultdict(set)
@@ -274,8 +279,10 @@ def _unrelated_minors(
 def _payer_against_party(
     facts: pd.DataFrame, codes: np.ndarray, surs: list[frozenset[str]], names: list[Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per booking: (payer travelling, payer a company, party members unrelated to the payer),
-    None where no payer is named. ``codes``: each party member's booking row in ``facts``."""
+    """Per booking row: (payer travelling, payer a company, members unrelated to the payer).
+
+    None where no payer is named. ``codes`` is each party member's booking row in ``facts``.
+    """
     n_f = len(facts)
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(n_f + 1))

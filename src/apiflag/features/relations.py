@@ -140,8 +140,10 @@ def _contacts(
     payer_of: dict[int, set[object]],
     contact_keys: list[str | None] | None = None,
 ) -> dict[int, set[str]]:
-    """Per traveller row with any: the contacts given for them personally (and the payer's phone
-    if they pay); rows without a contact are absent."""
+    """Per traveller row: the contacts given for them personally (the payer's phone if they pay).
+
+    Rows without a contact are absent.
+    """
     c = tables.booking_contacts
     personal = c["pnr_traveller_id"].isin(tr["pnr_traveller_id"].dropna()).to_numpy(bool)
     c = c.loc[personal]
@@ -280,7 +282,8 @@ def _pair_evidence(
     has[list(contacts)] = True
     cand = np.flatnonzero(has[i] & has[j])
     shared[cand] = [
-        bool(contacts[a] & contacts[b]) for a, b in zip(i[cand].tolist(), j[cand].tolist())
+        bool(contacts[a] & contacts[b])
+        for a, b in zip(i[cand].tolist(), j[cand].tolist(), strict=True)
     ]
     together = np.zeros(len(i), dtype=bool)
     if not before:
