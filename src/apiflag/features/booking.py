@@ -392,13 +392,12 @@ def identifier_link_features(keys: BookingKeys, idm: pd.DataFrame | None) -> dic
         elif "phone" in kinds:  # contacts of the booking, not the payer's phone
             chosen &= (source != "payments").to_numpy(bool)
         sel = idm.loc[chosen]
-        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique().to_dict()
-        out[name] = pd.array(
-            [
-                int(counts.get(b, 0)) if k else None
-                for b, k in zip(keys.bid_list, keys.known, strict=True)
-            ],
-            dtype="Int64",
+        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique()
+        per_booking = np.zeros(len(keys.facts), dtype=np.int64)
+        at = keys.facts.index.get_indexer(counts.index.to_numpy(object))
+        per_booking[at[at >= 0]] = counts.to_numpy(np.int64)[at >= 0]
+        out[name] = pd.arrays.IntegerArray(
+            keys.pick(per_booking, missing=0).astype(np.int64), ~keys.known
         )
     return out
 

@@ -23,6 +23,7 @@ from apiflag.features.contacts import (
 from apiflag.features.documents import (
     case_document_features,
     document_features,
+    document_keys,
     tonight_documents,
 )
 from apiflag.features.history import (
@@ -99,7 +100,8 @@ def build_features(
     out.update(payer_features(keys))
     contact_keys = contact_keys_of(tables)  # normalised once: the pool and relations read them
     pool = _contact_pool(tables, policy, keys.facts.reset_index(), contact_keys)
-    docs = tonight_documents(tables, keys)
+    doc_keys = document_keys(tables.documents)  # normalised once: four features read them
+    docs = tonight_documents(tables, keys, doc_keys)
     if isinstance(history, WarehouseHistory):
         window = history.within(tables.night, settings.history_days)
         tonight = Tonight(
@@ -114,8 +116,8 @@ def build_features(
         past = gather(nights, policy)
     out.update(contact_features(tables, pool, past.pool, keys, policy))
     out.update(identifier_link_features(keys, idm))
-    out.update(document_features(tables, past.identities, keys, docs, dob, night))
-    out.update(case_document_features(tables, keys, idm, victim_idm))
+    out.update(document_features(tables, past.identities, keys, docs, dob, night, doc_keys))
+    out.update(case_document_features(tables, keys, idm, victim_idm, doc_keys))
     out["flight.route_case_links"] = _route_case_links(
         tables, past.links, past.with_matches, m, idm, tr, keys.bid
     )

@@ -165,9 +165,9 @@ def _contacts(
         if k is not None:
             payer_phone[b] = k
     out: dict[int, set[str]] = {}
-    pnr = tr["pnr_traveller_id"]
-    for i in np.flatnonzero(pnr.isin(list(by_pnr)).to_numpy(bool)).tolist():
-        out[i] = set(by_pnr[pnr.iat[i]])
+    for i, p in enumerate(tr["pnr_traveller_id"].tolist()):
+        if isinstance(p, str) and p in by_pnr:
+            out[i] = set(by_pnr[p])
     for i, bs in payer_of.items():
         for b in bs:
             if b in payer_phone:
