@@ -30,6 +30,7 @@ from apiflag.features.booking import (
     party_features,
     payer_features,
 )
+from apiflag.features.build import build_features
 from apiflag.features.common import (
     COMPANY_WORDS,
     _bool,
@@ -40,7 +41,7 @@ from apiflag.features.common import (
     _ts,
 )
 from apiflag.features.route import Route, RouteLink, _route_case_links, _route_links, _routes
-from apiflag.features.tables import NightTables
+from apiflag.features.tables import NOT_READ, TABLE_COLUMNS, NightTables
 from apiflag.features.traveller import traveller_features
 from apiflag.settings import load_settings
 from rules_helpers import NIGHT, matches_frame
@@ -389,3 +390,19 @@ def test_route_case_links_equal_the_row_by_row_reference(night: Any, data: st.Da
     with_matches = data.draw(st.booleans())
     args = (tables, history, with_matches, matches, idm, keys.tr, keys.bid)
     assert _plain(_route_case_links(*args)) == _plain(_ref_route_case_links(*args))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nights_with_matches())
+def test_the_columns_left_on_disk_are_read_by_no_feature(night: Any) -> None:
+    """The nightly stage reads only FEATURE_COLUMNS: every feature is the same without the rest."""
+    tables, past, matches, _ = night
+    full = build_features(tables, past, matches, None, settings=load_settings())
+    frames = {
+        name: getattr(tables, name).drop(columns=sorted(NOT_READ[name])) for name in TABLE_COLUMNS
+    }
+    assert any(getattr(tables, name)[sorted(NOT_READ[name])].notna().any().any() for name in frames)
+    thin = NightTables.from_frames(tables.night, **frames)
+    pd.testing.assert_frame_equal(
+        build_features(thin, past, matches, None, settings=load_settings()), full
+    )

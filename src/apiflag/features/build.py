@@ -151,7 +151,7 @@ def build_night_features(
         ApiflagError: the night has no warehouse partition.
     """
     settings = settings or load_settings()
-    tables = NightTables.from_warehouse(night, with_matches=True)
+    tables = NightTables.from_warehouse(night, with_matches=True, features_only=True)
     history = history_nights(tables.night, settings.history_days)
     features = build_features(
         tables, history, tables.matches, tables.identifier_matches, settings=settings
