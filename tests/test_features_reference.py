@@ -11,6 +11,8 @@ history links on their routes; both implementations must agree exactly.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -26,7 +28,6 @@ from apiflag.features.booking import (
     _booking_facts,
     _booking_travel,
     _party_members,
-    _seated_apart,
     party_features,
     payer_features,
 )
@@ -47,6 +48,8 @@ from apiflag.settings import load_settings
 from rules_helpers import NIGHT, matches_frame
 
 # ----------------------------------------------------------------------------- the references
+
+SEAT = re.compile(r"^0*(\d{1,3})([A-Z])$")
 
 
 def _ref_booking_facts(t: NightTables) -> pd.DataFrame:
@@ -226,7 +229,7 @@ def _ref_party_features(
     out["booking.adults_in_party"] = _ref_per_booking(keys, adults, 0, "Int64")
     out["booking.minors_in_party"] = _ref_per_booking(keys, minors, 0, "Int64")
     out["booking.unrelated_minors_with_adult"] = _ref_per_booking(keys, unrelated, 0, "Int64")
-    out["booking.party_seated_apart"] = _seated_apart(keys.tr, keys.known)
+    out["booking.party_seated_apart"] = _ref_seated_apart(keys.tr, keys.known)
     out["booking.payer_travelling"] = _bool(_ref_per_booking(keys, payer_trav, None, "object"), idx)
     return out
 
@@ -290,6 +293,23 @@ def _ref_route_case_links(
     return pd.Series(pd.array(counts, dtype="Int64"))
 
 
+def _ref_seated_apart(tr: pd.DataFrame, known: np.ndarray) -> pd.Series:
+    """Per traveller: the booking's seated travellers on this flight share no row."""
+    rows: dict[tuple[object, object], list[str]] = defaultdict(list)
+    keys = list(zip(tr["booking_id"].tolist(), tr["flight_id"].tolist(), strict=True))
+    for key, k, seat in zip(keys, known, tr["seat"].tolist(), strict=True):
+        m = SEAT.match(seat.strip().upper()) if k and isinstance(seat, str) else None
+        if m:
+            rows[key].append(m.group(1))
+    apart = {key: len(r) == len(set(r)) for key, r in rows.items() if len(r) >= 2}
+    return pd.Series(
+        pd.array(
+            [apart.get(key) if k else None for key, k in zip(keys, known, strict=True)],
+            dtype="boolean",
+        )
+    )
+
+
 # ----------------------------------------------------------------------------- comparisons
 
 
@@ -311,6 +331,11 @@ def _same(fast: dict[str, Any], slow: dict[str, Any]) -> None:
 def nights_with_matches(draw: st.DrawFn) -> tuple[NightTables, list[NightTables], Any, Any]:
     """A random night (and history) with case matches of some travellers and bookings."""
     tables, past = draw(rel.nights())
+    seats = ["12A", "12B", " 012c", "14A", "7", None]  # rows 12, 12, 12, 14; "7": no seat
+    travellers = tables.travellers.assign(
+        seat=[draw(st.sampled_from(seats)) for _ in range(len(tables.travellers))]
+    )
+    tables = dataclasses.replace(tables, travellers=travellers)
     cases = ["C1", "C2", "C3"]
     tids = tables.travellers["traveller_id"].tolist()
     rows = [

@@ -407,16 +407,21 @@ _SEAT = re.compile(r"^0*(\d{1,3})([A-Z])$")
 
 def _seated_apart(tr: pd.DataFrame, known: np.ndarray) -> pd.Series:
     """Per traveller: the booking's seated travellers on this flight share no row."""
-    rows: dict[tuple[object, object], list[str]] = defaultdict(list)
-    keys = list(zip(tr["booking_id"].tolist(), tr["flight_id"].tolist(), strict=True))
-    for key, k, seat in zip(keys, known, tr["seat"].tolist(), strict=True):
-        m = _SEAT.match(seat.strip().upper()) if k and isinstance(seat, str) else None
-        if m:
-            rows[key].append(m.group(1))
-    apart = {key: len(r) == len(set(r)) for key, r in rows.items() if len(r) >= 2}
-    return pd.Series(
-        pd.array(
-            [apart.get(key) if k else None for key, k in zip(keys, known, strict=True)],
-            dtype="boolean",
-        )
-    )
+    n = len(tr)
+    booking = pd.factorize(tr["booking_id"].to_numpy(object), use_na_sentinel=False)[0]
+    flight, flights = pd.factorize(tr["flight_id"].to_numpy(object), use_na_sentinel=False)
+    group = booking.astype(np.int64) * max(len(flights), 1) + flight
+    seats = tr["seat"].to_numpy(object)
+    rows: list[str | None] = [None] * n
+    for i in np.flatnonzero(known).tolist():
+        seat = seats[i]
+        if isinstance(seat, str) and (m := _SEAT.match(seat.strip().upper())):
+            rows[i] = m.group(1)
+    seated = pd.DataFrame({"group": group, "row": rows}).dropna(subset=["row"])
+    per_group = seated.groupby("group")["row"].agg(["size", "nunique"])
+    per_group = per_group.loc[per_group["size"] >= 2]
+    at = per_group.index.get_indexer(group)
+    apart = (per_group["size"] == per_group["nunique"]).to_numpy(bool)
+    value = np.zeros(n, dtype=bool)
+    value[at >= 0] = apart[at[at >= 0]]
+    return pd.Series(pd.arrays.BooleanArray(value, ~(known & (at >= 0))))
