@@ -167,11 +167,11 @@ def _contacts(
     out: dict[int, set[str]] = {}
     for i, p in enumerate(tr["pnr_traveller_id"].tolist()):
         if isinstance(p, str) and p in by_pnr:
-            out[i] = set(by_pnr[p])
+            out[i] = by_pnr[p]  # shared, never changed: a payer's phone makes a new set
     for i, bs in payer_of.items():
-        for b in bs:
-            if b in payer_phone:
-                out.setdefault(i, set()).add(payer_phone[b])
+        phones = {payer_phone[b] for b in bs if b in payer_phone}
+        if phones:
+            out[i] = out.get(i, set()) | phones
     return out
 
 

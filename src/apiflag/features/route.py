@@ -31,9 +31,11 @@ def _route_links(
     links: list[RouteLink] = []
     route = _routes(t)
     if mm is not None:
+        matched = set(mm["traveller_id"].dropna())
         t_route = {
             tid: route.get(f)
             for tid, f in zip(t.travellers["traveller_id"], t.travellers["flight_id"], strict=True)
+            if tid in matched
         }
         p = pd.to_numeric(mm["probability"], errors="coerce").fillna(0.0)
         for tid, case in zip(
