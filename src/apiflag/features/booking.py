@@ -21,6 +21,7 @@ from apiflag.features.common import (
     _name_tokens,
     _norm_contact,
     _payer_parts,
+    _token_column,
     _ts,
 )
 from apiflag.features.tables import NightTables
@@ -29,6 +30,18 @@ from apiflag.features.traveller import _age_years
 CARD_KNOWN_DIGITS = 8
 """Known digits a masked card needs to identify one payer (last four alone would not)."""
 MINOR_PASSENGER_TYPES = frozenset({"IN", "INF", "C", "CH", "CHD", "CNN"})
+
+
+_PAYMENT_FIRST = ("payer_name", "payer_phone", "masked_card")
+
+
+def _first_per_booking(code: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per booking row (``code``: each payment's, -1 none): its first non-null value, else None."""
+    out = np.full(n, None, dtype=object)
+    rows = np.flatnonzero((code >= 0) & pd.notna(values))
+    first = rows[~pd.Series(code[rows]).duplicated().to_numpy(bool)]
+    out[code[first]] = values[first]
+    return out
 
 
 def _booking_facts(t: NightTables) -> pd.DataFrame:
@@ -43,40 +56,25 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
         errors="coerce",
     )
     pay = t.payments
-    if len(pay):
-        form = pay["form"].astype(object).where(pay["form"].notna(), None)
-        cash = (
-            pd.Series([isinstance(f, str) and f.upper() == "CA" for f in form], index=pay.index)
-            .groupby(pay["booking_id"].to_numpy())
-            .any()
-        )
-        payer = pay.loc[pay["payer_name"].notna()].groupby("booking_id")["payer_name"].first()
-        pphone = pay.loc[pay["payer_phone"].notna()].groupby("booking_id")["payer_phone"].first()
-        card = pay.loc[pay["masked_card"].notna()].groupby("booking_id")["masked_card"].first()
-        paid = set(pay["booking_id"].dropna())
-    else:
-        cash, payer, pphone, card, paid = (
-            pd.Series(dtype=bool),
-            pd.Series(dtype=object),
-            pd.Series(dtype=object),
-            pd.Series(dtype=object),
-            set(),
-        )
     ids = b["booking_id"].tolist()
-    cash_d, payer_d = cash.to_dict(), payer.to_dict()
-    pphone_d, card_d = pphone.to_dict(), card.to_dict()
-    b["payment_cash"] = _bool(
-        [bool(cash_d.get(x, False)) if x in paid else None for x in ids], b.index
-    )
-    b["payer_name"] = [payer_d.get(x) for x in ids]
-    b["payer_phone"] = [pphone_d.get(x) for x in ids]
+    code = pd.Index(ids, dtype=object).get_indexer(pay["booking_id"].to_numpy(object))
+    paid = np.zeros(len(b), dtype=bool)
+    paid[code[code >= 0]] = True
+    form = pay["form"].to_numpy(object)
+    is_cash = np.fromiter((isinstance(f, str) and f.upper() == "CA" for f in form), bool, len(pay))
+    cash = np.zeros(len(b), dtype=bool)
+    cash[code[(code >= 0) & is_cash]] = True
+    b["payment_cash"] = pd.arrays.BooleanArray(cash, ~paid)
+    first = {c: _first_per_booking(code, pay[c].to_numpy(object), len(b)) for c in _PAYMENT_FIRST}
+    b["payer_name"] = first["payer_name"]
+    b["payer_phone"] = first["payer_phone"]
     b["payer_phone_key"] = [
         _norm_contact("phone", p, None) if isinstance(p, str) else None
         for p in b["payer_phone"].tolist()
     ]
     # who pays, for the switchboard test: the card if given, else the payer's name words
     cards = (
-        pd.Series([card_d.get(x) or "" for x in ids], dtype=object)
+        pd.Series([c or "" for c in first["masked_card"].tolist()], dtype=object)
         .astype(str)
         .str.upper()
         .str.replace(r"[^0-9X]", "", regex=True)
@@ -96,15 +94,22 @@ def _booking_facts(t: NightTables) -> pd.DataFrame:
 
 def _booking_travel(t: NightTables, booking_ids: pd.Series, arrivals: pd.Series) -> pd.DataFrame:
     """one_way and stay_days for (booking_id, arrival time) pairs."""
-    it = t.itinerary.loc[:, ["booking_id", "scheduled_departure"]].copy()
-    it["dep"] = _ts(it["scheduled_departure"])
-    has_it = set(it["booking_id"].dropna())
-    q = pd.DataFrame({"booking_id": booking_ids.to_numpy(), "arr": _ts(arrivals).to_numpy()})
+    it_booking = t.itinerary["booking_id"].to_numpy(object)
+    legs = pd.Index(pd.unique(it_booking[pd.notna(it_booking)]), dtype=object)
+    q = pd.DataFrame(
+        {"c": legs.get_indexer(booking_ids.to_numpy(object)), "arr": _ts(arrivals).to_numpy()}
+    )
     q["row"] = np.arange(len(q))
-    m = q.merge(it[["booking_id", "dep"]], on="booking_id", how="left")
+    legs_df = pd.DataFrame(
+        {
+            "c": legs.get_indexer(it_booking),
+            "dep": _ts(t.itinerary["scheduled_departure"]).reset_index(drop=True),
+        }
+    )
+    m = q.loc[(q["c"] >= 0).to_numpy(bool)].merge(legs_df.loc[legs_df["c"] >= 0], on="c")
     later = m.loc[m["dep"].notna() & m["arr"].notna() & (m["dep"] > m["arr"])]
     first_later = later.groupby("row")["dep"].min()
-    known = q["booking_id"].isin(has_it).to_numpy(bool) & q["arr"].notna().to_numpy(bool)
+    known = (q["c"] >= 0).to_numpy(bool) & q["arr"].notna().to_numpy(bool)
     first = pd.Series(first_later.reindex(q["row"]).to_numpy(), dtype="datetime64[us]")
     arr = pd.Series(q["arr"].to_numpy(), dtype="datetime64[us]")
     has_later = first.notna().to_numpy(bool)
@@ -126,6 +131,7 @@ class BookingKeys:
         bid: each traveller's ``booking_id`` (object).
         bid_list: ``bid`` as a list.
         known: the traveller's booking is a current booking of the night.
+        code: each traveller's booking's row in ``facts`` (-1 where not ``known``).
     """
 
     tr: pd.DataFrame
@@ -134,6 +140,7 @@ class BookingKeys:
     bid: pd.Series
     bid_list: list[Any]
     known: np.ndarray
+    code: np.ndarray
 
     @classmethod
     def of(cls, tables: NightTables) -> BookingKeys:
@@ -141,26 +148,33 @@ class BookingKeys:
         tr = tables.travellers.reset_index(drop=True)
         facts = _booking_facts(tables).set_index("booking_id")
         bid = tr["booking_id"].astype(object)
-        known = bid.isin(facts.index).to_numpy(bool)
+        code = facts.index.get_indexer(bid.to_numpy(object))
         return cls(
             tr=tr,
             traveller_id=tr["traveller_id"].astype(str).to_numpy(),
             facts=facts,
             bid=bid,
             bid_list=bid.tolist(),
-            known=known,
+            known=code >= 0,
+            code=code,
         )
 
+    def pick(self, values: np.ndarray | pd.Series, missing: Any = None) -> np.ndarray:
+        """Each traveller's booking's entry of ``values`` (one per ``facts`` row).
 
-def _per_booking(keys: BookingKeys, values: dict[Any, Any], default: Any, dtype: str) -> Any:
-    """Each traveller's booking's value (``default`` when absent), null without a booking."""
-    table = np.empty(len(values) + 1, dtype=object)
-    table[:-1] = list(values.values())
-    table[-1] = default
-    at = pd.Index(list(values.keys()), dtype=object).get_indexer(keys.bid.to_numpy(object))
-    picked = table[np.where(at >= 0, at, len(values))]
-    picked[~keys.known] = None
-    return pd.array(picked, dtype=dtype)
+        ``missing`` where the traveller has no current booking.
+        """
+        array = values.to_numpy() if isinstance(values, pd.Series) else values
+        table = np.empty(len(array) + 1, dtype=object if missing is None else array.dtype)
+        table[:-1] = array
+        table[-1] = missing
+        picked: np.ndarray = table[self.code]
+        return picked
+
+
+def _per_booking(keys: BookingKeys, values: np.ndarray, dtype: str) -> Any:
+    """Each traveller's booking's value (one per ``keys.facts`` row), null without a booking."""
+    return pd.array(keys.pick(values.astype(object)), dtype=dtype)
 
 
 def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:
@@ -176,13 +190,10 @@ def travel_features(tables: NightTables, keys: BookingKeys) -> dict[str, Any]:
     out["booking.one_way"] = travel["one_way"].set_axis(tr.index)
     out["booking.stay_days"] = travel["stay_days"].to_numpy(float)
     out["booking.payment_cash"] = facts["payment_cash"].reindex(bid).reset_index(drop=True)
-    agency = facts["agency_id"].reindex(bid).reset_index(drop=True)
-    out["booking.has_agency"] = _bool(
-        (
-            (isinstance(a, str) and bool(a.strip())) if k else None
-            for a, k in zip(agency, known, strict=True)
-        ),
-        tr.index,
+    agency = keys.pick(facts["agency_id"].to_numpy(object))
+    has_agency = np.fromiter((isinstance(a, str) and bool(a.strip()) for a in agency), bool)
+    out["booking.has_agency"] = pd.Series(
+        pd.arrays.BooleanArray(has_agency, ~known), index=tr.index
     )
     return out
 
@@ -221,11 +232,9 @@ def _party_members(
     )
     party["minor"] = minor
     party["adult"] = (party_age >= 18).astype("boolean")
-    surnames = [_name_tokens(s) for s in party["surname"]]
+    surnames = _token_column(party["surname"])
     party["sur"] = surnames
-    party["names"] = [
-        (sur, _name_tokens(g)) for sur, g in zip(surnames, party["given_names"], strict=True)
-    ]
+    party["names"] = list(zip(surnames, _token_column(party["given_names"]), strict=True))
     # API travellers of a booking that has no PNR traveller rows still count as its party
     api_party = tr.loc[known & ~bid.isin(set(party["booking_id"])).to_numpy(bool)]
     api_rows = pd.DataFrame(
@@ -233,11 +242,8 @@ def _party_members(
             "booking_id": api_party["booking_id"].to_numpy(),
             "minor": (age[api_party.index] < 18).astype("boolean").to_numpy(),
             "adult": (age[api_party.index] >= 18).astype("boolean").to_numpy(),
-            "sur": (api_sur := [_name_tokens(s) for s in api_party["surname"]]),
-            "names": [
-                (sur, _name_tokens(g))
-                for sur, g in zip(api_sur, api_party["given_names"], strict=True)
-            ],
+            "sur": (api_sur := _token_column(api_party["surname"])),
+            "names": list(zip(api_sur, _token_column(api_party["given_names"]), strict=True)),
         }
     )
     return pd.concat(
@@ -246,24 +252,52 @@ def _party_members(
 
 
 def _unrelated_minors(
-    b_ids: np.ndarray,
+    codes: np.ndarray,
     adult: np.ndarray,
     minor: np.ndarray,
     surs: list[frozenset[str]],
-    adults: dict[Any, int],
-) -> dict[Any, int]:
-    """Per booking with an adult: its minors sharing no surname word with any of its adults."""
-    with_minor = set(b_ids[minor].tolist())
-    adult_sur: dict[Any, set[str]] = defaultdict(set)
-    for i in np.flatnonzero(adult):
-        if b_ids[i] in with_minor:
-            adult_sur[b_ids[i]] |= surs[i]
-    out = dict.fromkeys(adults, 0)
-    for i in np.flatnonzero(minor):
-        b = b_ids[i]
-        if adults.get(b) and not (surs[i] & adult_sur.get(b, set())):
+    adults: np.ndarray,
+) -> np.ndarray:
+    """Per booking row: its minors sharing no surname word with any of its adults.
+
+    ``codes`` is each party member's booking row (-1: none); bookings without an adult count 0.
+    """
+    booked = codes >= 0
+    with_minor = set(codes[minor & booked].tolist())
+    adult_sur: dict[int, set[str]] = defaultdict(set)
+    for i in np.flatnonzero(adult & booked).tolist():
+        if codes[i] in with_minor:
+            adult_sur[codes[i]] |= surs[i]
+    out = np.zeros(len(adults), dtype=np.int64)
+    for i in np.flatnonzero(minor & booked).tolist():
+        b = codes[i]
+        if adults[b] and not (surs[i] & adult_sur.get(b, set())):
             out[b] += 1
     return out
+
+
+def _payer_against_party(
+    facts: pd.DataFrame, codes: np.ndarray, surs: list[frozenset[str]], names: list[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per booking row: (payer travelling, payer a company, members unrelated to the payer).
+
+    None where no payer is named. ``codes`` is each party member's booking row in ``facts``.
+    """
+    n_f = len(facts)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(n_f + 1))
+    trav, company, unrelated = (np.full(n_f, None, dtype=object) for _ in range(3))
+    parts: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {}
+    for b, payer in enumerate(facts["payer_name"].tolist()):
+        if not isinstance(payer, str) or not payer.strip():
+            continue
+        if payer not in parts:
+            parts[payer] = (*_payer_parts(payer), bool(_name_tokens(payer) & COMPANY_WORDS))
+        p_sur, p_all, company[b] = parts[payer]
+        rows = order[starts[b] : starts[b + 1]].tolist()
+        unrelated[b] = sum(1 for i in rows if not (surs[i] & p_sur))
+        trav[b] = any(_is_named(p_sur, p_all, *names[i]) for i in rows)
+    return trav, company, unrelated
 
 
 def party_features(
@@ -272,59 +306,34 @@ def party_features(
     """Party size, adults, minors, unrelated minors, the payer against the party, seating."""
     out: dict[str, Any] = {}
     facts = keys.facts
+    n_f = len(facts)
     members = _party_members(tables, keys, dob, age, night)
-    b_ids = members["booking_id"].to_numpy(object)
+    # only the current bookings of the night matter: a traveller without one gets nulls
+    codes = facts.index.get_indexer(members["booking_id"].to_numpy(object))
     adult = members["adult"].astype("boolean").fillna(False).to_numpy(bool)
     minor = members["minor"].astype("boolean").fillna(False).to_numpy(bool)
     surs = members["sur"].tolist()
-    names = members["names"].tolist()
-    codes, uniques = pd.factorize(b_ids, use_na_sentinel=True)
-    found = codes >= 0
-    bookings = np.asarray(uniques, dtype=object).tolist()
-    n_b = len(bookings)
-    size = dict(zip(bookings, np.bincount(codes[found], minlength=n_b).tolist(), strict=True))
-    adults = dict(
-        zip(bookings, np.bincount(codes[found & adult], minlength=n_b).tolist(), strict=True)
+    booked = codes >= 0
+    size = np.bincount(codes[booked], minlength=n_f)
+    adults = np.bincount(codes[booked & adult], minlength=n_f)
+    minors = np.bincount(codes[booked & minor], minlength=n_f)
+    unrelated = _unrelated_minors(codes, adult, minor, surs, adults)
+    trav, company, payer_unrelated = _payer_against_party(
+        facts, codes, surs, members["names"].tolist()
     )
-    minors = dict(
-        zip(bookings, np.bincount(codes[found & minor], minlength=n_b).tolist(), strict=True)
-    )
-    unrelated = _unrelated_minors(b_ids, adult, minor, surs, adults)
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(n_b + 1))
-    at = {b: order[starts[j] : starts[j + 1]] for j, b in enumerate(bookings)}
-    payer_trav: dict[object, bool | None] = {}
-    payer_company: dict[object, bool | None] = {}
-    payer_unrelated: dict[object, int | None] = {}
-    for b_id, payer in zip(facts.index.tolist(), facts["payer_name"].tolist(), strict=True):
-        if not isinstance(payer, str) or not payer.strip():
-            payer_trav[b_id] = payer_company[b_id] = payer_unrelated[b_id] = None
-            continue
-        p_sur, p_all = _payer_parts(payer)
-        rows = at.get(b_id, ())
-        payer_company[b_id] = bool(_name_tokens(payer) & COMPANY_WORDS)
-        payer_unrelated[b_id] = sum(1 for i in rows if not (surs[i] & p_sur))
-        payer_trav[b_id] = any(_is_named(p_sur, p_all, *names[i]) for i in rows)
     idx = keys.tr.index
-    out["booking.payer_is_company"] = _bool(_per_booking(keys, payer_company, None, "object"), idx)
-    out["booking.party_unrelated_to_payer"] = _per_booking(keys, payer_unrelated, None, "Int64")
-    n_trav = {
-        b: int(n)
-        for b, n in zip(facts.index.tolist(), facts["n_travellers"].tolist(), strict=True)
-        if n is not None and not (isinstance(n, float) and np.isnan(n))
-    }
-    out["booking.party_size"] = pd.array(
-        [
-            size.get(b, n_trav.get(b)) if k else None
-            for b, k in zip(keys.bid_list, keys.known, strict=True)
-        ],
-        dtype="Int64",
+    out["booking.payer_is_company"] = _bool(keys.pick(company), idx)
+    out["booking.party_unrelated_to_payer"] = _per_booking(keys, payer_unrelated, "Int64")
+    n_trav = pd.to_numeric(facts["n_travellers"], errors="coerce").to_numpy(float)
+    party = keys.pick(np.where(size > 0, size, n_trav), missing=np.nan)
+    out["booking.party_size"] = pd.arrays.IntegerArray(
+        np.nan_to_num(party).astype(np.int64), np.isnan(party)
     )
-    out["booking.adults_in_party"] = _per_booking(keys, adults, 0, "Int64")
-    out["booking.minors_in_party"] = _per_booking(keys, minors, 0, "Int64")
-    out["booking.unrelated_minors_with_adult"] = _per_booking(keys, unrelated, 0, "Int64")
+    out["booking.adults_in_party"] = _per_booking(keys, adults, "Int64")
+    out["booking.minors_in_party"] = _per_booking(keys, minors, "Int64")
+    out["booking.unrelated_minors_with_adult"] = _per_booking(keys, unrelated, "Int64")
     out["booking.party_seated_apart"] = _seated_apart(keys.tr, keys.known)
-    out["booking.payer_travelling"] = _bool(_per_booking(keys, payer_trav, None, "object"), idx)
+    out["booking.payer_travelling"] = _bool(keys.pick(trav), idx)
     return out
 
 
@@ -332,30 +341,24 @@ def payer_features(keys: BookingKeys) -> dict[str, Any]:
     """Whether a payer is named, shares this traveller's surname, or is this traveller."""
     out: dict[str, Any] = {}
     tr, idx = keys.tr, keys.tr.index
-    payer_names = keys.facts["payer_name"].reindex(keys.bid).reset_index(drop=True)
-    out["booking.payer_known"] = _bool(
-        (
-            (isinstance(p, str) and bool(p.strip())) if k else None
-            for p, k in zip(payer_names, keys.known, strict=True)
-        ),
-        idx,
-    )
-    same: list[bool | None] = []
-    is_payer: list[bool | None] = []
-    for p, s, g in zip(
-        payer_names.tolist(), tr["surname"].tolist(), tr["given_names"].tolist(), strict=True
-    ):
-        if not isinstance(p, str) or not p.strip():
-            same.append(None)
-            is_payer.append(None)
-        else:
-            p_sur, p_all = _payer_parts(p)
-            sur, given = _name_tokens(s), _name_tokens(g)
-            # an organisation is nobody's relative: CHAN HUMAN RESOURCES CO paying for a CHAN
-            same.append(bool(p_sur & sur) and not (p_all & COMPANY_WORDS))
-            is_payer.append(_is_named(p_sur, p_all, sur, given))
-    out["booking.payer_same_surname"] = _bool(same, idx)
-    out["traveller.is_payer"] = _bool(is_payer, idx)
+    payer_names = keys.pick(keys.facts["payer_name"].to_numpy(object))
+    named = np.fromiter((isinstance(p, str) and bool(p.strip()) for p in payer_names), bool)
+    out["booking.payer_known"] = pd.Series(pd.arrays.BooleanArray(named, ~keys.known), index=idx)
+    same = np.zeros(len(tr), dtype=bool)
+    is_payer = np.zeros(len(tr), dtype=bool)
+    surnames, given = _token_column(tr["surname"]), _token_column(tr["given_names"])
+    parts: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    for i in np.flatnonzero(named).tolist():
+        p = payer_names[i]
+        if p not in parts:
+            parts[p] = _payer_parts(p)
+        p_sur, p_all = parts[p]
+        sur = surnames[i]
+        # an organisation is nobody's relative: CHAN HUMAN RESOURCES CO paying for a CHAN
+        same[i] = bool(p_sur & sur) and not (p_all & COMPANY_WORDS)
+        is_payer[i] = _is_named(p_sur, p_all, sur, given[i])
+    out["booking.payer_same_surname"] = pd.Series(pd.arrays.BooleanArray(same, ~named), index=idx)
+    out["traveller.is_payer"] = pd.Series(pd.arrays.BooleanArray(is_payer, ~named), index=idx)
     return out
 
 
@@ -389,13 +392,12 @@ def identifier_link_features(keys: BookingKeys, idm: pd.DataFrame | None) -> dic
         elif "phone" in kinds:  # contacts of the booking, not the payer's phone
             chosen &= (source != "payments").to_numpy(bool)
         sel = idm.loc[chosen]
-        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique().to_dict()
-        out[name] = pd.array(
-            [
-                int(counts.get(b, 0)) if k else None
-                for b, k in zip(keys.bid_list, keys.known, strict=True)
-            ],
-            dtype="Int64",
+        counts = sel.dropna(subset=["case_id"]).groupby("booking_id")["case_id"].nunique()
+        per_booking = np.zeros(len(keys.facts), dtype=np.int64)
+        at = keys.facts.index.get_indexer(counts.index.to_numpy(object))
+        per_booking[at[at >= 0]] = counts.to_numpy(np.int64)[at >= 0]
+        out[name] = pd.arrays.IntegerArray(
+            keys.pick(per_booking, missing=0).astype(np.int64), ~keys.known
         )
     return out
 
@@ -405,16 +407,21 @@ _SEAT = re.compile(r"^0*(\d{1,3})([A-Z])$")
 
 def _seated_apart(tr: pd.DataFrame, known: np.ndarray) -> pd.Series:
     """Per traveller: the booking's seated travellers on this flight share no row."""
-    rows: dict[tuple[object, object], list[str]] = defaultdict(list)
-    keys = list(zip(tr["booking_id"].tolist(), tr["flight_id"].tolist(), strict=True))
-    for key, k, seat in zip(keys, known, tr["seat"].tolist(), strict=True):
-        m = _SEAT.match(seat.strip().upper()) if k and isinstance(seat, str) else None
-        if m:
-            rows[key].append(m.group(1))
-    apart = {key: len(r) == len(set(r)) for key, r in rows.items() if len(r) >= 2}
-    return pd.Series(
-        pd.array(
-            [apart.get(key) if k else None for key, k in zip(keys, known, strict=True)],
-            dtype="boolean",
-        )
-    )
+    n = len(tr)
+    booking = pd.factorize(tr["booking_id"].to_numpy(object), use_na_sentinel=False)[0]
+    flight, flights = pd.factorize(tr["flight_id"].to_numpy(object), use_na_sentinel=False)
+    group = booking.astype(np.int64) * max(len(flights), 1) + flight
+    seats = tr["seat"].to_numpy(object)
+    rows: list[str | None] = [None] * n
+    for i in np.flatnonzero(known).tolist():
+        seat = seats[i]
+        if isinstance(seat, str) and (m := _SEAT.match(seat.strip().upper())):
+            rows[i] = m.group(1)
+    seated = pd.DataFrame({"group": group, "row": rows}).dropna(subset=["row"])
+    per_group = seated.groupby("group")["row"].agg(["size", "nunique"])
+    per_group = per_group.loc[per_group["size"] >= 2]
+    at = per_group.index.get_indexer(group)
+    apart = (per_group["size"] == per_group["nunique"]).to_numpy(bool)
+    value = np.zeros(n, dtype=bool)
+    value[at >= 0] = apart[at[at >= 0]]
+    return pd.Series(pd.arrays.BooleanArray(value, ~(known & (at >= 0))))

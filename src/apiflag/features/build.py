@@ -14,10 +14,16 @@ from apiflag.features.booking import (
     payer_features,
     travel_features,
 )
-from apiflag.features.contacts import SwitchboardPolicy, _contact_pool, contact_features
+from apiflag.features.contacts import (
+    SwitchboardPolicy,
+    _contact_pool,
+    contact_features,
+    contact_keys_of,
+)
 from apiflag.features.documents import (
     case_document_features,
     document_features,
+    document_keys,
     tonight_documents,
 )
 from apiflag.features.history import (
@@ -92,8 +98,10 @@ def build_features(
     out.update(travel_features(tables, keys))
     out.update(party_features(tables, keys, dob, age, night))
     out.update(payer_features(keys))
-    pool = _contact_pool(tables, policy, keys.facts.reset_index())
-    docs = tonight_documents(tables, keys)
+    contact_keys = contact_keys_of(tables)  # normalised once: the pool and relations read them
+    pool = _contact_pool(tables, policy, keys.facts.reset_index(), contact_keys)
+    doc_keys = document_keys(tables.documents)  # normalised once: four features read them
+    docs = tonight_documents(tables, keys, doc_keys)
     if isinstance(history, WarehouseHistory):
         window = history.within(tables.night, settings.history_days)
         tonight = Tonight(
@@ -108,12 +116,12 @@ def build_features(
         past = gather(nights, policy)
     out.update(contact_features(tables, pool, past.pool, keys, policy))
     out.update(identifier_link_features(keys, idm))
-    out.update(document_features(tables, past.identities, keys, docs, dob, night))
-    out.update(case_document_features(tables, keys, idm, victim_idm))
+    out.update(document_features(tables, past.identities, keys, docs, dob, night, doc_keys))
+    out.update(case_document_features(tables, keys, idm, victim_idm, doc_keys))
     out["flight.route_case_links"] = _route_case_links(
         tables, past.links, past.with_matches, m, idm, tr, keys.bid
     )
-    out.update(relation_features(tables, nights, keys))
+    out.update(relation_features(tables, nights, keys, contact_keys))
 
     out["bags.checked_count"] = pd.to_numeric(tr["checked_bags"], errors="coerce").astype("Int64")
     out["bags.weight_kg"] = pd.to_numeric(tr["bag_weight_kg"], errors="coerce").to_numpy(float)
@@ -143,7 +151,7 @@ def build_night_features(
         ApiflagError: the night has no warehouse partition.
     """
     settings = settings or load_settings()
-    tables = NightTables.from_warehouse(night, with_matches=True)
+    tables = NightTables.from_warehouse(night, with_matches=True, features_only=True)
     history = history_nights(tables.night, settings.history_days)
     features = build_features(
         tables, history, tables.matches, tables.identifier_matches, settings=settings

@@ -75,6 +75,17 @@ def _tokens_of(name: str) -> frozenset[str]:
     return frozenset(t for t in _SPLIT.split(anyascii(name).upper()) if t and t not in _TITLES)
 
 
+def _token_column(values: Iterable[object]) -> list[frozenset[str]]:
+    """:func:`_name_tokens` of each value, each distinct value tokenised once."""
+    if isinstance(values, pd.Series):
+        array = values.to_numpy(dtype=object)
+    else:
+        array = np.asarray(list(values), dtype=object)
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    table = [_name_tokens(u) for u in uniques.tolist()] + [frozenset()]
+    return [table[c] for c in codes.tolist()]
+
+
 def _payer_parts(payer: str) -> tuple[frozenset[str], frozenset[str]]:
     """Split a payer name into (surname words, all words); ``SURNAME/GIVEN`` when a slash is given."""
     if "/" in payer:
@@ -100,13 +111,19 @@ def _norm_doc(number: object) -> str | None:
     return normalise_document(number) or None
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _e164(text: str) -> str | None:
+    """:func:`apiflag.normalise.normalise_phone`, each number parsed once per process."""
+    return normalise_phone(text)
+
+
 def _norm_contact(kind: object, value: object, normalized: object) -> str | None:
     text = normalized if isinstance(normalized, str) and normalized.strip() else value
     if not isinstance(text, str) or not text.strip():
         return None
     k = str(kind).lower() if isinstance(kind, str) else "other"
     if k == "phone":
-        e164 = normalise_phone(text)
+        e164 = _e164(text)
         return f"phone:{e164.removeprefix('+')}" if e164 else None
     if k == "email":
         return f"email:{normalise_email(text)}"

@@ -44,7 +44,10 @@ class SwitchboardPolicy:
 
 
 def _contact_pool(
-    t: NightTables, policy: SwitchboardPolicy, facts: pd.DataFrame | None = None
+    t: NightTables,
+    policy: SwitchboardPolicy,
+    facts: pd.DataFrame | None = None,
+    contact_keys: list[str | None] | None = None,
 ) -> pd.DataFrame:
     """Rows (night, record_locator, key, agency_id, payer_key, business) per current booking.
 
@@ -52,6 +55,7 @@ def _contact_pool(
         t: the night's tables.
         policy: the switchboard policy.
         facts: :func:`_booking_facts` of ``t`` when already built.
+        contact_keys: :func:`contact_keys` of ``t`` when already computed.
     """
     facts = _booking_facts(t) if facts is None else facts
     flights = t.flights.drop_duplicates("flight_id").set_index("flight_id")
@@ -76,7 +80,8 @@ def _contact_pool(
     business_of = dict(zip(ids, business.tolist(), strict=True))
     rows: list[tuple[str, str, str, object, object, bool]] = []
     c = t.booking_contacts
-    contact_keys = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    if contact_keys is None:
+        contact_keys = contact_keys_of(t)
     for bid, key in zip(c["booking_id"].tolist(), contact_keys, strict=True):
         if key is not None and bid in locator:
             rows.append(
@@ -91,6 +96,12 @@ def _contact_pool(
         rows, columns=["night", "record_locator", "key", "agency_id", "payer_key", "business"]
     )
     return pool.drop_duplicates(["night", "record_locator", "key"]).reset_index(drop=True)
+
+
+def contact_keys_of(t: NightTables) -> list[str | None]:
+    """The normalised key of each ``booking_contacts`` row of ``t`` (None: no usable value)."""
+    c = t.booking_contacts
+    return _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
 
 
 def _switchboards(pool: pd.DataFrame, policy: SwitchboardPolicy) -> set[str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from apiflag.features.booking import BookingKeys
-from apiflag.features.common import _name_tokens, _norm_doc, _norm_docs, _ts
+from apiflag.features.common import _norm_doc, _norm_docs, _token_column, _ts
 from apiflag.features.tables import NightTables
 
 
@@ -20,27 +20,56 @@ def _first_documents(docs: pd.DataFrame) -> pd.DataFrame:
     return api.assign(_seq=seq.to_numpy()).sort_values("_seq", kind="stable").drop(columns="_seq")
 
 
-def _identities(t: NightTables) -> pd.DataFrame:
-    """Per API traveller with a document: traveller_id, normalised document, surname words, dob."""
+def document_keys(docs: pd.DataFrame) -> pd.Series:
+    """Each document's number normalised (None when it has none), indexed like ``docs``."""
+    return pd.Series(_norm_docs(docs["number"]), index=docs.index, dtype=object)
+
+
+def _keys_of(rows: pd.DataFrame, doc_keys: pd.Series | None) -> list[str | None]:
+    """The normalised numbers of ``rows`` (documents), from ``doc_keys`` when given."""
+    if doc_keys is None:
+        return _norm_docs(rows["number"])
+    return [x if isinstance(x, str) else None for x in doc_keys.loc[rows.index].tolist()]
+
+
+def _identities(t: NightTables, doc_keys: pd.Series | None = None) -> pd.DataFrame:
+    """Per API traveller with a document: traveller_id, normalised document, surname words, dob.
+
+    ``doc_keys``: :func:`document_keys` of ``t.documents`` when already computed.
+    """
     d = _first_documents(t.documents).drop_duplicates("owner_id")[["owner_id", "number"]]
+    d = d.assign(_doc=pd.Series(_keys_of(d, doc_keys), index=d.index, dtype=object))
     who = t.travellers[["traveller_id", "surname", "date_of_birth"]].merge(
         d, left_on="traveller_id", right_on="owner_id"
     )
     return pd.DataFrame(
         {
             "traveller_id": who["traveller_id"].astype(str),
-            "doc": _norm_docs(who["number"]),
-            "sur": [_name_tokens(s) for s in who["surname"]],
+            "doc": [x if isinstance(x, str) else None for x in who["_doc"].tolist()],
+            "sur": _token_column(who["surname"]),
             "dob": _ts(who["date_of_birth"]),
         }
     )
 
 
-def tonight_documents(tables: NightTables, keys: BookingKeys) -> list[str | None]:
-    """Each traveller's first API document, normalised (None without one)."""
-    first_doc = _first_documents(tables.documents).drop_duplicates("owner_id").set_index("owner_id")
-    numbers = first_doc["number"].reindex(keys.tr["traveller_id"]).reset_index(drop=True)
-    return _norm_docs(numbers)
+def tonight_documents(
+    tables: NightTables, keys: BookingKeys, doc_keys: pd.Series | None = None
+) -> list[str | None]:
+    """Each traveller's first API document, normalised (None without one).
+
+    ``doc_keys``: :func:`document_keys` of ``tables.documents`` when already computed.
+    """
+    first_doc = _first_documents(tables.documents).drop_duplicates("owner_id")
+    if doc_keys is None:
+        numbers = first_doc.set_index("owner_id")["number"]
+        at = numbers.reindex(keys.tr["traveller_id"]).reset_index(drop=True)
+        return _norm_docs(at)
+    mine = pd.Series(
+        _keys_of(first_doc, doc_keys), index=first_doc["owner_id"].to_numpy(), dtype=object
+    )
+    return [
+        x if isinstance(x, str) else None for x in mine.reindex(keys.tr["traveller_id"]).tolist()
+    ]
 
 
 def document_features(
@@ -50,6 +79,7 @@ def document_features(
     doc_norm: list[str | None],
     dob: pd.Series,
     night: pd.Timestamp,
+    doc_keys: pd.Series | None = None,
 ) -> dict[str, Any]:
     """``document.days_since_issue`` and ``document.seen_under_other_identity``.
 
@@ -61,6 +91,7 @@ def document_features(
         doc_norm: :func:`tonight_documents`.
         dob: each traveller's birth date.
         night: tonight.
+        doc_keys: :func:`document_keys` of ``tables.documents`` when already computed.
     """
     out: dict[str, Any] = {}
     tr = keys.tr
@@ -70,7 +101,7 @@ def document_features(
     days = (night - issue).dt.days
     out["document.days_since_issue"] = days.astype("Int64")
 
-    seen = pd.concat([_identities(tables), *history_identities], ignore_index=True)
+    seen = pd.concat([_identities(tables, doc_keys), *history_identities], ignore_index=True)
     out["document.seen_under_other_identity"] = _other_identity(seen, keys, doc_norm, dob)
     return out
 
@@ -91,7 +122,7 @@ def _other_identity(
             "tid": keys.traveller_id[has_doc],
             "doc": np.array(doc_norm, dtype=object)[has_doc],
             "dob": pd.to_datetime(dob).to_numpy()[has_doc],
-            "sur": np.array([_name_tokens(x) for x in keys.tr["surname"]], dtype=object)[has_doc],
+            "sur": np.array(_token_column(keys.tr["surname"]), dtype=object)[has_doc],
         }
     )
     pairs = mine.merge(
@@ -134,8 +165,12 @@ def case_document_features(
     keys: BookingKeys,
     idm: pd.DataFrame | None,
     victim_idm: pd.DataFrame | None,
+    doc_keys: pd.Series | None = None,
 ) -> dict[str, Any]:
-    """``document.in_case_database`` and ``booking.victim_identifier_links``."""
+    """``document.in_case_database`` and ``booking.victim_identifier_links``.
+
+    ``doc_keys``: :func:`document_keys` of ``tables.documents`` when already computed.
+    """
     out: dict[str, Any] = {}
     tr, n = keys.tr, len(keys.tr)
     if idm is None or victim_idm is None:
@@ -150,11 +185,11 @@ def case_document_features(
     pnr_owner = dict(zip(tr["pnr_traveller_id"], keys.traveller_id, strict=True))
     owned = [  # (traveller, normalised document): API documents, then the linked PNR's
         (str(o), x)
-        for o, x in zip(api_docs["owner_id"], _norm_docs(api_docs["number"]), strict=True)
+        for o, x in zip(api_docs["owner_id"], _keys_of(api_docs, doc_keys), strict=True)
         if x is not None
     ] + [
         (pnr_owner[o], x)
-        for o, x in zip(pnr_docs["owner_id"], _norm_docs(pnr_docs["number"]), strict=True)
+        for o, x in zip(pnr_docs["owner_id"], _keys_of(pnr_docs, doc_keys), strict=True)
         if o in pnr_owner and x is not None
     ]
     in_case = {t for t, x in owned if x in case_docs}

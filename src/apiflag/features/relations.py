@@ -31,6 +31,7 @@ are :mod:`apiflag.features.common`'s.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from apiflag.features.common import _name_tokens, _norm_contact, _norm_contacts, _payer_parts
+from apiflag.features.common import (
+    _name_tokens,
+    _norm_contact,
+    _norm_contacts,
+    _payer_parts,
+    _token_column,
+)
 from apiflag.minors import minor_status
 
 if TYPE_CHECKING:
@@ -109,38 +116,42 @@ def _returning(tables: NightTables, tr: pd.DataFrame, bid: list[Any]) -> pd.Seri
     """Per traveller: the booking left one of tonight's arrival airports before this flight."""
     fl = tables.flights.drop_duplicates("flight_id").set_index("flight_id")
     arrival_airports = set(fl["arrival_airport"].dropna().astype(str))
-    dep = dict(
-        zip(fl.index, pd.to_datetime(fl["scheduled_departure"], errors="coerce"), strict=True)
-    )
+    dep = pd.to_datetime(fl["scheduled_departure"], errors="coerce")
     it = tables.itinerary
     when = pd.to_datetime(it["scheduled_departure"], errors="coerce")
-    ok = (when.notna() & it["departure_airport"].astype(str).isin(arrival_airports)).tolist()
-    ns = when.to_numpy("datetime64[ns]").astype(np.int64).tolist()
-    has_legs: set[object] = set()
-    earliest: dict[object, int] = {}
-    for b, good, t in zip(it["booking_id"].tolist(), ok, ns, strict=True):
-        has_legs.add(b)
-        if good and t < earliest.get(b, t + 1):
-            earliest[b] = t
-    out: list[bool | None] = []
-    for b, f in zip(bid, tr["flight_id"].tolist(), strict=True):
-        mine = dep.get(f)
-        if b not in has_legs or mine is None or pd.isna(mine):
-            out.append(None)
-            continue
-        first = earliest.get(b)
-        out.append(first is not None and first < mine.value)
-    return pd.Series(pd.array(out, dtype="boolean"))
+    good = (when.notna() & it["departure_airport"].astype(str).isin(arrival_airports)).to_numpy(
+        bool
+    )
+    legs = pd.Index(it["booking_id"].dropna().unique())
+    when_ns = when.to_numpy("datetime64[ns]")
+    earliest = pd.Series(when_ns[good]).groupby(it["booking_id"].to_numpy(object)[good]).min()
+    b = pd.Series(bid, dtype=object)
+    has_legs = b.isin(legs).to_numpy(bool)
+    mine = dep.reindex(tr["flight_id"].to_numpy(object)).to_numpy("datetime64[ns]")
+    first = earliest.reindex(b.to_numpy()).to_numpy("datetime64[ns]")
+    result = ~np.isnat(first) & (first < mine)
+    unknown = ~has_legs | np.isnat(mine)
+    return pd.Series(pd.arrays.BooleanArray(result & ~unknown, unknown))
 
 
 def _contacts(
-    tables: NightTables, tr: pd.DataFrame, payer_of: dict[int, set[object]]
-) -> list[set[str]]:
-    """Per traveller: the contacts given for them personally (and the payer's phone if they pay)."""
+    tables: NightTables,
+    tr: pd.DataFrame,
+    payer_of: dict[int, set[object]],
+    contact_keys: list[str | None] | None = None,
+) -> dict[int, set[str]]:
+    """Per traveller row: the contacts given for them personally (the payer's phone if they pay).
+
+    Rows without a contact are absent.
+    """
     c = tables.booking_contacts
-    c = c.loc[c["pnr_traveller_id"].isin(tr["pnr_traveller_id"].dropna()).to_numpy(bool)]
+    personal = c["pnr_traveller_id"].isin(tr["pnr_traveller_id"].dropna()).to_numpy(bool)
+    c = c.loc[personal]
     by_pnr: dict[object, set[str]] = defaultdict(set)
-    norm = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    if contact_keys is None:
+        norm = _norm_contacts(c["kind"].tolist(), c["value"].tolist(), c["normalized"].tolist())
+    else:
+        norm = [k for k, p in zip(contact_keys, personal.tolist(), strict=True) if p]
     for p, k in zip(c["pnr_traveller_id"].tolist(), norm, strict=True):
         if k is not None and isinstance(p, str):
             by_pnr[p].add(k)
@@ -153,13 +164,14 @@ def _contacts(
         k = _norm_contact("phone", ph, None)
         if k is not None:
             payer_phone[b] = k
-    out: list[set[str]] = []
+    out: dict[int, set[str]] = {}
     for i, p in enumerate(tr["pnr_traveller_id"].tolist()):
-        mine = set(by_pnr.get(p, set())) if isinstance(p, str) else set()
-        for b in payer_of.get(i, set()):
-            if b in payer_phone:
-                mine.add(payer_phone[b])
-        out.append(mine)
+        if isinstance(p, str) and p in by_pnr:
+            out[i] = by_pnr[p]  # shared, never changed: a payer's phone makes a new set
+    for i, bs in payer_of.items():
+        phones = {payer_phone[b] for b in bs if b in payer_phone}
+        if phones:
+            out[i] = out.get(i, set()) | phones
     return out
 
 
@@ -174,7 +186,10 @@ def _named_by(
         if not sur <= p_all or not (sur & p_sur or not p_sur) or not sur & words:
             continue
         no_given, by_given = by_sur[sur]
-        rows = set(no_given).union(*(by_given.get(w, ()) for w in p_all - sur))
+        lists = [no_given, *(by_given.get(w, ()) for w in p_all - sur)]
+        longest = max(lists, key=len)
+        # each list holds distinct rows: one of two or more is already two rows named
+        rows = longest[:2] if len(longest) > 1 else set().union(*lists)
         named.extend(rows)
         if len(named) > 1:
             break
@@ -191,17 +206,14 @@ def _paid_bookings(tables: NightTables, tr: pd.DataFrame) -> dict[int, set[objec
     """
     by_word: dict[str, set[frozenset[str]]] = defaultdict(set)
     by_sur: dict[frozenset[str], tuple[list[int], dict[str, list[int]]]] = {}
-    for i, (s, g) in enumerate(
-        zip(tr["surname"].tolist(), tr["given_names"].tolist(), strict=True)
-    ):
-        sur = _name_tokens(s)
+    surnames, given_names = _token_column(tr["surname"]), _token_column(tr["given_names"])
+    for i, (sur, given) in enumerate(zip(surnames, given_names, strict=True)):
         if not sur:
             continue
         if sur not in by_sur:
             by_sur[sur] = ([], defaultdict(list))
             for w in sur:
                 by_word[w].add(sur)
-        given = _name_tokens(g)
         if not given:
             by_sur[sur][0].append(i)
         for w in given:
@@ -210,17 +222,101 @@ def _paid_bookings(tables: NightTables, tr: pd.DataFrame) -> dict[int, set[objec
     flight_of = dict(zip(tables.bookings["booking_id"], tables.bookings["flight_id"], strict=True))
     out: dict[int, set[object]] = defaultdict(set)
     flights = tr["flight_id"].tolist()
+    named_by: dict[str, list[int]] = {}  # many bookings share a payer name
     for b, payer in zip(pay["booking_id"].tolist(), pay["payer_name"].tolist(), strict=True):
         if not isinstance(payer, str):
             continue
-        named = _named_by(payer, by_word, by_sur)
+        if (named := named_by.get(payer)) is None:
+            named = named_by[payer] = _named_by(payer, by_word, by_sur)
         if len(named) == 1 and flights[named[0]] == flight_of.get(b):
             out[named[0]].add(b)
     return out
 
 
+def _booking_pairs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair (i, j), i != j, of rows with the same code (code -1: no group)."""
+    rows = np.flatnonzero(codes >= 0)
+    order = rows[np.argsort(codes[rows], kind="stable")]
+    sizes = np.bincount(codes[rows]) if len(rows) else np.zeros(0, np.int64)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(sizes) else sizes
+    group = codes[order]
+    rep = sizes[group]
+    first = np.repeat(np.arange(len(order)), rep)
+    offset = np.arange(int(rep.sum())) - np.repeat(np.cumsum(rep) - rep, rep)
+    i, j = order[first], order[np.repeat(starts[group], rep) + offset]
+    keep = i != j
+    return i[keep], j[keep]
+
+
+def _paid_pairs(
+    paid: dict[int, set[object]], codes: np.ndarray, bookings: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """(payer row, member row) for every member of each booking a traveller pays for.
+
+    ``codes`` are the rows' booking codes in ``bookings`` (-1: no current booking).
+    """
+    payer_rows = np.fromiter((i for i, bs in paid.items() for _ in bs), np.int64)
+    booked = bookings.get_indexer([b for bs in paid.values() for b in bs])
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, booked, "left")
+    counts = np.where(booked >= 0, np.searchsorted(sorted_codes, booked, "right") - starts, 0)
+    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(payer_rows, counts), order[np.repeat(starts, counts) + offset]
+
+
+def _pair_evidence(
+    i: np.ndarray,
+    j: np.ndarray,
+    tr: pd.DataFrame,
+    contacts: dict[int, set[str]],
+    before: set[frozenset[Any]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of rows: (a contact given for both, booked together on a history night).
+
+    Only pairs where both have contacts are compared on contacts, and only pairs whose two
+    birth dates are those of a pair in ``before`` on person keys (names read for those alone).
+    """
+    shared = np.zeros(len(i), dtype=bool)
+    has = np.zeros(len(tr), dtype=bool)
+    has[list(contacts)] = True
+    cand = np.flatnonzero(has[i] & has[j])
+    shared[cand] = [
+        bool(contacts[a] & contacts[b])
+        for a, b in zip(i[cand].tolist(), j[cand].tolist(), strict=True)
+    ]
+    together = np.zeros(len(i), dtype=bool)
+    if not before:
+        return shared, together
+    epoch = dt.date(1970, 1, 1)
+    first, second = (
+        np.array([(key[1] - epoch).days for key in keys], dtype=np.int64)
+        for keys in zip(*(tuple(p) for p in before), strict=True)
+    )
+    codes = _day_pairs(first, second)
+    days = _days(tr["date_of_birth"])
+    cand = np.flatnonzero(np.isin(_day_pairs(days[i], days[j]), codes))
+    person: dict[int, Any] = {}
+    surnames, given, dob = (tr[c].tolist() for c in ("surname", "given_names", "date_of_birth"))
+    for n, a, b in zip(cand.tolist(), i[cand].tolist(), j[cand].tolist(), strict=True):
+        for r in (a, b):
+            if r not in person:
+                person[r] = _person_key(surnames[r], given[r], dob[r])
+        if person[a] is not None and person[b] is not None:
+            together[n] = frozenset((person[a], person[b])) in before
+    return shared, together
+
+
+def _counts(rows: np.ndarray, n: int, defined: np.ndarray) -> pd.arrays.IntegerArray:
+    """How often each of ``n`` rows occurs in ``rows``; null where not ``defined``."""
+    return pd.arrays.IntegerArray(np.bincount(rows, minlength=n).astype(np.int64), ~defined)
+
+
 def relation_features(
-    tables: NightTables, past: Iterable[NightTables], keys: BookingKeys
+    tables: NightTables,
+    past: Iterable[NightTables],
+    keys: BookingKeys,
+    contact_keys: list[str | None] | None = None,
 ) -> dict[str, Any]:
     """The relation and companion columns (``models/features.yaml``) of the night's travellers.
 
@@ -228,6 +324,8 @@ def relation_features(
         tables: the night's tables.
         past: the history nights within the window (only their travellers are read).
         keys: the night's travellers joined to their current bookings.
+        contact_keys: the normalised key of each of the night's ``booking_contacts`` rows
+            (:func:`apiflag.features.contacts.contact_keys_of`) when already computed.
     """
     tr = keys.tr
     known = keys.known
@@ -235,67 +333,34 @@ def relation_features(
     n = len(tr)
     pnr = tables.pnr_travellers.drop_duplicates("pnr_traveller_id").set_index("pnr_traveller_id")
     pnr_dob = pnr["date_of_birth"].reindex(tr["pnr_traveller_id"]).reset_index(drop=True)
-    status, _ = minor_status(tr["date_of_birth"], tables.night, pnr_dob)
-    status_l = status.tolist()
+    status = minor_status(tr["date_of_birth"], tables.night, pnr_dob)[0].to_numpy(object)
     paid = _paid_bookings(tables, tr)
-    contacts = _contacts(tables, tr, paid)
+    contacts = _contacts(tables, tr, paid, contact_keys)
     returning = _returning(tables, tr, bid)
-    ret_l = returning.fillna(False).astype(bool).tolist()
-    members: dict[object, list[int]] = defaultdict(list)
-    for i, (b, k) in enumerate(zip(bid, known, strict=True)):
-        if k:
-            members[b].append(i)
-    compared = [(i, j) for rows in members.values() if len(rows) > 1 for i in rows for j in rows]
-    compared += [(i, j) for i, bs in paid.items() for b in bs for j in members.get(b, [])]
+    ret = returning.fillna(False).to_numpy(bool)
+    codes, uniques = pd.factorize(np.asarray(bid, dtype=object), use_na_sentinel=True)
+    # every pair compared: the same booking, and a payer with each member of what they pay for
+    si, sj = _booking_pairs(codes)
+    pi, pj = _paid_pairs(paid, codes, pd.Index(uniques, dtype=object))
+    pair = pd.unique(np.concatenate([si, pi]).astype(np.int64) * n + np.concatenate([sj, pj]))
+    i, j = pair // max(n, 1), pair % max(n, 1)
+    i, j = i[i != j], j[i != j]
+    same = (codes[i] == codes[j]) & (codes[i] >= 0)
     days = _days(tr["date_of_birth"])
-    pairable = sorted({i for pair in compared for i in pair})
-    dob = pd.to_datetime(tr["date_of_birth"], errors="coerce").tolist()
-    surnames, given = tr["surname"].tolist(), tr["given_names"].tolist()
-    person: list[Any] = [None] * n
-    for i in pairable:
-        person[i] = _person_key(surnames[i], given[i], dob[i])
-    x, y = np.array(compared, np.int64).reshape(-1, 2).T
-    before = _pairs_before(past, set(_day_pairs(days[x], days[y]).tolist()))
-
-    def shares(i: int, j: int) -> bool:
-        return bool(contacts[i] & contacts[j])
-
-    def before_together(i: int, j: int) -> bool:
-        return (
-            person[i] is not None
-            and person[j] is not None
-            and frozenset((person[i], person[j])) in before
-        )
-
-    shared_n: list[int | None] = [None] * n
-    before_n: list[int | None] = [None] * n
-    related_n: list[int | None] = [None] * n
-    for rows in members.values():
-        for i in rows:
-            others = [j for j in rows if j != i]
-            sh = [j for j in others if shares(i, j)]
-            bf = [j for j in others if before_together(i, j)]
-            shared_n[i], before_n[i] = len(sh), len(bf)
-            related_n[i] = len(others) if ret_l[i] else len(set(sh) | set(bf))
-    minors_n: list[int | None] = [None] * n
-    unrelated_n: list[int | None] = [None] * n
-    for i in range(n):
-        if status_l[i] != "adult":
-            continue
-        own = set(members.get(bid[i], [])) if known[i] else set()
-        paid_rows = {j for b in paid.get(i, set()) for j in members.get(b, [])}
-        kids = [j for j in (own | paid_rows) - {i} if status_l[j] == "minor"]
-        minors_n[i] = len(kids)
-        unrelated_n[i] = sum(
-            1
-            for j in kids
-            if not (shares(i, j) or before_together(i, j) or (j in own and ret_l[i]))
-        )
+    before = _pairs_before(past, set(_day_pairs(days[i], days[j]).tolist()))
+    shares, together = _pair_evidence(i, j, tr, contacts, before)
+    related = shares | together
+    others = np.bincount(i[same], minlength=n)
+    kid = (status[i] == "adult") & (status[j] == "minor")
+    adult = status == "adult"
     return {
         "booking.returning_together": returning,
-        "traveller.companions_shared_contact": pd.array(shared_n, dtype="Int64"),
-        "traveller.companions_travelled_before": pd.array(before_n, dtype="Int64"),
-        "traveller.companions_related": pd.array(related_n, dtype="Int64"),
-        "companion.minors": pd.array(minors_n, dtype="Int64"),
-        "companion.unrelated_minors": pd.array(unrelated_n, dtype="Int64"),
+        "traveller.companions_shared_contact": _counts(i[same & shares], n, known),
+        "traveller.companions_travelled_before": _counts(i[same & together], n, known),
+        "traveller.companions_related": pd.arrays.IntegerArray(
+            np.where(ret, others, np.bincount(i[same & related], minlength=n)).astype(np.int64),
+            ~known,
+        ),
+        "companion.minors": _counts(i[kid], n, adult),
+        "companion.unrelated_minors": _counts(i[kid & ~(related | (same & ret[i]))], n, adult),
     }

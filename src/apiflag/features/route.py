@@ -31,9 +31,11 @@ def _route_links(
     links: list[RouteLink] = []
     route = _routes(t)
     if mm is not None:
+        matched = set(mm["traveller_id"].dropna())
         t_route = {
             tid: route.get(f)
             for tid, f in zip(t.travellers["traveller_id"], t.travellers["flight_id"], strict=True)
+            if tid in matched
         }
         p = pd.to_numeric(mm["probability"], errors="coerce").fillna(0.0)
         for tid, case in zip(
@@ -70,13 +72,29 @@ def _route_case_links(
     sources: dict[Route, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for r, case, src in links:
         sources[r][case].add(src)
+    # a traveller counts every case of the route but those whose sources are all their own
+    # (this traveller, this booking, tonight): only cases with one or two of tonight's sources
+    t_mark, b_mark = f"{tables.night}/t/", f"{tables.night}/b/"
+    n_cases = {r: len(cases) for r, cases in sources.items()}
+    own: dict[tuple[Route, str, str], int] = defaultdict(int)  # (route, traveller src, booking src)
+    for r, cases in sources.items():
+        for srcs in cases.values():
+            t_src = [x for x in srcs if x.startswith(t_mark)]
+            b_src = [x for x in srcs if x.startswith(b_mark)]
+            if len(srcs) <= 2 and len(t_src) <= 1 and len(b_src) <= 1:
+                if len(t_src) + len(b_src) == len(srcs):
+                    own[(r, t_src[0] if t_src else "", b_src[0] if b_src else "")] += 1
+    mine = {r for r, _, _ in own}
     route = _routes(tables)
     counts: list[int | None] = []
     for tid, f, b in zip(tr["traveller_id"], tr["flight_id"], bid, strict=True):
         here = route.get(f)
         if here is None:
             counts.append(None)
-            continue
-        own = {f"{tables.night}/t/{tid}", f"{tables.night}/b/{b}"}
-        counts.append(sum(1 for srcs in sources.get(here, {}).values() if srcs - own))
+        elif here not in mine:
+            counts.append(n_cases.get(here, 0))
+        else:
+            t, b_ = f"{t_mark}{tid}", f"{b_mark}{b}"
+            excluded = own.get((here, t, ""), 0) + own.get((here, "", b_), 0)
+            counts.append(n_cases[here] - excluded - own.get((here, t, b_), 0))
     return pd.Series(pd.array(counts, dtype="Int64"))

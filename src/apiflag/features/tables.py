@@ -104,6 +104,37 @@ TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
         "scheduled_arrival",
     ),
 }
+NOT_READ: Mapping[str, frozenset[str]] = {
+    "flights": frozenset({"carrier", "number"}),
+    "travellers": frozenset({"record_locator", "frequent_flyer", "link_level"}),
+    "documents": frozenset({"doc_type", "issuing_country", "expiry_date"}),
+    "bookings": frozenset(
+        {
+            "carrier",
+            "last_transaction",
+            "agency_location",
+            "agency_country",
+            "push_type",
+            "push_seq",
+        }
+    ),
+    "pnr_travellers": frozenset(
+        {"record_locator", "ref", "title", "sex", "nationality", "frequent_flyer"}
+    ),
+    "booking_contacts": frozenset({"source"}),
+    "payments": frozenset({"amount", "currency"}),
+    "itinerary": frozenset(
+        {"carrier", "number", "leg_seq", "arrival_airport", "scheduled_arrival"}
+    ),
+}
+"""Columns of :data:`TABLE_COLUMNS` no feature reads: the nightly stage leaves them on disk
+(:meth:`NightTables.from_warehouse` with ``features_only``), where they come back all-null; a
+test builds the features with and without them."""
+FEATURE_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    name: tuple(c for c in columns if c not in NOT_READ[name])
+    for name, columns in TABLE_COLUMNS.items()
+}
+"""The columns of each warehouse table the features read."""
 MATCH_COLUMNS = ("traveller_id", "person_id", "case_id", "role", "probability", "protection_only")
 IDENTIFIER_MATCH_COLUMNS = (
     "booking_id",
@@ -214,13 +245,16 @@ class NightTables:
         )
 
     @classmethod
-    def from_warehouse(cls, night: str, *, with_matches: bool = False) -> NightTables:
+    def from_warehouse(
+        cls, night: str, *, with_matches: bool = False, features_only: bool = False
+    ) -> NightTables:
         """Read one night's current tables from ``$APIFLAG_HOME/warehouse``.
 
         Args:
             night: the arrival night, ``YYYY-MM-DD``.
             with_matches: also read ``matches.parquet`` and ``identifier_matches.parquet`` when
                 present (use for history nights).
+            features_only: read only :data:`FEATURE_COLUMNS` (the others come back all-null).
 
         Raises:
             ApiflagError: the night has no warehouse partition.
@@ -229,7 +263,7 @@ class NightTables:
         if not part.is_dir():
             raise ApiflagError(f"{part}: no warehouse partition for night {night} (run ingest)")
         frames: dict[str, pd.DataFrame | None] = {}
-        for name, columns in TABLE_COLUMNS.items():
+        for name, columns in (FEATURE_COLUMNS if features_only else TABLE_COLUMNS).items():
             names = warehouse.SCHEMAS[name].names
             table = warehouse.read_arrow(
                 night, name, current=True, columns=[c for c in columns if c in names]
