@@ -242,9 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # the world's share of wrong recorded outcomes stands for the operator's re-review audit
     # figure (config.yaml's outcome_error_rate): training calibrates through it
     noise = _outcome_noise(world)
-    settings = TrainSettings(
-        capacity=args.capacity, seed=args.seed, outcome_error_rate=noise
-    )
+    settings = TrainSettings(capacity=args.capacity, seed=args.seed, outcome_error_rate=noise)
     # the model is fitted on the flagged travellers with a recorded outcome (fit_population)
     trained = {
         name: train_scorecard(frame, spec, feats, settings)

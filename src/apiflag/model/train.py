@@ -70,8 +70,11 @@ class TrainSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> TrainSettings:
-        """Training settings taking capacity and the review-error rate from the operator's
-        settings (``config.yaml``, :func:`apiflag.settings.load_settings` when None)."""
+        """Training settings with the operator's capacity and review-error rate.
+
+        From ``settings`` (:func:`apiflag.settings.load_settings`, i.e. ``config.yaml``, when
+        None), ``overrides`` on top.
+        """
         s = settings if settings is not None else load_settings()
         values: dict[str, Any] = {
             "capacity": s.capacity,
@@ -134,7 +137,9 @@ def train_scorecard(
     if settings.capacity < 1:
         raise ApiflagError(f"capacity must be at least 1, got {settings.capacity}")
     if settings.calibration_folds < 2:
-        raise ApiflagError(f"calibration_folds must be at least 2, got {settings.calibration_folds}")
+        raise ApiflagError(
+            f"calibration_folds must be at least 2, got {settings.calibration_folds}"
+        )
     for col in (TRAVELLER_ID, NIGHT, LABEL):
         if col not in frame.columns:
             raise ApiflagError(f"training table lacks column {col!r}")
