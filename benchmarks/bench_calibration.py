@@ -10,8 +10,11 @@ gates, and the real nightly job runs each held-out night with it. On those night
 * the observed rate per decile of each night's queue order;
 * precision at capacity (the queued travellers: capacity plus every strong case match);
 
-each for the full model and for models fitted without each evidence source (rule hits, the
-match logit, the features no rule reads), and for the queue ranked by policy weights alone.
+each for the full model (the training recipe: Platt cross-fitted over every reviewed training
+row through the review-error rate, taken as the world's ``outcome_noise``), the former recipe
+(Platt on the calibration slice), the recipe trusting every recorded outcome, models fitted
+without each evidence source (rule hits, the match logit, the features no rule reads), and the
+queue ranked by policy weights alone.
 
 Writes ``benchmarks/results/calibration.json`` and ``calibration.png`` (reliability diagram).
 Run: ``python -m benchmarks.bench_calibration`` (about 5 minutes on 2 cores); ``--world DIR``
