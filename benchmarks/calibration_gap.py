@@ -36,23 +36,16 @@ RESULTS = HERE / "results"
 
 
 def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from sklearn.linear_model import LogisticRegression
+    from apiflag.model.scorecard import fit_platt
 
-    lr = LogisticRegression(C=1e6, solver="lbfgs", max_iter=2000, tol=1e-10)
-    lr.fit(raw.reshape(-1, 1), y)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    return fit_platt(raw, y, 0.0)
 
 
 def _platt_noisy(raw: np.ndarray, y: np.ndarray, e: float) -> tuple[float, float]:
     """Platt fitted through the review-error model: P(recorded concern) = e + (1 - 2e) sigmoid."""
-    from scipy.optimize import minimize
+    from apiflag.model.scorecard import fit_platt
 
-    def nll(ab: np.ndarray) -> float:
-        q = e + (1 - 2 * e) * _sig(ab[0] * raw + ab[1])
-        return -float(np.sum(y * np.log(q) + (1 - y) * np.log1p(-q)))
-
-    res = minimize(nll, np.array([1.0, 0.0]), method="Nelder-Mead", options={"xatol": 1e-6})
-    return float(res.x[0]), float(res.x[1])
+    return fit_platt(raw, y, e)
 
 
 def _iso(raw: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -88,15 +81,7 @@ def _oof_raw(
     """Out-of-fold raw log-odds: nights cut into ``folds`` blocks, each scored by the others."""
     from apiflag.model.scorecard import Scorecard
 
-    order = np.unique(nights)
-    block = {n: i * folds // len(order) for i, n in enumerate(order)}
-    fold = np.array([block[n] for n in nights])
-    raw = np.empty(len(fit))
-    for k in range(folds):
-        m = Scorecard(features=tuple(feats), kinds=kinds)
-        m.fit(fit.loc[fold != k], y[fold != k])
-        raw[fold == k] = m.raw_log_odds(fit.loc[fold == k])
-    return raw
+    return Scorecard(features=tuple(feats), kinds=kinds).out_of_fold_raw(fit, y, nights, folds)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,14 +123,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "outcome_noise": _outcome_noise(world),
     }
 
+    from benchmarks.bench_calibration import _former_recipe
+
     settings = TrainSettings(capacity=args.capacity, seed=args.seed)
     base_res = train_scorecard(frame, spec, full, settings)
-    base = base_res.model
     variants: dict[str, Any] = {}
+    base = _former_recipe(frame, base_res)
     p_ship = base.predict_proba(held[list(base.features)])[:, 1]
-    variants["shipped: Platt on calibration slice"] = {
+    variants["former recipe: Platt on calibration slice"] = {
         "calibration_rows": int(base.n_calibration_),
         **_ece(yh, p_ship),
+    }
+    trusting = base_res.model
+    variants["training recipe, error rate 0: cross-fitted over the training nights"] = {
+        "calibration_rows": int(trusting.n_calibration_),
+        **_ece(yh, trusting.predict_proba(held[list(trusting.features)])[:, 1]),
     }
     raw_h = base.raw_log_odds(held[list(base.features)])
 
@@ -179,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shipped = TrainSettings(capacity=args.capacity, seed=args.seed, outcome_error_rate=e)
         known = train_scorecard(frame, spec, full, shipped).model
         p_known = known.predict_proba(held[list(known.features)])[:, 1]
-        variants["shipped with error rate known (Platt on slice, then inverted)"] = {
+        variants["training recipe, error rate known: cross-fitted over the training nights"] = {
             "calibration_rows": int(known.n_calibration_),
             **_ece(yh, p_known),
         }

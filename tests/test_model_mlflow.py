@@ -107,6 +107,10 @@ def test_training_registers_a_version_with_its_report(in_store: dict[str, object
     run = client.get_run(v1["run_id"])
     assert run.info.artifact_uri.startswith((home / "mlartifacts").as_uri())
     assert len(run.data.params["training_data_sha256"]) == 64
+    # the calibration recipe is recorded with the model: cross-fitted, through the error rate
+    assert run.data.params["calibration_folds"] == "5"
+    assert run.data.params["outcome_error_rate"] == "0.0"
+    assert run.data.metrics["count.calibration_rows"] == run.data.metrics["count.fit_rows"]
     assert (home / "mlflow.db").exists()
     assert set(os.listdir(".")) - set(in_store["cwd_before"]) == set()  # nothing in the cwd
     assert "Not promoted" in mv.description

@@ -9,6 +9,8 @@ match_threshold: 0.8         # case-match probability that is reported and queue
 time_zone: Asia/Tokyo        # the zone whose calendar date names a night and runs the schedules
 history_days: 30             # nights before tonight the features read
 age_bands: [0, 12, 18, 25, 35, 50, 65]   # lower bounds of the monitoring age bands
+outcome_error_rate: 0.0      # known share of wrong recorded review outcomes (re-review audit);
+                             # model training calibrates the probability through it
 retention:
   masking_days: 180          # mask personal data after this many days
   max_years: 5               # delete everything after this many years
@@ -136,6 +138,9 @@ class Settings(BaseModel):
     time_zone: str = Field("Asia/Tokyo", description="zone whose date names a night")
     history_days: int = Field(30, description="nights before tonight the features read")
     age_bands: tuple[int, ...] = Field(DEFAULT_AGE_BANDS, description="band lower bounds")
+    outcome_error_rate: float = Field(
+        0.0, description="known share of wrong recorded review outcomes (training calibrates)"
+    )
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
 
     @field_validator("capacity")
@@ -152,6 +157,15 @@ class Settings(BaseModel):
             value = float(value)
         if isinstance(value, float) and not 0.0 < value < 1.0:
             raise ValueError("must be between 0 and 1 (exclusive)")
+        return value
+
+    @field_validator("outcome_error_rate", mode="before")
+    @classmethod
+    def _error_rate(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, float) and not 0.0 <= value < 0.5:
+            raise ValueError("must be at least 0 and below 0.5 (a share of wrong outcomes)")
         return value
 
     @field_validator("time_zone")

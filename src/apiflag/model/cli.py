@@ -66,6 +66,13 @@ def _read_feature_list(path: Path) -> list[str]:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--outcome-error-rate",
+    type=float,
+    default=None,
+    help="Known share of wrong recorded outcomes (default: config.yaml's outcome_error_rate); "
+    "the calibration is fitted through it.",
+)
+@click.option(
     "--cluster",
     default=None,
     help="Prepare the history nights (ingest to rules) on a Dask cluster first: 'local' or "
@@ -81,6 +88,7 @@ def train_command(
     c: float,
     calibration: str,
     seed: int,
+    outcome_error_rate: float | None,
     cluster: str | None,
     fmt: str,
 ) -> None:
@@ -94,10 +102,11 @@ def train_command(
         raise UsageError("give exactly one of --world DIR or --table FILE")
     if cluster is not None and world is None:
         raise UsageError("--cluster prepares a --world's history nights; a --table has none")
-    if capacity is None:
-        capacity = load_settings().capacity
-    if capacity < 1:
+    if capacity is not None and capacity < 1:
         raise UsageError(f"--capacity must be at least 1, got {capacity}")
+    operator = load_settings(capacity=capacity, outcome_error_rate=outcome_error_rate)
+    if operator.capacity < 1:
+        raise UsageError(f"capacity must be at least 1, got {operator.capacity}")
     features = _read_feature_list(features_file) if features_file else None
     spec, _ = model_inputs(())
     if features is not None:
@@ -127,8 +136,8 @@ def train_command(
         source = str(world)
     if features is None and any(str(c).startswith(RULE_PREFIX) for c in frame.columns):
         spec, features = model_inputs(frame.columns)
-    settings = TrainSettings(
-        capacity=capacity, n_bins=n_bins, C=c, calibration=calibration, seed=seed
+    settings = TrainSettings.from_settings(
+        operator, n_bins=n_bins, C=c, calibration=calibration, seed=seed
     )
     result = train_scorecard(frame, spec, features, settings)
     reg = log_and_register(result, source)

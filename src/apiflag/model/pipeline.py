@@ -314,13 +314,16 @@ def train_world(
         world: the world directory.
         features: input names (default :func:`apiflag.model.inputs.default_inputs`: each rule
             hit, the match logit and every feature no rule reads).
-        settings: :class:`apiflag.model.train.TrainSettings` (default settings when None).
+        settings: :class:`apiflag.model.train.TrainSettings` (when None: the defaults with
+            ``config.yaml``'s capacity and ``outcome_error_rate``).
         progress: called with one line per history night done.
 
     Returns:
         ``{"model", "version", "run_id", "model_uri", "metrics", "counts",
         "unmatched_outcomes"}``.
     """
+    if settings is None:  # capacity and the review-error rate from config.yaml
+        settings = TrainSettings.from_settings()
     seed = settings.seed if isinstance(settings, TrainSettings) else 0
     frame = build_training_frame(world, progress=progress, sampling=Sampling(seed=seed))
     spec, features = model_inputs(frame.columns, features)

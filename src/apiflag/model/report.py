@@ -112,11 +112,11 @@ def model_card(
     split = result.split.to_dict()
     method = model.calibration_method_
     why = (
-        f"the calibration slice has {c['calibration_positives']} positives among "
+        f"the cross-fitted calibration has {c['calibration_positives']} positives among "
         f"{c['calibration_rows']} travellers, fewer than {ISOTONIC_MIN_POSITIVES}: isotonic "
         "regression would overfit so few positives, so the two-parameter Platt sigmoid is used"
         if method == "sigmoid"
-        else f"the calibration slice has at least {ISOTONIC_MIN_POSITIVES} positives and "
+        else f"the cross-fitted calibration has at least {ISOTONIC_MIN_POSITIVES} positives and "
         "negatives, enough for the non-parametric isotonic map"
     )
     if method == "sigmoid" and model.calibration != "auto":
@@ -159,11 +159,12 @@ a person reviews every flag.
 ## Data
 - Source: `{source}`; labels are recorded hearing outcomes (`history/outcomes.csv`); a
   traveller without an outcome row was not reviewed and counts as "no concern recorded".
-- Split by time: fit {split["fit"]["first"]} to {split["fit"]["last"]} ({c["fit_rows"]} travellers,
-  {c["fit_positives"]} positives); calibration {split["calibration"]["first"]} to
-  {split["calibration"]["last"]} ({c["calibration_rows"]}, {c["calibration_positives"]}); evaluation
-  {split["evaluation"]["first"]} to {split["evaluation"]["last"]} ({c["eval_rows"]},
-  {c["eval_positives"]}).
+- Split by time: training {split["fit"]["first"]} to {split["calibration"]["last"]}
+  ({c["fit_rows"]} travellers, {c["fit_positives"]} positives; the weights are fitted on all of
+  them and the calibration is cross-fitted over all of them in {c.get("calibration_folds", 0)}
+  blocks of nights, each scored by a scorecard fitted on the others, through the known review
+  error rate {result.settings.outcome_error_rate}); evaluation {split["evaluation"]["first"]} to
+  {split["evaluation"]["last"]} ({c["eval_rows"]}, {c["eval_positives"]}).
 - Recorded outcomes whose traveller was not found in the warehouse (not used):
   {c.get("outcomes_unmatched", 0)}.
 - Training-data digest (SHA-256): `{result.data_digest}`

@@ -14,10 +14,13 @@ summed left to right in that order, bit for bit (the calibration step is defined
 * Each bin is one one-hot column of an L2 logistic regression. Per feature, the bin weights are
   centred on the training mean (the mean moves into the intercept), so a contribution reads as
   "compared with the average traveller in training".
-* The calibration is fitted on a held-out, later slice of the training period and maps the raw
-  log-odds monotonically: Platt (sigmoid, ``a * raw + b``) when positives are few, isotonic only
-  with plenty of them (``ISOTONIC_MIN_POSITIVES``), because isotonic regression overfits small
-  samples (scikit-learn user guide, "Probability calibration").
+* The calibration maps the raw log-odds monotonically: Platt (sigmoid, ``a * raw + b``) when
+  positives are few, isotonic only with plenty of them (``ISOTONIC_MIN_POSITIVES``), because
+  isotonic regression overfits small samples (scikit-learn user guide, "Probability
+  calibration"). Training fits it by K-fold cross-fitting over every training row
+  (:meth:`Scorecard.cross_fit`: each row's raw score comes from a scorecard fitted without its
+  nights), and, with a known review-error rate, through the review-error likelihood
+  (:func:`fit_platt`), so the map is the true outcome's and not flattened by wrong records.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -44,6 +49,7 @@ __all__ = [
     "FeatureBins",
     "Scorecard",
     "choose_calibration",
+    "fit_platt",
 ]
 
 FeatureKind = Literal["numeric", "boolean", "categorical"]
@@ -266,6 +272,9 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     ) -> Scorecard:
         """Learn bins and weights on ``X, y`` and the calibration on ``X_cal, y_cal``.
 
+        Training uses :meth:`cross_fit` (every row fits and calibrates); this form calibrates
+        on a separate slice.
+
         Args:
             X: fitting rows, one column per feature.
             y: 0/1 labels for ``X``.
@@ -279,6 +288,82 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         Raises:
             ApiflagError: a feature column is missing, or a label set has a single class.
         """
+        self._check_error_rate()
+        self._fit_weights(X, y)
+        Xc, yc = (X, y) if X_cal is None else (X_cal, y_cal)
+        self._calibrate(self.raw_log_odds(Xc), np.asarray(yc, dtype=np.int8))
+        self.calibration_folds_ = 0
+        return self
+
+    def cross_fit(self, X: pd.DataFrame, y: Any, groups: Any, n_folds: int = 5) -> Scorecard:
+        """Fit the weights on every row and the calibration on every row, out of fold.
+
+        The groups (nights) are sorted and cut into ``n_folds`` contiguous blocks; each
+        block's raw log-odds come from a scorecard (bins and weights) fitted on the other
+        blocks, so the calibration sees every row scored as an unseen traveller is, and no
+        row is kept out of the calibration (K-fold cross-fitting). The shipped weights are
+        then fitted on all rows. With ``outcome_error_rate`` ``e > 0`` the Platt map is
+        fitted through the review-error likelihood (:func:`fit_platt`).
+
+        Args:
+            X: every training row, one column per feature.
+            y: 0/1 recorded labels for ``X``.
+            groups: one group (night) per row; a group never straddles two folds.
+            n_folds: number of folds (at most the number of groups; at least 2).
+
+        Returns:
+            self
+
+        Raises:
+            ApiflagError: fewer than two groups, or a fold's training rows have one class.
+        """
+        self._check_error_rate()
+        yv = np.asarray(y, dtype=np.int8)
+        raw = self.out_of_fold_raw(X, yv, groups, n_folds)
+        self._fit_weights(X, yv)
+        self._calibrate(raw, yv)
+        return self
+
+    def out_of_fold_raw(
+        self, X: pd.DataFrame, y: np.ndarray, groups: Any, n_folds: int
+    ) -> np.ndarray:
+        """Each row's raw log-odds from a scorecard fitted without its fold (see cross_fit)."""
+        g = np.asarray(groups)
+        if len(g) != len(X):
+            raise ApiflagError(f"{len(g)} groups for {len(X)} training rows")
+        order, code = np.unique(g, return_inverse=True)
+        k = min(int(n_folds), len(order))
+        if k < 2:
+            raise ApiflagError(
+                f"cross-fitting needs at least 2 folds of nights; have {len(order)} night(s) "
+                f"and {n_folds} fold(s)"
+            )
+        fold_of_group = np.arange(len(order)) * k // len(order)
+        fold = fold_of_group[code]
+        raw = np.empty(len(X), dtype=np.float64)
+        for f in range(k):
+            out = fold == f
+            member = Scorecard(**self.get_params())
+            train_rows = np.flatnonzero(~out)
+            if len(np.unique(y[train_rows])) < 2:
+                held = order[fold_of_group == f]
+                raise ApiflagError(
+                    f"cross-fitting fold {f + 1} of {k} (nights {held[0]} to {held[-1]}): the "
+                    "other folds' outcomes have a single class; more reviewed nights are needed"
+                )
+            member._fit_weights(X.iloc[train_rows], y[train_rows])
+            raw[out] = member.raw_log_odds(X.iloc[np.flatnonzero(out)])
+        self.calibration_folds_ = k
+        return raw
+
+    def _check_error_rate(self) -> None:
+        if not 0.0 <= self.outcome_error_rate < 0.5:
+            raise ApiflagError(
+                f"outcome_error_rate must be in [0, 0.5), got {self.outcome_error_rate}"
+            )
+
+    def _fit_weights(self, X: pd.DataFrame, y: Any) -> None:
+        """Learn the bins, the centred bin weights and the intercept on ``X, y``."""
         feats = list(self.features)
         kinds = dict(self.kinds or {})
         missing = [f for f in feats if f not in X.columns]
@@ -312,12 +397,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.n_fit_ = len(yv)
         self.n_fit_positive_ = int(yv.sum())
 
-        if not 0.0 <= self.outcome_error_rate < 0.5:
-            raise ApiflagError(
-                f"outcome_error_rate must be in [0, 0.5), got {self.outcome_error_rate}"
-            )
-        Xc, yc = (X, yv) if X_cal is None else (X_cal, np.asarray(y_cal, dtype=np.int8))
-        raw = self.raw_log_odds(Xc)
+    def _calibrate(self, raw: np.ndarray, yc: np.ndarray) -> None:
+        """Fit the monotone map from raw log-odds to the true outcome's log-odds."""
         npos = int(yc.sum())
         nneg = len(yc) - npos
         if npos == 0 or nneg == 0:
@@ -327,10 +408,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.n_calibration_ = len(yc)
         self.n_calibration_positive_ = npos
         if method == "sigmoid":
-            platt = LogisticRegression(C=1e6, solver="lbfgs", max_iter=2000, tol=1e-10)
-            platt.fit(raw.reshape(-1, 1), yc)
-            self.platt_a_ = float(platt.coef_[0, 0])
-            self.platt_b_ = float(platt.intercept_[0])
+            self.platt_a_, self.platt_b_ = fit_platt(raw, yc, float(self.outcome_error_rate))
             if self.platt_a_ <= 0:
                 raise ApiflagError(
                     "calibration slope is not positive: the raw score does not rank the "
@@ -343,7 +421,6 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             iso.fit(raw, yc)
             self.iso_x_ = np.asarray(iso.X_thresholds_, dtype=np.float64)
             self.iso_y_ = np.asarray(iso.y_thresholds_, dtype=np.float64)
-        return self
 
     # ------------------------------------------------------------------ scoring
 
@@ -367,15 +444,16 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         return raw
 
     def calibrated_log_odds(self, raw: np.ndarray) -> np.ndarray:
-        """Map raw log-odds through the fitted monotone calibration (before the exact sum)."""
-        e = float(getattr(self, "outcome_error_rate", 0.0))
+        """Map raw log-odds through the fitted monotone calibration (before the exact sum).
+
+        The Platt map is fitted through the review-error likelihood, so ``a * raw + b`` is
+        already the true outcome's log-odds; the isotonic map learns the recorded rate ``r``
+        and is taken back to the true one, ``(r - e) / (1 - 2 e)``.
+        """
         if self.calibration_method_ == "sigmoid":
-            lo = self.platt_a_ * raw + self.platt_b_
-            if e == 0.0:
-                return lo
-            p = 1.0 / (1.0 + np.exp(-lo))
-        else:
-            p = np.interp(raw, self.iso_x_, self.iso_y_)
+            return self.platt_a_ * np.asarray(raw, dtype=np.float64) + self.platt_b_
+        e = float(getattr(self, "outcome_error_rate", 0.0))
+        p = np.interp(raw, self.iso_x_, self.iso_y_)
         if e > 0.0:  # from the chance a review records a concern to the chance of a true one
             p = (p - e) / (1.0 - 2.0 * e)
         p = np.clip(p, _PROB_EPS, 1 - _PROB_EPS)
@@ -537,6 +615,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 "positives": self.n_fit_positive_,
                 "calibration_rows": self.n_calibration_,
                 "calibration_positives": self.n_calibration_positive_,
+                "calibration_folds": int(getattr(self, "calibration_folds_", 0)),
             },
         }
 
@@ -548,6 +627,44 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             for i, label in enumerate(b.labels)
         ]
         return pd.DataFrame(rows, columns=["feature", "bin", "weight"])
+
+
+def fit_platt(raw: np.ndarray, y: np.ndarray, error_rate: float = 0.0) -> tuple[float, float]:
+    """Fit the Platt map ``sigmoid(a * raw + b)`` to the *true* outcome from recorded ones.
+
+    A review records the wrong outcome with the known chance ``e`` (either way), so a recorded
+    concern has the chance ``q = e + (1 - 2 e) sigmoid(a * raw + b)``; ``a, b`` maximise that
+    likelihood (with ``e = 0``: ordinary Platt scaling). Fitting the plain sigmoid to the
+    recorded outcomes instead flattens the curve towards ``e`` and ``1 - e``.
+
+    Args:
+        raw: raw log-odds of the calibration rows (out of fold when cross-fitted).
+        y: their recorded 0/1 outcomes.
+        error_rate: the known share ``e`` of wrong recorded outcomes, in [0, 0.5).
+
+    Returns:
+        ``(a, b)``.
+    """
+    x = np.asarray(raw, dtype=np.float64)
+    yv = np.asarray(y, dtype=np.float64)
+    platt = LogisticRegression(C=1e6, solver="lbfgs", max_iter=2000, tol=1e-10)
+    platt.fit(x.reshape(-1, 1), yv.astype(np.int8))
+    a0, b0 = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    e = float(error_rate)
+    if e == 0.0:
+        return a0, b0
+    scale = 1.0 - 2.0 * e
+
+    def nll(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        z = ab[0] * x + ab[1]
+        s, s_neg = expit(z), expit(-z)
+        q, q_neg = e + scale * s, e + scale * s_neg  # recorded concern / no concern
+        value = -float(np.sum(yv * np.log(q) + (1.0 - yv) * np.log(q_neg)))
+        dz = -scale * s * s_neg * (yv / q - (1.0 - yv) / q_neg)
+        return value, np.array([float(dz @ x), float(dz.sum())])
+
+    res = minimize(nll, np.array([a0, b0]), jac=True, method="L-BFGS-B", tol=1e-12)
+    return float(res.x[0]), float(res.x[1])
 
 
 def _intern(table: dict[str, int], labels: list[str]) -> np.ndarray:

@@ -3,9 +3,12 @@
 Decides the training recipe and guarantees it is reproducible: the same table, features and
 settings give the same bins, weights, calibration and metrics (deterministic solver, stable
 sorts; a sampled table records its seed). It is fitted and evaluated on the flagged travellers
-with a recorded outcome only (:func:`apiflag.model.data.fit_population`). The table is split by night (:func:`apiflag.model.data.split_by_time`);
-weights are fitted on the earliest nights, the calibration on the next ones, and every metric is
-computed on the latest nights only.
+with a recorded outcome only (:func:`apiflag.model.data.fit_population`). The table is split by
+night (:func:`apiflag.model.data.split_by_time`): every metric is computed on the latest nights
+only; the earlier (training) nights, fit and calibration nights together, fit the weights, and
+the calibration is cross-fitted over all of them (``calibration_folds`` blocks of nights, each
+scored by a scorecard fitted on the others, :meth:`Scorecard.cross_fit`) through the known
+review-error rate ``outcome_error_rate`` (:func:`apiflag.model.scorecard.fit_platt`).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from apiflag.model.evaluate import (
     score_metrics,
 )
 from apiflag.model.scorecard import Scorecard
-from apiflag.settings import DEFAULT_CAPACITY
+from apiflag.settings import DEFAULT_CAPACITY, Settings, load_settings
 
 __all__ = ["DEFAULT_CAPACITY", "TrainSettings", "TrainingResult", "train_scorecard"]
 
@@ -58,10 +61,27 @@ class TrainSettings:
     calibration: str = "auto"
     min_level_count: int = 20
     eval_fraction: float = 0.3
-    calibration_fraction: float = 0.25
+    #: blocks of training nights the calibration is cross-fitted over (see Scorecard.cross_fit)
+    calibration_folds: int = 5
     seed: int = 0
-    #: known share of wrong recorded outcomes (see ``Scorecard.outcome_error_rate``)
+    #: known share of wrong recorded outcomes (``outcome_error_rate`` of apiflag.settings; see
+    #: ``Scorecard.outcome_error_rate``)
     outcome_error_rate: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> TrainSettings:
+        """Training settings with the operator's capacity and review-error rate.
+
+        From ``settings`` (:func:`apiflag.settings.load_settings`, i.e. ``config.yaml``, when
+        None), ``overrides`` on top.
+        """
+        s = settings if settings is not None else load_settings()
+        values: dict[str, Any] = {
+            "capacity": s.capacity,
+            "outcome_error_rate": s.outcome_error_rate,
+        }
+        values.update(overrides)
+        return cls(**values)
 
     def to_params(self) -> dict[str, Any]:
         """Return the settings as a flat parameter dict."""
@@ -116,6 +136,10 @@ def train_scorecard(
     settings = settings or TrainSettings()
     if settings.capacity < 1:
         raise ApiflagError(f"capacity must be at least 1, got {settings.capacity}")
+    if settings.calibration_folds < 2:
+        raise ApiflagError(
+            f"calibration_folds must be at least 2, got {settings.calibration_folds}"
+        )
     for col in (TRAVELLER_ID, NIGHT, LABEL):
         if col not in frame.columns:
             raise ApiflagError(f"training table lacks column {col!r}")
@@ -141,9 +165,11 @@ def train_scorecard(
         random_state=settings.seed,
         outcome_error_rate=settings.outcome_error_rate,
     )
-    fit_frame = frame.loc[in_fit]
-    cal_frame = frame.loc[in_cal]
-    model.fit(fit_frame, y[in_fit], cal_frame, y[in_cal])
+    in_train = in_fit | in_cal  # every reviewed training row fits and (out of fold) calibrates
+    model.cross_fit(
+        frame.loc[in_train], y[in_train], night_code[in_train], settings.calibration_folds
+    )
+    counts["calibration_folds"] = int(model.calibration_folds_)
 
     ev = frame.loc[in_eval].reset_index(drop=True)
     yv = y[in_eval]
@@ -241,7 +267,7 @@ def _slices(
         ApiflagError: a slice has no positive outcome.
     """
     night_code, night_days = night_codes(frame)
-    split = split_by_time(night_days, settings.eval_fraction, settings.calibration_fraction)
+    split = split_by_time(night_days, settings.eval_fraction)
     slice_of_day = np.asarray(
         [0 if d in split.fit else 1 if d in split.calibration else 2 for d in night_days],
         dtype=np.int8,
@@ -250,17 +276,19 @@ def _slices(
     in_fit, in_cal, in_eval = row_slice == 0, row_slice == 1, row_slice == 2
     nights = np.asarray(night_days, dtype=object)[night_code]
     y = frame[LABEL].to_numpy(dtype=np.int8)
+    in_train = in_fit | in_cal
     counts = {
         "rows": len(frame),
-        "fit_rows": int(in_fit.sum()),
-        "fit_positives": int(y[in_fit].sum()),
-        "calibration_rows": int(in_cal.sum()),
-        "calibration_positives": int(y[in_cal].sum()),
+        "fit_rows": int(in_train.sum()),
+        "fit_positives": int(y[in_train].sum()),
+        # cross-fitted: the calibration sees every training row, scored out of fold
+        "calibration_rows": int(in_train.sum()),
+        "calibration_positives": int(y[in_train].sum()),
         "eval_rows": int(in_eval.sum()),
         "eval_positives": int(y[in_eval].sum()),
         "outcomes_unmatched": int(frame.attrs.get("unmatched_outcomes", 0)),
     }
-    for name in ("fit", "calibration", "eval"):
+    for name in ("fit", "eval"):
         if counts[f"{name}_positives"] == 0:
             raise ApiflagError(
                 f"the {name} slice ({counts[f'{name}_rows']} travellers) has no positive "
