@@ -19,7 +19,8 @@ run records the 1-minute load average before it and its CPU seconds (the figure 
 the load is high).
 
 Set APIFLAG_BENCH_NIGHTLY_ARRIVALS to change the size, APIFLAG_BENCH_NIGHTLY_RUNS to a
-comma-separated subset of the run labels (default all). Set APIFLAG_BENCH_BASELINE to another
+comma-separated subset of the run labels (default all) and APIFLAG_BENCH_NIGHTLY_OUT to the
+results file name (default nightly.json). Set APIFLAG_BENCH_BASELINE to another
 checkout of apiflag (e.g. `git worktree add --detach ../base <commit>`) to run that build's plain
 runner, without a champion, on the same night in the same run, side by side (its `src/` goes first
 on PYTHONPATH; it reads its own `models/`).
@@ -209,7 +210,7 @@ def main() -> None:
             flush=True,
         )
     results["load_average_after"] = os.getloadavg()[0]
-    out = HERE / "results" / "nightly.json"
+    out = HERE / "results" / os.environ.get("APIFLAG_BENCH_NIGHTLY_OUT", "nightly.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
