@@ -94,9 +94,7 @@ def assemble(
         }
     )
     model_uri, model_version = model
-    # the same two labels on every flag: derived once (each reads the installed metadata)
-    matcher_version = display_version(code["matching"])
-    parser_version = display_version(code["ingest"])
+    matcher_version, parser_version = (display_version(code[s]) for s in ("matching", "ingest"))
 
     def _opt(x: float) -> float | None:
         return None if math.isnan(x) else float(x)
