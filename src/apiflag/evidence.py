@@ -136,9 +136,7 @@ def _batch(rows: list[dict[str, Any]] | pd.DataFrame, source: str) -> EvidenceBa
     if not len(frame):
         totals = pd.DataFrame({c: pd.Series([], dtype=object) for c in TOTAL_COLUMNS})
         return EvidenceBatch(frame, totals.astype({"total": float}))
-    sums = {
-        tid: math.fsum(g.tolist()) for tid, g in frame.groupby("traveller_id", sort=True)["weight"]
-    }
+    sums = _sums_by_traveller(frame)
     totals = pd.DataFrame(
         {
             "traveller_id": list(sums),
@@ -148,6 +146,31 @@ def _batch(rows: list[dict[str, Any]] | pd.DataFrame, source: str) -> EvidenceBa
         }
     )
     return EvidenceBatch(frame, totals)
+
+
+def _group_weights(keys: list[Any], weights: list[float]) -> dict[Any, list[float]]:
+    """Return each key's weights, keys in order of first appearance."""
+    groups: dict[Any, list[float]] = {}
+    for key, weight in zip(keys, weights, strict=True):
+        groups.setdefault(key, []).append(weight)
+    return groups
+
+
+def _sums_by_traveller(frame: pd.DataFrame) -> dict[Any, float]:
+    """Return :func:`math.fsum` of the weights per traveller id, ids sorted.
+
+    The same as ``frame.groupby("traveller_id", sort=True)["weight"]`` summed with ``fsum``
+    (which is exact, so the order within a traveller does not matter), without pandas'
+    per-group cost; ids that are not all text take that groupby itself.
+    """
+    ids = frame["traveller_id"].tolist()
+    if not all(isinstance(t, str) for t in ids):
+        return {
+            tid: math.fsum(g.tolist())
+            for tid, g in frame.groupby("traveller_id", sort=True)["weight"]
+        }
+    groups = _group_weights(ids, frame["weight"].tolist())
+    return {tid: math.fsum(groups[tid]) for tid in sorted(groups)}
 
 
 def empty_batch() -> EvidenceBatch:
@@ -310,8 +333,16 @@ def model_evidence(
     """
     if scores is None or not len(scores):
         return _batch([], "model")
-    sc = scores.drop_duplicates("traveller_id").set_index(scores["traveller_id"].astype(str))
-    by: dict[str, list[dict[str, Any]]] = {}
+    sc = scores.drop_duplicates("traveller_id")
+    n = len(sc)
+    sc_ids = sc["traveller_id"].astype(str).tolist()
+    uris = sc["model_uri"].tolist()
+    log_odds = sc["log_odds"].tolist()
+    has_intercept = "intercept" in sc.columns
+    intercepts = sc["intercept"].tolist() if has_intercept else [None] * n
+    steps = sc["calibration_step"].tolist() if "calibration_step" in sc.columns else [None] * n
+    # each traveller's input rows, largest effect first (weight, source id, sentence, observed)
+    by: dict[str, list[tuple[float, str, str, str | None]]] = {}
     if contributions is not None and len(contributions):
         mc = contributions.assign(
             traveller_id=contributions["traveller_id"].astype(str),
@@ -322,68 +353,66 @@ def model_evidence(
         mc = mc.assign(_abs=mc["weight"].abs()).sort_values(
             ["traveller_id", "_abs", "feature"], ascending=[True, False, True]
         )
-        for r in mc.to_dict("records"):
-            by.setdefault(r["traveller_id"], []).append(r)
-    has_intercept = "intercept" in sc.columns
-    rows: list[dict[str, Any]] = []
-    for tid, s in sc.iterrows():
-        uri = s["model_uri"]
-        feats = by.get(str(tid), [])
-        if has_intercept and pd.notna(s["intercept"]):
-            rows.append(
-                _model_row(
-                    tid,
-                    "model:intercept",
-                    float(s["intercept"]),
-                    f"Model {uri} intercept: the outcome rate it learned on flagged travellers",
-                )
-            )
-        else:
-            rest = float(s["log_odds"]) - math.fsum(float(r["weight"]) for r in feats)
-            rows.append(
-                _model_row(
-                    tid,
-                    "prior:model_baseline",
-                    rest,
-                    f"Model {uri} baseline "
-                    f"(log-odds {float(s['log_odds']):+.2f} before its inputs)",
-                )
-            )
-        for r in feats:
-            sid = _fmt_observed(r.get("source_id")) or f"feature:{r['feature']}"
+        m = len(mc)
+        source_ids = mc["source_id"].tolist() if "source_id" in mc.columns else [None] * m
+        bins = mc["bin"].tolist() if "bin" in mc.columns else [None] * m
+        for tid, weight, feature, observed, source_id, bin_value in zip(
+            mc["traveller_id"].tolist(),
+            mc["weight"].tolist(),
+            mc["feature"].tolist(),
+            mc["observed"].tolist(),
+            source_ids,
+            bins,
+            strict=True,
+        ):
+            sid = _fmt_observed(source_id) or f"feature:{feature}"
             if not sid.startswith("feature:"):
                 sid = f"feature:{sid}"
-            obs = _fmt_observed(r["observed"])
-            bin_ = _fmt_observed(r.get("bin"))
-            sentence = f"{r['feature']} = {obs if obs is not None else 'missing'}" + (
+            obs = _fmt_observed(observed)
+            bin_ = _fmt_observed(bin_value)
+            sentence = f"{feature} = {obs if obs is not None else 'missing'}" + (
                 f" (bin {bin_})" if bin_ is not None else ""
             )
-            rows.append(_model_row(tid, sid, float(r["weight"]), sentence, obs))
-        step = s.get("calibration_step") if "calibration_step" in sc.columns else None
+            by.setdefault(tid, []).append((float(weight), sid, sentence, obs))
+    cols: dict[str, list[Any]] = {c: [] for c in ("traveller_id", "source_id", "weight")}
+    cols.update(sentence=[], observed=[])
+
+    def add(tid: str, source_id: str, weight: float, sentence: str, obs: str | None) -> None:
+        cols["traveller_id"].append(tid)
+        cols["source_id"].append(source_id)
+        cols["weight"].append(weight)
+        cols["sentence"].append(sentence)
+        cols["observed"].append(obs)
+
+    for tid, uri, lo, intercept, step in zip(
+        sc_ids, uris, log_odds, intercepts, steps, strict=True
+    ):
+        feats = by.get(tid, [])
+        if has_intercept and pd.notna(intercept):
+            sentence = f"Model {uri} intercept: the outcome rate it learned on flagged travellers"
+            add(tid, "model:intercept", float(intercept), sentence, None)
+        else:
+            rest = float(lo) - math.fsum(f[0] for f in feats)
+            sentence = f"Model {uri} baseline (log-odds {float(lo):+.2f} before its inputs)"
+            add(tid, "prior:model_baseline", rest, sentence, None)
+        for weight, sid, sentence, obs in feats:
+            add(tid, sid, weight, sentence, obs)
         if step is not None and pd.notna(step) and float(step) != 0.0:
-            rows.append(
-                _model_row(
-                    tid,
-                    "model:calibration",
-                    float(step),
-                    "Calibration step (maps the scorecard to observed rates)",
-                )
-            )
+            sentence = "Calibration step (maps the scorecard to observed rates)"
+            add(tid, "model:calibration", float(step), sentence, None)
+    rows = pd.DataFrame(
+        {
+            "traveller_id": cols["traveller_id"],
+            "source": "model",
+            "source_id": cols["source_id"],
+            "target": SOURCE_TARGET["model"],
+            "weight": pd.Series(cols["weight"], dtype=float),
+            "sentence": cols["sentence"],
+            "observed": pd.Series(cols["observed"], dtype=object),
+        },
+        columns=list(EVIDENCE_COLUMNS),
+    )
     return _batch(rows, "model")
-
-
-def _model_row(
-    tid: Any, source_id: str, weight: float, sentence: str, observed: str | None = None
-) -> dict[str, Any]:
-    return {
-        "traveller_id": str(tid),
-        "source": "model",
-        "source_id": source_id,
-        "target": "outcome",
-        "weight": weight,
-        "sentence": sentence,
-        "observed": observed,
-    }
 
 
 def validate_evidence(rows: pd.DataFrame) -> None:
@@ -436,10 +465,17 @@ def check_batch(batch: EvidenceBatch) -> None:
         for t, s, v in totals[["traveller_id", "source", "total"]].itertuples(index=False)
     }
     seen = set()
-    for (tid, source), g in batch.rows.groupby(["traveller_id", "source"], sort=False):
+    rows = batch.rows
+    # valid rows (above): every traveller id is text and every source known, so no group key
+    # is missing; groups in order of first appearance, as groupby(sort=False) gives them
+    groups = _group_weights(
+        list(zip(rows["traveller_id"].tolist(), rows["source"].tolist(), strict=True)),
+        rows["weight"].astype(float).tolist(),
+    )
+    for (tid, source), weights in groups.items():
         seen.add((str(tid), str(source)))
         want = expect.get((str(tid), str(source)))
-        got = math.fsum(g["weight"].astype(float).tolist())
+        got = math.fsum(weights)
         if want is None or got != want:
             raise ApiflagError(
                 f"evidence: {source} rows of traveller {tid} sum to {got!r}, its total is {want!r}"

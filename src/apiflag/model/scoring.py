@@ -82,10 +82,10 @@ def load_champion() -> Champion | None:
     Raises:
         ApiflagError: the alias exists but its model cannot be loaded as a scorecard.
     """
+    if not store_exists():  # before importing MLflow: a home without a registry pays nothing
+        return None
     import mlflow.sklearn
 
-    if not store_exists():
-        return None
     client = mlflow_client()
     try:
         mv = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)

@@ -94,6 +94,7 @@ def assemble(
         }
     )
     model_uri, model_version = model
+    matcher_version, parser_version = (display_version(code[s]) for s in ("matching", "ingest"))
 
     def _opt(x: float) -> float | None:
         return None if math.isnan(x) else float(x)
@@ -112,8 +113,8 @@ def assemble(
             rules_digest=rules_digest,
             model_uri=model_uri,
             model_version=model_version,
-            matcher_version=display_version(code["matching"]),
-            parser_version=display_version(code["ingest"]),
+            matcher_version=matcher_version,
+            parser_version=parser_version,
             code_digest=run_digest,
             input_messages=inputs[str(flag_ids[j])],
         )
