@@ -85,6 +85,7 @@ def on_cluster(world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     it (tests/dask_task_log.py, a scheduler preload).
     """
     import dask
+    import distributed  # noqa: F401  (its defaults first: leaving the set below restores only the preload)
 
     from apiflag.orchestration.flows import backfill
 

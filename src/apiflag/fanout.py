@@ -37,6 +37,9 @@ R = TypeVar("R")
 PARTS_PER_WORKER = 4
 """Parts per worker thread: enough to keep every worker busy to the end of a night."""
 
+PART_PRIORITY = 1
+"""Dask priority of a part: above the stages' (0), so a started night finishes its parts first."""
+
 KEY_PREFIX = "apiflag-"
 """Dask keys of the parts start with this, then the stage's part name (``apiflag-parse-...``)."""
 
@@ -129,15 +132,36 @@ def run_parts(
 def _on_cluster(
     function: Callable[..., R], parts: Sequence[T], name: str, shared: Any
 ) -> Iterator[R]:
-    from distributed import worker_client
+    """Run the parts as tasks on this worker's cluster; this task's thread waits outside the pool.
+
+    The parts go first (a higher priority than the stages), and only then does this thread leave
+    the worker's pool: the slot it frees runs a part, not another night's stage, so a backfill
+    does not start every night at once while their parts wait.
+    """
+    from distributed import get_client, rejoin, secede
 
     run = uuid.uuid4().hex[:12]
-    with worker_client() as client:  # secedes: this task's thread is free while the parts run
-        extra = [] if shared is None else [client.scatter(shared, hash=False)]
-        futures = [
-            client.submit(function, *extra, part, key=f"{KEY_PREFIX}{name}-{i}-{run}", pure=False)
-            for i, part in enumerate(parts)
-        ]
+    client = get_client()
+    extra = []
+    if shared is not None:  # sent to the cluster once, read by every part
+        extra.append(client.scatter(shared, hash=False))  # type: ignore[no-untyped-call]
+    futures = [
+        client.submit(
+            function,
+            *extra,
+            part,
+            key=f"{KEY_PREFIX}{name}-{i}-{run}",
+            pure=False,
+            priority=PART_PRIORITY,
+        )
+        for i, part in enumerate(parts)
+    ]
+    secede()  # type: ignore[no-untyped-call]
+    try:
         for future in futures:
             yield future.result()
-            future.release()
+            future.release()  # type: ignore[no-untyped-call]
+    finally:
+        for future in futures:
+            future.release()  # type: ignore[no-untyped-call]
+        rejoin()  # type: ignore[no-untyped-call]
