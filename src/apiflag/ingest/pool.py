@@ -3,9 +3,9 @@
 Files are parsed in batches (:data:`BATCH_FILES`) by the fast reader, else the tolerant reader
 (:func:`apiflag.edifact.fast.file_columns`), in a pool of worker processes when the night is
 large, or as tasks on the Dask cluster the night runs on (:mod:`apiflag.fanout`). Results are
-consumed in file order, so the output never depends on which worker
-finished first. A file the parser refuses, or that makes the parser fail, is quarantined with
-a stable code; it never stops the night.
+consumed in file order, so the output never depends on which worker finished first. A file the
+parser refuses, or that makes the parser fail, is quarantined with a stable code; it never stops
+the night.
 """
 
 from __future__ import annotations
