@@ -5,9 +5,9 @@ scoring of its candidate pairs, :mod:`apiflag.matching.match`) asks :func:`where
 runs, cuts its items with :func:`spans` and runs the parts with :func:`run_parts`:
 
 - **on a Dask cluster** (the stage is itself a task on a worker: ``--cluster``), every part is a
-  Dask task on that cluster, submitted from the stage's task, which leaves its worker thread
-  free while it waits (:func:`distributed.worker_client`); a part lost with its worker is run
-  again by the scheduler;
+  Dask task on that cluster, submitted from the stage's task, which leaves its worker slot
+  free while it waits (:func:`distributed.secede`); a part lost with its worker is run again
+  by the scheduler;
 - **here**, one part after another, or in a local pool of ``workers`` processes (parsing of a
   large night).
 
@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-__all__ = ["PARTS_PER_WORKER", "KEY_PREFIX", "Where", "run_parts", "spans", "where"]
+__all__ = [
+    "KEY_PREFIX",
+    "PARTS_PER_WORKER",
+    "PART_PRIORITY",
+    "Where",
+    "run_parts",
+    "spans",
+    "where",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
