@@ -74,29 +74,98 @@ def plain(world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     return {"home": home, "summaries": summaries, "queue": queue}
 
 
+RECORDER = Path(__file__).with_name("dask_task_log.py")
+
+
+@pytest.fixture(scope="module")
+def on_cluster(world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The backfill flow over both nights on a 2-worker LocalCluster, in its own home.
+
+    The cluster's scheduler logs every apiflag part task that finished and the worker that ran
+    it (tests/dask_task_log.py, a scheduler preload).
+    """
+    import dask
+    import distributed  # noqa: F401  (its defaults first: leaving the set below restores only the preload)
+
+    from apiflag.orchestration.flows import backfill
+
+    home = tmp_path_factory.mktemp("clusterhome")
+    log = home.parent / "tasks.log"
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        dask.config.set({"distributed.scheduler.preload": [str(RECORDER)]}),
+    ):
+        mp.setenv("APIFLAG_HOME", str(home))
+        mp.setenv("APIFLAG_TEST_TASK_LOG", str(log))
+        flow = backfill.with_options(task_runner=cluster.runner_for("local"))
+        summaries = flow(
+            source=str(world), casedb_url=_url(world), nights=NIGHTS, write_report=False
+        )
+        queue = _queue()
+    lines = log.read_text().splitlines() if log.is_file() else []
+    return {
+        "home": home,
+        "summaries": summaries,
+        "queue": queue,
+        "tasks": [tuple(line.split("\t")) for line in lines],
+    }
+
+
+def _same_run(summaries: list[Any], plain: dict[str, Any]) -> None:
+    assert [s.night for s in summaries] == [str(n) for n in NIGHTS]
+    assert [(s.queued, s.inserted, s.flagged_by_track) for s in summaries] == [
+        (p.queued, p.inserted, p.flagged_by_track) for p in plain["summaries"]
+    ]
+
+
 @pytest.mark.flow
 def test_plain_flow_and_local_cluster_give_identical_tables_and_queue(
-    world: Path, plain: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: Path,
+    plain: dict[str, Any],
+    on_cluster: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from apiflag.orchestration.flows import backfill
 
     expected_tables = _warehouse(plain["home"])
     assert any(name.endswith("features.parquet") for name in expected_tables)
-    for runner in ("flow", "local"):
-        home = tmp_path / runner
-        monkeypatch.setenv("APIFLAG_HOME", str(home))
-        flow = backfill.with_options(
-            task_runner=cluster.runner_for(None if runner == "flow" else "local")
-        )
-        summaries = flow(
-            source=str(world), casedb_url=_url(world), nights=NIGHTS, write_report=False
-        )
-        assert [s.night for s in summaries] == [str(n) for n in NIGHTS]
-        assert [(s.queued, s.inserted, s.flagged_by_track) for s in summaries] == [
-            (p.queued, p.inserted, p.flagged_by_track) for p in plain["summaries"]
-        ]
-        assert _warehouse(home) == expected_tables, runner
-        assert _queue() == plain["queue"], runner
+    home = tmp_path / "flow"
+    monkeypatch.setenv("APIFLAG_HOME", str(home))
+    flow = backfill.with_options(task_runner=cluster.runner_for(None))
+    summaries = flow(source=str(world), casedb_url=_url(world), nights=NIGHTS, write_report=False)
+    _same_run(summaries, plain)
+    assert _warehouse(home) == expected_tables
+    assert _queue() == plain["queue"]
+    # on the cluster, with the files parsed and the pairs scored as tasks on its workers
+    _same_run(on_cluster["summaries"], plain)
+    assert _warehouse(on_cluster["home"]) == expected_tables
+    assert on_cluster["queue"] == plain["queue"]
+
+
+@pytest.mark.flow
+def test_files_are_parsed_and_pairs_scored_as_tasks_on_the_cluster(
+    world: Path, on_cluster: dict[str, Any]
+) -> None:
+    """The scheduler saw every night's parsing and matching parts finish on its workers."""
+    from apiflag.fanout import spans
+    from apiflag.ingest import BATCH_FILES, message_files, night_source
+
+    runs: dict[tuple[str, str], list[int]] = {}
+    workers = set()
+    for key, worker in on_cluster["tasks"]:
+        _, name, index, run = key.split("-")
+        runs.setdefault((name, run), []).append(int(index))
+        workers.add(worker)
+    parse = sorted(sorted(v) for (name, _), v in runs.items() if name == "parse")
+    match = [sorted(v) for (name, _), v in runs.items() if name == "match"]
+    # one fan-out per night and stage, every part once, cut as apiflag.fanout cuts a night
+    files = sorted(len(message_files(night_source(world, n))) for n in NIGHTS)
+    assert parse == sorted(list(range(len(spans(f, 2, BATCH_FILES)))) for f in files)
+    assert all(len(p) >= 2 for p in parse)
+    assert len(match) == len(NIGHTS)
+    assert all(len(m) >= 2 and m == list(range(len(m))) for m in match)
+    assert workers and all(w.startswith("tcp://127.0.0.1:") for w in workers)
 
 
 def _night_killing_its_worker(night: dt.date, source: str, casedb_url: str, marker: str) -> Any:
@@ -329,12 +398,19 @@ def _trained(world: Path, home: Path, extra: list[str]) -> dict[str, Any]:
 @pytest.mark.flow
 def test_retraining_on_a_local_cluster_gives_the_plain_run_outputs(tmp_path: Path) -> None:
     """``model train --cluster local`` prepares the history nights on a 2-worker LocalCluster;
-    the training data, its sample and weights and the fitted model equal the plain run's."""
+    the training data, its sample and weights and the fitted model equal the plain run's.
+
+    Slow: the smallest world that still has reviewed positives for the calibration slice (6
+    history nights of 400 arrivals) takes about 40 s to train once on a loaded 2-core machine,
+    nearly all of it the plain training itself (stages, fit, MLflow), and the test trains twice.
+    """
     world = tmp_path / "world"
-    generate_world(world, WorldConfig(seed=21, nights=1, arrivals=2000, history_nights=12))
+    generate_world(
+        world, WorldConfig(seed=21, nights=1, arrivals=400, history_nights=6, prevalence=0.03)
+    )
     plain_run = _trained(world, tmp_path / "plain", [])
     local_run = _trained(world, tmp_path / "local", ["--cluster", "local"])
-    assert len(plain_run["sampling"]["nights"]) == 12  # every history night in the table
+    assert len(plain_run["sampling"]["nights"]) == 6  # every history night in the table
     assert (
         plain_run["artifacts"]["training_data.sha256"].strip()
         == (plain_run["params"]["training_data_sha256"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import multiprocessing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,10 +180,8 @@ def stage_ingest(night: dt.date, source: Path, code: str | None = None) -> Any:
     if manifest.is_file() and recon.is_file() and stored:
         if json.loads(manifest.read_text(encoding="utf-8")).get("digest") == digest:
             return ReusedIngest(json.loads(recon.read_text(encoding="utf-8")))
-    # a cluster worker is a daemon process, which may not start a parser pool: it parses alone
-    # (the cluster runs nights side by side instead)
-    workers = 1 if multiprocessing.current_process().daemon else None
-    report = ingest_night(night, source, workers=workers)
+    # on a cluster the files are parsed as tasks on it (apiflag.fanout), else here or in a pool
+    report = ingest_night(night, source)
     atomic.write_text(manifest, json.dumps({"digest": digest}))
     return report
 

@@ -2,9 +2,10 @@
 
 Files are parsed in batches (:data:`BATCH_FILES`) by the fast reader, else the tolerant reader
 (:func:`apiflag.edifact.fast.file_columns`), in a pool of worker processes when the night is
-large. Results are consumed in file order, so the output never depends on which worker
-finished first. A file the parser refuses, or that makes the parser fail, is quarantined with
-a stable code; it never stops the night.
+large, or as tasks on the Dask cluster the night runs on (:mod:`apiflag.fanout`). Results are
+consumed in file order, so the output never depends on which worker finished first. A file the
+parser refuses, or that makes the parser fail, is quarantined with a stable code; it never stops
+the night.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ import re
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from apiflag import warehouse
+from apiflag import fanout, warehouse
 from apiflag.carrier_quality import NightAccounts, file_rows
 from apiflag.edifact import parse_bytes
 from apiflag.edifact.fast import file_columns
@@ -132,16 +131,17 @@ def parse_batch(task: tuple[list[tuple[str, str]], dt.date]) -> BatchResult:
 
 
 def parse_all(tasks: list[tuple[str, str]], night: dt.date, workers: int) -> Iterator[BatchResult]:
-    """Parse every distinct file in batches; batches come back in file order."""
-    size = BATCH_FILES
-    if workers > 1:  # enough batches per worker to keep both busy to the end
-        size = max(1, min(BATCH_FILES, len(tasks) // (workers * 4) or 1))
-    batches = [(tasks[i : i + size], night) for i in range(0, len(tasks), size)]
-    if workers <= 1 or len(batches) < 2:
-        yield from map(parse_batch, batches)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        yield from pool.map(parse_batch, batches)
+    """Parse every distinct file in batches; batches come back in file order.
+
+    On a Dask cluster (the ingest stage is a task on a worker) every batch is a task on that
+    cluster; else the batches run here, or in a pool of ``workers`` processes
+    (:mod:`apiflag.fanout` decides, and cuts the batches).
+    """
+    at = fanout.where(workers)
+    batches = [
+        (tasks[r.start : r.stop], night) for r in fanout.spans(len(tasks), at.workers, BATCH_FILES)
+    ]
+    yield from fanout.run_parts(parse_batch, batches, at, name="parse")
 
 
 def workers_for(distinct_bytes: int) -> int:

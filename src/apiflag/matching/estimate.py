@@ -31,6 +31,7 @@ import pandas as pd
 from apiflag.casedb import CaseDatabase, load
 from apiflag.edifact import contract_rows, parse_bytes
 from apiflag.errors import ApiflagError
+from apiflag.fanout import spans
 from apiflag.matching.match import CHUNK, Matcher, traveller_side
 from apiflag.matching.model import DEFAULT_MODEL_PATH, FIELDS, Level, MatcherModel, load_model
 from apiflag.matching.normalise import normalise_name
@@ -268,8 +269,8 @@ def estimate_prior(
     n_persons, n_travellers = len(matcher.persons), max(len(side), 1)
     ti, pi = matcher.candidates(side)
     t_parts, w_parts = [], []
-    for start in range(0, len(ti), CHUNK):
-        frame = matcher.score(side, ti[start : start + CHUNK], pi[start : start + CHUNK]).frame
+    for r in spans(len(ti), 1, CHUNK):
+        frame = matcher.score(side, ti[r.start : r.stop], pi[r.start : r.stop]).frame
         frame = frame[frame["gate"]]
         t_parts.append(frame["t"].to_numpy(dtype=np.int64))
         w_parts.append(frame["match_weight"].to_numpy(dtype=np.float64))

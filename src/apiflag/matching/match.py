@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from apiflag import fanout
 from apiflag.casedb import CaseDatabase
 from apiflag.errors import UsageError
 from apiflag.matching.model import FIELDS, MatcherModel, load_model
@@ -166,6 +167,27 @@ CHUNK = 500_000
 """Pairs scored at once (bounds memory: a scored pair costs about 1 KB in flight)."""
 
 
+@dataclass(frozen=True)
+class _Scoring:
+    """What every part of a night's candidate pairs is scored with (sent once to a cluster)."""
+
+    travellers: Side
+    persons: Side
+    model: MatcherModel
+    threshold: float
+
+
+def _reported(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    return frame[frame["gate"] & (frame["probability"] >= threshold)]
+
+
+def _reported_pairs(scoring: _Scoring, pairs: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+    """Score one part of the candidate pairs; return the rows that may be reported."""
+    ti, pi = pairs
+    scores = score_pairs(scoring.travellers, scoring.persons, ti, pi, scoring.model)
+    return _reported(scores.frame, scoring.threshold)
+
+
 class Matcher:
     """A case database prepared once for matching many batches of travellers.
 
@@ -201,19 +223,27 @@ class Matcher:
 
     def reported(self, scores: PairScores, threshold: float) -> pd.DataFrame:
         """Rows of ``scores`` that may be reported: gate passed and probability >= threshold."""
-        f = scores.frame
-        return f[f["gate"] & (f["probability"] >= threshold)]
+        return _reported(scores.frame, threshold)
 
     def match_side(self, travellers: Side, threshold: float | None = None) -> MatchResult:
-        """Block, score and report matches of prepared travellers, with explanation rows."""
+        """Block, score and report matches of prepared travellers, with explanation rows.
+
+        The candidate pairs that survive pruning are scored in parts cut by
+        :func:`apiflag.fanout.spans` (at most :data:`CHUNK` pairs each), as tasks on the Dask
+        cluster when the night runs on one; the reported rows are gathered in pair order, so
+        the result never depends on the split.
+        """
         thr = self.threshold_or_default(threshold)
         ti, pi = self.candidates(travellers)
         keep = prune_pairs(travellers, self.persons, ti, pi, self.model, thr, self.name_bound)
         ti, pi = ti[keep], pi[keep]
-        parts = []
-        for start in range(0, len(ti), CHUNK):
-            scores = self.score(travellers, ti[start : start + CHUNK], pi[start : start + CHUNK])
-            parts.append(self.reported(scores, thr))
+        at = fanout.where()
+        pairs = [
+            (ti[r.start : r.stop], pi[r.start : r.stop])
+            for r in fanout.spans(len(ti), at.workers, CHUNK)
+        ]
+        shared = _Scoring(travellers, self.persons, self.model, thr)
+        parts = list(fanout.run_parts(_reported_pairs, pairs, at, name="match", shared=shared))
         hits = (
             pd.concat(parts, ignore_index=True) if parts else self.score(travellers, ti, pi).frame
         )
