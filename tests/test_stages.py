@@ -34,12 +34,21 @@ def test_every_input_of_every_stage_is_in_the_context_or_an_earlier_output(
     assert pipeline.STAGES[-1].outputs == ("summary",)
 
 
-def test_the_flow_has_one_task_per_declared_stage_with_its_retries() -> None:
-    assert list(flows.STAGE_TASKS) == [s.name for s in pipeline.STAGES]
-    for stage in pipeline.STAGES:
-        t = flows.STAGE_TASKS[stage.name]
-        assert t.name == stage.name and t.retries == stage.retries
-        assert t.fn is pipeline.call_stage
+def test_the_flow_runs_every_declared_stage_once_in_tasks_split_where_nights_wait() -> None:
+    """A task starts at every stage that waits for other nights; the others join the one before."""
+    runs = flows.segments()
+    assert [n for names in runs for n in names] == [s.name for s in pipeline.STAGES]
+    for names in runs:
+        first, *rest = (pipeline.STAGE_BY_NAME[n] for n in names)
+        assert first is pipeline.STAGES[0] or first.history or first.serial
+        assert not any(s.history or s.serial for s in rest)
+        t = flows.SEGMENT_TASKS[names]
+        assert t.name == "+".join(names)
+        assert t.retries == max(pipeline.STAGE_BY_NAME[n].retries for n in names)
+        assert t.fn is flows.call_segment
+    assert runs == [("ingest", "matching"), ("features", "rules", "model"), ("finish",)]
+    # a stage list that ends early (training prepares the nights up to the rules) splits alike
+    assert flows.segments(pipeline.STAGES[:4]) == [("ingest", "matching"), ("features", "rules")]
 
 
 def test_the_plain_runner_runs_exactly_the_declared_stages_in_order(
