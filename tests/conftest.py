@@ -30,6 +30,22 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _module_environment() -> Iterator[None]:
+    """Give every test module back the environment it found.
+
+    Module-scoped fixtures build their worlds under homes of their own and set
+    ``APIFLAG_HOME``, ``APIFLAG_DB_URL`` or MLflow's tracking URI while they do; one that
+    forgets to restore a variable (or a library that sets one) must not point the next
+    module's fixtures at a store that is not theirs. Autouse fixtures of a scope run before
+    the other fixtures of that scope, so this snapshot is taken before any of them.
+    """
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def apiflag_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Give each test a fresh $APIFLAG_HOME and keep MLflow out of the working directory."""
