@@ -95,3 +95,26 @@ def test_a_worker_with_another_home_refuses_to_run_a_stage(
     monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "b"))
     with pytest.raises(ApiflagError, match="APIFLAG_HOME"):
         pipeline.call_stage("ingest", context, {})
+
+
+def test_every_stage_logs_its_cost_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APIFLAG_STAGE_TIMINGS: one JSON line per stage run (what bench_backfill reads)."""
+    import json
+
+    from apiflag.synth.world import WorldConfig, generate_world
+
+    world = tmp_path / "world"
+    generate_world(world, WorldConfig(seed=5, nights=1, arrivals=200, history_nights=0))
+    url = f"sqlite:///{world / 'casedb.sqlite'}"
+    log = tmp_path / "timings.jsonl"
+    monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(pipeline.TIMINGS_ENV, str(log))
+    pipeline.run_night(NIGHT, world, url, write_report=False)
+    lines = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()]
+    assert [x["stage"] for x in lines] == [s.name for s in pipeline.STAGES]
+    for x in lines:
+        assert x["night"] == str(NIGHT) and x["pid"] > 0 and x["peak_rss_mb"] > 0
+        assert x["wall_s"] >= 0 and x["process_cpu_s"] >= 0 and x["children_cpu_s"] >= 0
+    assert lines[0]["wall_s"] > 0  # ingest parses the night's files
