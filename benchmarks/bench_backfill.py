@@ -9,7 +9,7 @@ cluster's overhead per night against the plain run (goal <= 15 %), where the CPU
 process, sampled with psutil, and per stage), whether both warehouses came out byte-identical,
 and the cost of each night against the number of history nights before it (every stage appends
 its wall, CPU and its process's peak RSS to ``$APIFLAG_STAGE_TIMINGS``; see
-:data:`apiflag.pipeline.TIMINGS_ENV`).
+:data:`apiflag.orchestration.stagecache.TIMINGS_ENV`).
 
 Part 2 (memory against history): one night backfilled on the 2-worker cluster with 10, 30 and 90
 history nights before it in the warehouse (links to the partitions part 1's plain run wrote, as

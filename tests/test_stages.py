@@ -11,7 +11,7 @@ import pytest
 
 from apiflag import pipeline
 from apiflag.errors import ApiflagError
-from apiflag.orchestration import flows
+from apiflag.orchestration import flows, stagecache
 
 NIGHT = dt.date(2026, 11, 20)
 
@@ -110,7 +110,7 @@ def test_every_stage_logs_its_cost_when_asked(
     url = f"sqlite:///{world / 'casedb.sqlite'}"
     log = tmp_path / "timings.jsonl"
     monkeypatch.setenv("APIFLAG_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv(pipeline.TIMINGS_ENV, str(log))
+    monkeypatch.setenv(stagecache.TIMINGS_ENV, str(log))
     pipeline.run_night(NIGHT, world, url, write_report=False)
     lines = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()]
     assert [x["stage"] for x in lines] == [s.name for s in pipeline.STAGES]

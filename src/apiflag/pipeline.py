@@ -18,9 +18,6 @@ import dataclasses
 import datetime as dt
 import json
 import multiprocessing
-import os
-import resource
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +38,13 @@ from apiflag.matching.match import match_travellers
 from apiflag.matching.model import DEFAULT_MODEL_PATH, MatcherModel, load_model
 from apiflag.model.inputs import flagged_mask, input_frame
 from apiflag.model.scoring import load_champion, score
-from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage, stage_digest
+from apiflag.orchestration.stagecache import (
+    digest_of,
+    file_digest,
+    run_stage,
+    stage_digest,
+    timed_call,
+)
 from apiflag.queue.combine import CombineSettings, RuleInfo, combine
 from apiflag.queue.store import open_engine, save_night
 from apiflag.report import build_report
@@ -747,47 +750,4 @@ def call_stage(
     missing = [n for n in stage.inputs if n not in values]
     if missing:
         raise ValueError(f"stage {name}: no value for {', '.join(missing)}")
-    log = os.environ.get(TIMINGS_ENV)
-    if not log:
-        return stage.function(**{n: values[n] for n in stage.inputs})
-    before = _clock()
-    out = stage.function(**{n: values[n] for n in stage.inputs})
-    _append_timing(Path(log), name, context["key"], before, _clock())
-    return out
-
-
-#: Environment variable naming a file to which every stage appends one JSON line of what it
-#: cost in the process that ran it (wall, CPU, peak RSS): ``benchmarks/bench_backfill.py`` sets
-#: it, and cluster workers inherit it. Unset (the default), nothing is measured.
-TIMINGS_ENV = "APIFLAG_STAGE_TIMINGS"
-
-
-def _clock() -> tuple[float, float, float, float]:
-    """Wall, this thread's CPU, this process's CPU and its waited-for children's CPU (seconds)."""
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (
-        time.perf_counter(),
-        time.thread_time(),
-        time.process_time(),
-        kids.ru_utime + kids.ru_stime,
-    )
-
-
-def _append_timing(
-    log: Path, name: str, key: str, before: tuple[float, ...], after: tuple[float, ...]
-) -> None:
-    wall, thread, process, children = (round(b - a, 3) for a, b in zip(before, after, strict=True))
-    line = {
-        "night": key,
-        "stage": name,
-        "pid": os.getpid(),
-        "wall_s": wall,
-        "thread_cpu_s": thread,
-        "process_cpu_s": process,
-        "children_cpu_s": children,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }
-    with log.open(
-        "a", encoding="utf-8"
-    ) as f:  # one short line per write: appends do not interleave
-        f.write(json.dumps(line) + "\n")
+    return timed_call(name, context["key"], stage.function, {n: values[n] for n in stage.inputs})
