@@ -15,7 +15,7 @@ import resource
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -89,9 +89,10 @@ def run_stage(
 TIMINGS_ENV = "APIFLAG_STAGE_TIMINGS"
 
 
-def timed_call(
-    stage: str, night: str, function: Callable[..., Any], kwargs: Mapping[str, Any]
-) -> Any:
+T = TypeVar("T")
+
+
+def timed_call(stage: str, night: str, function: Callable[..., T], kwargs: Mapping[str, Any]) -> T:
     """Return ``function(**kwargs)``; log its cost to ``$APIFLAG_STAGE_TIMINGS`` when that is set."""
     log = os.environ.get(TIMINGS_ENV)
     if not log:
