@@ -37,7 +37,13 @@ from apiflag.matching.match import match_travellers
 from apiflag.matching.model import DEFAULT_MODEL_PATH, MatcherModel, load_model
 from apiflag.model.inputs import flagged_mask, input_frame
 from apiflag.model.scoring import load_champion, score
-from apiflag.orchestration.stagecache import digest_of, file_digest, run_stage, stage_digest
+from apiflag.orchestration.stagecache import (
+    digest_of,
+    file_digest,
+    run_stage,
+    stage_digest,
+    timed_call,
+)
 from apiflag.queue.combine import CombineSettings, RuleInfo, combine
 from apiflag.queue.store import open_engine, save_night
 from apiflag.report import build_report
@@ -741,4 +747,4 @@ def call_stage(
     missing = [n for n in stage.inputs if n not in values]
     if missing:
         raise ValueError(f"stage {name}: no value for {', '.join(missing)}")
-    return stage.function(**{n: values[n] for n in stage.inputs})
+    return timed_call(name, context["key"], stage.function, {n: values[n] for n in stage.inputs})

@@ -28,21 +28,67 @@ def _private_start() -> None:
     filemodes.warn_if_exposed(config.home_path())
 
 
-def _stage_task(stage: pipeline.Stage) -> Any:
-    """Return the Prefect task of one declared stage (:data:`apiflag.pipeline.STAGES`)."""
+def segments(stages: Sequence[pipeline.Stage] = pipeline.STAGES) -> list[tuple[str, ...]]:
+    """Split ``stages`` into runs of consecutive stages, one Prefect task each.
+
+    A new task starts at every stage that waits for other nights (``history`` or ``serial``);
+    the stages between two such ones need only their own night, so running them in one task
+    costs no overlap between nights and saves a task run's bookkeeping (Prefect's API and
+    server, the worker's task engine) and the hand-over of their frames between workers: for
+    :data:`apiflag.pipeline.STAGES`, ``ingest+matching``, ``features+rules+model`` and
+    ``finish``. Each stage still records its own manifest and is reused on its own.
+    """
+    out: list[list[str]] = []
+    for stage in stages:
+        if not out or stage.history or stage.serial:
+            out.append([stage.name])
+        else:
+            out[-1].append(stage.name)
+    return [tuple(names) for names in out]
+
+
+def call_segment(
+    names: Sequence[str], context: dict[str, Any], earlier: Sequence[dict[str, Any]]
+) -> dict[str, pipeline.StageOutput]:
+    """Run the stages ``names`` of one night in order (one task of :func:`segments`).
+
+    Args:
+        names: consecutive stages of :data:`apiflag.pipeline.STAGES`.
+        context: the night's values (:func:`apiflag.pipeline.night_context`).
+        earlier: the results of the night's earlier tasks whose outputs these stages read.
+
+    Returns:
+        ``{stage name: its output}`` of every stage run here.
+    """
+    done: dict[str, pipeline.StageOutput] = {}
+    for result in earlier:
+        done.update(result)
+    out: dict[str, pipeline.StageOutput] = {}
+    for name in names:
+        stage = pipeline.STAGE_BY_NAME[name]
+        out[name] = done[name] = pipeline.call_stage(name, context, pipeline.upstream(stage, done))
+    return out
+
+
+def _segment_task(names: tuple[str, ...]) -> Any:
+    """Return the Prefect task of one run of stages, retried as often as its most retried stage."""
     return task(
-        name=stage.name,
-        retries=stage.retries,
+        name="+".join(names),
+        retries=max(pipeline.STAGE_BY_NAME[n].retries for n in names),
         retry_delay_seconds=RETRY_DELAY_SECONDS,
         cache_policy=NO_CACHE,  # a stage's own digest decides reuse (apiflag.orchestration.stagecache)
         persist_result=False,
-    )(pipeline.call_stage)
+    )(call_segment)
 
 
-#: Seconds between a failed stage and its retry.
+#: Seconds between a failed task and its retry.
 RETRY_DELAY_SECONDS = 5
-#: One Prefect task per declared stage, with its retries.
-STAGE_TASKS: dict[str, Any] = {stage.name: _stage_task(stage) for stage in pipeline.STAGES}
+#: One Prefect task per run of stages of :func:`segments` (of every prefix of the stage list).
+SEGMENT_TASKS: dict[tuple[str, ...], Any] = {
+    names: _segment_task(names)
+    for i in range(len(pipeline.STAGES))
+    for names in segments(pipeline.STAGES[: i + 1])
+}
 #: Without a cluster the flow runs one task at a time, in submission order (as the plain runner).
 SEQUENTIAL = sequential_runner()
 
@@ -50,40 +96,51 @@ SEQUENTIAL = sequential_runner()
 def submit_nights(
     contexts: Sequence[dict[str, Any]], stages: Sequence[pipeline.Stage] = pipeline.STAGES
 ) -> list[Any]:
-    """Submit every stage of every night to the flow's task runner; return the last stages' futures.
+    """Submit every stage of every night to the flow's task runner; return the last tasks' futures.
 
-    A stage waits for the stage before it of its night; a ``history`` stage also for the earlier
-    stages of every earlier night; a ``serial`` stage for itself on the night before. On a Dask
+    The stages run as the tasks of :func:`segments`. A task waits for the task before it of its
+    night; one starting with a ``history`` stage also for the earlier tasks of every earlier
+    night; one starting with a ``serial`` stage for itself on the night before. On a Dask
     cluster the nights thus overlap as far as their data allow, and the queue is still written
     night after night in order, as the plain runner writes it.
 
     Args:
         contexts: one :func:`apiflag.pipeline.night_context` per night, in night order.
         stages: a prefix of :data:`apiflag.pipeline.STAGES` (all of them by default).
+
+    Returns:
+        One future per night of ``{stage name: output}`` of its last task.
     """
-    futures: list[dict[str, Any]] = []
+    runs = segments(stages)
+    futures: list[list[Any]] = []
     for i, context in enumerate(contexts):
-        mine: dict[str, Any] = {}
-        for j, stage in enumerate(stages):
+        mine: list[Any] = []
+        for j, names in enumerate(runs):
+            first = pipeline.STAGE_BY_NAME[names[0]]
             # stages read one another's stored tables too (features read the night's matches
             # from the warehouse), so each waits for the one before it, not only for its inputs
-            wait_for: list[Any] = [mine[stages[j - 1].name]] if j else []
-            if stage.history:
-                before = stages[:j]
-                wait_for.extend(f[s.name] for f in futures[:i] for s in before)
-            if stage.serial and i:
-                wait_for.append(futures[i - 1][stage.name])
-            mine[stage.name] = STAGE_TASKS[stage.name].submit(
-                stage.name, context, pipeline.upstream(stage, mine), wait_for=wait_for
-            )
+            wait_for: list[Any] = [mine[j - 1]] if j else []
+            if first.history:
+                wait_for.extend(f[k] for f in futures[:i] for k in range(j))
+            if first.serial and i:
+                wait_for.append(futures[i - 1][j])
+            reads = {
+                s for n in names for s in pipeline.upstream(pipeline.STAGE_BY_NAME[n], _ALL_DONE)
+            }
+            earlier = [mine[k] for k in range(j) if reads & set(runs[k])]
+            mine.append(SEGMENT_TASKS[names].submit(names, context, earlier, wait_for=wait_for))
         futures.append(mine)
-    return [f[stages[-1].name] for f in futures]
+    return [f[-1] for f in futures]
+
+
+#: Every stage as done, to ask :func:`apiflag.pipeline.upstream` which stages one reads.
+_ALL_DONE: dict[str, Any] = {stage.name: None for stage in pipeline.STAGES}
 
 
 def _summaries(futures: Sequence[Any]) -> list[pipeline.NightSummary]:
     out = []
     for future in futures:
-        outputs, _ = future.result()
+        outputs, _ = future.result()[pipeline.STAGES[-1].name]
         out.append(outputs["summary"])
     return out
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -77,3 +81,47 @@ def run_stage(
         atomic.write_parquet(folder / f"{name}.parquet", frame)
     atomic.write_text(manifest, json.dumps({"digest": digest, "tables": sorted(tables)}))
     return tables, False
+
+
+#: Environment variable naming a file to which every stage appends one JSON line of what it
+#: cost in the process that ran it (wall, CPU, peak RSS): ``benchmarks/bench_backfill.py`` sets
+#: it, and cluster workers inherit it. Unset (the default), nothing is measured.
+TIMINGS_ENV = "APIFLAG_STAGE_TIMINGS"
+
+
+T = TypeVar("T")
+
+
+def timed_call(stage: str, night: str, function: Callable[..., T], kwargs: Mapping[str, Any]) -> T:
+    """Return ``function(**kwargs)``; log its cost to ``$APIFLAG_STAGE_TIMINGS`` when that is set."""
+    log = os.environ.get(TIMINGS_ENV)
+    if not log:
+        return function(**kwargs)
+    before = _clock()
+    out = function(**kwargs)
+    after = _clock()
+    wall, thread, process, children = (round(b - a, 3) for a, b in zip(before, after, strict=True))
+    line = {
+        "night": night,
+        "stage": stage,
+        "pid": os.getpid(),
+        "wall_s": wall,
+        "thread_cpu_s": thread,
+        "process_cpu_s": process,
+        "children_cpu_s": children,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    with Path(log).open("a", encoding="utf-8") as f:  # one short line a write: no interleaving
+        f.write(json.dumps(line) + "\n")
+    return out
+
+
+def _clock() -> tuple[float, float, float, float]:
+    """Wall, this thread's CPU, this process's CPU and its waited-for children's CPU (seconds)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (
+        time.perf_counter(),
+        time.thread_time(),
+        time.process_time(),
+        kids.ru_utime + kids.ru_stime,
+    )
