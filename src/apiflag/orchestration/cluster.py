@@ -149,13 +149,20 @@ def _api_url() -> str:
 
 #: Dask settings of the local cluster: Dask's sampling profiler (every 10 ms in every worker)
 #: and its GIL and system monitors (every 1 ms and 500 ms) cost CPU for as long as the cluster is
-#: up, and nothing here reads them (there is no dashboard). As environment variables, so that
-#: the worker processes read them too.
-LOCAL_DASK_ENV = {
-    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
-    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED": "False",
-    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s",
+#: up, and nothing here reads them (there is no dashboard).
+LOCAL_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
 }
+
+
+def _dask_env(config: dict[str, Any]) -> dict[str, str]:
+    """The same settings as environment variables, which the worker processes read."""
+    return {
+        "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+        for key, value in config.items()
+    }
 
 
 def _local_cluster(**kwargs: Any) -> Any:
@@ -167,8 +174,10 @@ def _local_cluster(**kwargs: Any) -> Any:
     import dask
     from distributed import LocalCluster
 
-    dask.config.refresh(env={**os.environ, **LOCAL_DASK_ENV})  # the scheduler runs here
-    env = {**LOCAL_DASK_ENV, "PREFECT_API_URL": _api_url()}
+    # the scheduler runs here: the same settings in this process's config, set on top of it
+    # (a refresh would drop what the caller set, such as a scheduler preload)
+    dask.config.set(LOCAL_DASK_CONFIG)
+    env = {**_dask_env(LOCAL_DASK_CONFIG), "PREFECT_API_URL": _api_url()}
     return LocalCluster(**kwargs, env=env)  # type: ignore[no-untyped-call]
 
 
