@@ -169,3 +169,31 @@ def test_the_run_records_the_settings_it_used(
     assert json.loads(row.settings) == s.settings
     assert json.loads(row.code_digests) == s.code_digests
     assert row.code_digest == provenance.combined_digest(s.code_digests)
+
+
+def test_the_import_graph_is_built_once_when_threads_ask_for_it_together(tmp_path: Path) -> None:
+    """Threads (a cluster worker's stages) share one build of the graph instead of parsing side
+    by side, which doubles the work and has crashed Python 3.11's ast.parse."""
+    import threading
+
+    root = tmp_path / "pkg"
+    root.mkdir()
+    for i in range(60):
+        (root / f"m{i}.py").write_text(
+            "\n".join(f"from pkg import m{j}" for j in range(i)) + "\nimport json\n"
+        )
+    barrier = threading.Barrier(6)
+    graphs: list[object] = []
+
+    def ask() -> None:
+        barrier.wait()
+        graphs.append(provenance.import_graph(root))
+
+    before = provenance._import_graph.cache_info().misses
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(graphs) == 6 and all(g is graphs[0] for g in graphs)
+    assert provenance._import_graph.cache_info().misses - before == 1

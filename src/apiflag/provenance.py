@@ -16,6 +16,7 @@ import ast
 import hashlib
 import importlib.metadata
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -168,8 +169,17 @@ class ImportGraph:
 
 
 def import_graph(root: Path | None = None) -> ImportGraph:
-    """Return the import graph of the package at ``root`` (default: this installation's)."""
-    return _import_graph(root or SOURCE_ROOT)
+    """Return the import graph of the package at ``root`` (default: this installation's).
+
+    Built once per root and process, under a lock: stages running in threads (a cluster
+    worker's) would otherwise parse the package side by side, which costs the work twice and
+    has crashed Python 3.11's ``ast.parse`` ("AST constructor recursion depth mismatch").
+    """
+    with _GRAPH_LOCK:
+        return _import_graph(root or SOURCE_ROOT)
+
+
+_GRAPH_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=8)
