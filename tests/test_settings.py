@@ -142,6 +142,19 @@ def test_cli_refuses_a_bad_file_with_one_line_per_value(
     assert "config.yaml: match_threshold: 2: must be between 0 and 1" in lines[1]
 
 
+def test_a_bad_command_line_value_is_named_as_the_command_line_not_the_file(
+    apiflag_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(apiflag_home, "match_threshold: 2\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["model", "train", "--world", str(apiflag_home), "--outcome-error-rate", "0.7"])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if "warning" not in line]
+    assert len(lines) == 2, lines
+    assert "config.yaml: match_threshold: 2: must be between 0 and 1" in lines[0]
+    assert "command line: outcome_error_rate: 0.7: must be at least 0 and below 0.5" in lines[1]
+
+
 def test_combine_takes_capacity_threshold_and_bands_from_the_settings() -> None:
     s = Settings(capacity=7, age_bands=(0, 18))
     c = CombineSettings.from_settings(s, 0.93)

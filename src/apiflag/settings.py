@@ -243,12 +243,16 @@ def _allowed(model: type[BaseModel]) -> str:
     return ", ".join(model.model_fields)
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    """One line per bad value: file, key, value and why."""
+def _describe(path: Path, exc: ValidationError, given: frozenset[str] = frozenset()) -> str:
+    """One line per bad value: where it came from, key, value and why.
+
+    The source is the file, or the command line for a key in ``given``.
+    """
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc) or "(top level)"
+        source = "command line" if loc and loc[-1] in given else path
         kind = err["type"]
         if kind == "extra_forbidden":
             parent = ".".join(loc[:-1])
@@ -259,7 +263,7 @@ def _describe(path: Path, exc: ValidationError) -> str:
         message = _TYPE_MESSAGES.get(kind) or str(err["msg"]).removeprefix("Value error, ")
         value = err.get("input")
         shown = "" if isinstance(value, dict) or kind == "missing" else f" {value!r}:"
-        lines.append(f"{path}: {key}:{shown} {message}")
+        lines.append(f"{source}: {key}:{shown} {message}")
     return "\n".join(lines)
 
 
@@ -278,6 +282,7 @@ def load_settings(**overrides: Any) -> Settings:
         UsageError: one line per bad value, naming the key, the value and why.
     """
     path = config_path()
+    given = frozenset(k for k, v in overrides.items() if v is not None)
     data = {k: v for k, v in read_config().items() if k not in OTHER_SECTIONS}
     retention = data.get("retention")
     if retention is not None and not isinstance(retention, dict):
@@ -295,4 +300,4 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise UsageError(_describe(path, exc)) from None
+        raise UsageError(_describe(path, exc, given)) from None
